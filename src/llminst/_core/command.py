@@ -1,0 +1,148 @@
+"""Where a prompt becomes argv, environment and stdin bytes: spec + request -> `Invocation`.
+
+The prompt is never split, never passed through a shell and never interpreted: it is one argv
+element or the whole of stdin, byte for byte. It goes to stdin instead of argv when it is larger
+than the spec's argv limit, or when it starts with ``-`` and the CLI has no ``--`` separator (a
+CLI would read it as a flag), provided the CLI reads stdin; otherwise the request is refused with
+an error that says what to configure. Pure: the caller passes the base environment in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from attrs import frozen
+
+from ..errors import InvalidInputError
+from .config import PROMPT_PLACEHOLDER, SUBMODEL_PLACEHOLDER, ModelSpec, PromptMode
+
+__all__ = ["Invocation", "build_invocation"]
+
+# Linux's MAX_ARG_STRLEN: one argv element longer than this fails with E2BIG before the CLI starts.
+_ARGV_ELEMENT_HARD_LIMIT = 128 * 1024
+
+
+@frozen
+class Invocation:
+    """What to start: argv, the complete environment, stdin bytes (None: /dev/null), cwd."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    stdin: bytes | None
+    cwd: str | None
+
+    @property
+    def prompt_via(self) -> str:
+        return "stdin" if self.stdin is not None else "argv"
+
+
+def build_invocation(
+    spec: ModelSpec,
+    prompt: str,
+    *,
+    base_env: Mapping[str, str],
+    stream: bool = False,
+    json_mode: bool = False,
+    submodel: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Invocation:
+    """Build the process invocation for one attempt.
+
+    Args:
+        spec: the model.
+        prompt: the complete prompt (JSON instructions already added).
+        base_env: the environment to start from (usually the server's).
+        stream: add the spec's streaming args.
+        json_mode: add the spec's JSON args.
+        submodel: the part after ``:`` in ``claude:sonnet``; needs `spec.submodel_args`.
+        extra_env: variables set for this call only (after the spec's own).
+
+    Raises:
+        InvalidInputError: the prompt cannot reach this CLI intact, or a sub-model was asked of
+            a model that has no way to select one.
+    """
+    if "\x00" in prompt:
+        raise InvalidInputError(
+            "the prompt contains a NUL character, which no process argument or CLI can carry; "
+            "remove it"
+        )
+    try:
+        encoded = prompt.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"the prompt is not valid Unicode text ({exc.reason} at position {exc.start}); "
+            "send UTF-8 text"
+        ) from None
+    via_stdin = _prompt_goes_to_stdin(spec, prompt, len(encoded))
+    argv = [*_base_command(spec, prompt if not via_stdin else None)]
+    argv += _submodel_args(spec, submodel)
+    if stream:
+        argv += spec.stream_args
+    if json_mode:
+        argv += spec.json_args
+    if not via_stdin and PROMPT_PLACEHOLDER not in spec.command:
+        if spec.prompt_separator:
+            argv.append(spec.prompt_separator)
+        argv.append(prompt)
+    return Invocation(
+        argv=tuple(argv),
+        env=_environment(spec, base_env, extra_env),
+        stdin=encoded if via_stdin else None,
+        cwd=spec.cwd,
+    )
+
+
+def _prompt_goes_to_stdin(spec: ModelSpec, prompt: str, size: int) -> bool:
+    if spec.prompt_mode is PromptMode.STDIN:
+        return True
+    too_big = size > spec.argv_prompt_limit
+    looks_like_flag = prompt.startswith("-") and (
+        spec.prompt_separator is None or PROMPT_PLACEHOLDER in spec.command
+    )
+    if not (too_big or looks_like_flag):
+        return False
+    if spec.stdin_fallback:
+        return True
+    if too_big and size > _ARGV_ELEMENT_HARD_LIMIT:
+        raise InvalidInputError(
+            f"the prompt is {size} bytes, more than one command-line argument can hold "
+            f"({_ARGV_ELEMENT_HARD_LIMIT} bytes on Linux), and model {spec.name!r} does not read "
+            'prompts from stdin; shorten the prompt, or set prompt_mode = "stdin" (or '
+            "stdin_fallback = true) for this model if its CLI reads stdin"
+        )
+    # Under the hard limit an oversized prompt still fits in argv; a flag-like prompt is passed
+    # as the CLI's positional value, which most CLIs (argparse after an option) accept.
+    return False
+
+
+def _base_command(spec: ModelSpec, prompt: str | None) -> list[str]:
+    argv: list[str] = []
+    for part in spec.command:
+        if part == PROMPT_PLACEHOLDER:
+            if prompt is not None:
+                argv.append(prompt)
+            continue
+        argv.append(part)
+    return argv
+
+
+def _submodel_args(spec: ModelSpec, submodel: str | None) -> list[str]:
+    if submodel is None:
+        return []
+    if not spec.submodel_args:
+        raise InvalidInputError(
+            f"model {spec.name!r} has no way to choose a sub-model, so {spec.name}:{submodel} "
+            "cannot run; use the plain model name, or set submodel_args for it "
+            '(e.g. ["--model", "{submodel}"])'
+        )
+    return [submodel if part == SUBMODEL_PLACEHOLDER else part for part in spec.submodel_args]
+
+
+def _environment(
+    spec: ModelSpec, base_env: Mapping[str, str], extra_env: Mapping[str, str] | None
+) -> dict[str, str]:
+    env = {k: v for k, v in base_env.items() if k not in spec.env_remove}
+    env.update(spec.env)
+    if extra_env:
+        env.update(extra_env)
+    return env
