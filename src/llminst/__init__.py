@@ -1,0 +1,104 @@
+"""llminst: run LLM command-line tools as supervised trio subprocesses.
+
+The public API, re-exported by name::
+
+    import llminst, trio
+
+    async def main():
+        async with llminst.open_supervisor() as supervisor:
+            result = await supervisor.run("echo", "hello")
+            print(result.output)
+
+    trio.run(main)
+
+Names are imported lazily so that `python -m llminst.echo` (started once per call) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "open_supervisor": ".supervisor",
+    "Supervisor": ".supervisor",
+    "CallStream": ".supervisor",
+    "AttemptStarted": ".supervisor",
+    "RetryScheduled": ".supervisor",
+    "StreamEvent": ".supervisor",
+    "CallResult": ".result",
+    "ModelSpec": "._core.config",
+    "PromptMode": "._core.config",
+    "OutputFormat": "._core.config",
+    "Settings": "._core.config",
+    "BUILTIN_MODELS": "._core.config",
+    "TimeoutCategory": "._core.timeouts",
+    "BackoffPolicy": "._core.retry",
+    "TextDelta": "._core.events",
+    "RetryNotice": "._core.events",
+    "estimate_tokens": "._core.tokens",
+    "TokenEstimate": "._core.tokens",
+    "load_config": ".configfile",
+    "configure_logging": ".logs",
+    "LLMError": ".errors",
+    "InvalidInputError": ".errors",
+    "ConfigError": ".errors",
+    "UnknownModelError": ".errors",
+    "CLINotFoundError": ".errors",
+    "CredentialsMissingError": ".errors",
+    "RateLimitedError": ".errors",
+    "CallTimeoutError": ".errors",
+    "ProcessFailedError": ".errors",
+    "InvalidJSONSchemaError": ".errors",
+    "JSONNotFoundError": ".errors",
+    "JSONSchemaMismatchError": ".errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from ._core.config import BUILTIN_MODELS, ModelSpec, OutputFormat, PromptMode, Settings
+    from ._core.events import RetryNotice, TextDelta
+    from ._core.retry import BackoffPolicy
+    from ._core.timeouts import TimeoutCategory
+    from ._core.tokens import TokenEstimate, estimate_tokens
+    from .configfile import load_config
+    from .errors import (
+        CallTimeoutError,
+        CLINotFoundError,
+        ConfigError,
+        CredentialsMissingError,
+        InvalidInputError,
+        InvalidJSONSchemaError,
+        JSONNotFoundError,
+        JSONSchemaMismatchError,
+        LLMError,
+        ProcessFailedError,
+        RateLimitedError,
+        UnknownModelError,
+    )
+    from .logs import configure_logging
+    from .result import CallResult
+    from .supervisor import (
+        AttemptStarted,
+        CallStream,
+        RetryScheduled,
+        StreamEvent,
+        Supervisor,
+        open_supervisor,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llminst' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
