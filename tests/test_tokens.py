@@ -221,6 +221,7 @@ class TestError:
     def test_reference_counts_are_current(self) -> None:
         """The pinned reference counts are what the real tokenizers give."""
         import bpe_openai as bpe  # a test dependency: a missing install must fail, not skip
+
         for name, counts in REFERENCE.items():
             encoding = bpe.get_encoding(f"{name}_base")
             assert {kind: len(encoding.encode(text)) for kind, text in SAMPLES.items()} == counts
@@ -230,6 +231,7 @@ class TestError:
     def test_generated_english_against_real_tokenizer(self, seed: int, words: int) -> None:
         """On generated English-like text, the estimate is within 20% of the real tokenizers."""
         import bpe_openai as bpe  # a test dependency: a missing install must fail, not skip
+
         text = english_like(random.Random(seed), words)
         for model, name in (("gpt-4o", "o200k"), ("llama", "cl100k")):
             reference = len(_encoding(bpe, name).encode(text))
