@@ -1,0 +1,110 @@
+"""The echo stand-in CLI and the `llminst` command, run as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llminst._core.jsonmode import DEFAULT_SCHEMA, apply_json_mode
+
+ECHO = [sys.executable, "-m", "llminst.echo"]
+LLMINST = [sys.executable, "-m", "llminst.cli"]
+
+
+def run(argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_echo_answers_with_the_prompt_from_argv_or_stdin() -> None:
+    """echo prints its prompt byte for byte, from the argument or from stdin."""
+    assert run([*ECHO, "--", "-v 'quoted' $(x)\n"]).stdout == "-v 'quoted' $(x)\n"
+    assert run(ECHO, input="from stdin").stdout == "from stdin"
+
+
+def test_echo_streams_in_word_chunks() -> None:
+    """--stream writes the same text, word by word."""
+    out = run([*ECHO, "--stream", "--", "[[echo:delay=0]] a b c"]).stdout
+    assert out == "[[echo:delay=0]] a b c"
+
+
+def test_echo_json_mode_fills_the_schema() -> None:
+    """With llminst's JSON instructions in the prompt, echo answers with schema-shaped JSON."""
+    prompt = apply_json_mode("What is 2+2?", DEFAULT_SCHEMA)
+    answer = json.loads(run([*ECHO, "--", prompt]).stdout)
+    assert answer == {"question": "What is 2+2?", "answer": "echo: What is 2+2?"}
+
+
+def test_echo_rate_limit_counts_runs_per_prompt(tmp_path: Path) -> None:
+    """[[echo:rate-limit=N]] fails the first N runs of a prompt, then answers."""
+    env = {**os.environ, "LLMINST_ECHO_STATE_DIR": str(tmp_path)}
+    prompt = "[[echo:rate-limit=2]] [[echo:retry-after=7]] hi"
+    first, second, third = (run([*ECHO, "--", prompt], env=env) for _ in range(3))
+    assert first.returncode == second.returncode == 1
+    assert "429" in first.stderr and "retry after 7 seconds" in first.stderr
+    assert third.returncode == 0 and third.stdout == prompt
+
+
+def test_echo_exit_and_logged_out() -> None:
+    """[[echo:exit=N]] exits N; LLMINST_ECHO_LOGGED_OUT=1 fails like a CLI without credentials."""
+    assert run([*ECHO, "--", "[[echo:exit=7]]"]).returncode == 7
+    logged_out = run([*ECHO, "--", "hi"], env={**os.environ, "LLMINST_ECHO_LOGGED_OUT": "1"})
+    assert logged_out.returncode == 1 and "not logged in" in logged_out.stderr
+
+
+def test_cli_run_streams_the_answer_to_stdout_and_logs_to_stderr() -> None:
+    """`llminst run` prints only the answer on stdout; logs go to stderr."""
+    result = run([*LLMINST, "--log-level", "info", "run", "echo", "hello"])
+    assert result.returncode == 0
+    assert result.stdout == "hello\n"
+    assert "llminst.call.finished" in result.stderr
+
+
+def test_cli_run_json() -> None:
+    """`llminst run --json` prints the parsed JSON."""
+    result = run([*LLMINST, "run", "echo", "--json", "Why?"])
+    assert json.loads(result.stdout) == {"question": "Why?", "answer": "echo: Why?"}
+
+
+def test_cli_run_errors_name_the_kind_and_exit_nonzero() -> None:
+    """A failing call prints the error kind and message on stderr and exits 1."""
+    result = run([*LLMINST, "run", "nope", "hi"])
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "unknown_model" in result.stderr and "known models" in result.stderr
+
+
+def test_cli_reports_config_mistakes(tmp_path: Path) -> None:
+    """A bad config file is reported with file and key, exit code 2."""
+    config = tmp_path / "bad.toml"
+    config.write_text('[models.x]\ncommand = ["a"]\ntimeout_category = "forever"\n')
+    result = run([*LLMINST, "--config", str(config), "models"])
+    assert result.returncode == 2
+    assert str(config) in result.stderr and "models.x.timeout_category" in result.stderr
+
+
+def test_cli_models_lists_config_models(tmp_path: Path) -> None:
+    """Models from the config file are listed next to the built-ins."""
+    config = tmp_path / "ok.toml"
+    config.write_text('[models.mine]\ncommand = ["mycli", "--x"]\n')
+    result = run([*LLMINST, "models"], env={**os.environ, "LLMINST_CONFIG": str(config)})
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert {"mine", "echo", "claude"} <= set(names)
+
+
+@pytest.mark.slow
+def test_demo_shows_every_feature() -> None:
+    """`llminst demo` runs each feature on echo and shows each outcome."""
+    result = run([*LLMINST, "demo"])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "'Hello from llminst!'" in out
+    assert "{'question': 'What is llminst?', 'answer': 'echo: What is llminst?'}" in out
+    assert "(3 attempt(s)" in out
+    assert "timeout: model 'echo' timed out after 1 s" in out
+    assert "unknown_model" in out
