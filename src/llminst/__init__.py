@@ -41,6 +41,7 @@ _EXPORTS = {
     "estimate_tokens": "._core.tokens",
     "TokenEstimate": "._core.tokens",
     "load_config": ".configfile",
+    "load_models": ".configfile",
     "configure_logging": ".logs",
     "LLMError": ".errors",
     "InvalidInputError": ".errors",
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
     from ._core.retry import BackoffPolicy
     from ._core.timeouts import TimeoutCategory
     from ._core.tokens import TokenEstimate, estimate_tokens
-    from .configfile import load_config
+    from .configfile import load_config, load_models
     from .errors import (
         CallTimeoutError,
         CLINotFoundError,

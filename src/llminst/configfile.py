@@ -16,7 +16,7 @@ import platformdirs
 from ._core.config import BUILTIN_MODELS, ModelSpec, UserConfig, merge_models, parse_config
 from .errors import ConfigError
 
-__all__ = ["default_config_path", "load_config", "resolve_models"]
+__all__ = ["default_config_path", "load_config", "load_models", "resolve_models"]
 
 
 def default_config_path() -> Path:
@@ -52,3 +52,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> UserConfig:
 def resolve_models(config: UserConfig) -> Mapping[str, ModelSpec]:
     """The built-in models with the configuration's models layered on top."""
     return merge_models(BUILTIN_MODELS, config.models)
+
+
+def load_models(path: str | os.PathLike[str] | None = None) -> Mapping[str, ModelSpec]:
+    """The built-in models plus those of the configuration file (see `load_config`)."""
+    return resolve_models(load_config(path))

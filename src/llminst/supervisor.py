@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -268,6 +269,10 @@ class CallStream:
     the same text interleaved with attempt and retry events. When iteration ends the call is
     over: `result` holds the `CallResult` (also for failures) and `error` the `LLMError`, if any.
     `wait()` drains what is left and returns the result or raises the error.
+
+    When a rate-limited attempt is retried, the text it produced was already yielded; `events()`
+    marks the start of each attempt with `AttemptStarted`, and `result.output` holds only the
+    last attempt's text.
     """
 
     def __init__(self, call: _Call, receive: trio.MemoryReceiveChannel[StreamEvent]) -> None:
@@ -640,7 +645,9 @@ class Supervisor:
         )
 
     def _rate_limit(self, spec: ModelSpec, attempt: _Attempt, said: str) -> RateLimitHit | None:
-        hit = detect_rate_limit(said, spec.rate_limit_patterns, now=time.time())
+        # CLIs print reset times ("resets 1am") in the local time of this machine.
+        local_tz = datetime.now().astimezone().tzinfo or UTC
+        hit = detect_rate_limit(said, spec.rate_limit_patterns, now=time.time(), tz=local_tz)
         notice = next((n for n in reversed(attempt.notices) if n.rate_limited), None)
         if notice is None:
             return hit
