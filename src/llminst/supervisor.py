@@ -42,6 +42,7 @@ from ._core.decoders import make_decoder
 from ._core.events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta, Truncated
 from ._core.jsonmode import apply_json_mode, extract_json, parse_schema
 from ._core.retry import BackoffPolicy, RateLimitHit, detect_rate_limit, plan_retry
+from ._core.status import ModelStatus, describe_model, parse_version
 from ._core.timeouts import TimeoutChoice, resolve_timeout
 from .errors import (
     CallTimeoutError,
@@ -377,6 +378,7 @@ class Supervisor:
         self._rng = rng
         self._limiters: dict[str, trio.CapacityLimiter] = {}
         self._calls: dict[str, _Call] = {}
+        self._versions: dict[tuple[str, int, tuple[str, ...]], str | None] = {}
         self._closed = False
 
     # -- models ---------------------------------------------------------------------------
@@ -410,6 +412,69 @@ class Supervisor:
         for call in self._calls.values():
             counts[call.request.spec.name] = counts.get(call.request.spec.name, 0) + 1
         return counts
+
+    async def status(
+        self, *, probe: bool = False, version_timeout_s: float = 1.5
+    ) -> list[ModelStatus]:
+        """Every model's readiness, without spending tokens unless `probe` is True.
+
+        Executables are looked up on the PATH the CLI would get; versions are read from each
+        CLI's version flag, all at once, each within `version_timeout_s` (cached per executable
+        and modification time, so repeated calls are instant). `probe` also runs a tiny prompt
+        on each available model, concurrently, and reports ``ok`` or the error.
+        """
+        specs = list(self._models.values())
+        results: dict[str, ModelStatus] = {}
+
+        async def one(spec: ModelSpec) -> None:
+            env = self._environment_for(spec)
+            path = shutil.which(spec.executable, path=env.get("PATH", os.defpath))
+            version = await self._version(spec, path, env, version_timeout_s) if path else None
+            probed = await self._probe(spec) if probe and path else None
+            results[spec.name] = describe_model(
+                spec,
+                executable_path=path,
+                version=version,
+                env=env,
+                max_concurrency=self.concurrency_limit(spec),
+                running=self.running().get(spec.name, 0),
+                probe=probed,
+            )
+
+        async with trio.open_nursery() as nursery:
+            for spec in specs:
+                nursery.start_soon(one, spec)
+        return [results[spec.name] for spec in specs]
+
+    def _environment_for(self, spec: ModelSpec) -> Mapping[str, str]:
+        return build_invocation(spec, "", base_env=self._base_env_now()).env
+
+    def _base_env_now(self) -> Mapping[str, str]:
+        return os.environ if self._base_env is None else self._base_env
+
+    async def _version(
+        self, spec: ModelSpec, path: str, env: Mapping[str, str], timeout_s: float
+    ) -> str | None:
+        argv = spec.version_argv
+        if not argv:
+            return None
+        try:
+            key = (path, os.stat(path).st_mtime_ns, argv)
+        except OSError:
+            return None
+        if key not in self._versions:
+            output = await _run_briefly(list(argv), env, timeout_s)
+            if output is None:
+                return None  # too slow this time: try again on the next status call
+            self._versions[key] = parse_version(output)
+        return self._versions[key]
+
+    async def _probe(self, spec: ModelSpec) -> str:
+        try:
+            await self.run(spec.name, "Reply with the single word: ok", timeout=60)
+        except LLMError as exc:
+            return f"{exc.kind}: {exc}"
+        return "ok"
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -708,7 +773,7 @@ class Supervisor:
         return build_invocation(
             request.spec,
             prompt,
-            base_env=os.environ if self._base_env is None else self._base_env,
+            base_env=self._base_env_now(),
             stream=request.stream,
             json_mode=request.schema is not None,
             submodel=request.submodel,
@@ -861,6 +926,35 @@ class Supervisor:
         # A consumer that stopped reading cancels the call when it leaves its block.
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await send.send(event)
+
+
+async def _run_briefly(argv: list[str], env: Mapping[str, str], timeout_s: float) -> str | None:
+    """Run a quick command (a version flag) and return its output, or None if it was too slow."""
+    try:
+        proc = await trio.lowlevel.open_process(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(env),
+        )
+    except OSError:
+        return None
+    assert proc.stdout is not None
+    chunks: list[bytes] = []
+    try:
+        with trio.move_on_after(timeout_s) as scope:
+            while len(chunks) < 64 and (data := await proc.stdout.receive_some(_READ_SIZE)):
+                chunks.append(bytes(data))
+            await proc.wait()
+    finally:
+        with trio.CancelScope(shield=True):
+            await _kill_tree(proc, 0.5, probe=argv[0])
+            await proc.stdout.aclose()
+    if scope.cancelled_caught:
+        return None
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 async def _feed_stdin(stdin: trio.abc.SendStream, data: bytes) -> None:

@@ -120,7 +120,8 @@ class ModelSpec:
         max_attempts: attempts including the first, for rate limits.
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
         cwd: the working directory of the CLI (None: the server's).
-        version_args: args that print the version cheaply.
+        version_command: the argv that prints the version cheaply (default: the executable and
+            ``--version``); empty to never probe.
     """
 
     name: str
@@ -148,11 +149,19 @@ class ModelSpec:
     max_attempts: int = field(default=3, validator=_positive)
     max_concurrency: int | None = field(default=None, validator=_positive)
     cwd: str | None = None
-    version_args: tuple[str, ...] = field(default=("--version",), converter=_to_tuple)
+    version_command: tuple[str, ...] | None = field(
+        default=None, converter=attrs.converters.optional(_to_tuple)
+    )
 
     @property
     def executable(self) -> str:
         return self.command[0]
+
+    @property
+    def version_argv(self) -> tuple[str, ...]:
+        if self.version_command is None:
+            return (self.executable, "--version")
+        return self.version_command
 
 
 # Common wording CLIs and APIs use for rate and usage limits.
@@ -184,7 +193,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             rate_limit_patterns=GENERIC_RATE_LIMIT_PATTERNS,
             auth_patterns=(r"echo: not logged in",),
             auth_hint="unset LLMINST_ECHO_LOGGED_OUT",
-            version_args=("--version",),
+            version_command=(*_python_module("llminst.echo"), "--version"),
             max_concurrency=64,
         ),
         ModelSpec(
@@ -246,7 +255,6 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             ),
             auth_hint="set OPENAI_API_KEY",
             install_hint="pip install 'openai==1.109.1' (the last release with the `openai` CLI)",
-            version_args=("--version",),
             max_concurrency=8,
         ),
         ModelSpec(
