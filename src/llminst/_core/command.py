@@ -1,10 +1,14 @@
 """Where a prompt becomes argv, environment and stdin bytes: spec + request -> `Invocation`.
 
 The prompt is never split, never passed through a shell and never interpreted: it is one argv
-element or the whole of stdin, byte for byte. It goes to stdin instead of argv when it is larger
-than the spec's argv limit, or when it starts with ``-`` and the CLI has no ``--`` separator (a
-CLI would read it as a flag), provided the CLI reads stdin; otherwise the request is refused with
-an error that says what to configure. Pure: the caller passes the base environment in.
+element or the whole of stdin, byte for byte (strict UTF-8). When the CLI reads stdin
+(``stdin_fallback``) the prompt goes there instead of argv if it is larger than the spec's
+``argv_prompt_limit``, larger than any one argument can be (128 KiB on Linux, whatever the limit
+says), or starts with ``-`` where the CLI would read it as a flag (no ``prompt_separator``, or the
+prompt sits at a ``{prompt}`` placeholder). A CLI that does not read stdin still gets a prompt
+that is merely over ``argv_prompt_limit`` in argv, but a prompt too large for one argument or
+read as a flag is refused with an error that says what to configure. Pure: the caller passes the
+base environment in.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from .config import PROMPT_PLACEHOLDER, SUBMODEL_PLACEHOLDER, ModelSpec, PromptM
 
 __all__ = ["Invocation", "build_invocation"]
 
-# Linux's MAX_ARG_STRLEN: one argv element longer than this fails with E2BIG before the CLI starts.
-_ARGV_ELEMENT_HARD_LIMIT = 128 * 1024
+# Linux's MAX_ARG_STRLEN is 128 KiB *including* the terminating NUL: one argv element of more
+# bytes than this fails with E2BIG before the CLI starts.
+_ARGV_ELEMENT_MAX_BYTES = 128 * 1024 - 1
 
 
 @frozen
@@ -58,8 +63,10 @@ def build_invocation(
         extra_env: variables set for this call only (after the spec's own).
 
     Raises:
-        InvalidInputError: the prompt cannot reach this CLI intact, or a sub-model was asked of
-            a model that has no way to select one.
+        InvalidInputError: the prompt cannot reach this CLI intact (a NUL or a lone surrogate;
+            too large for one argument, or starting with ``-`` where the CLI would read it as a
+            flag, and the CLI does not read stdin), or a sub-model was asked of a model that has
+            no way to select one.
     """
     if "\x00" in prompt:
         raise InvalidInputError(
@@ -67,11 +74,11 @@ def build_invocation(
             "remove it"
         )
     try:
-        encoded = prompt.encode("utf-8", "surrogateescape")
+        encoded = prompt.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidInputError(
-            f"the prompt is not valid Unicode text ({exc.reason} at position {exc.start}); "
-            "send UTF-8 text"
+            f"the prompt is not valid Unicode text (a lone surrogate, U+{ord(prompt[exc.start]):04X}, "
+            f"at position {exc.start}); send valid UTF-8 text"
         ) from None
     via_stdin = _prompt_goes_to_stdin(spec, prompt, len(encoded))
     argv = [*_base_command(spec, prompt if not via_stdin else None)]
@@ -81,7 +88,7 @@ def build_invocation(
     if json_mode:
         argv += spec.json_args
     if not via_stdin and PROMPT_PLACEHOLDER not in spec.command:
-        if spec.prompt_separator:
+        if spec.prompt_separator is not None:
             argv.append(spec.prompt_separator)
         argv.append(prompt)
     return Invocation(
@@ -93,26 +100,46 @@ def build_invocation(
 
 
 def _prompt_goes_to_stdin(spec: ModelSpec, prompt: str, size: int) -> bool:
+    """Whether the prompt goes to stdin; raises when it can go neither there nor to argv."""
     if spec.prompt_mode is PromptMode.STDIN:
         return True
-    too_big = size > spec.argv_prompt_limit
-    looks_like_flag = prompt.startswith("-") and (
-        spec.prompt_separator is None or PROMPT_PLACEHOLDER in spec.command
-    )
-    if not (too_big or looks_like_flag):
+    too_big_for_argv = size > _ARGV_ELEMENT_MAX_BYTES
+    read_as_flag = _read_as_flag(spec, prompt)
+    if not (too_big_for_argv or read_as_flag or size > spec.argv_prompt_limit):
         return False
     if spec.stdin_fallback:
         return True
-    if too_big and size > _ARGV_ELEMENT_HARD_LIMIT:
+    if too_big_for_argv:
         raise InvalidInputError(
             f"the prompt is {size} bytes, more than one command-line argument can hold "
-            f"({_ARGV_ELEMENT_HARD_LIMIT} bytes on Linux), and model {spec.name!r} does not read "
+            f"({_ARGV_ELEMENT_MAX_BYTES} bytes on Linux), and model {spec.name!r} does not read "
             'prompts from stdin; shorten the prompt, or set prompt_mode = "stdin" (or '
             "stdin_fallback = true) for this model if its CLI reads stdin"
         )
-    # Under the hard limit an oversized prompt still fits in argv; a flag-like prompt is passed
-    # as the CLI's positional value, which most CLIs (argparse after an option) accept.
+    if read_as_flag:
+        raise InvalidInputError(_flag_message(spec))
+    # Only over argv_prompt_limit: it still fits in one argument, so argv it is.
     return False
+
+
+def _read_as_flag(spec: ModelSpec, prompt: str) -> bool:
+    """A ``-`` prompt with no separator before it (none set, or at `{prompt}`) reads as a flag."""
+    at_placeholder = PROMPT_PLACEHOLDER in spec.command
+    return prompt.startswith("-") and (spec.prompt_separator is None or at_placeholder)
+
+
+def _flag_message(spec: ModelSpec) -> str:
+    where = (
+        "at its {prompt} placeholder, where no separator can precede it"
+        if PROMPT_PLACEHOLDER in spec.command
+        else 'with no prompt_separator (such as "--") before it'
+    )
+    return (
+        f"the prompt starts with '-' and model {spec.name!r} passes it {where}, so its CLI would "
+        "read the prompt as a flag (and it does not read prompts from stdin); start the prompt "
+        'with a space or another character, or set stdin_fallback = true (or prompt_mode = "stdin") '
+        "for this model if its CLI reads stdin"
+    )
 
 
 def _base_command(spec: ModelSpec, prompt: str | None) -> list[str]:
@@ -135,7 +162,7 @@ def _submodel_args(spec: ModelSpec, submodel: str | None) -> list[str]:
             "cannot run; use the plain model name, or set submodel_args for it "
             '(e.g. ["--model", "{submodel}"])'
         )
-    return [submodel if part == SUBMODEL_PLACEHOLDER else part for part in spec.submodel_args]
+    return [part.replace(SUBMODEL_PLACEHOLDER, submodel) for part in spec.submodel_args]
 
 
 def _environment(

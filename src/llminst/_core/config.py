@@ -5,24 +5,27 @@ which flags turn on streaming or JSON output, how its output is decoded, which e
 gets, and how it reports rate limits and missing credentials. Specs are frozen; a runtime change
 makes a new spec.
 
-User configuration is TOML text (the caller reads the file) validated with cattrs; every mistake
-is reported as a `ConfigError` naming the source, the key and what was expected. Pure: this module
-never opens a file or touches a process.
+User configuration is TOML text (the caller reads the file) validated field by field with cattrs
+hooks that never coerce (``"false"`` is not a bool, ``"foo"`` is not a list); every mistake is
+reported as a `ConfigError` naming the source, the full key path and what was expected. Pure: this
+module never opens a file or touches a process.
 """
 
 from __future__ import annotations
 
 import enum
+import json
+import math
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
-from typing import Any
+import unicodedata
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
 from attrs import field, frozen
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from ..errors import ConfigError
 from .timeouts import TimeoutCategory
@@ -41,7 +44,8 @@ __all__ = [
 
 PROMPT_PLACEHOLDER = "{prompt}"
 SUBMODEL_PLACEHOLDER = "{submodel}"
-# Linux refuses a single argv element over 128 KiB (MAX_ARG_STRLEN); stay clear of it.
+# Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
+# NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
 DEFAULT_ARGV_PROMPT_LIMIT = 100_000
 
 
@@ -61,9 +65,37 @@ class OutputFormat(enum.Enum):
     CLAUDE_STREAM_JSON = "claude-stream-json"
 
 
+class _FieldValueError(ValueError):
+    """A validator refused a field's value; `field` names it so config errors can give its key."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _valid_model_name(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    problem = _model_name_problem(value)
+    if problem is not None:
+        raise _FieldValueError(attribute.name, f"model name {value!r}: {problem}")
+
+
+def _model_name_problem(name: str) -> str | None:
+    if not name:
+        return "a model needs a non-empty name"
+    if ":" in name:
+        return '":" separates a sub-model (claude:sonnet); pick a name without it'
+    if any(char.isspace() for char in name):
+        return "whitespace is not allowed (names are typed in calls); use - or _ instead"
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        return "control characters are not allowed; use letters, digits, - or _"
+    return None
+
+
 def _non_empty_argv(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if not value or not value[0].strip():
-        raise ValueError(f"{attribute.name} must be a non-empty list of strings (argv)")
+        raise _FieldValueError(
+            attribute.name, f"{attribute.name} must be a non-empty list of strings (argv)"
+        )
 
 
 def _valid_patterns(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -71,18 +103,27 @@ def _valid_patterns(_inst: object, attribute: attrs.Attribute[Any], value: tuple
         try:
             re.compile(pattern, re.IGNORECASE)
         except re.error as exc:
-            raise ValueError(
+            raise _FieldValueError(
+                attribute.name,
                 f"{attribute.name}: {pattern!r} is not a valid regular expression ({exc}); "
-                "escape special characters such as ( [ { * + ? with a backslash"
+                "escape special characters such as ( [ { * + ? with a backslash",
             ) from None
 
 
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and value < 1:
-        raise ValueError(f"{attribute.name} must be at least 1, got {value}")
+        raise _FieldValueError(attribute.name, f"{attribute.name} must be at least 1, got {value}")
+
+
+def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise _FieldValueError(
+            attribute.name, f"{attribute.name} must be a finite number, at least 0, got {value}"
+        )
 
 
 def _to_tuple(value: Any) -> tuple[str, ...]:
+    """Python callers may give one string for a one-element list (config files may not)."""
     if isinstance(value, str):
         return (value,)
     return tuple(value)
@@ -92,22 +133,30 @@ def _to_env(value: Mapping[str, str]) -> Mapping[str, str]:
     return dict(value)
 
 
+def _empty_to_none(value: str | None) -> str | None:
+    """``prompt_separator = ""`` means no separator, exactly like leaving it out."""
+    return value or None
+
+
 @frozen(kw_only=True)
 class ModelSpec:
     """Everything needed to run one model's CLI.
 
     Attributes:
-        name: the model name callers use (``claude``, ``echo``, ...).
-        command: the argv; an element exactly ``{prompt}`` is replaced by the prompt.
+        name: the model name callers use (``claude``, ``echo``, ...): non-empty, without ``:``
+            (it separates the sub-model, ``claude:sonnet``), whitespace or control characters.
+        command: the argv; an element that is exactly ``{prompt}`` is replaced by the prompt
+            (``{prompt}`` inside a longer element is passed as is), else the prompt is appended.
         prompt_mode: argv (default) or stdin.
         stdin_fallback: the CLI also reads the prompt from stdin, so prompts too large for argv
-            (or that start with ``-`` when there is no `prompt_separator`) go there.
+            (or that start with ``-`` where the CLI would read them as a flag) go there.
         prompt_separator: inserted before an appended argv prompt (``--``) so a prompt that
-            starts with ``-`` is never read as a flag.
+            starts with ``-`` is never read as a flag; ``""`` is the same as None (no separator).
         argv_prompt_limit: prompts larger than this (UTF-8 bytes) do not go through argv.
         stream_args: extra args when the caller streams.
         json_args: extra args in JSON mode.
-        submodel_args: args that select a sub-model (``claude:sonnet``); ``{submodel}`` is replaced.
+        submodel_args: args that select a sub-model (``claude:sonnet``); ``{submodel}`` is
+            replaced wherever it occurs in an element (``--model={submodel}`` works too).
         output_format: how stdout is decoded.
         env: environment variables added for the CLI.
         env_remove: environment variable names removed for the CLI.
@@ -124,11 +173,11 @@ class ModelSpec:
             ``--version``); empty to never probe.
     """
 
-    name: str
+    name: str = field(validator=_valid_model_name)
     command: tuple[str, ...] = field(converter=_to_tuple, validator=_non_empty_argv)
     prompt_mode: PromptMode = PromptMode.ARGV
     stdin_fallback: bool = False
-    prompt_separator: str | None = None
+    prompt_separator: str | None = field(default=None, converter=_empty_to_none)
     argv_prompt_limit: int = field(default=DEFAULT_ARGV_PROMPT_LIMIT, validator=_positive)
     stream_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     json_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
@@ -284,7 +333,7 @@ class Settings:
     """
 
     default_max_concurrency: int = field(default=8, validator=_positive)
-    grace_period_s: float = 3.0
+    grace_period_s: float = field(default=3.0, validator=_finite_non_negative)
     max_output_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     stderr_tail_bytes: int = field(default=8192, validator=_positive)
 
@@ -297,45 +346,163 @@ class UserConfig:
     models: Mapping[str, ModelSpec] = field(factory=dict)
 
 
+# --- strict structuring: a value of the wrong type is refused, never converted ------------------
+
+_LIST_EXAMPLE = '["mycli", "--flag"]'
+_TABLE_EXAMPLE = '{ NAME = "value" }'
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in TOML/JSON, or its kind when it is a container."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)
+
+
+def _structure_bool(value: Any, _type: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {_shown(value)}")
+    return value
+
+
+def _structure_int(value: Any, _type: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {_shown(value)}")
+    return value
+
+
+def _structure_float(value: Any, _type: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {_shown(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value}")
+    return float(value)
+
+
+def _structure_str(value: Any, _type: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {_shown(value)}")
+    return value
+
+
+def _structure_str_list(value: Any, _type: Any) -> tuple[str, ...]:
+    expected = f"expected a list of strings, e.g. {_LIST_EXAMPLE}"
+    if isinstance(value, str):
+        one = json.dumps([value], ensure_ascii=False)
+        raise TypeError(f"{expected}, got a string; write {one} for a single element")
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{expected}, got {_shown(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise TypeError(f"{expected}, but element {index} is {_shown(item)}")
+    return tuple(value)
+
+
+def _structure_str_table(value: Any, _type: Any) -> dict[str, str]:
+    expected = f"expected a table of strings, e.g. {_TABLE_EXAMPLE}"
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{expected}, got {_shown(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise TypeError(f"{expected}, but {key!r} is {_shown(item)}")
+    return dict(value)
+
+
+def _is_enum(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, enum.Enum)
+
+
+def _structure_enum(value: Any, type_: type[enum.Enum]) -> enum.Enum:
+    if isinstance(value, type_):
+        return value
+    if isinstance(value, str):
+        try:
+            return type_(value)
+        except ValueError:
+            pass
+    valid = ", ".join(str(member.value) for member in type_)
+    raise ValueError(f"expected one of: {valid} (got {_shown(value)})")
+
+
+def _structure_timeout_category(value: Any, _type: Any) -> TimeoutCategory:
+    if isinstance(value, str):
+        return TimeoutCategory.parse(value)  # case-insensitive, names the valid categories
+    return TimeoutCategory(_structure_enum(value, TimeoutCategory))
+
+
 def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    converter.register_structure_hook(
-        TimeoutCategory, lambda value, _type: TimeoutCategory.parse(value)
-    )
+    converter = cattrs.Converter()
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(float, _structure_float)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(TimeoutCategory, _structure_timeout_category)
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_list)
+    converter.register_structure_hook_func(lambda t: t == Mapping[str, str], _structure_str_table)
+    converter.register_structure_hook_func(_is_enum, _structure_enum)
     return converter
 
 
 _converter = _make_converter()
 
-_SPEC_FIELDS = {a.name for a in attrs.fields(ModelSpec)}
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return {a.name: a.type for a in attrs.fields(attrs.resolve_types(cls))}
 
 
-def _describe(exc: BaseException, prefix: str) -> list[tuple[str, str]]:
-    """Flatten a cattrs error tree into (key path, message) pairs."""
-    out: list[tuple[str, str]] = []
-    if isinstance(exc, ForbiddenExtraKeysError):
-        for key in sorted(exc.extra_fields):
-            out.append((f"{prefix}.{key}" if prefix else key, "unknown key"))
-        return out
-    if isinstance(exc, ClassValidationError):
-        for sub in exc.exceptions:
-            note = next(
-                (n for n in getattr(sub, "__notes__", []) if hasattr(n, "name")),
-                None,
-            )
-            name = getattr(note, "name", None)
-            path = f"{prefix}.{name}" if name and prefix else (name or prefix)
-            out.extend(_describe(sub, path))
-        return out
-    return [(prefix, _message_of(exc))]
+# What a model table may set (its name comes from the table's name) and what [settings] may set.
+_SPEC_TYPES = {k: t for k, t in sorted(_field_types(ModelSpec).items()) if k != "name"}
+_SETTINGS_TYPES = _field_types(Settings)
+
+_T = TypeVar("_T")
 
 
-def _message_of(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        return f"required key {exc.args[0]!r} is missing"
-    if isinstance(exc, TypeError | ValueError):
-        return str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {exc}"
+def _structure_fields(
+    data: Mapping[str, Any], types: Mapping[str, Any], *, prefix: str, source: str
+) -> dict[str, Any]:
+    """Structure each given key on its own, so every mistake is reported under its own key.
+
+    Raises:
+        ConfigError: keyed by the first wrong value, counting the others.
+    """
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for key, value in data.items():
+        try:
+            values[key] = _converter.structure(value, types[key])
+        except (TypeError, ValueError) as exc:
+            problems.append((f"{prefix}.{key}", str(exc)))
+    if problems:
+        key, message = problems[0]
+        extra = "" if len(problems) == 1 else f" (and {len(problems) - 1} more problem(s))"
+        raise ConfigError(message + extra, source=source, key=key)
+    return values
+
+
+def _build(make: Callable[[], _T], *, prefix: str, source: str) -> _T:
+    """Run `make` (a class call), reporting a validator's refusal under the field's key path."""
+    try:
+        return make()
+    except _FieldValueError as exc:
+        key = prefix if exc.field == "name" else f"{prefix}.{exc.field}"
+        raise ConfigError(str(exc), source=source, key=key) from None
+
+
+def _refuse_unknown_keys(
+    data: Mapping[str, Any], valid: Mapping[str, Any], *, key: str, source: str
+) -> None:
+    unknown = sorted(map(str, set(data) - set(valid)))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"valid keys: {', '.join(sorted(valid))}",
+            source=source,
+            key=key,
+        )
 
 
 def spec_from_mapping(
@@ -348,8 +515,12 @@ def spec_from_mapping(
 ) -> ModelSpec:
     """Build a spec from plain data, field by field on top of `base` (or from scratch).
 
+    Values must have their TOML/JSON type: a list of strings where the spec has a tuple (a lone
+    string is refused, not split or wrapped), a table of strings for `env`, the string value of an
+    enum. A ``name`` key in `data` is ignored: `name` is the model's name.
+
     Raises:
-        ConfigError: naming the source, the key and what was expected.
+        ConfigError: naming the source, the full key path and what was expected.
     """
     prefix = key_prefix or name
     if not isinstance(data, Mapping):
@@ -358,32 +529,18 @@ def spec_from_mapping(
             source=source,
             key=prefix,
         )
-    unknown = sorted(set(data) - _SPEC_FIELDS)
-    if unknown:
+    given = {key: value for key, value in data.items() if key != "name"}
+    _refuse_unknown_keys(given, _SPEC_TYPES, key=prefix, source=source)
+    if base is None and "command" not in given:
         raise ConfigError(
-            f"unknown key(s) {', '.join(map(repr, unknown))}; valid keys: "
-            f"{', '.join(sorted(_SPEC_FIELDS - {'name'}))}",
+            f"required key 'command' is missing (the CLI's argv, e.g. {_LIST_EXAMPLE})",
             source=source,
             key=prefix,
         )
-    merged: dict[str, Any] = _converter.unstructure(base) if base is not None else {}
-    merged.update(data)
-    merged["name"] = name
-    if "command" not in merged:
-        raise ConfigError(
-            'required key \'command\' is missing (the CLI\'s argv, e.g. ["mycli", "--flag"])',
-            source=source,
-            key=prefix,
-        )
-    try:
-        return _converter.structure(merged, ModelSpec)
-    except ClassValidationError as exc:
-        problems = _describe(exc, prefix)
-        key, message = problems[0]
-        extra = "" if len(problems) == 1 else f" (and {len(problems) - 1} more problem(s))"
-        raise ConfigError(message + extra, source=source, key=key) from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc), source=source, key=prefix) from None
+    values = _structure_fields(given, _SPEC_TYPES, prefix=prefix, source=source)
+    if base is None:
+        return _build(lambda: ModelSpec(name=name, **values), prefix=prefix, source=source)
+    return _build(lambda: attrs.evolve(base, name=name, **values), prefix=prefix, source=source)
 
 
 def parse_config(
@@ -428,18 +585,9 @@ def parse_config(
 def _parse_settings(data: Any, source: str) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError("expected a table", source=source, key="settings")
-    try:
-        return _converter.structure(data, Settings)
-    except ForbiddenExtraKeysError as exc:
-        valid = ", ".join(a.name for a in attrs.fields(Settings))
-        raise ConfigError(
-            f"unknown key(s) {', '.join(map(repr, sorted(exc.extra_fields)))}; valid keys: {valid}",
-            source=source,
-            key="settings",
-        ) from None
-    except ClassValidationError as exc:
-        key, message = _describe(exc, "settings")[0]
-        raise ConfigError(message, source=source, key=key) from None
+    _refuse_unknown_keys(data, _SETTINGS_TYPES, key="settings", source=source)
+    values = _structure_fields(data, _SETTINGS_TYPES, prefix="settings", source=source)
+    return _build(lambda: Settings(**values), prefix="settings", source=source)
 
 
 def merge_models(*layers: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
