@@ -32,6 +32,7 @@ class CallResult:
         stderr_tail: the last few KB of stderr of the last attempt.
         truncated: True when output beyond the size cap was dropped.
         error: a message when the call failed, else None.
+        error_kind: the failure's kind (``timeout``, ``rate_limited``, ... as `LLMError.kind`).
     """
 
     model: str
@@ -49,6 +50,7 @@ class CallResult:
     stderr_tail: str = ""
     truncated: bool = False
     error: str | None = None
+    error_kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

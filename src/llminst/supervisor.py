@@ -617,7 +617,7 @@ class Supervisor:
 
     def _fail(self, call: _Call, error: LLMError) -> None:
         if error.result is None:
-            error.result = self._result(call, success=False, error=error.message)
+            error.result = self._result(call, success=False, error=error)
         call.error = error
         call.result = error.result
 
@@ -737,12 +737,12 @@ class Supervisor:
         try:
             parsed = extract_json(attempt.text, schema)
         except LLMError as exc:
-            exc.result = self._result(call, success=False, error=exc.message)
+            exc.result = self._result(call, success=False, error=exc)
             raise
         return self._result(call, success=True, parsed_json=parsed)
 
     def _result(
-        self, call: _Call, *, success: bool, error: str | None = None, parsed_json: Any = None
+        self, call: _Call, *, success: bool, error: LLMError | None = None, parsed_json: Any = None
     ) -> CallResult:
         attempt = call.last or _Attempt(number=0)
         final = attempt.final
@@ -761,7 +761,8 @@ class Supervisor:
             session_id=final.session_id if final else None,
             stderr_tail=attempt.stderr_tail(),
             truncated=attempt.truncated,
-            error=error,
+            error=error.message if error else None,
+            error_kind=error.kind if error else None,
         )
 
     # -- one attempt: the process ---------------------------------------------------------
