@@ -1,0 +1,583 @@
+"""The MCP adapter: the five tools, progress streaming, and errors the client can read.
+
+This is the only module that knows MCP. Each tool is a thin function over the supervisor (which
+the server's lifespan opens once for the server's whole life): it validates arguments, runs the
+call, forwards text as progress notifications, and turns the outcome into a tool result. Every
+failure becomes an ``isError`` result whose text starts with the error's kind, never the SDK's
+opaque "Error executing tool". Cancellation (a client's ``notifications/cancelled`` or a
+disconnect) arrives as trio.Cancelled inside the tool and is left to propagate: the supervisor
+kills the call's process tree on the way out.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import shlex
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import trio
+from attrs import Factory, define, frozen
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from . import __version__
+from ._core.config import ModelSpec, Settings, spec_from_mapping
+from ._core.events import TextDelta
+from ._core.retry import BackoffPolicy
+from ._core.tokens import estimate_tokens as _estimate_tokens
+from .errors import CallTimeoutError, ConfigError, InvalidInputError, LLMError
+from .logs import get_logger
+from .result import CallResult
+from .supervisor import CallStream, RetryScheduled, Supervisor, open_supervisor
+
+__all__ = ["ServerOptions", "create_server"]
+
+_log = get_logger()
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@frozen(kw_only=True)
+class ServerOptions:
+    """How the MCP server behaves.
+
+    Attributes:
+        models: the models it serves.
+        settings: supervisor settings (concurrency, grace period, output cap).
+        backoff: the rate-limit backoff policy.
+        base_env: the environment CLIs start from (None: the server's own).
+        allow_configure: whether `configure_llm` may change models (off for remote clients
+            unless explicitly enabled).
+        coalesce_s / coalesce_bytes: streamed text is sent at most every `coalesce_s` seconds,
+            or sooner once `coalesce_bytes` are pending, so a fast CLI cannot flood the client.
+        keepalive_s: a progress notification is sent at least this often while a CLI is silent.
+    """
+
+    models: Mapping[str, ModelSpec]
+    settings: Settings = Factory(Settings)
+    backoff: BackoffPolicy = Factory(BackoffPolicy)
+    base_env: Mapping[str, str] | None = None
+    allow_configure: bool = True
+    coalesce_s: float = 0.05
+    coalesce_bytes: int = 4096
+    keepalive_s: float = 10.0
+
+
+# --------------------------------------------------------------------------------------------
+# Result shapes (the tools' output schemas)
+
+
+class ExecuteResult(BaseModel):
+    """The complete result of one call (`CallResult`, as MCP structured content)."""
+
+    success: bool
+    model: str
+    output: str
+    parsed_json: Any = None
+    exit_code: int | None
+    attempts: int
+    duration_s: float
+    timeout_s: float
+    timeout_category: str
+    truncated: bool
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    session_id: str | None = None
+    stderr_tail: str = ""
+    error: str | None = None
+    error_kind: str | None = None
+
+
+class ModelStatusOut(BaseModel):
+    model: str
+    command: list[str]
+    available: bool
+    executable_path: str | None
+    version: str | None
+    credentials_set: list[str]
+    credentials_missing: list[str]
+    timeout_category: str
+    timeout_s: float
+    max_concurrency: int
+    running: int
+    hint: str | None
+    probe: str | None = None
+
+
+class StatusResult(BaseModel):
+    """Every model's readiness."""
+
+    server_version: str
+    models: list[ModelStatusOut]
+    available: list[str]
+    unavailable: list[str]
+
+
+class TokenEstimateOut(BaseModel):
+    model: str
+    tokens: int
+    characters: int
+    family: str
+    method: str
+
+
+class ConfigureResult(BaseModel):
+    model: str
+    created: bool
+    command: list[str]
+    timeout_category: str
+    rate_limit_patterns: list[str]
+    available: bool
+    executable_path: str | None
+    warnings: list[str]
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+def _error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
+    """An isError result whose text names the kind.
+
+    Clients validate structured content against the tool's output schema even on errors (the
+    TypeScript SDK does), so it is attached only for the call tools, as an `ExecuteResult`: the
+    partial result of the call, or an empty one when no process ran.
+    """
+    text = f"{exc.kind}: {exc.message}"
+    partial = exc.result
+    if isinstance(exc, CallTimeoutError) and partial is not None and partial.output:
+        text += f"\n--- partial output ---\n{partial.output}"
+    raw = getattr(exc, "raw_output", None)
+    if raw:
+        text += f"\n--- raw output ---\n{raw}"
+    structured = None
+    if model is not None:
+        if partial is None:
+            partial = CallResult(
+                model=model,
+                output="",
+                success=False,
+                exit_code=None,
+                attempts=0,
+                duration_s=0.0,
+                timeout_s=0.0,
+                timeout_category="",
+                error=exc.message,
+                error_kind=exc.kind,
+            )
+        structured = _execute_result(partial).model_dump(mode="json")
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=structured,
+        is_error=True,
+    )
+
+
+def _tool_errors(
+    fn: Callable[P, Awaitable[CallToolResult]],
+) -> Callable[P, Awaitable[CallToolResult]]:
+    """Turn every failure into a readable isError result; let cancellation through."""
+    returns_call_result = "model" in inspect.signature(fn).parameters and fn.__name__ in _CALL_TOOLS
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        model = str(kwargs.get("model", "claude")) if returns_call_result else None
+        try:
+            return await fn(*args, **kwargs)
+        except LLMError as exc:
+            _log.info("llminst.tool.failed", tool=fn.__name__, error=exc.kind)
+            return _error_result(exc, model=model)
+        except Exception as exc:
+            _log.exception("llminst.tool.crashed", tool=fn.__name__)
+            error = LLMError(
+                f"internal error in llminst ({type(exc).__name__}: {exc}); please report it"
+            )
+            return _error_result(error, model=model)
+
+    return wrapper
+
+
+_CALL_TOOLS = {"execute_llm", "stream_llm"}
+
+
+def _ok(model: BaseModel, text: str | None = None) -> CallToolResult:
+    data = model.model_dump(mode="json")
+    return CallToolResult(
+        content=[
+            TextContent(
+                type="text", text=text if text is not None else model.model_dump_json(indent=2)
+            )
+        ],
+        structured_content=data,
+    )
+
+
+def _execute_result(result: CallResult) -> ExecuteResult:
+    return ExecuteResult(**result.to_dict())
+
+
+# --------------------------------------------------------------------------------------------
+# Progress
+
+
+@define
+class _ProgressForwarder:
+    """Sends a call's text as progress notifications: coalesced, ordered, with keepalives.
+
+    `progress` counts notifications (it must increase with each one); `message` carries the text
+    chunk, or None for a keepalive or status notice, so concatenating the non-None messages
+    gives the streamed text exactly.
+    """
+
+    ctx: Context
+    coalesce_s: float
+    coalesce_bytes: int
+    keepalive_s: float
+    sent: int = 0
+    pending: list[str] = Factory(list)
+    pending_bytes: int = 0
+    first_pending_at: float | None = None
+    last_sent_at: float = 0.0
+
+    async def run(self, stream: CallStream) -> None:
+        self.last_sent_at = trio.current_time()
+        events = stream.events().__aiter__()
+        while True:
+            with trio.move_on_at(self._next_deadline()):
+                try:
+                    event = await events.__anext__()
+                except StopAsyncIteration:
+                    break
+                await self._on_event(event)
+                continue
+            await self._on_timer()
+        await self._flush()
+
+    def _next_deadline(self) -> float:
+        keepalive = self.last_sent_at + self.keepalive_s
+        if self.first_pending_at is None:
+            return keepalive
+        return min(keepalive, self.first_pending_at + self.coalesce_s)
+
+    async def _on_event(self, event: object) -> None:
+        if isinstance(event, TextDelta):
+            self.pending.append(event.text)
+            self.pending_bytes += len(event.text)
+            if self.first_pending_at is None:
+                self.first_pending_at = trio.current_time()
+            if self.pending_bytes >= self.coalesce_bytes:
+                await self._flush()
+        elif isinstance(event, RetryScheduled):
+            await self._flush()
+            await self._send(None)
+
+    async def _on_timer(self) -> None:
+        if self.pending:
+            await self._flush()
+        else:
+            await self._send(None)  # keepalive: the CLI is silent, the call is alive
+
+    async def _flush(self) -> None:
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        self.pending = []
+        self.pending_bytes = 0
+        self.first_pending_at = None
+        await self._send(text)
+
+    async def _send(self, message: str | None) -> None:
+        self.sent += 1
+        self.last_sent_at = trio.current_time()
+        await self.ctx.report_progress(self.sent, None, message)
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+
+
+@frozen
+class _State:
+    supervisor: Supervisor
+    options: ServerOptions
+
+
+def _add_tool(
+    server: MCPServer, fn: Callable[..., Awaitable[CallToolResult]], annotations: ToolAnnotations
+) -> None:
+    # The SDK uses docstrings verbatim; clients show them, so drop the source indentation.
+    description = inspect.cleandoc(fn.__doc__ or "")
+    server.add_tool(_tool_errors(fn), description=description, annotations=annotations)
+
+
+def _state(ctx: Context) -> _State:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, _State)
+    return state
+
+
+def create_server(options: ServerOptions) -> MCPServer:
+    """Build the MCP server; its lifespan owns one supervisor for the server's whole life."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[_State]:
+        async with open_supervisor(
+            models=options.models,
+            settings=options.settings,
+            base_env=options.base_env,
+            backoff=options.backoff,
+        ) as supervisor:
+            _log.info("llminst.server.started", models=sorted(options.models))
+            try:
+                yield _State(supervisor, options)
+            finally:
+                _log.info("llminst.server.stopping", running=supervisor.running())
+
+    server = MCPServer(
+        "llminst",
+        version=__version__,
+        instructions=(
+            "Runs LLM command-line tools (claude, gemini, codex, gpt-4, llm, llama, echo, or "
+            "any configured command) as supervised subprocesses. Call get_llm_status to see "
+            "which are installed; the 'echo' model always works and answers with the prompt."
+        ),
+        lifespan=lifespan,
+    )
+    _register_tools(server)
+    return server
+
+
+def _register_tools(server: MCPServer) -> None:
+    running = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+
+    async def execute_llm(
+        ctx: Context,
+        prompt: Annotated[str, Field(description="The prompt, passed to the CLI byte for byte.")],
+        model: Annotated[
+            str, Field(description="Model name, e.g. claude, gemini, gpt-4, echo, claude:sonnet.")
+        ] = "claude",
+        timeout: Annotated[  # noqa: ASYNC109 (public contract: the call's budget)
+            float | None,
+            Field(
+                description="Seconds for the whole call; omit to pick a category from the prompt."
+            ),
+        ] = None,
+        json_mode: Annotated[
+            bool, Field(description="Ask for JSON; the validated value is returned as parsed_json.")
+        ] = False,
+        stream: Annotated[
+            bool, Field(description="Stream the text as progress notifications while it runs.")
+        ] = True,
+        json_schema: Annotated[
+            str | dict[str, Any] | None,
+            Field(
+                description="JSON Schema (JSON text or object) for json_mode; default {question, answer}."
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, ExecuteResult]:
+        """Run a prompt through an LLM CLI and return the complete result.
+
+        With stream=True and a progress token, the text also arrives as progress notifications
+        (the chunk in `message`). Failures are tool errors whose text starts with their kind:
+        unknown_model, cli_not_found, credentials_missing, rate_limited, timeout (with the
+        partial output), process_failed (with the stderr tail), invalid_json_schema,
+        json_not_found / json_schema_mismatch (with the raw output).
+        """
+        state = _state(ctx)
+        result = await _run(
+            state, ctx, model, prompt, timeout, json_mode, json_schema, forward=stream
+        )
+        return _ok(_execute_result(result), text=_result_text(result))
+
+    async def stream_llm(
+        ctx: Context,
+        model: Annotated[
+            str, Field(description="Model name, e.g. claude, echo, gemini:gemini-2.5-flash.")
+        ],
+        prompt: Annotated[str, Field(description="The prompt, passed to the CLI byte for byte.")],
+        timeout: Annotated[  # noqa: ASYNC109 (public contract: the call's budget)
+            float | None,
+            Field(
+                description="Seconds for the whole call; omit to pick a category from the prompt."
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, ExecuteResult]:
+        """Stream a prompt's answer as progress notifications, then return the full text.
+
+        Each notification's `message` is the next piece of text (coalesced to about every
+        50 ms); notifications with no message are keepalives sent while the CLI is silent (at
+        least every 10 s), so clients that reset their timeout on progress keep waiting.
+        """
+        state = _state(ctx)
+        result = await _run(state, ctx, model, prompt, timeout, False, None, forward=True)
+        return _ok(_execute_result(result), text=result.output)
+
+    async def get_llm_status(
+        ctx: Context,
+        probe: Annotated[
+            bool,
+            Field(description="Also run a tiny prompt on each available model (spends tokens)."),
+        ] = False,
+    ) -> Annotated[CallToolResult, StatusResult]:
+        """Which models are installed, their versions, credential variables set (names only),
+        timeout categories and concurrency limits, with a hint for fixing what is missing."""
+        statuses = await _state(ctx).supervisor.status(probe=probe)
+        out = StatusResult(
+            server_version=__version__,
+            models=[ModelStatusOut(**s.to_dict()) for s in statuses],
+            available=[s.model for s in statuses if s.available],
+            unavailable=[s.model for s in statuses if not s.available],
+        )
+        return _ok(out)
+
+    async def estimate_tokens(
+        ctx: Context,
+        text: Annotated[str, Field(description="The text to estimate.")],
+        model: Annotated[
+            str, Field(description="Model whose tokenizer to estimate for.")
+        ] = "claude",
+    ) -> Annotated[CallToolResult, TokenEstimateOut]:
+        """Estimate how many tokens `text` costs for `model` (a heuristic; see `method`)."""
+        estimate = _estimate_tokens(text, model)
+        return _ok(
+            TokenEstimateOut(
+                model=model,
+                tokens=estimate.tokens,
+                characters=len(text),
+                family=estimate.family,
+                method=estimate.method,
+            )
+        )
+
+    async def configure_llm(
+        ctx: Context,
+        model: Annotated[str, Field(description="The model name to add or update.")],
+        command: Annotated[
+            list[str] | str,
+            Field(
+                description='The CLI argv, as a list (["mycli", "--flag"]) or one string split like a shell would (no shell runs).'
+            ),
+        ],
+        timeout_category: Annotated[
+            str,
+            Field(description="quick (60 s), normal (300 s), long (600 s) or extended (1800 s)."),
+        ] = "normal",
+        rate_limit_patterns: Annotated[
+            list[str] | None,
+            Field(description="Regexes (case-insensitive) that mean the CLI is rate limited."),
+        ] = None,
+        options: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="Other spec fields: prompt_mode, stdin_fallback, prompt_separator, stream_args, json_args, submodel_args, output_format, env, env_remove, credential_env, auth_patterns, auth_hint, install_hint, max_attempts, max_concurrency, cwd, version_command."
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, ConfigureResult]:
+        """Add or update a model at runtime. An executable that is not installed is accepted
+        with a warning (get_llm_status shows it unavailable until it is)."""
+        state = _state(ctx)
+        if not state.options.allow_configure:
+            raise InvalidInputError(
+                "configure_llm is disabled on this server (it would let a client run any "
+                "command); start it with --allow-configure to enable it, or add the model to the "
+                "config file"
+            )
+        spec, created = _configure(
+            state.supervisor, model, command, timeout_category, rate_limit_patterns, options
+        )
+        path = shutil.which(spec.executable)
+        warnings = []
+        if path is None:
+            warnings.append(
+                f"executable {spec.executable!r} is not on PATH yet; calls will fail with "
+                "cli_not_found until it is installed"
+            )
+        _log.info("llminst.model.configured", model=spec.name, created=created)
+        return _ok(
+            ConfigureResult(
+                model=spec.name,
+                created=created,
+                command=list(spec.command),
+                timeout_category=spec.timeout_category.value,
+                rate_limit_patterns=list(spec.rate_limit_patterns),
+                available=path is not None,
+                executable_path=path,
+                warnings=warnings,
+            )
+        )
+
+    _add_tool(server, execute_llm, running)
+    _add_tool(server, stream_llm, running)
+    _add_tool(server, get_llm_status, ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    _add_tool(server, estimate_tokens, ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    _add_tool(server, configure_llm, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+
+
+def _configure(
+    supervisor: Supervisor,
+    model: str,
+    command: list[str] | str,
+    timeout_category: str,
+    rate_limit_patterns: list[str] | None,
+    options: dict[str, Any] | None,
+) -> tuple[ModelSpec, bool]:
+    if isinstance(command, str):
+        try:
+            command = shlex.split(command)
+        except ValueError as exc:
+            raise ConfigError(
+                f"cannot split the command string ({exc}); pass a list instead", key="command"
+            ) from None
+    fields: dict[str, Any] = dict(options or {})
+    for reserved in ("command", "timeout_category", "rate_limit_patterns", "name"):
+        if reserved in fields:
+            raise ConfigError(
+                f"pass {reserved} as its own argument, not in options", key=f"options.{reserved}"
+            )
+    fields["command"] = command
+    fields["timeout_category"] = timeout_category
+    if rate_limit_patterns is not None:
+        fields["rate_limit_patterns"] = rate_limit_patterns
+    existing = supervisor.models.get(model)
+    spec = spec_from_mapping(model, fields, base=existing, source="configure_llm", key_prefix=model)
+    supervisor.configure(spec)
+    return spec, existing is None
+
+
+async def _run(
+    state: _State,
+    ctx: Context,
+    model: str,
+    prompt: str,
+    timeout: float | None,  # noqa: ASYNC109 (the tools' parameter, passed through)
+    json_mode: bool,
+    json_schema: str | dict[str, Any] | None,
+    *,
+    forward: bool,
+) -> CallResult:
+    options = state.options
+    async with state.supervisor.open_stream(
+        model, prompt, timeout=timeout, json_mode=json_mode, json_schema=json_schema, stream=forward
+    ) as stream:
+        if forward:
+            forwarder = _ProgressForwarder(
+                ctx,
+                coalesce_s=options.coalesce_s,
+                coalesce_bytes=options.coalesce_bytes,
+                keepalive_s=options.keepalive_s,
+            )
+            await forwarder.run(stream)
+        return await stream.wait()
+
+
+def _result_text(result: CallResult) -> str:
+    if result.parsed_json is not None:
+        return json.dumps(result.parsed_json, ensure_ascii=False, indent=2)
+    return result.output

@@ -1,0 +1,363 @@
+"""The five MCP tools through the SDK's in-memory client (direct and JSON-RPC modes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import pytest
+import trio
+from mcp import Client
+
+from llminst import BUILTIN_MODELS, BackoffPolicy, CallResult, ModelSpec
+from llminst.server import ExecuteResult, ServerOptions, create_server
+
+from .conftest import FAKECLI, models_with
+from .support.procs import is_alive, read_pids, wait_for_pids
+
+CONTRACT = {
+    "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
+    "stream_llm": ["model", "prompt", "timeout"],
+    "get_llm_status": ["probe"],
+    "estimate_tokens": ["text", "model"],
+    "configure_llm": ["model", "command", "timeout_category", "rate_limit_patterns", "options"],
+}
+FAST = BackoffPolicy(initial_s=0.01, maximum_s=0.05, jitter_s=0.0)
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Both the direct dispatcher and the real JSON-RPC dispatcher."""
+    return str(request.param)
+
+
+@asynccontextmanager
+async def connect(mode: str, *specs: ModelSpec, **options: Any) -> AsyncIterator[Client]:
+    options.setdefault("backoff", FAST)
+    server = create_server(ServerOptions(models=models_with(*specs), **options))
+    async with Client(server, mode=mode) as client:
+        yield client
+
+
+def text_of(result: Any) -> str:
+    return "".join(c.text for c in result.content if c.type == "text")
+
+
+async def test_tools_match_the_public_contract(mode: str) -> None:
+    """The five tools exist with the contract's parameters and an output schema each."""
+    async with connect(mode) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == set(CONTRACT)
+    for name, params in CONTRACT.items():
+        assert list(tools[name].input_schema["properties"]) == params
+        assert tools[name].output_schema is not None
+        assert tools[name].description
+    assert tools["execute_llm"].input_schema["required"] == ["prompt"]
+    assert tools["execute_llm"].input_schema["properties"]["model"]["default"] == "claude"
+
+
+def test_execute_result_mirrors_call_result() -> None:
+    """The MCP output schema carries every field of CallResult."""
+    assert set(ExecuteResult.model_fields) == {a.name for a in attrs.fields(CallResult)}
+
+
+async def test_execute_llm_returns_text_and_structured_result(mode: str) -> None:
+    """Text content holds the output; structured content the whole result."""
+    async with connect(mode) as client:
+        result = await client.call_tool("execute_llm", {"model": "echo", "prompt": "hi there"})
+    assert not result.is_error
+    assert text_of(result) == "hi there"
+    data = result.structured_content
+    assert data["output"] == "hi there" and data["success"] is True
+    assert data["exit_code"] == 0 and data["attempts"] == 1 and data["truncated"] is False
+    assert data["timeout_category"] == "quick" and data["timeout_s"] == 60
+    assert data["parsed_json"] is None
+
+
+async def test_execute_llm_streams_progress_before_the_end(mode: str) -> None:
+    """With a progress callback, chunks arrive while the CLI runs and concatenate to the output."""
+    arrivals: list[tuple[float, float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        arrivals.append((trio.current_time(), progress, message))
+
+    async with connect(mode) as client:
+        start = trio.current_time()
+        result = await client.call_tool(
+            "execute_llm",
+            {"model": "echo", "prompt": "[[echo:delay=0.3]] a b c d"},
+            progress_callback=on_progress,
+        )
+        end = trio.current_time()
+    texts = [m for _, _, m in arrivals if m is not None]
+    assert "".join(texts) == result.structured_content["output"]
+    assert arrivals[0][0] - start < (end - start) - 0.6
+    progress = [p for _, p, _ in arrivals]
+    assert progress == sorted(progress) and len(set(progress)) == len(progress)
+
+
+async def test_stream_llm_sends_keepalives_while_the_cli_is_silent(mode: str) -> None:
+    """A silent CLI still produces progress notifications (message None) every keepalive_s."""
+    messages: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message)
+
+    async with connect(mode, keepalive_s=0.2) as client:
+        result = await client.call_tool(
+            "stream_llm",
+            {"model": "echo", "prompt": "[[echo:sleep=1.1]] late"},
+            progress_callback=on_progress,
+        )
+    assert not result.is_error and text_of(result) == "[[echo:sleep=1.1]] late"
+    keepalives = messages[: messages.index(next(m for m in messages if m is not None))]
+    assert len(keepalives) >= 4 and all(m is None for m in keepalives)
+
+
+async def test_stream_llm_coalesces_a_fast_cli(mode: str) -> None:
+    """Thousands of tiny writes reach the client as a few notifications, text intact."""
+    words = " ".join(f"w{i}" for i in range(3000))
+    messages: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message is not None:
+            messages.append(message)
+
+    async with connect(mode) as client:
+        result = await client.call_tool(
+            "stream_llm",
+            {"model": "echo", "prompt": f"[[echo:delay=0]] {words}"},
+            progress_callback=on_progress,
+        )
+    assert "".join(messages) == f"[[echo:delay=0]] {words}" == text_of(result)
+    assert len(messages) < 300
+
+
+async def test_json_mode_default_and_custom_schema(mode: str) -> None:
+    """JSON mode fills parsed_json; a schema passed as JSON text or as an object both work."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    async with connect(mode) as client:
+        default = await client.call_tool(
+            "execute_llm", {"model": "echo", "prompt": "2+2?", "json_mode": True}
+        )
+        as_text = await client.call_tool(
+            "execute_llm",
+            {"model": "echo", "prompt": "n?", "json_mode": True, "json_schema": json.dumps(schema)},
+        )
+        as_object = await client.call_tool(
+            "execute_llm",
+            {"model": "echo", "prompt": "n?", "json_mode": True, "json_schema": schema},
+        )
+    assert default.structured_content["parsed_json"] == {"question": "2+2?", "answer": "echo: 2+2?"}
+    assert json.loads(text_of(default)) == default.structured_content["parsed_json"]
+    assert as_text.structured_content["parsed_json"] == {"n": 0}
+    assert as_object.structured_content["parsed_json"] == {"n": 0}
+
+
+def _fake(name: str, *argv: str, **fields: Any) -> ModelSpec:
+    return ModelSpec(name=name, command=(sys.executable, FAKECLI, *argv), **fields)
+
+
+ERROR_CASES = [
+    ("unknown_model", {"model": "nope", "prompt": "x"}, ["known models:", "echo"]),
+    ("cli_not_found", {"model": "ghost", "prompt": "x"}, ["no-such-cli-xyz", "pip install ghost"]),
+    ("credentials_missing", {"model": "loggedout", "prompt": "x"}, ["LLMINST_ECHO_LOGGED_OUT"]),
+    (
+        "rate_limited",
+        {
+            "model": "echo",
+            "prompt": "[[echo:rate-limit=9]] [[echo:reset-in=7200]] x",
+            "timeout": 30,
+        },
+        ["resets", "after the call's deadline"],
+    ),
+    (
+        "timeout",
+        {"model": "echo", "prompt": "[[echo:delay=0.3]] one two three four five six", "timeout": 1},
+        ["timed out after 1 s", "--- partial output ---", "one two"],
+    ),
+    (
+        "process_failed",
+        {"model": "echo", "prompt": "[[echo:exit=4]]"},
+        ["exited with code 4", "failing with exit code 4"],
+    ),
+    (
+        "invalid_json_schema",
+        {"model": "echo", "prompt": "x", "json_schema": "{nope"},
+        ["not valid JSON"],
+    ),
+    (
+        "invalid_json_schema",
+        {"model": "echo", "prompt": "x", "json_schema": {"type": 12}},
+        ["type"],
+    ),
+    (
+        "json_not_found",
+        {"model": "prose", "prompt": "x", "json_mode": True},
+        ["--- raw output ---", "no JSON here"],
+    ),
+    (
+        "json_schema_mismatch",
+        {"model": "wrong", "prompt": "x", "json_mode": True},
+        ["--- raw output ---", '{"question": 1}'],
+    ),
+    ("invalid_input", {"model": "echo", "prompt": "x", "timeout": -1}, ["timeout must be"]),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "needles"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+async def test_every_failure_is_a_readable_tool_error(
+    mode: str, kind: str, args: dict[str, Any], needles: list[str], echo_state
+) -> None:
+    """Each failure is isError with text starting with its kind, never the SDK's opaque error."""
+    ghost = ModelSpec(name="ghost", command=("no-such-cli-xyz",), install_hint="pip install ghost")
+    logged_out = ModelSpec(
+        name="loggedout",
+        command=(sys.executable, "-m", "llminst.echo"),
+        prompt_separator="--",
+        env={"LLMINST_ECHO_LOGGED_OUT": "1"},
+        auth_patterns=("not logged in",),
+        auth_hint="unset LLMINST_ECHO_LOGGED_OUT",
+    )
+    prose = _fake("prose", "say", "no JSON here")
+    wrong = _fake("wrong", "say", '{"question": 1}')
+    async with connect(mode, ghost, logged_out, prose, wrong) as client:
+        result = await client.call_tool("execute_llm", args)
+        still_serving = await client.call_tool("execute_llm", {"model": "echo", "prompt": "ok"})
+    text = text_of(result)
+    assert result.is_error
+    assert text.startswith(f"{kind}: "), text
+    assert "Error executing tool" not in text
+    for needle in needles:
+        assert needle in text, (needle, text)
+    # Structured content on errors conforms to the output schema (TypeScript clients check it).
+    assert ExecuteResult.model_validate(result.structured_content).error_kind == kind
+    assert result.structured_content["success"] is False
+    assert not still_serving.is_error
+
+
+async def test_bad_argument_types_get_a_validation_message(mode: str) -> None:
+    """Wrong argument types are refused with the SDK's validation text, not a crash."""
+    async with connect(mode) as client:
+        result = await client.call_tool("execute_llm", {"model": "echo", "prompt": 12})
+    assert result.is_error and "prompt" in text_of(result)
+
+
+async def test_client_cancellation_kills_the_process_tree(mode: str, tmp_path) -> None:
+    """Cancelling a call on the client kills its whole tree; the server goes on serving."""
+    pidfile = tmp_path / "pids"
+    tree = _fake("tree", "hang-tree", env={"FAKECLI_PIDFILE": str(pidfile)})
+    async with connect(mode, tree) as client:
+        async with trio.open_nursery() as nursery:
+
+            async def call() -> None:
+                await client.call_tool("execute_llm", {"model": "tree", "prompt": "x"})
+
+            nursery.start_soon(call)
+            pids = await wait_for_pids(pidfile, 2)
+            nursery.cancel_scope.cancel()
+        with trio.fail_after(5):
+            while [p for p in pids if is_alive(p)]:  # noqa: ASYNC110 (other processes)
+                await trio.sleep(0.02)
+        after = await client.call_tool("execute_llm", {"model": "echo", "prompt": "next"})
+    assert text_of(after) == "next"
+    assert read_pids(pidfile) == pids
+
+
+async def test_concurrent_calls_run_together(mode: str) -> None:
+    """Eight 0.5 s calls take about as long as one."""
+    async with connect(mode) as client:
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            for i in range(8):
+                nursery.start_soon(
+                    client.call_tool,
+                    "execute_llm",
+                    {"model": "echo", "prompt": f"[[echo:sleep=0.5]] {i}"},
+                )
+        elapsed = trio.current_time() - start
+    assert elapsed < 2.0
+
+
+async def test_get_llm_status_is_fast_and_names_credentials_only(mode: str) -> None:
+    """Status answers quickly for every model, with hints and credential names, never values."""
+    keyed = ModelSpec(
+        name="keyed", command=(sys.executable, "-c", "pass"), credential_env=("DEMO_API_KEY",)
+    )
+    env = {**os.environ, "DEMO_API_KEY": "sk-secret-value-987"}
+    async with connect(mode, keyed, base_env=env) as client:
+        start = trio.current_time()
+        result = await client.call_tool("get_llm_status", {})
+        elapsed = trio.current_time() - start
+    data = result.structured_content
+    models = {m["model"]: m for m in data["models"]}
+    assert elapsed < 2.0
+    assert set(models) == set(BUILTIN_MODELS) | {"keyed"}
+    assert models["echo"]["available"] and models["echo"]["version"] == "0.1.0"
+    assert "echo" in data["available"]
+    assert models["keyed"]["credentials_set"] == ["DEMO_API_KEY"]
+    assert "sk-secret-value-987" not in json.dumps(data) + text_of(result)
+    for name in data["unavailable"]:
+        assert models[name]["hint"]
+
+
+async def test_estimate_tokens(mode: str) -> None:
+    """estimate_tokens returns the core's estimate and its method."""
+    async with connect(mode) as client:
+        result = await client.call_tool(
+            "estimate_tokens", {"text": "hello world " * 50, "model": "gpt-4"}
+        )
+    data = result.structured_content
+    assert data["characters"] == 600 and 80 <= data["tokens"] <= 140
+    assert data["method"].startswith("heuristic")
+
+
+async def test_configure_llm_adds_updates_and_validates(mode: str) -> None:
+    """A model configured at runtime runs; bad input is refused with the cause."""
+    shout = [sys.executable, "-c", "import sys; print(sys.argv[-1].upper(), end='')"]
+    async with connect(mode) as client:
+        added = await client.call_tool("configure_llm", {"model": "shout", "command": shout})
+        ran = await client.call_tool("execute_llm", {"model": "shout", "prompt": "hey"})
+        updated = await client.call_tool(
+            "configure_llm",
+            {
+                "model": "shout",
+                "command": shout,
+                "timeout_category": "long",
+                "rate_limit_patterns": ["slow down"],
+            },
+        )
+        bad_category = await client.call_tool(
+            "configure_llm", {"model": "x", "command": ["a"], "timeout_category": "forever"}
+        )
+        empty = await client.call_tool("configure_llm", {"model": "x", "command": []})
+        bad_regex = await client.call_tool(
+            "configure_llm", {"model": "x", "command": ["a"], "rate_limit_patterns": ["(unclosed"]}
+        )
+        missing = await client.call_tool(
+            "configure_llm", {"model": "later", "command": "not-installed-cli --flag"}
+        )
+        status = await client.call_tool("get_llm_status", {})
+    assert added.structured_content["created"] is True and text_of(ran) == "HEY"
+    assert updated.structured_content["created"] is False
+    assert updated.structured_content["timeout_category"] == "long"
+    assert updated.structured_content["rate_limit_patterns"] == ["slow down"]
+    assert bad_category.is_error and "quick, normal, long, extended" in text_of(bad_category)
+    assert empty.is_error and "command" in text_of(empty)
+    assert bad_regex.is_error and "regular expression" in text_of(bad_regex)
+    assert not missing.is_error
+    assert missing.structured_content["command"] == ["not-installed-cli", "--flag"]
+    assert "not on PATH" in missing.structured_content["warnings"][0]
+    assert "later" in status.structured_content["unavailable"]
+
+
+async def test_configure_llm_can_be_disabled(mode: str) -> None:
+    """With allow_configure off (remote clients by default), configure_llm refuses and says how."""
+    async with connect(mode, allow_configure=False) as client:
+        result = await client.call_tool("configure_llm", {"model": "x", "command": ["a"]})
+    assert result.is_error and "--allow-configure" in text_of(result)
