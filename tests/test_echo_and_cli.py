@@ -98,13 +98,22 @@ def test_cli_models_lists_config_models(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_shows_every_feature() -> None:
-    """`llminst demo` runs each feature on echo and shows each outcome."""
+def test_demo_shows_every_tool_over_stdio() -> None:
+    """`llminst demo` starts the server, connects over stdio and shows each tool's outcome."""
     result = run([*LLMINST, "demo"])
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "'Hello from llminst!'" in out
-    assert "{'question': 'What is llminst?', 'answer': 'echo: What is llminst?'}" in out
-    assert "(3 attempt(s)" in out
-    assert "timeout: model 'echo' timed out after 1 s" in out
-    assert "unknown_model" in out
+    assert (
+        "== tools: execute_llm, stream_llm, get_llm_status, estimate_tokens, configure_llm" in out
+    )
+    assert "   -> Hello from llminst!" in out
+    assert "progress 3: 'arrive '" in out
+    assert (
+        "parsed_json = {'question': 'What is llminst?', 'answer': 'echo: What is llminst?'}" in out
+    )
+    assert "attempts = 2, success = True" in out
+    assert "ERROR timeout: model 'echo' timed out after 1 s" in out and "one two" in out
+    assert "   -> still here" in out
+    assert "ERROR unknown_model" in out and "ERROR process_failed" in out
+    assert "CONFIGURED AT RUNTIME" in out
+    assert "echo     ready    0.1.0" in out

@@ -7,23 +7,21 @@ it runs calls only through the supervisor.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
-import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import trio
 
 from . import __version__
 from ._core.config import ModelSpec
 from ._core.events import TextDelta
-from ._core.retry import BackoffPolicy
 from .configfile import load_config, resolve_models
 from .errors import LLMError
 from .logs import configure_logging
-from .result import CallResult
-from .supervisor import RetryScheduled, Supervisor, open_supervisor
+from .supervisor import RetryScheduled, open_supervisor
 
 __all__ = ["main"]
 
@@ -47,8 +45,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="JSON mode: print the parsed JSON")
     run.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
 
+    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (loopback)")
+    serve.add_argument("--port", type=int, default=8765, help="HTTP: port (0 picks a free one)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("LLMINST_HTTP_TOKEN"),
+        help="HTTP: require 'Authorization: Bearer TOKEN' (default $LLMINST_HTTP_TOKEN)",
+    )
+    serve.add_argument(
+        "--allow-configure",
+        action="store_true",
+        help="HTTP: let clients call configure_llm (it can run any command); always on for stdio",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
+    )
+
     commands.add_parser("models", help="list the configured models")
-    commands.add_parser("demo", help="show the main features on the built-in echo model")
+    status = commands.add_parser("status", help="show which models are installed and ready")
+    status.add_argument(
+        "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
+    )
+    demo = commands.add_parser("demo", help="start the MCP server and show every tool working")
+    demo.add_argument(
+        "--real", action="store_true", help="also send a one-line prompt to each installed real CLI"
+    )
     return parser
 
 
@@ -60,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, LLMError) as exc:
         print(f"llminst: {exc}", file=sys.stderr)
         return 2
-    handler = {"run": _run, "models": _models, "demo": _demo}[args.command]
+    if args.command == "serve":
+        return _serve(args, models)
+    handler = {"run": _run, "models": _models, "status": _status, "demo": _demo}[args.command]
     try:
         return trio.run(handler, args, models)
     except KeyboardInterrupt:
@@ -108,44 +136,69 @@ async def _models(_args: argparse.Namespace, models: Mapping[str, ModelSpec]) ->
     return 0
 
 
-async def _demo(_args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
-    """Show each feature once on the echo model."""
-    # A short backoff so the retry step takes a moment, not the seconds a real CLI needs.
-    quick_retries = BackoffPolicy(initial_s=0.1, maximum_s=1.0, jitter_s=0.1)
-    async with open_supervisor(models=models, backoff=quick_retries) as supervisor:
-        await _demo_step(supervisor, "plain call", "echo", "Hello from llminst!")
-        print("== streaming (chunks as they arrive)")
-        async with supervisor.open_stream("echo", "one two three four five") as stream:
-            async for chunk in stream:
-                print(f"   chunk {chunk!r}")
-        print(f"   -> {stream.result.attempts} attempt(s), {stream.result.duration_s:.3f} s")
-        await _demo_step(supervisor, "JSON mode", "echo", "What is llminst?", json_mode=True)
-        # The echo CLI counts runs per exact prompt: a fresh prompt is limited afresh.
-        await _demo_step(
-            supervisor,
-            "rate limited twice, retried with backoff",
-            "echo",
-            f"[[echo:rate-limit=2]] [[echo:retry-after=0.2]] demo {uuid.uuid4().hex[:8]}",
-        )
-        await _demo_step(supervisor, "timeout", "echo", "[[echo:sleep=30]] slow", timeout=1)
-        await _demo_step(supervisor, "unknown model", "no-such-model", "hi")
+def _serve(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
+    from .server import ServerOptions, create_server
+    from .transports import check_http_binding, serve_http, serve_stdio
+
+    over_http = args.transport == "http"
+    options = ServerOptions(models=models, allow_configure=args.allow_configure or not over_http)
+    try:
+        if over_http:
+            check_http_binding(args.host, args.token)
+        server = create_server(options)
+        if over_http:
+            trio.run(
+                functools.partial(
+                    serve_http,
+                    server,
+                    host=args.host,
+                    port=args.port,
+                    token=args.token,
+                    allowed_hosts=args.allow_host,
+                )
+            )
+        else:
+            trio.run(serve_stdio, server)
+    except LLMError as exc:
+        print(f"llminst serve: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
-async def _demo_step(
-    supervisor: Supervisor, title: str, model: str, prompt: str, **kw: Any
-) -> None:
-    print(f"== {title}: {model} {prompt!r}")
-    try:
-        result: CallResult = await supervisor.run(model, prompt, **kw)
-    except LLMError as exc:
-        print(f"   -> {exc.kind}: {exc}")
-        return
-    shown = result.parsed_json if result.parsed_json is not None else result.output
-    print(
-        f"   -> {shown!r} ({result.attempts} attempt(s), {result.duration_s:.3f} s, "
-        f"timeout {result.timeout_s:g} s [{result.timeout_category}])"
-    )
+async def _status(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
+    async with open_supervisor(models=models) as supervisor:
+        statuses = await supervisor.status(probe=args.probe)
+    rows = [("MODEL", "READY", "VERSION", "CATEGORY", "CREDENTIALS SET", "HINT / PATH")]
+    for s in statuses:
+        rows.append(
+            (
+                s.model,
+                "yes" if s.available else "no",
+                s.version or "-",
+                s.timeout_category,
+                ", ".join(s.credentials_set) or "-",
+                s.hint or s.executable_path or "",
+            )
+        )
+        if s.probe is not None:
+            rows.append(("", "", "", "", "probe:", s.probe))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[5]
+        )
+    return 0
+
+
+async def _demo(args: argparse.Namespace, _models: Mapping[str, ModelSpec]) -> int:
+    """Start `llminst serve` over stdio and use every tool through the MCP SDK client."""
+    from .demo import run_demo
+
+    return await run_demo(config=args.config, real=args.real)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""`llminst demo`: start the MCP server over stdio and show every tool working, as a client sees it.
+
+It spawns ``llminst serve`` as a subprocess and talks to it with the official MCP SDK client, so a
+fresh machine sees the whole job: tool listing, a plain call, streaming progress, JSON mode, a
+rate limit retried, a timeout with its partial output, cancellation, errors, status, token
+estimates and runtime configuration. Everything runs on the built-in `echo` model; with
+``--real`` each installed real CLI also gets a one-line prompt (that spends tokens).
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import Any
+
+import trio
+from mcp import Client, StdioServerParameters
+
+__all__ = ["run_demo"]
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _show(result: Any) -> None:
+    text = result.content[0].text if result.content else ""
+    if len(text) > 300:
+        text = text[:300] + "…"
+    prefix = "   ERROR " if result.is_error else "   -> "
+    _say(prefix + text.replace("\n", "\n      "))
+
+
+async def run_demo(*, config: str | None = None, real: bool = False) -> int:
+    args = ["-m", "llminst.cli", "--log-level", "warning"]
+    if config:
+        args += ["--config", config]
+    params = StdioServerParameters(command=sys.executable, args=[*args, "serve"])
+    _say(f"== starting `{sys.executable} {' '.join(args)} serve` and connecting over stdio")
+    async with Client(params) as client:
+        tools = await client.list_tools()
+        _say("== tools: " + ", ".join(tool.name for tool in tools.tools))
+
+        _say("== execute_llm(model='echo', prompt='Hello from llminst!')")
+        _show(
+            await client.call_tool(
+                "execute_llm", {"model": "echo", "prompt": "Hello from llminst!"}
+            )
+        )
+
+        _say("== stream_llm: each progress notification carries the next chunk")
+        start = trio.current_time()
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if message is not None:
+                _say(f"   +{trio.current_time() - start:5.2f}s progress {progress:g}: {message!r}")
+
+        result = await client.call_tool(
+            "stream_llm",
+            {"model": "echo", "prompt": "[[echo:delay=0.15]] tokens arrive one by one"},
+            progress_callback=on_progress,
+        )
+        _show(result)
+
+        _say("== execute_llm(json_mode=True): parsed_json validated against {question, answer}")
+        result = await client.call_tool(
+            "execute_llm", {"model": "echo", "prompt": "What is llminst?", "json_mode": True}
+        )
+        _say(f"   -> parsed_json = {result.structured_content['parsed_json']}")
+
+        _say("== a CLI that is rate limited once, retried with backoff (takes a second or two)")
+        result = await client.call_tool(
+            "execute_llm",
+            {"model": "echo", "prompt": f"[[echo:rate-limit=1]] demo {uuid.uuid4().hex[:6]}"},
+        )
+        _say(
+            f"   -> attempts = {result.structured_content['attempts']}, success = {not result.is_error}"
+        )
+
+        _say("== a CLI that outlives its timeout (1 s): killed, partial output kept")
+        slow_words = "[[echo:delay=0.4]] one two three four five six seven eight nine ten"
+        _show(
+            await client.call_tool(
+                "execute_llm", {"model": "echo", "prompt": slow_words, "timeout": 1}
+            )
+        )
+
+        _say("== a call the client cancels after 0.5 s: the server kills the process tree")
+        with trio.move_on_after(0.5):
+            await client.call_tool(
+                "execute_llm", {"model": "echo", "prompt": "[[echo:sleep=30]] x"}
+            )
+        _say("   -> cancelled; the server goes on serving:")
+        _show(await client.call_tool("execute_llm", {"model": "echo", "prompt": "still here"}))
+
+        _say("== errors name their kind and the fix")
+        _show(await client.call_tool("execute_llm", {"model": "no-such-model", "prompt": "hi"}))
+        _show(await client.call_tool("execute_llm", {"model": "echo", "prompt": "[[echo:exit=3]]"}))
+
+        _say("== estimate_tokens")
+        result = await client.call_tool(
+            "estimate_tokens",
+            {"text": "The quick brown fox jumps over the lazy dog.", "model": "claude"},
+        )
+        _say(f"   -> {result.structured_content}")
+
+        _say("== configure_llm(model='shout', command=[python, -c, ...])")
+        shout = [sys.executable, "-c", "import sys; print(sys.argv[-1].upper())"]
+        _show(await client.call_tool("configure_llm", {"model": "shout", "command": shout}))
+        _show(
+            await client.call_tool(
+                "execute_llm", {"model": "shout", "prompt": "configured at runtime"}
+            )
+        )
+
+        _say("== get_llm_status")
+        status = await client.call_tool("get_llm_status", {})
+        for model in status.structured_content["models"]:
+            ready = "ready" if model["available"] else "missing"
+            detail = model["version"] or model["hint"] or ""
+            _say(f"   {model['model']:8} {ready:8} {detail}")
+
+        if real:
+            for model in status.structured_content["available"]:
+                if model in ("echo", "shout"):
+                    continue
+                _say(f"== execute_llm(model={model!r}) on the real CLI")
+                _show(
+                    await client.call_tool(
+                        "execute_llm",
+                        {
+                            "model": model,
+                            "prompt": "Reply with one short sentence.",
+                            "timeout": 120,
+                        },
+                    )
+                )
+    _say("== done: the server exited with the client")
+    return 0

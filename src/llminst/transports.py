@@ -1,0 +1,239 @@
+"""Serving the MCP server: stdio with trio-native streams, and streamable HTTP on hypercorn/trio.
+
+stdio: the SDK's default transport reads stdin in a worker thread that trio cannot abandon, so a
+signal would leave the server hanging until the client closes stdin. Here fds 0 and 1 are read
+and written with `trio.lowlevel.FdStream` on private duplicates, while fd 0 is pointed at
+/dev/null and fd 1 at stderr so a stray print (ours or a library's) never corrupts the protocol.
+
+HTTP: the SDK's Starlette app served by hypercorn's trio worker (uvicorn is asyncio-only),
+optionally behind a bearer token compared in constant time; DNS-rebinding protection stays on.
+
+Both handle SIGINT and SIGTERM by cancelling everything: the lifespan closes the supervisor,
+which kills every running process tree before the process exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hmac
+import ipaddress
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import trio
+from mcp.server import MCPServer
+from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
+
+from .errors import InvalidInputError
+from .logs import get_logger
+
+__all__ = ["check_http_binding", "require_bearer", "serve_http", "serve_stdio"]
+
+_log = get_logger()
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
+
+
+# --------------------------------------------------------------------------------------------
+# stdio
+
+
+class _LineReader:
+    """The async iterator of str lines that the SDK's stdio_server reads."""
+
+    def __init__(self, stream: trio.lowlevel.FdStream) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes known to hold no newline: a huge line stays O(n)
+
+    def __aiter__(self) -> _LineReader:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            end = self._buffer.find(b"\n", self._scanned)
+            if end >= 0:
+                line = bytes(self._buffer[: end + 1])
+                del self._buffer[: end + 1]
+                self._scanned = 0
+                return line.decode("utf-8", "replace")
+            self._scanned = len(self._buffer)
+            data = await self._stream.receive_some(65536)
+            if not data:
+                if self._buffer:
+                    line = bytes(self._buffer)
+                    self._buffer.clear()
+                    self._scanned = 0
+                    return line.decode("utf-8", "replace")
+                raise StopAsyncIteration
+            self._buffer += data
+
+
+class _Writer:
+    """The object with async write/flush that the SDK's stdio_server writes to."""
+
+    def __init__(self, stream: trio.lowlevel.FdStream) -> None:
+        self._stream = stream
+
+    async def write(self, text: str) -> None:
+        await self._stream.send_all(text.encode("utf-8"))
+
+    async def flush(self) -> None:
+        pass  # send_all has handed everything to the pipe
+
+
+@contextlib.asynccontextmanager
+async def _trio_stdio() -> AsyncIterator[tuple[Any, Any]]:
+    wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
+    wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    saved_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
+    saved_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    try:
+        async with (
+            trio.lowlevel.FdStream(wire_in) as stdin,
+            trio.lowlevel.FdStream(wire_out) as stdout,
+            stdio_server(stdin=_LineReader(stdin), stdout=_Writer(stdout)) as streams,  # type: ignore[arg-type]
+        ):
+            yield streams
+    finally:
+        # Flush stray prints while fd 1 still points at stderr, or they would reach the wire.
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os.dup2(saved_in, 0)
+        os.dup2(saved_out, 1)
+        os.close(saved_in)
+        os.close(saved_out)
+
+
+async def _cancel_on_signals(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            _log.info("llminst.server.signal", signal=signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+async def serve_stdio(server: MCPServer) -> None:
+    """Serve over stdin/stdout until the client closes stdin or SIGINT/SIGTERM arrives."""
+    lowlevel = server._lowlevel_server  # no public accessor in mcp 2.3
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
+        async with _trio_stdio() as (read, write):
+            await lowlevel.run(read, write, lowlevel.create_initialization_options())
+        nursery.cancel_scope.cancel()
+
+
+# --------------------------------------------------------------------------------------------
+# Streamable HTTP
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_http_binding(host: str, token: str | None) -> None:
+    """Refuse to expose the server beyond this machine without a token.
+
+    Raises:
+        InvalidInputError: a non-loopback host without a token.
+    """
+    if not _is_loopback(host) and not token:
+        raise InvalidInputError(
+            f"refusing to listen on {host} without a token: anyone who can reach it could run "
+            "commands through your LLM CLIs. Set --token (or LLMINST_HTTP_TOKEN), or bind to "
+            "127.0.0.1"
+        )
+
+
+def require_bearer(app: ASGIApp, token: str) -> ASGIApp:
+    """Wrap an ASGI app: HTTP requests without ``Authorization: Bearer <token>`` get 401."""
+    expected = f"Bearer {token}".encode()
+
+    async def guarded(
+        scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            if not hmac.compare_digest(headers.get(b"authorization", b""), expected):
+                body = b'{"error": "unauthorized: send Authorization: Bearer <token>"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", b'Bearer realm="llminst"'),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def _transport_security(host: str, allowed_hosts: list[str]) -> TransportSecuritySettings:
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *allowed_hosts]
+    if not _is_loopback(host) and host not in ("0.0.0.0", "::"):
+        hosts.append(f"{host}:*")
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+async def serve_http(
+    server: MCPServer,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    allowed_hosts: list[str] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve streamable HTTP at ``/mcp`` until SIGINT/SIGTERM (or cancellation).
+
+    `task_status.started` reports the bound URLs (useful with port 0).
+
+    Raises:
+        InvalidInputError: a non-loopback host without a token (see `check_http_binding`).
+    """
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    check_http_binding(host, token)
+    app: ASGIApp = server.streamable_http_app(
+        host=host, transport_security=_transport_security(host, allowed_hosts or [])
+    )
+    if token:
+        app = require_bearer(app, token)
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    # Idle keep-alive connections would hold shutdown for the whole grace period.
+    config.graceful_timeout = 0.2
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
+        binds = await nursery.start(serve, app, config)
+        _log.info("llminst.server.listening", urls=binds, auth=bool(token))
+        task_status.started(binds)
+        await trio.sleep_forever()

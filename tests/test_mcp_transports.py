@@ -1,0 +1,297 @@
+"""A real `llminst serve` subprocess over stdio and streamable HTTP, with trio and asyncio clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+import trio
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from .conftest import FAKECLI
+from .support.procs import is_alive, wait_for_pids
+
+TOKEN = "test-token-3f9a"
+
+
+def write_config(tmp_path: Path) -> tuple[Path, Path]:
+    """A config with a `tree` model (hangs with a grandchild) that records its PIDs."""
+    pidfile = tmp_path / "pids"
+    config = tmp_path / "llminst.toml"
+    config.write_text(
+        "[models.tree]\n"
+        f"command = {json.dumps([sys.executable, FAKECLI, 'hang-tree'])}\n"
+        f"env = {{ FAKECLI_PIDFILE = {json.dumps(str(pidfile))} }}\n"
+        "[settings]\ngrace_period_s = 1.0\n"
+    )
+    return config, pidfile
+
+
+def serve_argv(config: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "llminst.cli", "--config", str(config), "serve", *extra]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def text_of(result: Any) -> str:
+    return "".join(c.text for c in result.content if c.type == "text")
+
+
+async def exercise(client: Client) -> None:
+    """The core scenarios every transport must pass."""
+    tools = {t.name for t in (await client.list_tools()).tools}
+    assert tools == {
+        "execute_llm",
+        "stream_llm",
+        "get_llm_status",
+        "estimate_tokens",
+        "configure_llm",
+    }
+    plain = await client.call_tool("execute_llm", {"model": "echo", "prompt": "over the wire"})
+    assert text_of(plain) == "over the wire"
+    chunks: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message is not None:
+            chunks.append(message)
+
+    streamed = await client.call_tool(
+        "stream_llm",
+        {"model": "echo", "prompt": "[[echo:delay=0.15]] a b c"},
+        progress_callback=on_progress,
+    )
+    assert "".join(chunks) == text_of(streamed) == "[[echo:delay=0.15]] a b c"
+    assert len(chunks) >= 3
+    failed = await client.call_tool("execute_llm", {"model": "nope", "prompt": "x"})
+    assert failed.is_error and text_of(failed).startswith("unknown_model: ")
+    as_json = await client.call_tool(
+        "execute_llm",
+        {"model": "echo", "prompt": "q", "json_mode": True, "json_schema": '{"type": "object"}'},
+    )
+    assert as_json.structured_content["parsed_json"] == {}
+
+
+# --------------------------------------------------------------------------------------------
+# stdio
+
+
+async def test_stdio_with_the_trio_client(tmp_path: Path) -> None:
+    """The SDK client on trio drives `llminst serve` over stdio."""
+    config, _ = write_config(tmp_path)
+    argv = serve_argv(config)
+    async with Client(StdioServerParameters(command=argv[0], args=argv[1:])) as client:
+        await exercise(client)
+
+
+async def test_stdio_with_the_asyncio_client(tmp_path: Path) -> None:
+    """The SDK client on asyncio drives `llminst serve` over stdio."""
+    config, _ = write_config(tmp_path)
+    argv = serve_argv(config)
+
+    async def main() -> None:
+        async with Client(StdioServerParameters(command=argv[0], args=argv[1:])) as client:
+            await exercise_asyncio(client)
+
+    await trio.to_thread.run_sync(asyncio.run, main())
+
+
+async def exercise_asyncio(client: Client) -> None:
+    result = await client.call_tool("execute_llm", {"model": "echo", "prompt": "from asyncio"})
+    assert text_of(result) == "from asyncio"
+    chunks: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message is not None:
+            chunks.append(message)
+
+    await client.call_tool(
+        "stream_llm",
+        {"model": "echo", "prompt": "[[echo:delay=0.05]] x y z"},
+        progress_callback=on_progress,
+    )
+    assert "".join(chunks) == "[[echo:delay=0.05]] x y z"
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat[stat.rfind(b")") + 2 :].split()[1])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_signal_to_the_stdio_server_mid_call_leaves_nothing(tmp_path: Path, sig: int) -> None:
+    """SIGTERM/SIGINT mid-call: the server exits within seconds and no process of the tree lives."""
+    config, pidfile = write_config(tmp_path)
+    argv = serve_argv(config)
+    errors: list[BaseException] = []
+    async with trio.open_nursery() as nursery:
+
+        async def call() -> None:
+            try:
+                async with Client(StdioServerParameters(command=argv[0], args=argv[1:])) as client:
+                    await client.call_tool("execute_llm", {"model": "tree", "prompt": "x"})
+            except BaseException as exc:  # the connection closes under the call
+                errors.append(exc)
+
+        nursery.start_soon(call)
+        pids = await wait_for_pids(pidfile, 2)
+        server = _parent_of(pids[0])
+        os.kill(server, sig)
+        start = trio.current_time()
+        with trio.fail_after(5):
+            while is_alive(server) or any(is_alive(p) for p in pids):  # noqa: ASYNC110
+                await trio.sleep(0.02)
+        exited_after = trio.current_time() - start
+    assert exited_after < 3.0
+    assert errors, "the client should see the connection close"
+
+
+# --------------------------------------------------------------------------------------------
+# Streamable HTTP
+
+
+@asynccontextmanager
+async def http_server(tmp_path: Path, *extra: str) -> AsyncIterator[tuple[str, trio.Process]]:
+    config, _ = write_config(tmp_path)
+    port = free_port()
+    argv = serve_argv(config, "--transport", "http", "--port", str(port), *extra)
+    proc = await trio.lowlevel.open_process(argv, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        with trio.fail_after(20):
+            while True:
+                try:
+                    stream = await trio.open_tcp_stream("127.0.0.1", port)
+                    await stream.aclose()
+                    break
+                except OSError:
+                    assert proc.poll() is None, "the server exited early"
+                    await trio.sleep(0.05)
+        yield url, proc
+    finally:
+        with trio.CancelScope(shield=True):
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                with trio.move_on_after(5):
+                    await proc.wait()
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+
+
+def authorized(token: str = TOKEN) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=300)
+    )
+
+
+async def test_http_with_the_trio_client(tmp_path: Path) -> None:
+    """The SDK client on trio drives the server over streamable HTTP with a token."""
+    async with (
+        http_server(tmp_path, "--token", TOKEN) as (url, _),
+        authorized() as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        await exercise(client)
+
+
+async def test_http_with_the_asyncio_client(tmp_path: Path) -> None:
+    """The SDK client on asyncio drives the server over streamable HTTP."""
+    async with http_server(tmp_path, "--token", TOKEN) as (url, _):
+
+        async def main() -> None:
+            async with (
+                authorized() as http,
+                Client(streamable_http_client(url, http_client=http)) as client,
+            ):
+                await exercise_asyncio(client)
+
+        await trio.to_thread.run_sync(asyncio.run, main())
+
+
+async def test_http_refuses_requests_without_the_token(tmp_path: Path) -> None:
+    """No token or a wrong token gets 401 before MCP sees the request."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    async with http_server(tmp_path, "--token", TOKEN) as (url, _), httpx2.AsyncClient() as http:
+        missing = await http.post(url, json=body, headers=headers)
+        wrong = await http.post(url, json=body, headers={**headers, "Authorization": "Bearer nope"})
+    assert missing.status_code == 401 and wrong.status_code == 401
+    assert "Bearer" in missing.headers["www-authenticate"]
+
+
+async def test_http_blocks_dns_rebinding(tmp_path: Path) -> None:
+    """A request whose Host or Origin is not this machine is refused."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    async with http_server(tmp_path) as (url, _), httpx2.AsyncClient() as http:
+        bad_host = await http.post(url, json=body, headers={**headers, "Host": "evil.example:80"})
+        bad_origin = await http.post(
+            url, json=body, headers={**headers, "Origin": "http://evil.example"}
+        )
+    assert bad_host.status_code in (400, 421)
+    assert bad_origin.status_code == 403
+
+
+async def test_http_refuses_configure_llm_unless_allowed(tmp_path: Path) -> None:
+    """configure_llm is refused over HTTP by default and works with --allow-configure."""
+    args = {"model": "x", "command": [sys.executable, "-c", "print('x')"]}
+    async with http_server(tmp_path) as (url, _), Client(url) as client:
+        refused = await client.call_tool("configure_llm", args)
+    async with http_server(tmp_path, "--allow-configure") as (url, _), Client(url) as client:
+        allowed = await client.call_tool("configure_llm", args)
+    assert refused.is_error and "--allow-configure" in text_of(refused)
+    assert not allowed.is_error
+
+
+async def test_http_sigterm_mid_call_leaves_nothing(tmp_path: Path) -> None:
+    """SIGTERM to the HTTP server mid-call: it exits promptly and the call's tree is gone."""
+    _, pidfile = write_config(tmp_path)
+    async with http_server(tmp_path) as (url, proc), trio.open_nursery() as nursery:
+
+        async def call() -> None:
+            try:
+                async with Client(url) as client:
+                    await client.call_tool("execute_llm", {"model": "tree", "prompt": "x"})
+            except BaseException:
+                pass
+
+        nursery.start_soon(call)
+        pids = await wait_for_pids(pidfile, 2)
+        start = trio.current_time()
+        proc.send_signal(signal.SIGTERM)
+        with trio.fail_after(5):
+            await proc.wait()
+        exited_after = trio.current_time() - start
+        nursery.cancel_scope.cancel()
+    assert exited_after < 3.0
+    assert not [p for p in pids if is_alive(p)]
+
+
+def test_non_loopback_bind_without_token_is_refused(tmp_path: Path) -> None:
+    """Binding beyond loopback without a token exits 2 with the reason and the fix."""
+    config, _ = write_config(tmp_path)
+    result = subprocess.run(
+        serve_argv(config, "--transport", "http", "--host", "0.0.0.0", "--port", "0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "LLMINST_HTTP_TOKEN"},
+    )
+    assert result.returncode == 2
+    assert "without a token" in result.stderr and "--token" in result.stderr
