@@ -19,6 +19,7 @@ from llminst.server import ExecuteResult, ServerOptions, create_server
 
 from .conftest import FAKECLI, models_with
 from .support.procs import is_alive, read_pids, wait_for_pids
+from .support.progress import ProgressRecorder
 
 CONTRACT = {
     "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
@@ -81,10 +82,12 @@ async def test_execute_llm_returns_text_and_structured_result(mode: str) -> None
 
 async def test_execute_llm_streams_progress_before_the_end(mode: str) -> None:
     """With a progress callback, chunks arrive while the CLI runs and concatenate to the output."""
-    arrivals: list[tuple[float, float, str | None]] = []
+    recorder = ProgressRecorder()
+    first_at: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        arrivals.append((trio.current_time(), progress, message))
+        first_at.append(trio.current_time())
+        await recorder(progress, total, message)
 
     async with connect(mode) as client:
         start = trio.current_time()
@@ -94,48 +97,39 @@ async def test_execute_llm_streams_progress_before_the_end(mode: str) -> None:
             progress_callback=on_progress,
         )
         end = trio.current_time()
-    texts = [m for _, _, m in arrivals if m is not None]
-    assert "".join(texts) == result.structured_content["output"]
-    assert arrivals[0][0] - start < (end - start) - 0.6
-    progress = [p for _, p, _ in arrivals]
-    assert progress == sorted(progress) and len(set(progress)) == len(progress)
+        await recorder.wait_for_text(result.structured_content["output"])
+    assert min(first_at) - start < (end - start) - 0.6
 
 
 async def test_stream_llm_sends_keepalives_while_the_cli_is_silent(mode: str) -> None:
     """A silent CLI still produces progress notifications (message None) every keepalive_s."""
-    messages: list[str | None] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        messages.append(message)
-
+    recorder = ProgressRecorder()
     async with connect(mode, keepalive_s=0.2) as client:
         result = await client.call_tool(
             "stream_llm",
             {"model": "echo", "prompt": "[[echo:sleep=1.1]] late"},
-            progress_callback=on_progress,
+            progress_callback=recorder,
         )
+        await recorder.wait_for_text("[[echo:sleep=1.1]] late")
     assert not result.is_error and text_of(result) == "[[echo:sleep=1.1]] late"
-    keepalives = messages[: messages.index(next(m for m in messages if m is not None))]
-    assert len(keepalives) >= 4 and all(m is None for m in keepalives)
+    messages = [m for _, m in recorder.ordered]
+    first_text = next(i for i, m in enumerate(messages) if m is not None)
+    assert first_text >= 4, messages
 
 
 async def test_stream_llm_coalesces_a_fast_cli(mode: str) -> None:
     """Thousands of tiny writes reach the client as a few notifications, text intact."""
     words = " ".join(f"w{i}" for i in range(3000))
-    messages: list[str] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if message is not None:
-            messages.append(message)
-
+    recorder = ProgressRecorder()
     async with connect(mode) as client:
         result = await client.call_tool(
             "stream_llm",
             {"model": "echo", "prompt": f"[[echo:delay=0]] {words}"},
-            progress_callback=on_progress,
+            progress_callback=recorder,
         )
-    assert "".join(messages) == f"[[echo:delay=0]] {words}" == text_of(result)
-    assert len(messages) < 300
+        await recorder.wait_for_text(f"[[echo:delay=0]] {words}")
+    assert text_of(result) == f"[[echo:delay=0]] {words}"
+    assert len(recorder.chunks) < 300
 
 
 async def test_json_mode_default_and_custom_schema(mode: str) -> None:

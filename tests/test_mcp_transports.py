@@ -22,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from .conftest import FAKECLI
 from .support.procs import is_alive, wait_for_pids
+from .support.progress import ProgressRecorder
 
 TOKEN = "test-token-3f9a"
 
@@ -65,19 +66,15 @@ async def exercise(client: Client) -> None:
     }
     plain = await client.call_tool("execute_llm", {"model": "echo", "prompt": "over the wire"})
     assert text_of(plain) == "over the wire"
-    chunks: list[str] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if message is not None:
-            chunks.append(message)
-
+    recorder = ProgressRecorder()
     streamed = await client.call_tool(
         "stream_llm",
         {"model": "echo", "prompt": "[[echo:delay=0.15]] a b c"},
-        progress_callback=on_progress,
+        progress_callback=recorder,
     )
-    assert "".join(chunks) == text_of(streamed) == "[[echo:delay=0.15]] a b c"
-    assert len(chunks) >= 3
+    assert text_of(streamed) == "[[echo:delay=0.15]] a b c"
+    await recorder.wait_for_text("[[echo:delay=0.15]] a b c")
+    assert len(recorder.chunks) >= 3
     failed = await client.call_tool("execute_llm", {"model": "nope", "prompt": "x"})
     assert failed.is_error and text_of(failed).startswith("unknown_model: ")
     as_json = await client.call_tool(
@@ -114,18 +111,13 @@ async def test_stdio_with_the_asyncio_client(tmp_path: Path) -> None:
 async def exercise_asyncio(client: Client) -> None:
     result = await client.call_tool("execute_llm", {"model": "echo", "prompt": "from asyncio"})
     assert text_of(result) == "from asyncio"
-    chunks: list[str] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if message is not None:
-            chunks.append(message)
-
+    recorder = ProgressRecorder()
     await client.call_tool(
         "stream_llm",
         {"model": "echo", "prompt": "[[echo:delay=0.05]] x y z"},
-        progress_callback=on_progress,
+        progress_callback=recorder,
     )
-    assert "".join(chunks) == "[[echo:delay=0.05]] x y z"
+    await recorder.wait_for_text("[[echo:delay=0.05]] x y z")
 
 
 def _parent_of(pid: int) -> int:
@@ -295,3 +287,110 @@ def test_non_loopback_bind_without_token_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "without a token" in result.stderr and "--token" in result.stderr
+
+
+async def test_stdio_client_disconnect_mid_call_kills_the_tree(tmp_path: Path) -> None:
+    """A client that closes the pipe mid-call: the tree dies at once and the server exits."""
+    config, pidfile = write_config(tmp_path)
+    proc = await trio.lowlevel.open_process(
+        serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None
+    messages = [
+        *_handshake(),
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "execute_llm", "arguments": {"model": "tree", "prompt": "x"}},
+        },
+    ]
+    try:
+        for message in messages:
+            await proc.stdin.send_all((json.dumps(message) + "\n").encode())
+        pids = await wait_for_pids(pidfile, 2)
+        await proc.stdin.aclose()
+        start = trio.current_time()
+        with trio.fail_after(5):
+            while any(is_alive(p) for p in pids):  # noqa: ASYNC110
+                await trio.sleep(0.01)
+            tree_gone_after = trio.current_time() - start
+            await proc.wait()
+        assert tree_gone_after < 1.0
+        assert proc.returncode == 0
+    finally:
+        with trio.CancelScope(shield=True):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def test_progress_on_the_wire_is_complete_under_backpressure(tmp_path: Path) -> None:
+    """Regression: a coalescing timer that fired during a blocked send dropped that notification.
+
+    Read the raw stdio wire: the progress counters must run 1..N without a gap and the messages
+    must spell the output exactly.
+    """
+    config, _ = write_config(tmp_path)
+    words = " ".join(f"w{i}" for i in range(3000))
+    for _ in range(3):
+        proc = await trio.lowlevel.open_process(
+            serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {
+                "name": "stream_llm",
+                "arguments": {"model": "echo", "prompt": f"[[echo:delay=0]] {words}"},
+                "_meta": {"progressToken": "tok"},
+            },
+        }
+        for message in (*_handshake(), call):
+            await proc.stdin.send_all((json.dumps(message) + "\n").encode())
+        progress, result = await _read_until_result(proc.stdout, 2)
+        await proc.stdin.aclose()
+        await proc.wait()
+        assert [p for p, _ in progress] == list(range(1, len(progress) + 1))
+        assert (
+            "".join(m for _, m in progress if m is not None)
+            == result["structuredContent"]["output"]
+        )
+
+
+def _handshake() -> list[dict[str, Any]]:
+    return [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    ]
+
+
+async def _read_until_result(
+    stdout: trio.abc.ReceiveStream, request_id: int
+) -> tuple[list[tuple[int, str | None]], dict[str, Any]]:
+    buffer = b""
+    progress: list[tuple[int, str | None]] = []
+    with trio.fail_after(30):
+        while True:
+            data = await stdout.receive_some(65536)
+            assert data, "the server closed stdout before answering"
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                message = json.loads(line)
+                if message.get("method") == "notifications/progress":
+                    params = message["params"]
+                    progress.append((params["progress"], params.get("message")))
+                elif message.get("id") == request_id:
+                    return progress, message["result"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import shlex
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -227,13 +228,18 @@ def _execute_result(result: CallResult) -> ExecuteResult:
 # Progress
 
 
+_TIMER = object()
+
+
 @define
 class _ProgressForwarder:
-    """Sends a call's text as progress notifications: coalesced, ordered, with keepalives.
+    """Sends a call's text as progress notifications: ordered, rate limited, with keepalives.
 
-    `progress` counts notifications (it must increase with each one); `message` carries the text
-    chunk, or None for a keepalive or status notice, so concatenating the non-None messages
-    gives the streamed text exactly.
+    Text goes out at once when nothing was sent for `coalesce_s` (a slow stream pays no added
+    latency); during a burst, what arrives is batched into one notification per `coalesce_s`,
+    or sooner once `coalesce_bytes` are pending. `progress` counts notifications (it must
+    increase with each one); `message` carries the text, or None for a keepalive or status
+    notice, so concatenating the non-None messages gives the streamed text exactly.
     """
 
     ctx: Context
@@ -243,36 +249,39 @@ class _ProgressForwarder:
     sent: int = 0
     pending: list[str] = Factory(list)
     pending_bytes: int = 0
-    first_pending_at: float | None = None
-    last_sent_at: float = 0.0
+    last_sent_at: float = -math.inf
+    last_text_at: float = -math.inf
 
     async def run(self, stream: CallStream) -> None:
         self.last_sent_at = trio.current_time()
         events = stream.events().__aiter__()
         while True:
+            event: object = _TIMER
+            # Only the receive may be cut short by the timer (a memory channel loses nothing
+            # when cancelled); a send cut short would lose that notification.
             with trio.move_on_at(self._next_deadline()):
                 try:
                     event = await events.__anext__()
                 except StopAsyncIteration:
                     break
+            if event is _TIMER:
+                await self._on_timer()
+            else:
                 await self._on_event(event)
-                continue
-            await self._on_timer()
         await self._flush()
 
     def _next_deadline(self) -> float:
         keepalive = self.last_sent_at + self.keepalive_s
-        if self.first_pending_at is None:
+        if not self.pending:
             return keepalive
-        return min(keepalive, self.first_pending_at + self.coalesce_s)
+        return min(keepalive, self.last_text_at + self.coalesce_s)
 
     async def _on_event(self, event: object) -> None:
         if isinstance(event, TextDelta):
             self.pending.append(event.text)
             self.pending_bytes += len(event.text)
-            if self.first_pending_at is None:
-                self.first_pending_at = trio.current_time()
-            if self.pending_bytes >= self.coalesce_bytes:
+            quiet = trio.current_time() - self.last_text_at >= self.coalesce_s
+            if quiet or self.pending_bytes >= self.coalesce_bytes:
                 await self._flush()
         elif isinstance(event, RetryScheduled):
             await self._flush()
@@ -290,13 +299,15 @@ class _ProgressForwarder:
         text = "".join(self.pending)
         self.pending = []
         self.pending_bytes = 0
-        self.first_pending_at = None
         await self._send(text)
+        # Measured from the end of the send: a slow client must not make every chunk look
+        # like the first after a quiet spell.
+        self.last_text_at = trio.current_time()
 
     async def _send(self, message: str | None) -> None:
         self.sent += 1
-        self.last_sent_at = trio.current_time()
         await self.ctx.report_progress(self.sent, None, message)
+        self.last_sent_at = trio.current_time()
 
 
 # --------------------------------------------------------------------------------------------
