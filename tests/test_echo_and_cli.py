@@ -117,3 +117,36 @@ def test_demo_shows_every_tool_over_stdio() -> None:
     assert "ERROR unknown_model" in out and "ERROR process_failed" in out
     assert "CONFIGURED AT RUNTIME" in out
     assert "echo     ready    0.1.0" in out
+
+
+def _run_with_terminal_stderr(argv: list[str]) -> tuple[int, bytes, bytes]:
+    """Run with stderr on a pseudo-terminal (stdout a pipe); return code, stdout, stderr."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out = proc.stdout.read() if proc.stdout else b""
+    proc.wait(timeout=60)
+    err = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO once the child side is closed
+            break
+        if not data:
+            break
+        err += data
+    os.close(master)
+    return proc.returncode, out, err
+
+
+def test_run_shows_a_live_status_line_only_on_a_terminal() -> None:
+    """On a terminal, stderr shows model, elapsed time and bytes; stdout stays the answer."""
+    code, out, err = _run_with_terminal_stderr([*LLMINST, "run", "echo", "[[echo:sleep=0.5]] hi"])
+    assert code == 0
+    assert out == b"[[echo:sleep=0.5]] hi\n"
+    assert "[llminst] echo · 0.".encode() in err
+    assert err.endswith(b"\r\x1b[K")  # the line is erased at the end
+    piped = run([*LLMINST, "run", "echo", "[[echo:sleep=0.3]] hi"])
+    assert "[llminst]" not in piped.stderr

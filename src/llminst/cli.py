@@ -104,7 +104,10 @@ async def _run(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int
         except OSError as exc:
             print(f"llminst: cannot read schema file {args.schema!r}: {exc}", file=sys.stderr)
             return 2
-    async with open_supervisor(models=models) as supervisor:
+    status = _StatusLine(args.model) if sys.stderr.isatty() else None
+    async with open_supervisor(models=models) as supervisor, trio.open_nursery() as nursery:
+        if status is not None:
+            nursery.start_soon(status.run)
         try:
             async with supervisor.open_stream(
                 args.model,
@@ -115,19 +118,67 @@ async def _run(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int
             ) as stream:
                 async for event in stream.events():
                     if isinstance(event, RetryScheduled):
+                        _clear(status)
                         print(f"[llminst] {event.reason}", file=sys.stderr, flush=True)
-                    elif isinstance(event, TextDelta) and not args.json:
-                        sys.stdout.write(event.text)
-                        sys.stdout.flush()
+                    elif isinstance(event, TextDelta):
+                        if status is not None:
+                            status.received += len(event.text.encode("utf-8", "replace"))
+                        if not args.json:
+                            _clear(status)
+                            sys.stdout.write(event.text)
+                            sys.stdout.flush()
+                            if status is not None:
+                                status.at_line_start = event.text.endswith("\n")
                 result = await stream.wait()
         except LLMError as exc:
+            _clear(status)
             print(f"\nllminst: {exc.kind}: {exc}", file=sys.stderr)
             return 1
+        finally:
+            nursery.cancel_scope.cancel()
+            _clear(status)
     if args.json:
         print(json.dumps(result.parsed_json, indent=2, ensure_ascii=False))
     elif result.output and not result.output.endswith("\n"):
         print()
     return 0
+
+
+class _StatusLine:
+    """A live `model · elapsed · bytes` line on a terminal's stderr while `run` streams.
+
+    It never garbles the answer: when stdout is the same terminal it is drawn only while the
+    cursor is at the start of a line, and it is erased before each piece of the answer.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.received = 0
+        self.at_line_start = True
+        self.shown = False
+        self._shares_terminal = sys.stdout.isatty()
+
+    async def run(self) -> None:
+        start = trio.current_time()
+        while True:
+            if self.at_line_start or not self._shares_terminal:
+                elapsed = trio.current_time() - start
+                size = (
+                    f"{self.received / 1024:.1f} KB"
+                    if self.received >= 1024
+                    else f"{self.received} B"
+                )
+                sys.stderr.write(f"\r\x1b[K[llminst] {self.model} · {elapsed:.1f} s · {size}")
+                sys.stderr.flush()
+                self.shown = True
+            await trio.sleep(0.1)
+
+
+def _clear(status: _StatusLine | None) -> None:
+    if status is not None and status.shown:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+        status.shown = False
 
 
 async def _models(_args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
