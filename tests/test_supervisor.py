@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import resource
 import sys
@@ -396,3 +397,24 @@ async def test_claude_is_error_fails_despite_exit_zero(fake_spec, tmp_path: Path
             await sup.run("fake", "hi")
     assert info.value.exit_code == 0
     assert "API Error: 500 boom" in str(info.value)
+
+
+async def test_a_broken_log_stream_never_breaks_or_hangs_a_call() -> None:
+    """Regression: a log line to a closed stderr raised in the call's cleanup and hung its caller."""
+    import os
+
+    from llminst import configure_logging
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    broken = os.fdopen(write_end, "w")
+    try:
+        configure_logging(level="debug", stream=broken)
+        async with open_supervisor() as sup:
+            with trio.fail_after(10):
+                result = await sup.run("echo", "still answers")
+        assert result.output == "still answers"
+    finally:
+        configure_logging(level="debug")
+        with contextlib.suppress(OSError):
+            broken.close()

@@ -9,9 +9,10 @@ own default would print to stdout, which belongs to the MCP protocol.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -45,7 +46,7 @@ def configure_logging(
         raise ValueError(f"unknown log level {level!r}; use one of: {', '.join(_LEVELS)}") from None
     if fmt not in ("console", "json"):
         raise ValueError(f"unknown log format {fmt!r}; use console or json")
-    out = stream or sys.stderr
+    out = cast(TextIO, _BestEffort(stream or sys.stderr))
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -72,6 +73,30 @@ def configure_logging(
     root.addHandler(handler)
     # Third-party chatter (the SDK logs every request at INFO) only shows when debugging.
     root.setLevel(logging.DEBUG if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
+
+
+class _BestEffort:
+    """A stream wrapper whose writes never raise: a closed or broken stderr (the client went
+    away, `| head`) must not turn a log line into a failure of the call being logged."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream.isatty()
+        except (OSError, ValueError):
+            return False
 
 
 def ensure_logging() -> None:

@@ -428,7 +428,7 @@ class Supervisor:
 
         async def one(spec: ModelSpec) -> None:
             env = self._environment_for(spec)
-            path = shutil.which(spec.executable, path=env.get("PATH", os.defpath))
+            path = self.find_executable(spec)
             version = await self._version(spec, path, env, version_timeout_s) if path else None
             probed = await self._probe(spec) if probe and path else None
             results[spec.name] = describe_model(
@@ -445,6 +445,11 @@ class Supervisor:
             for spec in specs:
                 nursery.start_soon(one, spec)
         return [results[spec.name] for spec in specs]
+
+    def find_executable(self, spec: ModelSpec) -> str | None:
+        """Where the model's executable is, on the PATH its CLI would get; None if absent."""
+        env = self._environment_for(spec)
+        return shutil.which(spec.executable, path=env.get("PATH", os.defpath))
 
     def _environment_for(self, spec: ModelSpec) -> Mapping[str, str]:
         return build_invocation(spec, "", base_env=self._base_env_now()).env
@@ -604,8 +609,10 @@ class Supervisor:
                 # arrive wrapped in an exception group, so it is not matched by type).
                 if call.result is None:
                     self._fail(call, LLMError("the supervisor shut down before the call finished"))
-                # Set before the channel closes, so a consumer that sees the end sees the result.
+                # Set before the channel closes, so a consumer that sees the end sees the result;
+                # and before logging, so nothing can leave a waiting caller hanging.
                 self._calls.pop(call.id, None)
+                call.done.set()
                 _log.info(
                     "llminst.call.finished",
                     **call.log_context(),
@@ -613,7 +620,6 @@ class Supervisor:
                     error=None if call.error is None else call.error.kind,
                     elapsed_s=round(trio.current_time() - call.started, 4),
                 )
-                call.done.set()
 
     def _fail(self, call: _Call, error: LLMError) -> None:
         if error.result is None:
