@@ -150,3 +150,19 @@ def test_run_shows_a_live_status_line_only_on_a_terminal() -> None:
     assert err.endswith(b"\r\x1b[K")  # the line is erased at the end
     piped = run([*LLMINST, "run", "echo", "[[echo:sleep=0.3]] hi"])
     assert "[llminst]" not in piped.stderr
+
+
+def test_run_stops_quietly_when_the_reader_goes_away() -> None:
+    """`llminst run ... | head -c 1`: the call is stopped, no traceback, no hang."""
+    proc = subprocess.Popen(
+        [*LLMINST, "--log-level", "debug", "run", "echo", "[[echo:delay=0.2]] a b c d e f g h"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(1) == b"["
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=20) == 1
+    assert "Traceback" not in err
+    assert "llminst.process.killed" in err

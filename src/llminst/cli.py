@@ -31,21 +31,24 @@ def _parser() -> argparse.ArgumentParser:
         prog="llminst", description="Run LLM command-line tools as supervised subprocesses."
     )
     parser.add_argument("--version", action="version", version=f"llminst {__version__}")
-    parser.add_argument(
-        "--config", help="config file (default: $LLMINST_CONFIG or user config dir)"
-    )
-    parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
-    parser.add_argument("--log-format", default="console", choices=["console", "json"])
+    _add_common(parser, defaults=True)
+    # The same options after the subcommand (`llminst serve --log-level debug`).
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, defaults=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run one prompt and stream the answer to stdout")
+    run = commands.add_parser(
+        "run", parents=[common], help="run one prompt and stream the answer to stdout"
+    )
     run.add_argument("model", help="model name, e.g. echo, claude, claude:sonnet")
     run.add_argument("prompt", help="the prompt ('-' reads it from stdin)")
     run.add_argument("--timeout", type=float, help="seconds (default: chosen from the prompt)")
     run.add_argument("--json", action="store_true", help="JSON mode: print the parsed JSON")
     run.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
 
-    serve = commands.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the MCP server (stdio by default)"
+    )
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (loopback)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP: port (0 picks a free one)")
@@ -66,16 +69,37 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
     )
 
-    commands.add_parser("models", help="list the configured models")
-    status = commands.add_parser("status", help="show which models are installed and ready")
+    commands.add_parser("models", parents=[common], help="list the configured models")
+    status = commands.add_parser(
+        "status", parents=[common], help="show which models are installed and ready"
+    )
     status.add_argument(
         "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
     )
-    demo = commands.add_parser("demo", help="start the MCP server and show every tool working")
+    demo = commands.add_parser(
+        "demo", parents=[common], help="start the MCP server and show every tool working"
+    )
     demo.add_argument(
         "--real", action="store_true", help="also send a one-line prompt to each installed real CLI"
     )
     return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    def default(value: str | None) -> str | None:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        default=default(None),
+        help="config file (default: $LLMINST_CONFIG or the user config dir)",
+    )
+    parser.add_argument(
+        "--log-level", default=default("warning"), help="debug, info, warning (default), error"
+    )
+    parser.add_argument(
+        "--log-format", default=default("console"), choices=["console", "json"], help="log format"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,8 +149,8 @@ async def _run(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int
                             status.received += len(event.text.encode("utf-8", "replace"))
                         if not args.json:
                             _clear(status)
-                            sys.stdout.write(event.text)
-                            sys.stdout.flush()
+                            if not _write_stdout(event.text):
+                                return 1  # the reader went away (`| head`): stop the call
                             if status is not None:
                                 status.at_line_start = event.text.endswith("\n")
                 result = await stream.wait()
@@ -142,6 +166,18 @@ async def _run(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int
     elif result.output and not result.output.endswith("\n"):
         print()
     return 0
+
+
+def _write_stdout(text: str) -> bool:
+    """Write a piece of the answer; False once stdout's reader has gone away."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+    return True
 
 
 class _StatusLine:
