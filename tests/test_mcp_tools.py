@@ -26,7 +26,29 @@ CONTRACT = {
     "stream_llm": ["model", "prompt", "timeout"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
-    "configure_llm": ["model", "command", "timeout_category", "rate_limit_patterns", "options"],
+    "configure_llm": [
+        "model",
+        "command",
+        "timeout_category",
+        "rate_limit_patterns",
+        "prompt_mode",
+        "stdin_fallback",
+        "prompt_separator",
+        "stream_args",
+        "json_args",
+        "submodel_args",
+        "output_format",
+        "env",
+        "env_remove",
+        "credential_env",
+        "auth_patterns",
+        "auth_hint",
+        "install_hint",
+        "max_attempts",
+        "max_concurrency",
+        "cwd",
+        "version_command",
+    ],
 }
 FAST = BackoffPolicy(initial_s=0.01, maximum_s=0.05, jitter_s=0.0)
 
@@ -355,3 +377,27 @@ async def test_configure_llm_can_be_disabled(mode: str) -> None:
     async with connect(mode, allow_configure=False) as client:
         result = await client.call_tool("configure_llm", {"model": "x", "command": ["a"]})
     assert result.is_error and "--allow-configure" in text_of(result)
+
+
+async def test_configure_llm_takes_every_spec_field(mode: str) -> None:
+    """Spec fields are typed parameters: stdin prompts, env, attempts; bad values name the fix."""
+    dump = [sys.executable, FAKECLI, "dump"]
+    async with connect(mode) as client:
+        configured = await client.call_tool(
+            "configure_llm",
+            {
+                "model": "piped",
+                "command": dump,
+                "prompt_mode": "stdin",
+                "env": {"X_FLAG": "1"},
+                "max_attempts": 5,
+            },
+        )
+        ran = await client.call_tool("execute_llm", {"model": "piped", "prompt": "via stdin"})
+        bad = await client.call_tool(
+            "configure_llm", {"model": "piped", "command": dump, "prompt_mode": "sideways"}
+        )
+    assert not configured.is_error
+    dumped = json.loads(text_of(ran))
+    assert dumped["argv"] == [] and dumped["stdin"] == "dmlhIHN0ZGlu"  # base64 of "via stdin"
+    assert bad.is_error and "argv, stdin" in text_of(bad)

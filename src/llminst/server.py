@@ -16,22 +16,23 @@ import inspect
 import json
 import math
 import shlex
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import attrs
 import trio
 from attrs import Factory, define, frozen
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from . import __version__
 from ._core.config import ModelSpec, Settings, spec_from_mapping
 from ._core.events import TextDelta
 from ._core.retry import BackoffPolicy
+from ._core.status import ModelStatus
 from ._core.tokens import estimate_tokens as _estimate_tokens
 from .errors import CallTimeoutError, ConfigError, InvalidInputError, LLMError
 from .logs import get_logger
@@ -75,48 +76,25 @@ class ServerOptions:
 # Result shapes (the tools' output schemas)
 
 
-class ExecuteResult(BaseModel):
-    """The complete result of one call (`CallResult`, as MCP structured content)."""
-
-    success: bool
-    model: str
-    output: str
-    parsed_json: Any = None
-    exit_code: int | None
-    attempts: int
-    duration_s: float
-    timeout_s: float
-    timeout_category: str
-    truncated: bool
-    usage: dict[str, Any] | None = None
-    cost_usd: float | None = None
-    session_id: str | None = None
-    stderr_tail: str = ""
-    error: str | None = None
-    error_kind: str | None = None
+def _output_model(cls: type[Any], doc: str) -> type[BaseModel]:
+    """The pydantic twin of an attrs class, for the tool's output schema (one field list)."""
+    attrs.resolve_types(cls)
+    fields: dict[str, Any] = {
+        a.name: (a.type, ... if a.default is attrs.NOTHING else a.default)
+        for a in attrs.fields(cls)
+    }
+    return create_model(f"{cls.__name__}Out", __doc__=doc, **fields)
 
 
-class ModelStatusOut(BaseModel):
-    model: str
-    command: list[str]
-    available: bool
-    executable_path: str | None
-    version: str | None
-    credentials_set: list[str]
-    credentials_missing: list[str]
-    timeout_category: str
-    timeout_s: float
-    max_concurrency: int
-    running: int
-    hint: str | None
-    probe: str | None = None
+ExecuteResult = _output_model(CallResult, "The complete result of one call.")
+ModelStatusOut = _output_model(ModelStatus, "One model's readiness.")
 
 
 class StatusResult(BaseModel):
     """Every model's readiness."""
 
     server_version: str
-    models: list[ModelStatusOut]
+    models: list[ModelStatusOut]  # type: ignore[valid-type]  # built by _output_model
     available: list[str]
     unavailable: list[str]
 
@@ -138,6 +116,19 @@ class ConfigureResult(BaseModel):
     available: bool
     executable_path: str | None
     warnings: list[str]
+
+
+# Tool parameters shared by several tools (their descriptions are part of the input schemas).
+Prompt = Annotated[str, Field(description="The prompt, passed to the CLI byte for byte.")]
+Timeout = Annotated[
+    float | None,
+    Field(description="Seconds for the whole call; omit to pick a category from the prompt."),
+]
+StrList = Annotated[list[str] | None, Field(description="A list of strings.")]
+
+
+def _opt(description: str) -> Any:
+    return Field(default=None, description=description)
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +211,7 @@ def _ok(model: BaseModel, text: str | None = None) -> CallToolResult:
     )
 
 
-def _execute_result(result: CallResult) -> ExecuteResult:
+def _execute_result(result: CallResult) -> BaseModel:
     return ExecuteResult(**result.to_dict())
 
 
@@ -370,16 +361,11 @@ def _register_tools(server: MCPServer) -> None:
 
     async def execute_llm(
         ctx: Context,
-        prompt: Annotated[str, Field(description="The prompt, passed to the CLI byte for byte.")],
+        prompt: Prompt,
         model: Annotated[
             str, Field(description="Model name, e.g. claude, gemini, gpt-4, echo, claude:sonnet.")
         ] = "claude",
-        timeout: Annotated[  # noqa: ASYNC109 (public contract: the call's budget)
-            float | None,
-            Field(
-                description="Seconds for the whole call; omit to pick a category from the prompt."
-            ),
-        ] = None,
+        timeout: Timeout = None,  # noqa: ASYNC109 (public contract: the call's budget)
         json_mode: Annotated[
             bool, Field(description="Ask for JSON; the validated value is returned as parsed_json.")
         ] = False,
@@ -412,13 +398,8 @@ def _register_tools(server: MCPServer) -> None:
         model: Annotated[
             str, Field(description="Model name, e.g. claude, echo, gemini:gemini-2.5-flash.")
         ],
-        prompt: Annotated[str, Field(description="The prompt, passed to the CLI byte for byte.")],
-        timeout: Annotated[  # noqa: ASYNC109 (public contract: the call's budget)
-            float | None,
-            Field(
-                description="Seconds for the whole call; omit to pick a category from the prompt."
-            ),
-        ] = None,
+        prompt: Prompt,
+        timeout: Timeout = None,  # noqa: ASYNC109 (public contract: the call's budget)
     ) -> Annotated[CallToolResult, ExecuteResult]:
         """Stream a prompt's answer as progress notifications, then return the full text.
 
@@ -473,7 +454,9 @@ def _register_tools(server: MCPServer) -> None:
         command: Annotated[
             list[str] | str,
             Field(
-                description='The CLI argv, as a list (["mycli", "--flag"]) or one string split like a shell would (no shell runs).'
+                description='The CLI argv: a list (["mycli", "--flag"]) or one string split '
+                "like a shell would (no shell runs). An element exactly {prompt} is where the "
+                "prompt goes; otherwise it is appended."
             ),
         ],
         timeout_category: Annotated[
@@ -482,17 +465,47 @@ def _register_tools(server: MCPServer) -> None:
         ] = "normal",
         rate_limit_patterns: Annotated[
             list[str] | None,
-            Field(description="Regexes (case-insensitive) that mean the CLI is rate limited."),
-        ] = None,
-        options: Annotated[
-            dict[str, Any] | None,
-            Field(
-                description="Other spec fields: prompt_mode, stdin_fallback, prompt_separator, stream_args, json_args, submodel_args, output_format, env, env_remove, credential_env, auth_patterns, auth_hint, install_hint, max_attempts, max_concurrency, cwd, version_command."
+            _opt(
+                "Regexes (case-insensitive) meaning the CLI is rate limited; retried with backoff."
             ),
         ] = None,
+        prompt_mode: Annotated[str | None, _opt("argv (default) or stdin.")] = None,
+        stdin_fallback: Annotated[
+            bool | None, _opt("The CLI also reads the prompt from stdin (used for huge prompts).")
+        ] = None,
+        prompt_separator: Annotated[
+            str | None, _opt('Inserted before an appended prompt, e.g. "--".')
+        ] = None,
+        stream_args: Annotated[list[str] | None, _opt("Extra args when streaming.")] = None,
+        json_args: Annotated[list[str] | None, _opt("Extra args in JSON mode.")] = None,
+        submodel_args: Annotated[
+            list[str] | None, _opt('Args selecting a sub-model, e.g. ["--model", "{submodel}"].')
+        ] = None,
+        output_format: Annotated[str | None, _opt("text or claude-stream-json.")] = None,
+        env: Annotated[dict[str, str] | None, _opt("Environment variables to add.")] = None,
+        env_remove: Annotated[
+            list[str] | None, _opt("Environment variable names to remove.")
+        ] = None,
+        credential_env: Annotated[
+            list[str] | None, _opt("Variables holding credentials (reported by name only).")
+        ] = None,
+        auth_patterns: Annotated[
+            list[str] | None, _opt("Regexes meaning the CLI lacks credentials.")
+        ] = None,
+        auth_hint: Annotated[str | None, _opt("How to fix missing credentials.")] = None,
+        install_hint: Annotated[str | None, _opt("How to install the CLI.")] = None,
+        max_attempts: Annotated[int | None, _opt("Attempts for rate limits (default 3).")] = None,
+        max_concurrency: Annotated[int | None, _opt("Concurrent calls of this model.")] = None,
+        cwd: Annotated[str | None, _opt("Working directory of the CLI.")] = None,
+        version_command: Annotated[
+            list[str] | None, _opt("The argv printing the version (default: EXE --version).")
+        ] = None,
     ) -> Annotated[CallToolResult, ConfigureResult]:
-        """Add or update a model at runtime. An executable that is not installed is accepted
-        with a warning (get_llm_status shows it unavailable until it is)."""
+        """Add or update a model at runtime.
+
+        Omitted fields keep their current value (or the default, for a new model). An executable
+        that is not installed yet is accepted with a warning; get_llm_status shows the model
+        unavailable until it is."""
         state = _state(ctx)
         if not state.options.allow_configure:
             raise InvalidInputError(
@@ -500,10 +513,30 @@ def _register_tools(server: MCPServer) -> None:
                 "command); start it with --allow-configure to enable it, or add the model to the "
                 "config file"
             )
-        spec, created = _configure(
-            state.supervisor, model, command, timeout_category, rate_limit_patterns, options
-        )
-        path = shutil.which(spec.executable)
+        given = {
+            "timeout_category": timeout_category,
+            "rate_limit_patterns": rate_limit_patterns,
+            "prompt_mode": prompt_mode,
+            "stdin_fallback": stdin_fallback,
+            "prompt_separator": prompt_separator,
+            "stream_args": stream_args,
+            "json_args": json_args,
+            "submodel_args": submodel_args,
+            "output_format": output_format,
+            "env": env,
+            "env_remove": env_remove,
+            "credential_env": credential_env,
+            "auth_patterns": auth_patterns,
+            "auth_hint": auth_hint,
+            "install_hint": install_hint,
+            "max_attempts": max_attempts,
+            "max_concurrency": max_concurrency,
+            "cwd": cwd,
+            "version_command": version_command,
+        }
+        fields = {key: value for key, value in given.items() if value is not None}
+        spec, created = _configure(state.supervisor, model, command, fields)
+        path = state.supervisor.find_executable(spec)
         warnings = []
         if path is None:
             warnings.append(
@@ -532,12 +565,7 @@ def _register_tools(server: MCPServer) -> None:
 
 
 def _configure(
-    supervisor: Supervisor,
-    model: str,
-    command: list[str] | str,
-    timeout_category: str,
-    rate_limit_patterns: list[str] | None,
-    options: dict[str, Any] | None,
+    supervisor: Supervisor, model: str, command: list[str] | str, fields: dict[str, Any]
 ) -> tuple[ModelSpec, bool]:
     if isinstance(command, str):
         try:
@@ -546,18 +574,14 @@ def _configure(
             raise ConfigError(
                 f"cannot split the command string ({exc}); pass a list instead", key="command"
             ) from None
-    fields: dict[str, Any] = dict(options or {})
-    for reserved in ("command", "timeout_category", "rate_limit_patterns", "name"):
-        if reserved in fields:
-            raise ConfigError(
-                f"pass {reserved} as its own argument, not in options", key=f"options.{reserved}"
-            )
-    fields["command"] = command
-    fields["timeout_category"] = timeout_category
-    if rate_limit_patterns is not None:
-        fields["rate_limit_patterns"] = rate_limit_patterns
     existing = supervisor.models.get(model)
-    spec = spec_from_mapping(model, fields, base=existing, source="configure_llm", key_prefix=model)
+    spec = spec_from_mapping(
+        model,
+        {**fields, "command": command},
+        base=existing,
+        source="configure_llm",
+        key_prefix=model,
+    )
     supervisor.configure(spec)
     return spec, existing is None
 
