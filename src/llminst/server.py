@@ -18,7 +18,7 @@ import math
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec
 
 import attrs
 import trio
@@ -43,7 +43,6 @@ __all__ = ["ServerOptions", "create_server"]
 
 _log = get_logger()
 P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @frozen(kw_only=True)
@@ -172,11 +171,15 @@ def _error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
     )
 
 
+# The tools whose output schema is ExecuteResult: their errors carry the partial result.
+_CALL_TOOLS = {"execute_llm", "stream_llm"}
+
+
 def _tool_errors(
     fn: Callable[P, Awaitable[CallToolResult]],
 ) -> Callable[P, Awaitable[CallToolResult]]:
     """Turn every failure into a readable isError result; let cancellation through."""
-    returns_call_result = "model" in inspect.signature(fn).parameters and fn.__name__ in _CALL_TOOLS
+    returns_call_result = fn.__name__ in _CALL_TOOLS
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
@@ -194,9 +197,6 @@ def _tool_errors(
             return _error_result(error, model=model)
 
     return wrapper
-
-
-_CALL_TOOLS = {"execute_llm", "stream_llm"}
 
 
 def _ok(model: BaseModel, text: str | None = None) -> CallToolResult:
