@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, create_model
 
 from . import __version__
 from ._core.config import ModelSpec, Settings, spec_from_mapping
-from ._core.events import TextDelta
+from ._core.events import RetryNotice, TextDelta
 from ._core.retry import BackoffPolicy
 from ._core.status import ModelStatus
 from ._core.tokens import estimate_tokens as _estimate_tokens
@@ -274,7 +274,9 @@ class _ProgressForwarder:
             quiet = trio.current_time() - self.last_text_at >= self.coalesce_s
             if quiet or self.pending_bytes >= self.coalesce_bytes:
                 await self._flush()
-        elif isinstance(event, RetryScheduled):
+        elif isinstance(event, RetryScheduled | RetryNotice):
+            # A retry (llminst's, or the CLI's own: claude's api_retry lines) shows as a
+            # notification without text: the client sees the call is alive, the text stays exact.
             await self._flush()
             await self._send(None)
 
@@ -478,6 +480,13 @@ def _register_tools(server: MCPServer) -> None:
         ] = None,
         stream_args: Annotated[list[str] | None, _opt("Extra args when streaming.")] = None,
         json_args: Annotated[list[str] | None, _opt("Extra args in JSON mode.")] = None,
+        json_schema_args: Annotated[
+            list[str] | None,
+            _opt(
+                'Args passing the schema to the CLI natively, e.g. ["--json-schema", "{schema}"]; '
+                "used when its --help lists the first one."
+            ),
+        ] = None,
         submodel_args: Annotated[
             list[str] | None, _opt('Args selecting a sub-model, e.g. ["--model", "{submodel}"].')
         ] = None,
@@ -493,6 +502,10 @@ def _register_tools(server: MCPServer) -> None:
             list[str] | None, _opt("Regexes meaning the CLI lacks credentials.")
         ] = None,
         auth_hint: Annotated[str | None, _opt("How to fix missing credentials.")] = None,
+        error_hints: Annotated[
+            dict[str, str] | None,
+            _opt("Regex -> fix, for fatal errors the CLI reports that need a specific fix."),
+        ] = None,
         install_hint: Annotated[str | None, _opt("How to install the CLI.")] = None,
         max_attempts: Annotated[int | None, _opt("Attempts for rate limits (default 3).")] = None,
         max_concurrency: Annotated[int | None, _opt("Concurrent calls of this model.")] = None,
@@ -521,6 +534,7 @@ def _register_tools(server: MCPServer) -> None:
             "prompt_separator": prompt_separator,
             "stream_args": stream_args,
             "json_args": json_args,
+            "json_schema_args": json_schema_args,
             "submodel_args": submodel_args,
             "output_format": output_format,
             "env": env,
@@ -528,6 +542,7 @@ def _register_tools(server: MCPServer) -> None:
             "credential_env": credential_env,
             "auth_patterns": auth_patterns,
             "auth_hint": auth_hint,
+            "error_hints": error_hints,
             "install_hint": install_hint,
             "max_attempts": max_attempts,
             "max_concurrency": max_concurrency,

@@ -69,6 +69,7 @@ __all__ = [
 _READ_SIZE = 65536
 _STREAM_BUFFER = 64  # events queued for a slow consumer before the CLI is paused
 _EOF_LINGER_S = 1.0  # after the tree is gone, how long to wait for a pipe held by an escapee
+_HELP_TIMEOUT_S = 10.0  # a CLI's --help, read once per executable to see which flags it has
 _log = get_logger()
 
 
@@ -258,6 +259,7 @@ class _Call:
     result: CallResult | None = None
     error: LLMError | None = None
     abandoned: bool = False
+    native_json: bool = False  # the schema goes to the CLI's own flag, not into the prompt
 
     def log_context(self) -> dict[str, Any]:
         return {"call": self.id, "model": self.request.model, "attempt": self.attempts}
@@ -379,6 +381,7 @@ class Supervisor:
         self._limiters: dict[str, trio.CapacityLimiter] = {}
         self._calls: dict[str, _Call] = {}
         self._versions: dict[tuple[str, int, tuple[str, ...]], str | None] = {}
+        self._help_texts: dict[tuple[str, int], str] = {}
         self._closed = False
 
     # -- models ---------------------------------------------------------------------------
@@ -473,6 +476,29 @@ class Supervisor:
                 return None  # too slow this time: try again on the next status call
             self._versions[key] = parse_version(output)
         return self._versions[key]
+
+    async def supports_flag(self, spec: ModelSpec, flag: str) -> bool:
+        """Whether the installed CLI's help (`ModelSpec.help_argv`) lists `flag` (a capability probe).
+
+        The help text is read once per executable path and modification time, so upgrading
+        the CLI is noticed; a CLI that is missing, fails or is too slow counts as not
+        supporting the flag (and is asked again next time).
+        """
+        path = self.find_executable(spec)
+        if path is None:
+            return False
+        try:
+            key = (path, os.stat(path).st_mtime_ns)
+        except OSError:
+            return False
+        if key not in self._help_texts:
+            argv = [path, *spec.help_argv[1:]]
+            output = await _run_briefly(argv, self._environment_for(spec), _HELP_TIMEOUT_S)
+            if output is None:
+                return False
+            self._help_texts[key] = output
+        listed = re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", self._help_texts[key])
+        return listed is not None
 
     async def _probe(self, spec: ModelSpec) -> str:
         try:
@@ -650,6 +676,9 @@ class Supervisor:
 
     async def _attempts(self, call: _Call, send: trio.MemorySendChannel[StreamEvent]) -> CallResult:
         request = call.request
+        native_args = request.spec.json_schema_args
+        if request.schema is not None and native_args:
+            call.native_json = await self.supports_flag(request.spec, native_args[0])
         while True:
             call.attempts += 1
             attempt = _Attempt(number=call.attempts)
@@ -706,6 +735,14 @@ class Supervisor:
                 f"model {call.request.model!r}: the CLI reports missing or invalid credentials "
                 f"({auth!r}).{fix}"
             )
+        for pattern, fix in spec.error_hints.items():
+            line = _first_match((pattern,), said)
+            if line is not None:
+                return ProcessFailedError(
+                    f"model {call.request.model!r}: the CLI failed: {line!r}. Fix: {fix}.",
+                    exit_code=attempt.exit_code,
+                    stderr_tail=attempt.stderr_tail(),
+                )
         hit = self._rate_limit(spec, attempt, said)
         if hit is not None:
             return hit
@@ -773,9 +810,10 @@ class Supervisor:
 
     # -- one attempt: the process ---------------------------------------------------------
 
-    def _invocation(self, request: _Request) -> Invocation:
+    def _invocation(self, call: _Call) -> Invocation:
+        request = call.request
         prompt = request.prompt
-        if request.schema is not None:
+        if request.schema is not None and not call.native_json:
             prompt = apply_json_mode(prompt, request.schema)
         return build_invocation(
             request.spec,
@@ -784,6 +822,7 @@ class Supervisor:
             stream=request.stream,
             json_mode=request.schema is not None,
             submodel=request.submodel,
+            native_schema=request.schema if call.native_json else None,
         )
 
     async def _spawn(self, call: _Call, invocation: Invocation) -> trio.Process:
@@ -825,7 +864,7 @@ class Supervisor:
     async def _run_attempt(
         self, call: _Call, attempt: _Attempt, send: trio.MemorySendChannel[StreamEvent]
     ) -> None:
-        invocation = self._invocation(call.request)
+        invocation = self._invocation(call)
         proc = await self._spawn(call, invocation)
         context = {**call.log_context(), "pid": proc.pid}
         _log.info("llminst.attempt.started", **context, prompt_via=invocation.prompt_via)

@@ -13,12 +13,20 @@ base environment in.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
 from attrs import frozen
 
 from ..errors import InvalidInputError
-from .config import PROMPT_PLACEHOLDER, SUBMODEL_PLACEHOLDER, ModelSpec, PromptMode
+from .config import (
+    PROMPT_PLACEHOLDER,
+    SCHEMA_PLACEHOLDER,
+    SUBMODEL_PLACEHOLDER,
+    ModelSpec,
+    PromptMode,
+)
 
 __all__ = ["Invocation", "build_invocation"]
 
@@ -50,6 +58,7 @@ def build_invocation(
     json_mode: bool = False,
     submodel: str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    native_schema: Mapping[str, Any] | None = None,
 ) -> Invocation:
     """Build the process invocation for one attempt.
 
@@ -61,6 +70,8 @@ def build_invocation(
         json_mode: add the spec's JSON args.
         submodel: the part after ``:`` in ``claude:sonnet``; needs `spec.submodel_args`.
         extra_env: variables set for this call only (after the spec's own).
+        native_schema: hand this JSON schema to the CLI through `spec.json_schema_args`
+            (the caller checked the CLI supports them; the prompt then has no instructions).
 
     Raises:
         InvalidInputError: the prompt cannot reach this CLI intact (a NUL or a lone surrogate;
@@ -87,6 +98,9 @@ def build_invocation(
         argv += spec.stream_args
     if json_mode:
         argv += spec.json_args
+    if native_schema is not None:
+        schema_text = json.dumps(native_schema, separators=(",", ":"), ensure_ascii=False)
+        argv += [part.replace(SCHEMA_PLACEHOLDER, schema_text) for part in spec.json_schema_args]
     if not via_stdin and PROMPT_PLACEHOLDER not in spec.command:
         if spec.prompt_separator is not None:
             argv.append(spec.prompt_separator)

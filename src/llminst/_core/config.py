@@ -44,6 +44,7 @@ __all__ = [
 
 PROMPT_PLACEHOLDER = "{prompt}"
 SUBMODEL_PLACEHOLDER = "{submodel}"
+SCHEMA_PLACEHOLDER = "{schema}"
 # Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
 # NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
 DEFAULT_ARGV_PROMPT_LIMIT = 100_000
@@ -110,6 +111,12 @@ def _valid_patterns(_inst: object, attribute: attrs.Attribute[Any], value: tuple
             ) from None
 
 
+def _valid_hint_patterns(
+    _inst: object, attribute: attrs.Attribute[Any], value: Mapping[str, str]
+) -> None:
+    _valid_patterns(_inst, attribute, tuple(value))
+
+
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and value < 1:
         raise _FieldValueError(attribute.name, f"{attribute.name} must be at least 1, got {value}")
@@ -155,6 +162,10 @@ class ModelSpec:
         argv_prompt_limit: prompts larger than this (UTF-8 bytes) do not go through argv.
         stream_args: extra args when the caller streams.
         json_args: extra args in JSON mode.
+        json_schema_args: args that hand the JSON schema to the CLI itself (``--json-schema``,
+            ``{schema}``: ``{schema}`` is replaced by the schema as compact JSON). Used instead
+            of prompt instructions only when the CLI's help (`help_argv`) lists the first of
+            them (checked once per executable); otherwise the prompt carries the schema.
         submodel_args: args that select a sub-model (``claude:sonnet``); ``{submodel}`` is
             replaced wherever it occurs in an element (``--model={submodel}`` works too).
         output_format: how stdout is decoded.
@@ -164,6 +175,9 @@ class ModelSpec:
         rate_limit_patterns: regexes (case-insensitive) that mean "rate or usage limited".
         auth_patterns: regexes (case-insensitive) that mean "not logged in / no API key".
         auth_hint: how to fix missing credentials (``run `claude login```).
+        error_hints: regex (case-insensitive) -> fix, for fatal errors a CLI reports that need a
+            specific fix (claude refusing to run as root); a failed call whose output matches
+            is reported with the matched line and the fix.
         install_hint: how to install the CLI.
         timeout_category: the default category (the prompt may raise it).
         max_attempts: attempts including the first, for rate limits.
@@ -181,6 +195,7 @@ class ModelSpec:
     argv_prompt_limit: int = field(default=DEFAULT_ARGV_PROMPT_LIMIT, validator=_positive)
     stream_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     json_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    json_schema_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     submodel_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     output_format: OutputFormat = OutputFormat.TEXT
     env: Mapping[str, str] = field(factory=dict, converter=_to_env)
@@ -193,6 +208,9 @@ class ModelSpec:
         default=(), converter=_to_tuple, validator=_valid_patterns
     )
     auth_hint: str | None = None
+    error_hints: Mapping[str, str] = field(
+        factory=dict, converter=_to_env, validator=_valid_hint_patterns
+    )
     install_hint: str | None = None
     timeout_category: TimeoutCategory = TimeoutCategory.NORMAL
     max_attempts: int = field(default=3, validator=_positive)
@@ -205,6 +223,15 @@ class ModelSpec:
     @property
     def executable(self) -> str:
         return self.command[0]
+
+    @property
+    def help_argv(self) -> tuple[str, ...]:
+        """The argv printing the CLI's flags: the version command with ``--help`` for
+        ``--version`` (so ``python -m tool`` forms work), else the executable and ``--help``."""
+        argv = self.version_argv
+        if argv and argv[-1] == "--version":
+            return (*argv[:-1], "--help")
+        return (self.executable, "--help")
 
     @property
     def version_argv(self) -> tuple[str, ...]:
@@ -258,8 +285,12 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             prompt_separator="--",
             stdin_fallback=True,
             stream_args=("--include-partial-messages",),
+            json_schema_args=("--json-schema", SCHEMA_PLACEHOLDER),
             submodel_args=("--model", SUBMODEL_PLACEHOLDER),
             output_format=OutputFormat.CLAUDE_STREAM_JSON,
+            # claude retries API errors itself (10 times, up to 40 s apart); llminst retries
+            # rate limits, so claude keeps one quick retry for transient errors only.
+            env={"CLAUDE_CODE_MAX_RETRIES": "1"},
             credential_env=("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"),
             rate_limit_patterns=(
                 *GENERIC_RATE_LIMIT_PATTERNS,
@@ -267,7 +298,17 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 r"you've hit your limit",
             ),
             auth_patterns=(r"not logged in", r"invalid api key", r"please run /login"),
-            auth_hint="run `claude login` or set ANTHROPIC_API_KEY",
+            auth_hint=(
+                "set ANTHROPIC_API_KEY for the server, or log in once by running `claude` and "
+                "typing /login (`claude setup-token` makes a token for CLAUDE_CODE_OAUTH_TOKEN)"
+            ),
+            error_hints={
+                r"dangerously-skip-permissions cannot be used with root": (
+                    "claude refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1 "
+                    "is set: run llminst as a non-root user, or, inside a container or VM, set "
+                    'IS_SANDBOX=1 for the model (env = { IS_SANDBOX = "1" } in its config)'
+                ),
+            },
             install_hint="npm install -g @anthropic-ai/claude-code",
             max_concurrency=4,
         ),

@@ -166,7 +166,9 @@ class ClaudeStreamJsonDecoder:
       previous ``assistant`` line), so the text is never duplicated.
     - ``result``: `FinalResult`. An empty or missing ``result`` is rebuilt from every assistant
       text block seen (a known CLI bug); an error result without text uses its ``errors`` list.
-      ``is_error`` is true when the CLI says so or the subtype starts with ``error``.
+      ``is_error`` is true when the CLI says so or the subtype starts with ``error`` (claude
+      2.1 reports API failures and "Not logged in" as ``subtype: success, is_error: true``).
+      An ``api_error_status`` of 429 also gives a `RetryNotice` (``rate_limited``) first.
     - ``system`` with subtype ``api_retry``: `RetryNotice` (``delay_s`` from ``retry_delay_ms``,
       ``rate_limited`` when ``error_status`` is 429).
     - ``rate_limit_event``: `RetryNotice` (``reset_at`` from ``resetsAt`` in epoch seconds,
@@ -242,7 +244,14 @@ class ClaudeStreamJsonDecoder:
         subtype = _str(record.get("subtype"))
         is_error = record.get("is_error") is True or (subtype or "").startswith("error")
         usage = record.get("usage")
+        status = record.get("api_error_status")
+        notices: list[Event] = []
+        if is_error and str(status) == "429":
+            notices.append(
+                RetryNotice("claude gave up on an API rate limit (status 429)", rate_limited=True)
+            )
         return [
+            *notices,
             FinalResult(
                 text=self._result_text(record, is_error),
                 is_error=is_error,
@@ -250,7 +259,7 @@ class ClaudeStreamJsonDecoder:
                 usage=usage if isinstance(usage, dict) else None,
                 cost_usd=_number(record.get("total_cost_usd")),
                 session_id=_str(record.get("session_id")),
-            )
+            ),
         ]
 
     def _result_text(self, record: dict[str, Any], is_error: bool) -> str | None:
