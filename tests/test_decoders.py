@@ -769,3 +769,12 @@ def test_line_of_exactly_max_bytes_is_kept() -> None:
     assert claude(b"a" * 11 + b"\n", max_line_bytes=10) == [
         Truncated(11, "dropped a 11-byte line (max_line_bytes=10)")
     ]
+
+
+def test_strip_terminal_codes() -> None:
+    """Colour (CSI) and title (OSC) escapes are removed; other text, including ESC-free text, stays."""
+    from llminst._core.decoders import strip_terminal_codes
+
+    assert strip_terminal_codes("\x1b[91mError:\x1b[0m Error code: 429") == "Error: Error code: 429"
+    assert strip_terminal_codes("\x1b]0;title\x07done \x1b[2K\x1b[1Gok") == "done ok"
+    assert strip_terminal_codes("plain [91m text") == "plain [91m text"

@@ -2,7 +2,8 @@
 
 This module owns everything about reading a CLI's output format: UTF-8 decoding of a stream split
 anywhere, splitting it into lines with bounded memory, and mapping each format's records (plain
-text, claude's stream-json lines) onto `TextDelta`, `FinalResult`, `RetryNotice` and `Truncated`.
+text, claude's and gemini's stream-json lines, codex's JSON lines) onto `TextDelta`, `FinalResult`,
+`RetryNotice`, `ErrorNotice` and `Truncated`.
 
 Decoders are sans-IO state machines in the manner of h11: the caller feeds bytes however they were
 chunked and gets events back; the events do not depend on the chunking. This module must never
@@ -15,19 +16,32 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
 from .config import OutputFormat
-from .events import Event, FinalResult, RetryNotice, TextDelta, Truncated
+from .events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta, Truncated
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "ClaudeStreamJsonDecoder",
+    "CodexJsonlDecoder",
     "Decoder",
+    "GeminiStreamJsonDecoder",
     "TextDecoder",
     "make_decoder",
+    "strip_terminal_codes",
 ]
+
+# CSI and OSC escape sequences (colours, cursor moves, titles) some CLIs print even into a pipe.
+_TERMINAL_CODES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\))")
+
+
+def strip_terminal_codes(text: str) -> str:
+    """`text` without terminal escape sequences (for error messages and excerpts)."""
+    return _TERMINAL_CODES.sub("", text)
+
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line a line-based decoder keeps; longer lines are dropped and reported."""
@@ -364,9 +378,202 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+class _JsonLinesDecoder:
+    """Shared plumbing of the JSON-lines formats: bounded lines, plain text passed through.
+
+    Subclasses implement `_on_record` for one parsed JSON object and may override `_on_close`.
+    A line that is not a JSON object becomes `TextDelta` of the line plus ``"\\n"``; blank lines
+    are ignored and ``\\r\\n`` is accepted; an over-long line becomes one `Truncated`.
+    """
+
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        _check_max_line_bytes(max_line_bytes)
+        self._lines = _LineSplitter(max_line_bytes)
+
+    def feed(self, data: bytes) -> list[Event]:
+        return self._decode(self._lines.feed(data))
+
+    def close(self) -> list[Event]:
+        return self._decode(self._lines.close()) + self._on_close()
+
+    def _decode(self, lines: list[bytes | Truncated]) -> list[Event]:
+        events: list[Event] = []
+        for line in lines:
+            if isinstance(line, Truncated):
+                events.append(line)
+                continue
+            text = line.decode("utf-8", errors="replace").removesuffix("\r")
+            if not text.strip():
+                continue
+            record = _parse_object(text)
+            events.extend([TextDelta(text + "\n")] if record is None else self._on_record(record))
+        return events
+
+    def _on_record(self, record: dict[str, Any]) -> list[Event]:
+        raise NotImplementedError
+
+    def _on_close(self) -> list[Event]:
+        return []
+
+
+class GeminiStreamJsonDecoder(_JsonLinesDecoder):
+    """gemini's ``-p ... -o stream-json`` output (gemini-cli 0.61).
+
+    One JSON object per line, dispatched on its ``type``:
+
+    - ``init``: remembers ``session_id`` (no event).
+    - ``message`` with ``role: "assistant"``: `TextDelta` of ``content`` (the CLI sends
+      ``delta: true`` pieces); ``user`` messages (the prompt echoed back) are ignored.
+    - ``error`` (a non-fatal warning or error the CLI reports mid-run): `ErrorNotice`.
+    - ``result``: `FinalResult`. ``status: "success"``: the text is every assistant piece joined;
+      ``status: "error"``: ``is_error``, the text is ``error.message`` and the subtype
+      ``error.type``. ``usage`` is the ``stats`` object (``input_tokens``, ``output_tokens``,
+      ``total_tokens``, ``cached``, ``duration_ms``, per-model ``models``).
+    - ``tool_use``, ``tool_result`` and unknown types are ignored.
+    - Plain text lines, blank lines and over-long lines: as `_JsonLinesDecoder`.
+    """
+
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        super().__init__(max_line_bytes=max_line_bytes)
+        self._session_id: str | None = None
+        self._texts: list[str] = []
+
+    def _on_record(self, record: dict[str, Any]) -> list[Event]:
+        kind = record.get("type")
+        if kind == "init":
+            self._session_id = _str(record.get("session_id")) or self._session_id
+        elif kind == "message" and record.get("role") == "assistant":
+            text = _str(record.get("content"))
+            if text:
+                self._texts.append(text)
+                return [TextDelta(text)]
+        elif kind == "error":
+            message = _str(record.get("message"))
+            return [ErrorNotice(message)] if message else []
+        elif kind == "result":
+            return [self._result(record)]
+        return []
+
+    def _result(self, record: dict[str, Any]) -> FinalResult:
+        status = _str(record.get("status"))
+        stats = record.get("stats")
+        error = record.get("error")
+        is_error = status != "success" or error is not None
+        text: str | None = "".join(self._texts)
+        subtype = status
+        if is_error:
+            details = _dict(error)
+            text = _str(details.get("message")) or (json.dumps(error) if error else text)
+            subtype = _str(details.get("type")) or status or "error"
+        return FinalResult(
+            text=text,
+            is_error=is_error,
+            subtype=subtype,
+            usage=stats if isinstance(stats, dict) else None,
+            session_id=_str(record.get("session_id")) or self._session_id,
+        )
+
+
+_CODEX_RECONNECTING = re.compile(r"^reconnecting\b", re.IGNORECASE)
+
+
+class CodexJsonlDecoder(_JsonLinesDecoder):
+    """codex's ``codex exec --json`` output (codex 0.169).
+
+    One JSON object per line, dispatched on its ``type``:
+
+    - ``thread.started``: remembers ``thread_id`` as the session id (no event).
+    - ``item.completed`` whose item is an ``agent_message``: `TextDelta` of its ``text`` (codex
+      prints whole messages, not deltas; a message after an earlier one is preceded by a blank
+      line). An ``error`` item (a warning such as unknown model metadata): `ErrorNotice`.
+      Other items (reasoning, commands, file changes, tool calls) are ignored.
+    - ``turn.completed``: `FinalResult` with the last agent message as its text and ``usage``.
+    - ``turn.failed``: `FinalResult` with ``is_error`` and ``error.message`` as its text.
+    - ``error``: `ErrorNotice`; a ``Reconnecting...`` error (codex retrying a dropped stream)
+      also gives a `RetryNotice`. If the output ends after an ``error`` line without any
+      ``turn.*`` result, `close` gives a `FinalResult` with ``is_error`` and the last error.
+    - ``turn.started``, ``item.started``, ``item.updated`` and unknown types are ignored.
+    - Plain text lines, blank lines and over-long lines: as `_JsonLinesDecoder`.
+    """
+
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        super().__init__(max_line_bytes=max_line_bytes)
+        self._session_id: str | None = None
+        self._last_message: str | None = None
+        self._last_error: str | None = None
+        self._finished = False
+
+    def _on_record(self, record: dict[str, Any]) -> list[Event]:
+        kind = record.get("type")
+        if kind == "thread.started":
+            self._session_id = _str(record.get("thread_id")) or self._session_id
+        elif kind == "item.completed":
+            return self._on_item(_dict(record.get("item")))
+        elif kind in ("turn.completed", "turn.failed"):
+            return [self._result(record, failed=kind == "turn.failed")]
+        elif kind == "error":
+            return self._on_error(_str(record.get("message")) or json.dumps(record))
+        return []
+
+    def _on_item(self, item: dict[str, Any]) -> list[Event]:
+        kind = item.get("type")
+        if kind == "agent_message":
+            text = _str(item.get("text"))
+            if not text:
+                return []
+            separator = "\n\n" if self._last_message is not None else ""
+            self._last_message = text
+            return [TextDelta(separator + text)]
+        if kind == "error":
+            message = _str(item.get("message"))
+            return [ErrorNotice(message)] if message else []
+        return []
+
+    def _on_error(self, message: str) -> list[Event]:
+        self._last_error = message
+        events: list[Event] = [ErrorNotice(message)]
+        if _CODEX_RECONNECTING.match(message):
+            events.append(RetryNotice(f"codex is retrying: {message}"))
+        return events
+
+    def _result(self, record: dict[str, Any], *, failed: bool) -> FinalResult:
+        self._finished = True
+        usage = record.get("usage")
+        text = self._last_message
+        if failed:
+            error = record.get("error")
+            text = _str(_dict(error).get("message")) or self._last_error or json.dumps(error)
+        return FinalResult(
+            text=text,
+            is_error=failed,
+            subtype="turn.failed" if failed else "turn.completed",
+            usage=usage if isinstance(usage, dict) else None,
+            session_id=self._session_id,
+        )
+
+    def _on_close(self) -> list[Event]:
+        if self._finished or self._last_error is None:
+            return []
+        self._finished = True
+        return [
+            FinalResult(
+                text=self._last_error,
+                is_error=True,
+                subtype="error",
+                session_id=self._session_id,
+            )
+        ]
+
+
 _FACTORIES: Mapping[OutputFormat, Callable[[int], Decoder]] = {
     OutputFormat.TEXT: lambda _max_line_bytes: TextDecoder(),
     OutputFormat.CLAUDE_STREAM_JSON: lambda max_line_bytes: ClaudeStreamJsonDecoder(
+        max_line_bytes=max_line_bytes
+    ),
+    OutputFormat.GEMINI_STREAM_JSON: lambda max_line_bytes: GeminiStreamJsonDecoder(
+        max_line_bytes=max_line_bytes
+    ),
+    OutputFormat.CODEX_JSONL: lambda max_line_bytes: CodexJsonlDecoder(
         max_line_bytes=max_line_bytes
     ),
 }
