@@ -39,6 +39,10 @@ def _cli(**fields: Any) -> ModelSpec:
     return ModelSpec(name="cli", **fields)
 
 
+# A CLI taking the prompt at a `{prompt}` placeholder and not reading stdin (gemini's old spec).
+PLACEHOLDER = ModelSpec(name="placeholder", command=("cli", "-y", "-p", "{prompt}"))
+
+
 # ---------------------------------------------------------------------------------------------
 # argv layout
 
@@ -46,22 +50,22 @@ def _cli(**fields: Any) -> ModelSpec:
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        (GEMINI, ("gemini", "-y", "-p", "hello there")),
+        (PLACEHOLDER, ("cli", "-y", "-p", "hello there")),
         (
             GPT4,
             (
                 "openai",
                 "api",
                 "chat.completions.create",
-                "-m",
-                "gpt-4",
                 "-g",
                 "user",
                 "hello there",
+                "-m",
+                "gpt-4",
             ),
         ),
     ],
-    ids=["gemini", "gpt-4"],
+    ids=["placeholder", "gpt-4"],
 )
 def test_placeholder_is_replaced_in_place(spec: ModelSpec, expected: tuple[str, ...]) -> None:
     """An element exactly `{prompt}` becomes the prompt, at that position, and nothing is appended."""
@@ -125,7 +129,27 @@ def test_builtin_stream_args() -> None:
         "--",
         "hi",
     )
-    assert _invoke(GPT4, "hi", stream=True).argv == (*GPT4.command[:-1], "hi", "--stream")
+    assert _invoke(GPT4, "hi", stream=True).argv == (
+        *GPT4.command[:-1],
+        "hi",
+        "-m",
+        "gpt-4",
+        "--stream",
+    )
+
+
+def _default_submodel_args(spec: ModelSpec) -> tuple[str, ...]:
+    if spec.default_submodel is None:
+        return ()
+    return tuple(part.replace("{submodel}", spec.default_submodel) for part in spec.submodel_args)
+
+
+def test_default_submodel_fills_the_submodel_args() -> None:
+    """gpt-4 alone runs `-m gpt-4` and llama alone `ollama run llama2`; a sub-model replaces it."""
+    assert _invoke(GPT4, "hi").argv[-2:] == ("-m", "gpt-4")
+    assert _invoke(GPT4, "hi", submodel="gpt-4o").argv[-2:] == ("-m", "gpt-4o")
+    assert _invoke(LLAMA, "hi").argv == ("ollama", "run", "llama2", "hi")
+    assert _invoke(LLAMA, "hi", submodel="llama3").argv == ("ollama", "run", "llama3", "hi")
 
 
 def test_claude_submodel() -> None:
@@ -135,12 +159,28 @@ def test_claude_submodel() -> None:
 
 
 def test_gemini_submodel() -> None:
-    """gemini:gemini-2.5-pro adds `-m gemini-2.5-pro` after the in-place prompt."""
+    """gemini:gemini-2.5-pro adds `-m gemini-2.5-pro`; the prompt goes to stdin."""
     inv = _invoke(GEMINI, "hi", submodel="gemini-2.5-pro")
-    assert inv.argv == ("gemini", "-y", "-p", "hi", "-m", "gemini-2.5-pro")
+    assert inv.argv == (
+        "gemini", "--yolo", "--output-format", "stream-json", "-m", "gemini-2.5-pro"
+    )  # fmt: skip
+    assert inv.stdin == b"hi"
+    assert inv.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"
 
 
-@pytest.mark.parametrize("spec", [ECHO, GPT4, LLAMA], ids=["echo", "gpt-4", "llama"])
+@pytest.mark.parametrize("prompt", ["hi", "--help me", "x" * (HARD_LIMIT + 1)])
+def test_gemini_and_codex_always_take_the_prompt_on_stdin(prompt: str) -> None:
+    """gemini and codex read any prompt (huge, flag-like) from stdin; argv never carries it."""
+    gemini = _invoke(GEMINI, prompt)
+    codex = _invoke(BUILTIN_MODELS["codex"], prompt, submodel="gpt-5")
+    assert gemini.argv == ("gemini", "--yolo", "--output-format", "stream-json")
+    assert codex.argv == (
+        "codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-", "-m", "gpt-5"
+    )  # fmt: skip
+    assert gemini.stdin == codex.stdin == prompt.encode()
+
+
+@pytest.mark.parametrize("spec", [ECHO, _cli()], ids=["echo", "custom"])
 def test_submodel_without_submodel_args_names_the_fix(spec: ModelSpec) -> None:
     """A sub-model for a spec without submodel_args is refused, saying to set submodel_args."""
     with pytest.raises(InvalidInputError) as info:
@@ -247,7 +287,8 @@ def test_oversized_prompt_goes_to_stdin_with_fallback(spec: ModelSpec) -> None:
     prompt = "line of text ✓\n" * 10_000  # 170,000 UTF-8 bytes
     inv = _invoke(spec, prompt)
     assert inv.stdin == prompt.encode("utf-8")
-    assert inv.argv == spec.command  # neither the prompt nor the separator
+    # neither the prompt nor the separator (llama: `ollama run llama2`, its default sub-model)
+    assert inv.argv == (*spec.command, *_default_submodel_args(spec))
     assert inv.prompt_via == "stdin"
 
 
@@ -256,10 +297,10 @@ def test_oversized_prompt_under_the_hard_limit_stays_in_argv_without_fallback() 
     prompt = "x" * (GPT4.argv_prompt_limit + 1)
     inv = _invoke(GPT4, prompt)
     assert inv.stdin is None
-    assert inv.argv[-1] == prompt
+    assert prompt in inv.argv
 
 
-@pytest.mark.parametrize("spec", [GEMINI, GPT4], ids=["gemini", "gpt-4"])
+@pytest.mark.parametrize("spec", [PLACEHOLDER, GPT4], ids=["placeholder", "gpt-4"])
 def test_prompt_over_128_kib_without_fallback_is_refused(spec: ModelSpec) -> None:
     """Over 128 KiB with no stdin route the prompt is refused, saying to shorten or use stdin."""
     with pytest.raises(InvalidInputError) as info:
@@ -283,7 +324,7 @@ def test_prompt_of_exactly_128_kib_without_fallback_is_refused() -> None:
 def test_prompt_one_byte_under_128_kib_stays_in_argv_without_fallback() -> None:
     """131071 bytes plus the NUL fit one argv element, so a CLI without stdin still gets it."""
     prompt = "x" * (HARD_LIMIT - 1)
-    assert _invoke(GPT4, prompt).argv[-1] == prompt
+    assert prompt in _invoke(GPT4, prompt).argv
 
 
 def test_prompt_of_exactly_128_kib_goes_to_stdin_with_fallback() -> None:
@@ -310,7 +351,7 @@ def test_hard_limit_applies_whatever_the_configured_limit(fallback: bool) -> Non
 def test_flag_like_prompt_goes_to_stdin_without_separator() -> None:
     """llama (no separator, reads stdin): a prompt starting with '-' goes to stdin."""
     inv = _invoke(LLAMA, "-v")
-    assert inv.argv == LLAMA.command
+    assert inv.argv == (*LLAMA.command, "llama2")
     assert inv.stdin == b"-v"
 
 
@@ -330,7 +371,7 @@ def test_flag_like_prompt_goes_after_the_separator(spec: ModelSpec) -> None:
     assert inv.stdin is None
 
 
-@pytest.mark.parametrize("spec", [GEMINI, GPT4], ids=["gemini", "gpt-4"])
+@pytest.mark.parametrize("spec", [PLACEHOLDER, GPT4], ids=["placeholder", "gpt-4"])
 def test_flag_like_prompt_without_separator_or_stdin_is_refused(spec: ModelSpec) -> None:
     """A prompt like `--help` that a CLI would read as a flag is refused, naming the fixes.
 
@@ -353,7 +394,9 @@ def test_flag_like_appended_prompt_without_separator_or_stdin_is_refused() -> No
         _invoke(_cli(), "-v")
 
 
-@pytest.mark.parametrize("spec", [GEMINI, GPT4, _cli()], ids=["gemini", "gpt-4", "custom"])
+@pytest.mark.parametrize(
+    "spec", [PLACEHOLDER, GPT4, _cli()], ids=["placeholder", "gpt-4", "custom"]
+)
 def test_prompt_starting_with_a_space_is_not_a_flag(spec: ModelSpec) -> None:
     """The suggested fix works: ' --help' is passed to argv unchanged."""
     inv = _invoke(spec, " --help")
@@ -438,6 +481,11 @@ def test_prompt_arrives_once_and_intact(
     if not spec.submodel_args:
         submodel = None
     options: dict[str, Any] = {"stream": stream, "json_mode": json_mode, "submodel": submodel}
+    if spec.prompt_mode is PromptMode.STDIN:  # gemini, codex: always stdin, never argv
+        inv = _invoke(attrs.evolve(spec, argv_prompt_limit=limit or 1), prompt, **options)
+        assert inv.stdin == prompt.encode("utf-8")
+        assert inv.argv == _invoke(spec, SENTINEL, **options).argv
+        return
     # The same call with a harmless prompt shows where the prompt goes and what surrounds it.
     reference = list(_invoke(spec, SENTINEL, **options).argv)
     at = reference.index(SENTINEL)

@@ -60,8 +60,8 @@ def _contains_run(seq: tuple[str, ...], run: tuple[str, ...]) -> bool:
 
 
 def test_builtin_model_names() -> None:
-    """The built-in models are echo, claude, gemini, gpt-4 and llama, each under its own name."""
-    assert set(BUILTIN_MODELS) == {"echo", "claude", "gemini", "gpt-4", "llama"}
+    """The built-ins are echo, claude, gemini, codex, gpt-4, llm and llama, each under its name."""
+    assert set(BUILTIN_MODELS) == {"echo", "claude", "gemini", "codex", "gpt-4", "llm", "llama"}
     assert all(spec.name == name for name, spec in BUILTIN_MODELS.items())
 
 
@@ -78,31 +78,56 @@ def test_claude_runs_print_mode_without_permission_prompts_and_streams_json() ->
 
 
 def test_gpt4_runs_the_openai_chat_completions_cli() -> None:
-    """gpt-4 runs `openai api chat.completions.create -m gpt-4 -g user {prompt}`."""
-    assert BUILTIN_MODELS["gpt-4"].command == (
-        "openai",
-        "api",
-        "chat.completions.create",
-        "-m",
-        "gpt-4",
-        "-g",
-        "user",
-        "{prompt}",
-    )
+    """gpt-4 runs `openai api chat.completions.create -g user {prompt} -m gpt-4` (--stream to
+    stream); the model is a sub-model defaulting to gpt-4, so gpt-4:gpt-4o runs `-m gpt-4o`."""
+    spec = BUILTIN_MODELS["gpt-4"]
+    assert spec.command == ("openai", "api", "chat.completions.create", "-g", "user", "{prompt}")
+    assert spec.submodel_args == ("-m", "{submodel}")
+    assert spec.default_submodel == "gpt-4"
+    assert spec.stream_args == ("--stream",)
+
+
+def test_llm_runs_simonws_llm_without_logging() -> None:
+    """llm runs `llm prompt --no-log [-m MODEL] -- PROMPT`; without a sub-model, llm's default."""
+    spec = BUILTIN_MODELS["llm"]
+    assert spec.command == ("llm", "prompt", "--no-log")
+    assert spec.submodel_args == ("-m", "{submodel}")
+    assert spec.default_submodel is None
+    assert spec.prompt_separator == "--" and spec.stdin_fallback
 
 
 def test_llama_runs_ollama() -> None:
-    """llama runs `ollama run llama2` and can take the prompt on stdin."""
+    """llama runs `ollama run llama2` (llama:NAME runs NAME) and can take the prompt on stdin."""
     spec = BUILTIN_MODELS["llama"]
-    assert spec.command == ("ollama", "run", "llama2")
+    assert spec.command == ("ollama", "run")
+    assert spec.submodel_args == ("{submodel}",)
+    assert spec.default_submodel == "llama2"
     assert spec.stdin_fallback
 
 
-def test_gemini_takes_the_prompt_at_its_placeholder() -> None:
-    """gemini runs `gemini -y -p {prompt}` and selects a sub-model with -m."""
+def test_default_submodel_needs_submodel_args() -> None:
+    """A default sub-model with nowhere to go is refused when the spec is built."""
+    with pytest.raises(ConfigError, match="default_submodel 'x' needs submodel_args"):
+        spec_from_mapping("m", {"command": ["m"], "default_submodel": "x"}, source=SOURCE)
+
+
+def test_gemini_reads_stdin_and_streams_json() -> None:
+    """gemini runs `gemini --yolo --output-format stream-json` with the prompt on stdin."""
     spec = BUILTIN_MODELS["gemini"]
-    assert spec.command == ("gemini", "-y", "-p", "{prompt}")
+    assert spec.command == ("gemini", "--yolo", "--output-format", "stream-json")
+    assert spec.prompt_mode is PromptMode.STDIN
     assert spec.submodel_args == ("-m", "{submodel}")
+    assert spec.output_format is OutputFormat.GEMINI_STREAM_JSON
+    assert spec.env == {"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": "true"}
+
+
+def test_codex_runs_exec_json_with_the_prompt_on_stdin() -> None:
+    """codex runs `codex exec --json --skip-git-repo-check --ephemeral -` (stdin) as codex-jsonl."""
+    spec = BUILTIN_MODELS["codex"]
+    assert spec.command == ("codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-")
+    assert spec.prompt_mode is PromptMode.STDIN
+    assert spec.submodel_args == ("-m", "{submodel}")
+    assert spec.output_format is OutputFormat.CODEX_JSONL
 
 
 def test_echo_runs_the_bundled_module_with_this_interpreter() -> None:
@@ -611,7 +636,8 @@ def test_merge_models_later_layers_win() -> None:
     assert merged["echo"] is mine
     assert merged["extra"] is extra
     assert merged["claude"] is BUILTIN_MODELS["claude"]
-    assert set(BUILTIN_MODELS) == {"echo", "claude", "gemini", "gpt-4", "llama"}  # not mutated
+    assert "extra" not in BUILTIN_MODELS  # not mutated
+    assert BUILTIN_MODELS["echo"] is not mine
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ CONTRACT = {
         "json_args",
         "json_schema_args",
         "submodel_args",
+        "default_submodel",
         "output_format",
         "env",
         "env_remove",

@@ -490,6 +490,9 @@ def _register_tools(server: MCPServer) -> None:
         submodel_args: Annotated[
             list[str] | None, _opt('Args selecting a sub-model, e.g. ["--model", "{submodel}"].')
         ] = None,
+        default_submodel: Annotated[
+            str | None, _opt("The sub-model used when the call names none (needs submodel_args).")
+        ] = None,
         output_format: Annotated[str | None, _opt("text or claude-stream-json.")] = None,
         env: Annotated[dict[str, str] | None, _opt("Environment variables to add.")] = None,
         env_remove: Annotated[
@@ -536,6 +539,7 @@ def _register_tools(server: MCPServer) -> None:
             "json_args": json_args,
             "json_schema_args": json_schema_args,
             "submodel_args": submodel_args,
+            "default_submodel": default_submodel,
             "output_format": output_format,
             "env": env,
             "env_remove": env_remove,

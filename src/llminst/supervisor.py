@@ -38,7 +38,7 @@ from attrs import define, frozen
 
 from ._core.command import Invocation, build_invocation
 from ._core.config import BUILTIN_MODELS, ModelSpec, Settings, split_model_name
-from ._core.decoders import make_decoder
+from ._core.decoders import make_decoder, strip_terminal_codes
 from ._core.events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta, Truncated
 from ._core.jsonmode import apply_json_mode, extract_json, parse_schema
 from ._core.retry import BackoffPolicy, RateLimitHit, detect_rate_limit, plan_retry
@@ -237,7 +237,7 @@ class _Attempt:
         return "".join(self.parts)
 
     def stderr_tail(self) -> str:
-        return self.stderr.decode("utf-8", "replace")
+        return strip_terminal_codes(self.stderr.decode("utf-8", "replace"))
 
     def diagnostics(self) -> str:
         """Everything the CLI said that may explain a failure."""

@@ -69,6 +69,7 @@ def build_invocation(
         stream: add the spec's streaming args.
         json_mode: add the spec's JSON args.
         submodel: the part after ``:`` in ``claude:sonnet``; needs `spec.submodel_args`.
+            None: the spec's `default_submodel`, if any.
         extra_env: variables set for this call only (after the spec's own).
         native_schema: hand this JSON schema to the CLI through `spec.json_schema_args`
             (the caller checked the CLI supports them; the prompt then has no instructions).
@@ -168,6 +169,7 @@ def _base_command(spec: ModelSpec, prompt: str | None) -> list[str]:
 
 
 def _submodel_args(spec: ModelSpec, submodel: str | None) -> list[str]:
+    submodel = submodel or spec.default_submodel
     if submodel is None:
         return []
     if not spec.submodel_args:

@@ -64,6 +64,8 @@ class OutputFormat(enum.Enum):
 
     TEXT = "text"
     CLAUDE_STREAM_JSON = "claude-stream-json"
+    GEMINI_STREAM_JSON = "gemini-stream-json"
+    CODEX_JSONL = "codex-jsonl"
 
 
 class _FieldValueError(ValueError):
@@ -117,6 +119,15 @@ def _valid_hint_patterns(
     _valid_patterns(_inst, attribute, tuple(value))
 
 
+def _needs_submodel_args(inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not inst.submodel_args:
+        raise _FieldValueError(
+            attribute.name,
+            f"{attribute.name} {value!r} needs submodel_args saying where it goes "
+            '(e.g. ["--model", "{submodel}"])',
+        )
+
+
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and value < 1:
         raise _FieldValueError(attribute.name, f"{attribute.name} must be at least 1, got {value}")
@@ -168,6 +179,8 @@ class ModelSpec:
             them (checked once per executable); otherwise the prompt carries the schema.
         submodel_args: args that select a sub-model (``claude:sonnet``); ``{submodel}`` is
             replaced wherever it occurs in an element (``--model={submodel}`` works too).
+        default_submodel: the sub-model used when the caller names none (``llama`` is
+            ``llama:llama2``); None: without a sub-model, `submodel_args` are left out.
         output_format: how stdout is decoded.
         env: environment variables added for the CLI.
         env_remove: environment variable names removed for the CLI.
@@ -197,6 +210,9 @@ class ModelSpec:
     json_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     json_schema_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     submodel_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    default_submodel: str | None = field(
+        default=None, converter=_empty_to_none, validator=_needs_submodel_args
+    )
     output_format: OutputFormat = OutputFormat.TEXT
     env: Mapping[str, str] = field(factory=dict, converter=_to_env)
     env_remove: tuple[str, ...] = field(default=(), converter=_to_tuple)
@@ -314,46 +330,136 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
         ),
         ModelSpec(
             name="gemini",
-            command=("gemini", "-y", "-p", PROMPT_PLACEHOLDER),
+            # gemini reads the prompt from stdin when stdin is not a terminal (no -p needed; it
+            # must arrive within 500 ms, and more than 8 MiB is cut), so prompts of any size, and
+            # prompts starting with "-" (which -p would take for a flag), reach it intact.
+            command=("gemini", "--yolo", "--output-format", "stream-json"),
+            prompt_mode=PromptMode.STDIN,
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
+            output_format=OutputFormat.GEMINI_STREAM_JSON,
+            # Without TRUST_WORKSPACE --yolo is ignored in a folder the user never trusted, and
+            # headless runs stop with exit 55 ("not running in a trusted directory"). NO_RELAUNCH
+            # skips gemini re-executing itself with a larger heap: 0.74 s instead of 1.25 s to
+            # start (`--version` too), and one process instead of two.
+            env={"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": "true"},
             credential_env=("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS"),
-            rate_limit_patterns=GENERIC_RATE_LIMIT_PATTERNS,
-            auth_patterns=(r"GEMINI_API_KEY", r"invalid auth method", r"please set an auth method"),
-            auth_hint="set GEMINI_API_KEY or run `gemini` once to log in",
+            # A 429 ends as exit 173 (429 % 256) with "[API Error: You have exhausted your daily
+            # quota on this model.]" (per-minute quotas the CLI retries itself, 10 attempts).
+            rate_limit_patterns=(
+                *GENERIC_RATE_LIMIT_PATTERNS,
+                r"exhausted your (?:daily )?quota",
+                r"exceeded your current quota",
+            ),
+            # Exit 41: "When using Gemini API, you must specify the GEMINI_API_KEY environment
+            # variable." or, with no auth type chosen in settings.json, "Invalid auth method
+            # selected." (A 429's message ends "...switch to another /auth method": no match.)
+            auth_patterns=(
+                r"must specify the GEMINI_API_KEY",
+                r"invalid auth method selected",
+                r"please set an auth method",
+                r"API key not valid",
+            ),
+            auth_hint=(
+                "set GEMINI_API_KEY and choose API-key auth in ~/.gemini/settings.json "
+                '({"security": {"auth": {"selectedType": "gemini-api-key"}}}), '
+                "or run `gemini` once to log in"
+            ),
+            error_hints={
+                r"not running in a trusted directory": (
+                    "set GEMINI_CLI_TRUST_WORKSPACE=true for this model (the built-in spec "
+                    "does) or trust the folder in an interactive gemini session"
+                ),
+            },
             install_hint="npm install -g @google/gemini-cli",
             max_concurrency=4,
         ),
         ModelSpec(
-            name="gpt-4",
-            command=(
-                "openai",
-                "api",
-                "chat.completions.create",
-                "-m",
-                "gpt-4",
-                "-g",
-                "user",
-                PROMPT_PLACEHOLDER,
+            name="codex",
+            # `-` reads the prompt from stdin (any size, may start with "-"). Read-only sandbox
+            # and no approvals: codex exec's defaults.
+            command=("codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-"),
+            prompt_mode=PromptMode.STDIN,
+            submodel_args=("-m", SUBMODEL_PLACEHOLDER),
+            output_format=OutputFormat.CODEX_JSONL,
+            credential_env=("OPENAI_API_KEY", "CODEX_API_KEY"),
+            # A 429 ends as exit 1 with "exceeded retry limit, last status: 429 Too Many
+            # Requests" once codex's own retries (stream_max_retries, default 5, honouring
+            # Retry-After) are spent.
+            rate_limit_patterns=GENERIC_RATE_LIMIT_PATTERNS,
+            # A provider whose env_key is unset: "Missing environment variable: `OPENAI_API_KEY`."
+            # A wrong key: "unexpected status 401 Unauthorized: Incorrect API key provided: ...".
+            auth_patterns=(
+                r"missing environment variable",
+                r"401 unauthorized",
+                r"incorrect api key",
+                r"not logged in",
             ),
+            auth_hint=(
+                "run `codex login` (or `printenv OPENAI_API_KEY | codex login --with-api-key`), "
+                "or set the variable your model provider's env_key names (OPENAI_API_KEY)"
+            ),
+            install_hint="npm install -g @openai/codex",
+            max_concurrency=4,
+        ),
+        ModelSpec(
+            name="gpt-4",
+            # The model is a sub-model defaulting to gpt-4, so gpt-4:gpt-4o runs `-m gpt-4o`.
+            command=("openai", "api", "chat.completions.create", "-g", "user", PROMPT_PLACEHOLDER),
+            submodel_args=("-m", SUBMODEL_PLACEHOLDER),
+            default_submodel="gpt-4",
             stream_args=("--stream",),
             credential_env=("OPENAI_API_KEY",),
             rate_limit_patterns=GENERIC_RATE_LIMIT_PATTERNS,
-            auth_patterns=(
-                r"OPENAI_API_KEY",
-                r"api_key client option must be set",
-                r"incorrect api key",
-            ),
-            auth_hint="set OPENAI_API_KEY",
+            # Without a key the CLI dies in a traceback ending in "openai.OpenAIError: The
+            # api_key client option must be set ... OPENAI_API_KEY environment variable"; a
+            # wrong key is a 401 "Incorrect API key provided".
+            auth_patterns=(r"api_key client option must be set", r"incorrect api key"),
+            auth_hint="set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)",
             install_hint="pip install 'openai==1.109.1' (the last release with the `openai` CLI)",
             max_concurrency=8,
         ),
         ModelSpec(
-            name="llama",
-            command=("ollama", "run", "llama2"),
+            name="llm",
+            # simonw's llm: `llm:MODEL` runs `-m MODEL`; plain `llm` uses its default model
+            # (`llm models default`). --no-log keeps prompts out of its SQLite log.
+            command=("llm", "prompt", "--no-log"),
+            prompt_separator="--",
             stdin_fallback=True,
-            submodel_args=(),
+            submodel_args=("-m", SUBMODEL_PLACEHOLDER),
+            credential_env=("OPENAI_API_KEY",),
             rate_limit_patterns=GENERIC_RATE_LIMIT_PATTERNS,
-            auth_patterns=(),
+            auth_patterns=(r"no key found",),
+            auth_hint=(
+                "set OPENAI_API_KEY (or run `llm keys set openai`); other providers' plugins "
+                "take `llm keys set NAME` or their own variable"
+            ),
+            error_hints={
+                r"unknown model": (
+                    "`llm models` lists the models llm knows; install a plugin for others "
+                    "(`llm install llm-ollama`, ...) and name the model as `llm:MODEL`"
+                ),
+            },
+            install_hint="pip install llm (or `uv tool install llm`)",
+            max_concurrency=8,
+        ),
+        ModelSpec(
+            name="llama",
+            # `ollama run MODEL`: llama alone is llama2, llama:llama3 runs `ollama run llama3`.
+            command=("ollama", "run"),
+            submodel_args=(SUBMODEL_PLACEHOLDER,),
+            default_submodel="llama2",
+            stdin_fallback=True,
+            rate_limit_patterns=GENERIC_RATE_LIMIT_PATTERNS,
+            error_hints={
+                r"could not connect to ollama app": (
+                    "the ollama server is not running: start it with `ollama serve` (or the "
+                    "ollama app), or set OLLAMA_HOST to where it runs"
+                ),
+                r"model '[^']*' not found": (
+                    "pull the model first: `ollama pull llama2` for llama, `ollama pull NAME` "
+                    "for llama:NAME"
+                ),
+            },
             install_hint="install ollama from https://ollama.com and run `ollama serve`",
             timeout_category=TimeoutCategory.NORMAL,
             max_concurrency=2,
