@@ -7,31 +7,22 @@ so these run in the default suite.
 
 from __future__ import annotations
 
-import os
+import functools
 import re
 import subprocess
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-import trio
-from mcp import Client
 
 from llminst import BUILTIN_MODELS, BackoffPolicy
 from llminst._core.command import build_invocation
-from llminst.server import ServerOptions, create_server
 
+from .realcli import harness
+from .realcli.harness import clean_env, stream_call, text_of
 from .support.fake_ollama import VERSION, install_fake_ollama
-from .support.progress import ProgressRecorder
 
 FAST = BackoffPolicy(initial_s=0.01, maximum_s=0.05, jitter_s=0.0)
 LLAMA = BUILTIN_MODELS["llama"]
-
-
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
 
 
 @pytest.fixture
@@ -41,17 +32,12 @@ def ollama_env(tmp_path: Path) -> dict[str, str]:
     install_fake_ollama(bin_dir)
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "FAKE_OLLAMA_"))}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
-    env["HOME"] = str(home)
-    return env
+    return clean_env(bin_dir, home, strip=("OLLAMA_", "FAKE_OLLAMA_"))
 
 
-@asynccontextmanager
-async def connect(env: Mapping[str, str]) -> AsyncIterator[Client]:
-    server = create_server(ServerOptions(models=BUILTIN_MODELS, base_env=dict(env), backoff=FAST))
-    async with Client(server) as client:
-        yield client
+# The stand-in answers at once: retry faster than the real CLIs' tests do.
+connect = functools.partial(harness.connect, backoff=FAST)
+execute = functools.partial(harness.execute, backoff=FAST)
 
 
 def test_llama_alone_runs_llama2_and_a_submodel_replaces_it() -> None:
@@ -71,10 +57,9 @@ def test_a_prompt_starting_with_a_dash_goes_to_stdin() -> None:
 
 async def test_plain_answer(ollama_env: dict[str, str]) -> None:
     """A plain call returns the stand-in's answer, without ollama's trailing blank line noise."""
-    async with connect(ollama_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": "llama", "prompt": "why is the sky blue?", "stream": False}
-        )
+    result = await execute(
+        ollama_env, {"model": "llama", "prompt": "why is the sky blue?", "stream": False}
+    )
     assert not result.is_error, text_of(result)
     assert result.structured_content["output"].strip() == "Echo: why is the sky blue?"
     assert result.structured_content["exit_code"] == 0
@@ -82,10 +67,9 @@ async def test_plain_answer(ollama_env: dict[str, str]) -> None:
 
 async def test_prompt_from_stdin(ollama_env: dict[str, str]) -> None:
     """A dash-prefixed prompt travels over stdin and still gets its answer."""
-    async with connect(ollama_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": "llama", "prompt": "-v is not a flag here", "stream": False}
-        )
+    result = await execute(
+        ollama_env, {"model": "llama", "prompt": "-v is not a flag here", "stream": False}
+    )
     assert not result.is_error, text_of(result)
     assert result.structured_content["output"].strip() == "Echo: -v is not a flag here"
 
@@ -93,34 +77,24 @@ async def test_prompt_from_stdin(ollama_env: dict[str, str]) -> None:
 async def test_streamed_answer_arrives_before_the_end(ollama_env: dict[str, str]) -> None:
     """ollama writes the answer word by word: chunks reach the client while it still runs."""
     prompt = "[[ollama:slow=0.2]] one two three four"
-    recorder = ProgressRecorder()
-    seen_at: list[float] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if message:
-            seen_at.append(trio.current_time())
-        await recorder(progress, total, message)
-
-    async with connect(ollama_env) as client:
-        start = trio.current_time()
-        result = await client.call_tool(
-            "stream_llm", {"model": "llama", "prompt": prompt}, progress_callback=on_progress
-        )
-        end = trio.current_time()
-        await recorder.wait_for_text(f"Echo: {prompt}\n\n")  # ollama ends with a blank line
-    assert not result.is_error, text_of(result)
-    assert len(recorder.chunks) >= 4
-    assert min(seen_at) - start < (end - start) - 0.6
+    streamed = await stream_call(
+        ollama_env,
+        {"model": "llama", "prompt": prompt},
+        expected=f"Echo: {prompt}\n\n",  # ollama ends with a blank line
+        backoff=FAST,
+    )
+    assert not streamed.result.is_error, text_of(streamed.result)
+    assert len(streamed.recorder.chunks) >= 4
+    assert streamed.first_chunk_after < streamed.duration - 0.6
 
 
 async def test_json_mode(ollama_env: dict[str, str]) -> None:
     """JSON mode through prompt instructions gives validated parsed_json."""
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    async with connect(ollama_env) as client:
-        result = await client.call_tool(
-            "execute_llm",
-            {"model": "llama", "prompt": "a number", "json_mode": True, "json_schema": schema},
-        )
+    result = await execute(
+        ollama_env,
+        {"model": "llama", "prompt": "a number", "json_mode": True, "json_schema": schema},
+    )
     assert not result.is_error, text_of(result)
     assert result.structured_content["parsed_json"] == {"n": 1}
 
@@ -128,8 +102,7 @@ async def test_json_mode(ollama_env: dict[str, str]) -> None:
 async def test_server_not_running_says_start_ollama_serve(ollama_env: dict[str, str]) -> None:
     """`could not connect to ollama app`: process_failed, with `ollama serve` as the fix."""
     env = {**ollama_env, "FAKE_OLLAMA_DOWN": "1"}
-    async with connect(env) as client:
-        result = await client.call_tool("execute_llm", {"model": "llama", "prompt": "hi"})
+    result = await execute(env, {"model": "llama", "prompt": "hi"})
     text = text_of(result)
     assert result.is_error and text.startswith("process_failed: "), text
     assert "could not connect to ollama app, is it running?" in text
@@ -140,8 +113,7 @@ async def test_server_not_running_says_start_ollama_serve(ollama_env: dict[str, 
 async def test_model_not_found_says_pull_it(ollama_env: dict[str, str]) -> None:
     """`model 'X' not found`: process_failed naming the model, with `ollama pull` as the fix."""
     env = {**ollama_env, "FAKE_OLLAMA_MODELS": "llama3"}
-    async with connect(env) as client:
-        result = await client.call_tool("execute_llm", {"model": "llama", "prompt": "hi"})
+    result = await execute(env, {"model": "llama", "prompt": "hi"})
     text = text_of(result)
     assert result.is_error and text.startswith("process_failed: "), text
     assert "model 'llama2' not found, try pulling it first" in text

@@ -11,23 +11,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-import trio
 from mcp import Client, StdioServerParameters
 
-from llminst import BUILTIN_MODELS, BackoffPolicy
+from llminst import BUILTIN_MODELS
 from llminst._core.command import build_invocation
-from llminst._core.config import ModelSpec
-from llminst.server import ServerOptions, create_server
 
 from .realcli.conftest import (  # noqa: F401 - fixtures used by name
     FIXTURES,
@@ -39,33 +34,20 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
     realcli_bin,
 )
 from .realcli.fake_anthropic import FakeAnthropic
+from .realcli.harness import connect, execute, run_invocation, stream_call, text_of
 from .support.progress import ProgressRecorder
 
 pytestmark = pytest.mark.realcli
 
-FAST = BackoffPolicy(initial_s=0.05, maximum_s=0.2, jitter_s=0.0)
 CLAUDE = BUILTIN_MODELS["claude"]
 RECORD = os.environ.get("LLMINST_REALCLI_RECORD") == "1"
 
 
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
-
-
-@asynccontextmanager
-async def connect(env: Mapping[str, str], *specs: ModelSpec) -> AsyncIterator[Client]:
-    models = {**BUILTIN_MODELS, **{s.name: s for s in specs}}
-    server = create_server(ServerOptions(models=models, base_env=dict(env), backoff=FAST))
-    async with Client(server) as client:
-        yield client
-
-
 async def test_plain_answer(claude_env: dict[str, str]) -> None:
     """A plain call: the answer, the session id, usage and cost from the result line."""
-    async with connect(claude_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": "claude", "prompt": "hello from llminst", "stream": False}
-        )
+    result = await execute(
+        claude_env, {"model": "claude", "prompt": "hello from llminst", "stream": False}
+    )
     assert not result.is_error, text_of(result)
     data = result.structured_content
     assert text_of(result) == data["output"] == "Echo: hello from llminst"
@@ -78,25 +60,14 @@ async def test_plain_answer(claude_env: dict[str, str]) -> None:
 async def test_streamed_answer_arrives_before_the_end(claude_env: dict[str, str]) -> None:
     """--include-partial-messages: text deltas reach the client while claude still runs."""
     prompt = "[[fake:slow=0.2]] one two three four five"
-    recorder = ProgressRecorder()
-    first_at: list[float] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if message:
-            first_at.append(trio.current_time())
-        await recorder(progress, total, message)
-
-    async with connect(claude_env) as client:
-        start = trio.current_time()
-        result = await client.call_tool(
-            "stream_llm", {"model": "claude", "prompt": prompt}, progress_callback=on_progress
-        )
-        end = trio.current_time()
-        await recorder.wait_for_text(f"Echo: {prompt}")
+    streamed = await stream_call(
+        claude_env, {"model": "claude", "prompt": prompt}, expected=f"Echo: {prompt}"
+    )
+    result = streamed.result
     assert not result.is_error, text_of(result)
     assert text_of(result) == f"Echo: {prompt}"
-    assert len(recorder.chunks) >= 4
-    assert min(first_at) - start < (end - start) - 0.8
+    assert len(streamed.recorder.chunks) >= 4
+    assert streamed.first_chunk_after < streamed.duration - 0.8
 
 
 async def test_json_mode_uses_the_native_json_schema_flag(
@@ -109,11 +80,9 @@ async def test_json_mode_uses_the_native_json_schema_flag(
         "required": ["city", "population"],
     }
     prompt = "Largest city in France? (native json test)"
-    async with connect(claude_env) as client:
-        result = await client.call_tool(
-            "execute_llm",
-            {"model": "claude", "prompt": prompt, "json_mode": True, "json_schema": schema},
-        )
+    result = await execute(
+        claude_env, {"model": "claude", "prompt": prompt, "json_mode": True, "json_schema": schema}
+    )
     assert not result.is_error, text_of(result)
     parsed = result.structured_content["parsed_json"]
     assert parsed == {"city": f"answer to: {prompt}", "population": 1}
@@ -125,11 +94,11 @@ async def test_json_mode_uses_the_native_json_schema_flag(
 async def test_json_mode_falls_back_to_prompt_instructions(claude_env: dict[str, str]) -> None:
     """Without native flags (a CLI whose --help lacks them) the prompt carries the schema."""
     spec = attrs.evolve(CLAUDE, json_schema_args=("--no-such-json-flag", "{schema}"))
-    async with connect(claude_env, spec) as client:
-        result = await client.call_tool(
-            "execute_llm",
-            {"model": "claude", "prompt": "Say hi as JSON", "json_mode": True, "stream": False},
-        )
+    result = await execute(
+        claude_env,
+        {"model": "claude", "prompt": "Say hi as JSON", "json_mode": True, "stream": False},
+        spec,
+    )
     assert not result.is_error, text_of(result)
     assert result.structured_content["parsed_json"] == {
         "question": "fake answer",
@@ -158,11 +127,11 @@ async def test_rate_limit_ends_as_rate_limited(claude_env: dict[str, str]) -> No
 async def test_rate_limit_recovers_when_llminst_retries(claude_env: dict[str, str]) -> None:
     """With claude's own retries off, llminst's retry succeeds once the API recovers."""
     spec = attrs.evolve(CLAUDE, env={"CLAUDE_CODE_MAX_RETRIES": "0"})
-    async with connect(claude_env, spec) as client:
-        result = await client.call_tool(
-            "execute_llm",
-            {"model": "claude", "prompt": "[[fake:429-once]] llminst retry", "stream": False},
-        )
+    result = await execute(
+        claude_env,
+        {"model": "claude", "prompt": "[[fake:429-once]] llminst retry", "stream": False},
+        spec,
+    )
     assert not result.is_error, text_of(result)
     data = result.structured_content
     assert data["attempts"] == 2 and data["output"] == "Echo: [[fake:429-once]] llminst retry"
@@ -170,10 +139,7 @@ async def test_rate_limit_recovers_when_llminst_retries(claude_env: dict[str, st
 
 async def test_usage_limit_reports_the_reset_time(claude_env: dict[str, str]) -> None:
     """'Claude AI usage limit reached|<epoch>': rate_limited at once, with the reset time."""
-    async with connect(claude_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": "claude", "prompt": "[[fake:usage-limit]] more?"}
-        )
+    result = await execute(claude_env, {"model": "claude", "prompt": "[[fake:usage-limit]] more?"})
     assert result.is_error
     text = text_of(result)
     assert text.startswith("rate_limited: ") and "usage limit reached" in text, text
@@ -185,8 +151,7 @@ async def test_usage_limit_reports_the_reset_time(claude_env: dict[str, str]) ->
 async def test_missing_credentials(claude_env: dict[str, str]) -> None:
     """No API key and no login: credentials_missing, with the fix."""
     env = {k: v for k, v in claude_env.items() if k != "ANTHROPIC_API_KEY"}
-    async with connect(env) as client:
-        result = await client.call_tool("execute_llm", {"model": "claude", "prompt": "hi"})
+    result = await execute(env, {"model": "claude", "prompt": "hi"})
     assert result.is_error
     text = text_of(result)
     assert text.startswith("credentials_missing: "), text
@@ -197,8 +162,7 @@ async def test_missing_credentials(claude_env: dict[str, str]) -> None:
 async def test_root_without_is_sandbox_is_a_clear_error(claude_env: dict[str, str]) -> None:
     """As root without IS_SANDBOX=1 claude refuses to start: the error says how to fix it."""
     env = {k: v for k, v in claude_env.items() if k != "IS_SANDBOX"}
-    async with connect(env) as client:
-        result = await client.call_tool("execute_llm", {"model": "claude", "prompt": "hi"})
+    result = await execute(env, {"model": "claude", "prompt": "hi"})
     assert result.is_error
     text = text_of(result)
     assert text.startswith("process_failed: "), text
@@ -207,10 +171,7 @@ async def test_root_without_is_sandbox_is_a_clear_error(claude_env: dict[str, st
 
 async def test_server_error_is_process_failed(claude_env: dict[str, str]) -> None:
     """A 500 is not retried by llminst: process_failed with claude's own message."""
-    async with connect(claude_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": "claude", "prompt": "[[fake:500]] boom"}
-        )
+    result = await execute(claude_env, {"model": "claude", "prompt": "[[fake:500]] boom"})
     text = text_of(result)
     assert result.is_error and text.startswith("process_failed: "), text
     assert "API Error: 500" in text
@@ -283,14 +244,7 @@ def test_recorded_output_still_matches(name: str, claude_env: dict[str, str]) ->
         json_mode=schema is not None,
         native_schema=schema,
     )
-    done = subprocess.run(
-        list(invocation.argv),
-        env=dict(invocation.env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_invocation(invocation)
     live = _sanitize(done.stdout.decode(), env)
     path = FIXTURES / "claude" / f"{name}.jsonl"
     if RECORD:

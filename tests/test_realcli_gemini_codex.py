@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the shared realcli fixtures are imported by name, then requested by name
 """The real gemini and codex CLIs through llminst's MCP tools, offline against fake APIs.
 
 Each test runs the installed binary (npm ``@google/gemini-cli`` 0.61.0, ``@openai/codex``
@@ -11,78 +12,45 @@ them, it is never skipped.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
-import trio
-from mcp import Client
 
-from llminst import BUILTIN_MODELS, BackoffPolicy
-from llminst._core.config import ModelSpec
-from llminst.server import ServerOptions, create_server
+from llminst import BUILTIN_MODELS
 
-from .realcli.fake_gemini import FakeGemini, gemini_env, serve_gemini
-from .realcli.fake_openai_responses import FakeResponses, codex_config_toml, serve_responses
-from .realcli.install import CACHE
-from .support.progress import ProgressRecorder
+from .realcli.conftest import (  # noqa: F401 - fixtures used by name
+    cli_home,
+    fake_gemini,
+    fake_responses,
+)
+from .realcli.fake_gemini import FakeGemini, gemini_env
+from .realcli.fake_openai_responses import FakeResponses, codex_config_toml
+from .realcli.harness import clean_env, connect, execute, locate_clis, stream_call, text_of
 
 pytestmark = pytest.mark.realcli
 
-FAST = BackoffPolicy(initial_s=0.05, maximum_s=0.2, jitter_s=0.0)
 SCRATCH_BIN = Path("/tmp/realcli-gh/node_modules/.bin")
-EXECUTABLES = ("gemini", "codex")
-# Variables a developer's shell may carry that would point a CLI at a real account or API.
-_LEAKY_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "OPENAI_", "GEMINI_", "GOOGLE_", "CODEX_")
-
-
-def _bin_dir() -> Path:
-    candidates = [Path(p) for p in [os.environ.get("LLMINST_REALCLI_BIN")] if p]
-    candidates += [CACHE / "bin", SCRATCH_BIN]
-    for folder in candidates:
-        if all((folder / name).exists() for name in EXECUTABLES):
-            return folder
-    pytest.fail(
-        "the real gemini and codex CLIs are not installed (looked in "
-        f"{', '.join(map(str, candidates))}); run `python tests/realcli/install.py gemini codex` "
-        "(tox -e realcli does it), or `npm install --prefix /tmp/realcli-gh "
-        "@google/gemini-cli@0.61.0 @openai/codex@0.169.0`, or point LLMINST_REALCLI_BIN at a "
-        "folder holding both executables",
-        pytrace=False,
-    )
 
 
 @pytest.fixture(scope="session")
 def cli_bin() -> Path:
-    return _bin_dir()
+    """The folder with gemini and codex (these two alone will do, or the scratch npm prefix)."""
+    return locate_clis(
+        ["gemini", "codex"],
+        extra=[SCRATCH_BIN],
+        hint=", or `npm install --prefix /tmp/realcli-gh "
+        "@google/gemini-cli@0.61.0 @openai/codex@0.169.0`",
+    )
 
 
 @pytest.fixture
-def base_env(cli_bin: Path, tmp_path: Path) -> dict[str, str]:
+def base_env(cli_bin: Path, cli_home: Path, tmp_path: Path) -> dict[str, str]:
     """This process's environment without credentials, a private HOME and TMPDIR, CLIs on PATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY_PREFIXES)}
-    for name in ("home", "tmp"):
-        (tmp_path / name).mkdir()
-    env["PATH"] = f"{cli_bin}{os.pathsep}{env.get('PATH', os.defpath)}"
-    env["HOME"] = str(tmp_path / "home")
-    env["TMPDIR"] = str(tmp_path / "tmp")  # gemini writes error reports to the temp folder
-    return env
-
-
-@pytest.fixture
-def fake_gemini() -> Iterator[FakeGemini]:
-    with serve_gemini() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake_responses() -> Iterator[FakeResponses]:
-    with serve_responses() as fake:
-        yield fake
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    # gemini writes error reports to the temp folder
+    return clean_env(cli_bin, cli_home, tmpdir=tmpdir)
 
 
 @pytest.fixture
@@ -103,29 +71,12 @@ def codex_home_env(base_env: dict[str, str], fake_responses: FakeResponses) -> d
     return {**base_env, "OPENAI_API_KEY": "sk-fake-key-for-tests"}
 
 
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
-
-
-@asynccontextmanager
-async def connect(env: Mapping[str, str], *specs: ModelSpec) -> AsyncIterator[Client]:
-    models = {**BUILTIN_MODELS, **{s.name: s for s in specs}}
-    server = create_server(ServerOptions(models=models, base_env=dict(env), backoff=FAST))
-    async with Client(server) as client:
-        yield client
-
-
-async def _call(env: Mapping[str, str], args: dict[str, Any], *specs: ModelSpec) -> Any:
-    async with connect(env, *specs) as client:
-        return await client.call_tool("execute_llm", args)
-
-
 # --- gemini -------------------------------------------------------------------------------------
 
 
 async def test_gemini_plain_answer(gemini_home_env: dict[str, str]) -> None:
     """A plain call: the answer, the session id and the token stats from the result line."""
-    result = await _call(gemini_home_env, {"model": "gemini", "prompt": "hello from llminst"})
+    result = await execute(gemini_home_env, {"model": "gemini", "prompt": "hello from llminst"})
 
     assert not result.is_error, text_of(result)
     data = result.structured_content
@@ -139,13 +90,13 @@ async def test_gemini_submodel_and_flag_like_prompt(
     gemini_home_env: dict[str, str], fake_gemini: FakeGemini
 ) -> None:
     """gemini:MODEL reaches the API as that model; a prompt starting with '-' arrives intact."""
-    result = await _call(
+    result = await execute(
         gemini_home_env, {"model": "gemini:gemini-2.5-pro", "prompt": "--help is not a flag"}
     )
 
     assert not result.is_error, text_of(result)
     assert result.structured_content["output"] == "fake-gemini says: --help is not a flag"
-    (path,) = [p for p, _ in fake_gemini.requests if "streamGenerateContent" in p]
+    (path,) = [r.path for r in fake_gemini.requests if "streamGenerateContent" in r.path]
     assert "/models/gemini-2.5-pro:" in path
 
 
@@ -155,30 +106,19 @@ async def test_gemini_streamed_answer_arrives_before_the_end(
     """gemini streams: text deltas reach the client while the CLI still runs."""
     prompt = "[[fake:slow]] one two three"
     expected = "fake-gemini says: one two three"
-    recorder = ProgressRecorder()
-    first_at: list[float] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if message:
-            first_at.append(trio.current_time())
-        await recorder(progress, total, message)
-
-    async with connect(gemini_home_env) as client:
-        start = trio.current_time()
-        result = await client.call_tool(
-            "stream_llm", {"model": "gemini", "prompt": prompt}, progress_callback=on_progress
-        )
-        end = trio.current_time()
-        await recorder.wait_for_text(expected)
+    streamed = await stream_call(
+        gemini_home_env, {"model": "gemini", "prompt": prompt}, expected=expected
+    )
+    result = streamed.result
     assert not result.is_error, text_of(result)
     assert text_of(result) == expected
-    assert len(recorder.chunks) >= 4
-    assert min(first_at) - start < (end - start) - 1.5  # the fake streams over 2.7 s
+    assert len(streamed.recorder.chunks) >= 4
+    assert streamed.first_chunk_after < streamed.duration - 1.5  # the fake streams over 2.7 s
 
 
 async def test_gemini_json_mode(gemini_home_env: dict[str, str]) -> None:
     """JSON mode: the prompt carries the schema; parsed_json is the validated answer."""
-    result = await _call(
+    result = await execute(
         gemini_home_env, {"model": "gemini", "prompt": "What is 2+2?", "json_mode": True}
     )
 
@@ -191,7 +131,7 @@ async def test_gemini_json_mode(gemini_home_env: dict[str, str]) -> None:
 
 async def test_gemini_429_ends_as_rate_limited(gemini_home_env: dict[str, str]) -> None:
     """A daily-quota 429 (exit 173, "retry in 37s"): rate_limited at once, the wait past the deadline."""
-    result = await _call(
+    result = await execute(
         gemini_home_env, {"model": "gemini", "prompt": "[[fake:429]] busy?", "timeout": 20}
     )
 
@@ -207,7 +147,9 @@ async def test_gemini_429_once_recovers_when_llminst_retries(
     gemini_home_env: dict[str, str], fake_gemini: FakeGemini
 ) -> None:
     """A 429 saying "retry in 1s": llminst waits that long and the second attempt succeeds."""
-    result = await _call(gemini_home_env, {"model": "gemini", "prompt": "[[fake:429-once]] again"})
+    result = await execute(
+        gemini_home_env, {"model": "gemini", "prompt": "[[fake:429-once]] again"}
+    )
 
     assert not result.is_error, text_of(result)
     data = result.structured_content
@@ -229,7 +171,7 @@ async def test_gemini_missing_credentials(
     else:
         (Path(env["HOME"]) / ".gemini" / "settings.json").unlink()
 
-    result = await _call(env, {"model": "gemini", "prompt": "hi"})
+    result = await execute(env, {"model": "gemini", "prompt": "hi"})
 
     assert result.is_error
     text = text_of(result)
@@ -242,7 +184,7 @@ async def test_gemini_missing_credentials(
 
 async def test_codex_plain_answer(codex_home_env: dict[str, str]) -> None:
     """A plain call: the agent message, the thread id as session id, usage from turn.completed."""
-    result = await _call(codex_home_env, {"model": "codex", "prompt": "hello from llminst"})
+    result = await execute(codex_home_env, {"model": "codex", "prompt": "hello from llminst"})
 
     assert not result.is_error, text_of(result)
     data = result.structured_content
@@ -256,26 +198,23 @@ async def test_codex_submodel_and_flag_like_prompt(
     codex_home_env: dict[str, str], fake_responses: FakeResponses
 ) -> None:
     """codex:MODEL reaches the API as that model; a prompt starting with '-' arrives intact."""
-    result = await _call(codex_home_env, {"model": "codex:gpt-5", "prompt": "-v is not a flag"})
+    result = await execute(codex_home_env, {"model": "codex:gpt-5", "prompt": "-v is not a flag"})
 
     assert not result.is_error, text_of(result)
     assert result.structured_content["output"] == "fake-openai says: -v is not a flag"
-    (request,) = [body for path, body in fake_responses.requests if path.endswith("/responses")]
+    (request,) = [r.body for r in fake_responses.requests if r.path.endswith("/responses")]
     assert request["model"] == "gpt-5"
 
 
 async def test_codex_streams_whole_messages(codex_home_env: dict[str, str]) -> None:
     """codex prints whole messages, not deltas: stream_llm gets the answer as one chunk."""
-    recorder = ProgressRecorder()
-    async with connect(codex_home_env) as client:
-        result = await client.call_tool(
-            "stream_llm",
-            {"model": "codex", "prompt": "[[fake:slow]] one two"},
-            progress_callback=recorder,
-        )
-        await recorder.wait_for_text("fake-openai says: one two")
-    assert not result.is_error, text_of(result)
-    assert recorder.chunks == ["fake-openai says: one two"]
+    streamed = await stream_call(
+        codex_home_env,
+        {"model": "codex", "prompt": "[[fake:slow]] one two"},
+        expected="fake-openai says: one two",
+    )
+    assert not streamed.result.is_error, text_of(streamed.result)
+    assert streamed.recorder.chunks == ["fake-openai says: one two"]
 
 
 async def test_codex_json_mode(codex_home_env: dict[str, str]) -> None:
@@ -285,7 +224,7 @@ async def test_codex_json_mode(codex_home_env: dict[str, str]) -> None:
         "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
         "required": ["city", "population"],
     }
-    result = await _call(
+    result = await execute(
         codex_home_env,
         {"model": "codex", "prompt": "Largest city?", "json_mode": True, "json_schema": schema},
     )
@@ -300,7 +239,7 @@ async def test_codex_json_mode(codex_home_env: dict[str, str]) -> None:
 async def test_codex_429_ends_as_rate_limited(codex_home_env: dict[str, str]) -> None:
     """A 429 that never clears: codex fails the turn, llminst retries, then reports it."""
     spec = attrs.evolve(BUILTIN_MODELS["codex"], max_attempts=2)
-    result = await _call(codex_home_env, {"model": "codex", "prompt": "[[fake:429]] busy?"}, spec)
+    result = await execute(codex_home_env, {"model": "codex", "prompt": "[[fake:429]] busy?"}, spec)
 
     assert result.is_error
     text = text_of(result)
@@ -313,7 +252,7 @@ async def test_codex_429_once_recovers_when_llminst_retries(
     codex_home_env: dict[str, str], fake_responses: FakeResponses
 ) -> None:
     """With codex's own retries off, llminst's retry succeeds once the API recovers."""
-    result = await _call(codex_home_env, {"model": "codex", "prompt": "[[fake:429-once]] again"})
+    result = await execute(codex_home_env, {"model": "codex", "prompt": "[[fake:429-once]] again"})
 
     assert not result.is_error, text_of(result)
     data = result.structured_content
@@ -325,7 +264,7 @@ async def test_codex_missing_credentials(codex_home_env: dict[str, str]) -> None
     """No OPENAI_API_KEY for the provider: credentials_missing naming it, with the fix."""
     env = {k: v for k, v in codex_home_env.items() if k != "OPENAI_API_KEY"}
 
-    result = await _call(env, {"model": "codex", "prompt": "hi"})
+    result = await execute(env, {"model": "codex", "prompt": "hi"})
 
     assert result.is_error
     text = text_of(result)

@@ -11,53 +11,37 @@ to rewrite the recorded outputs in tests/fixtures/openai/ and tests/fixtures/llm
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-import trio
-from mcp import Client
 
-from llminst import BUILTIN_MODELS, BackoffPolicy
+from llminst import BUILTIN_MODELS
 from llminst._core.command import build_invocation
-from llminst._core.config import ModelSpec, split_model_name
-from llminst.server import ServerOptions, create_server
+from llminst._core.config import split_model_name
 
 from .realcli.conftest import (  # noqa: F401 - fixtures used by name
     FIXTURES,
     base_env,
     cli_home,
+    fake_openai,
     installed_version,
     realcli_bin,
 )
 from .realcli.fake_openai_chat import FakeOpenAIChat, prompt_of
+from .realcli.harness import connect, execute, run_invocation, stream_call, text_of
 from .realcli.install import CACHE
-from .support.progress import ProgressRecorder
 
 pytestmark = pytest.mark.realcli
 
-FAST = BackoffPolicy(initial_s=0.05, maximum_s=0.2, jitter_s=0.0)
 RECORD = os.environ.get("LLMINST_REALCLI_RECORD") == "1"
 # The model each CLI runs against the fake: gpt-4 is the openai CLI's default sub-model, and llm
 # needs one of its OpenAI models named (its default model is whatever the user configured).
 GPT4 = "gpt-4"
 LLM = "llm:gpt-4o-mini"
-
-
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
-
-
-@pytest.fixture(scope="session")
-def fake_openai() -> Iterator[FakeOpenAIChat]:
-    """The fake OpenAI Chat Completions API on 127.0.0.1, one per test session."""
-    with FakeOpenAIChat() as api:
-        yield api
 
 
 @pytest.fixture
@@ -66,34 +50,14 @@ def openai_env(base_env: dict[str, str], fake_openai: FakeOpenAIChat) -> dict[st
     return {**base_env, "OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-fake"}
 
 
-@asynccontextmanager
-async def connect(env: Mapping[str, str], *specs: ModelSpec) -> AsyncIterator[Client]:
-    models = {**BUILTIN_MODELS, **{s.name: s for s in specs}}
-    server = create_server(ServerOptions(models=models, base_env=dict(env), backoff=FAST))
-    async with Client(server) as client:
-        yield client
-
-
 async def _streamed(env: Mapping[str, str], model: str, prompt: str) -> None:
     """stream_llm: the first chunk arrives well before the call ends."""
-    recorder = ProgressRecorder()
-    seen_at: list[float] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        if message:
-            seen_at.append(trio.current_time())
-        await recorder(progress, total, message)
-
-    async with connect(env) as client:
-        start = trio.current_time()
-        result = await client.call_tool(
-            "stream_llm", {"model": model, "prompt": prompt}, progress_callback=on_progress
-        )
-        end = trio.current_time()
-        await recorder.wait_for_text(f"Echo: {prompt}\n")
-    assert not result.is_error, text_of(result)
-    assert len(recorder.chunks) >= 4
-    assert min(seen_at) - start < (end - start) - 0.8
+    streamed = await stream_call(
+        env, {"model": model, "prompt": prompt}, expected=f"Echo: {prompt}\n"
+    )
+    assert not streamed.result.is_error, text_of(streamed.result)
+    assert len(streamed.recorder.chunks) >= 4
+    assert streamed.first_chunk_after < streamed.duration - 0.8
 
 
 # --- gpt-4: the openai CLI ---------------------------------------------------------------------
@@ -101,10 +65,7 @@ async def _streamed(env: Mapping[str, str], model: str, prompt: str) -> None:
 
 async def test_gpt4_plain_answer(openai_env: dict[str, str], fake_openai: FakeOpenAIChat) -> None:
     """A plain call: the answer, and the request asks for gpt-4 without streaming."""
-    async with connect(openai_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": GPT4, "prompt": "hello gpt-4", "stream": False}
-        )
+    result = await execute(openai_env, {"model": GPT4, "prompt": "hello gpt-4", "stream": False})
     assert not result.is_error, text_of(result)
     assert result.structured_content["output"] == "Echo: hello gpt-4\n"
     body = next(r.body for r in fake_openai.requests if prompt_of(r.body) == "hello gpt-4")
@@ -115,10 +76,9 @@ async def test_gpt4_submodel_picks_the_model(
     openai_env: dict[str, str], fake_openai: FakeOpenAIChat
 ) -> None:
     """gpt-4:gpt-4o runs `-m gpt-4o`."""
-    async with connect(openai_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": "gpt-4:gpt-4o", "prompt": "which model?", "stream": False}
-        )
+    result = await execute(
+        openai_env, {"model": "gpt-4:gpt-4o", "prompt": "which model?", "stream": False}
+    )
     assert not result.is_error, text_of(result)
     body = next(r.body for r in fake_openai.requests if prompt_of(r.body) == "which model?")
     assert body["model"] == "gpt-4o"
@@ -131,10 +91,9 @@ async def test_gpt4_streamed_answer_arrives_before_the_end(openai_env: dict[str,
 
 async def test_gpt4_json_mode(openai_env: dict[str, str]) -> None:
     """JSON mode through prompt instructions gives validated parsed_json."""
-    async with connect(openai_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": GPT4, "prompt": "Say hi as JSON", "json_mode": True}
-        )
+    result = await execute(
+        openai_env, {"model": GPT4, "prompt": "Say hi as JSON", "json_mode": True}
+    )
     assert not result.is_error, text_of(result)
     assert result.structured_content["parsed_json"] == {
         "question": "fake answer",
@@ -145,8 +104,7 @@ async def test_gpt4_json_mode(openai_env: dict[str, str]) -> None:
 async def test_gpt4_rate_limit_ends_as_rate_limited(openai_env: dict[str, str]) -> None:
     """A 429 that never clears: the SDK retries twice inside each attempt, then llminst gives up."""
     spec = attrs.evolve(BUILTIN_MODELS[GPT4], max_attempts=2)
-    async with connect(openai_env, spec) as client:
-        result = await client.call_tool("execute_llm", {"model": GPT4, "prompt": "[[fake:429]] x"})
+    result = await execute(openai_env, {"model": GPT4, "prompt": "[[fake:429]] x"}, spec)
     text = text_of(result)
     assert result.is_error and text.startswith("rate_limited: "), text
     assert "Please try again in 1s" in text
@@ -158,10 +116,7 @@ async def test_gpt4_rate_limit_once_is_absorbed_by_the_sdk(
 ) -> None:
     """429 once: the SDK's own retry succeeds, so llminst sees one successful attempt."""
     prompt = "[[fake:429-once]] gpt-4 retry"
-    async with connect(openai_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": GPT4, "prompt": prompt, "stream": False}
-        )
+    result = await execute(openai_env, {"model": GPT4, "prompt": prompt, "stream": False})
     assert not result.is_error, text_of(result)
     assert result.structured_content["attempts"] == 1
     assert sum(prompt_of(r.body) == prompt for r in fake_openai.requests) == 2
@@ -170,8 +125,7 @@ async def test_gpt4_rate_limit_once_is_absorbed_by_the_sdk(
 async def test_gpt4_missing_key(openai_env: dict[str, str]) -> None:
     """No OPENAI_API_KEY: the traceback's last line is reported as credentials_missing."""
     env = {k: v for k, v in openai_env.items() if k != "OPENAI_API_KEY"}
-    async with connect(env) as client:
-        result = await client.call_tool("execute_llm", {"model": GPT4, "prompt": "hi"})
+    result = await execute(env, {"model": GPT4, "prompt": "hi"})
     text = text_of(result)
     assert result.is_error and text.startswith("credentials_missing: "), text
     assert "api_key client option must be set" in text and "Fix: set OPENAI_API_KEY" in text
@@ -182,20 +136,14 @@ async def test_gpt4_missing_key(openai_env: dict[str, str]) -> None:
 
 async def test_llm_echo_plugin_runs_offline(openai_env: dict[str, str]) -> None:
     """llm:echo (llm-echo) needs no API: its JSON dump of the prompt is the answer."""
-    async with connect(openai_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": "llm:echo", "prompt": "-dash hi", "stream": False}
-        )
+    result = await execute(openai_env, {"model": "llm:echo", "prompt": "-dash hi", "stream": False})
     assert not result.is_error, text_of(result)
     assert '"prompt": "-dash hi"' in result.structured_content["output"]
 
 
 async def test_llm_plain_answer(openai_env: dict[str, str], fake_openai: FakeOpenAIChat) -> None:
     """llm's OpenAI model honours OPENAI_BASE_URL; --no-log keeps the prompt out of its log."""
-    async with connect(openai_env) as client:
-        result = await client.call_tool(
-            "execute_llm", {"model": LLM, "prompt": "hello llm", "stream": False}
-        )
+    result = await execute(openai_env, {"model": LLM, "prompt": "hello llm", "stream": False})
     assert not result.is_error, text_of(result)
     assert result.structured_content["output"] == "Echo: hello llm\n"
     body = next(r.body for r in fake_openai.requests if prompt_of(r.body) == "hello llm")
@@ -210,11 +158,9 @@ async def test_llm_streamed_answer_arrives_before_the_end(openai_env: dict[str, 
 async def test_llm_json_mode(openai_env: dict[str, str]) -> None:
     """JSON mode through prompt instructions gives validated parsed_json."""
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    async with connect(openai_env) as client:
-        result = await client.call_tool(
-            "execute_llm",
-            {"model": LLM, "prompt": "a number", "json_mode": True, "json_schema": schema},
-        )
+    result = await execute(
+        openai_env, {"model": LLM, "prompt": "a number", "json_mode": True, "json_schema": schema}
+    )
     assert not result.is_error, text_of(result)
     assert result.structured_content["parsed_json"] == {"n": 1}
 
@@ -222,8 +168,7 @@ async def test_llm_json_mode(openai_env: dict[str, str]) -> None:
 async def test_llm_rate_limit_ends_as_rate_limited(openai_env: dict[str, str]) -> None:
     """A 429 that never clears ends as rate_limited after llminst's attempts."""
     spec = attrs.evolve(BUILTIN_MODELS["llm"], max_attempts=2)
-    async with connect(openai_env, spec) as client:
-        result = await client.call_tool("execute_llm", {"model": LLM, "prompt": "[[fake:429]] y"})
+    result = await execute(openai_env, {"model": LLM, "prompt": "[[fake:429]] y"}, spec)
     text = text_of(result)
     assert result.is_error and text.startswith("rate_limited: "), text
     assert "Please try again in 1s" in text and result.structured_content["attempts"] == 2
@@ -232,8 +177,7 @@ async def test_llm_rate_limit_ends_as_rate_limited(openai_env: dict[str, str]) -
 async def test_llm_missing_key(openai_env: dict[str, str]) -> None:
     """No key: llm's "No key found" is credentials_missing with both fixes."""
     env = {k: v for k, v in openai_env.items() if k != "OPENAI_API_KEY"}
-    async with connect(env) as client:
-        result = await client.call_tool("execute_llm", {"model": LLM, "prompt": "hi"})
+    result = await execute(env, {"model": LLM, "prompt": "hi"})
     text = text_of(result)
     assert result.is_error and text.startswith("credentials_missing: "), text
     assert "No key found" in text and "llm keys set openai" in text and "OPENAI_API_KEY" in text
@@ -241,8 +185,7 @@ async def test_llm_missing_key(openai_env: dict[str, str]) -> None:
 
 async def test_llm_unknown_model(openai_env: dict[str, str]) -> None:
     """An unknown model: process_failed with llm's words and how to find or add models."""
-    async with connect(openai_env) as client:
-        result = await client.call_tool("execute_llm", {"model": "llm:nosuch", "prompt": "hi"})
+    result = await execute(openai_env, {"model": "llm:nosuch", "prompt": "hi"})
     text = text_of(result)
     assert result.is_error and text.startswith("process_failed: "), text
     assert "Unknown model: nosuch" in text and "llm models" in text
@@ -286,14 +229,7 @@ def test_recorded_output_still_matches(cli: str, name: str, openai_env: dict[str
         submodel=submodel,
     )
     started = time.monotonic()
-    done = subprocess.run(
-        list(invocation.argv),
-        env=dict(invocation.env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_invocation(invocation)
     elapsed = time.monotonic() - started
     stdout, stderr = (_sanitize(b.decode(), openai_env) for b in (done.stdout, done.stderr))
     folder = FIXTURES / cli

@@ -1,46 +1,32 @@
 """Fixtures for the `realcli` tests: the installed real CLIs, the fake APIs, a private HOME.
 
 The CLIs come from ``tests/realcli/install.py`` (``tox -e realcli`` runs it first). A test that
-needs a CLI which is not installed fails with the command to run: it is never skipped.
+needs a CLI which is not installed fails with the command to run: it is never skipped. The test
+modules (one folder up) import these fixtures by name; plain helpers are in ``harness.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .fake_anthropic import FakeAnthropic
+from .fake_gemini import FakeGemini
+from .fake_openai_chat import FakeOpenAIChat
+from .fake_openai_responses import FakeResponses
+from .harness import clean_env, locate_clis
 from .install import CACHE, CLIS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-# Variables a developer's shell may carry that would point a CLI at a real account or API.
-_LEAKY_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "OPENAI_", "GEMINI_", "GOOGLE_", "CODEX_", "LLM_")
 
 
 @pytest.fixture(scope="session")
 def realcli_bin() -> Path:
     """The folder with every installed CLI (``.cache/realcli/bin``); fails if one is missing."""
-    bin_dir = CACHE / "bin"
-    missing = [cli.name for cli in CLIS.values() if not (bin_dir / cli.executable).exists()]
-    if missing:
-        pytest.fail(
-            f"real CLIs not installed: {', '.join(missing)}; run "
-            "`python tests/realcli/install.py` (tox -e realcli does it)",
-            pytrace=False,
-        )
-    return bin_dir
-
-
-@pytest.fixture(scope="session")
-def fake_anthropic() -> Iterator[FakeAnthropic]:
-    """The fake Anthropic Messages API on 127.0.0.1, one per test session."""
-    with FakeAnthropic() as api:
-        yield api
+    return locate_clis(list(CLIS))
 
 
 @pytest.fixture
@@ -54,11 +40,35 @@ def cli_home(tmp_path: Path) -> Path:
 @pytest.fixture
 def base_env(realcli_bin: Path, cli_home: Path) -> dict[str, str]:
     """This process's environment without credentials, with the CLIs first on PATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY_PREFIXES)}
-    env.pop("IS_SANDBOX", None)
-    env["PATH"] = f"{realcli_bin}{os.pathsep}{env.get('PATH', os.defpath)}"
-    env["HOME"] = str(cli_home)
-    return env
+    return clean_env(realcli_bin, cli_home)
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """The fake Anthropic Messages API on 127.0.0.1, one per test session."""
+    with FakeAnthropic() as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAIChat]:
+    """The fake OpenAI Chat Completions API on 127.0.0.1, one per test session."""
+    with FakeOpenAIChat() as api:
+        yield api
+
+
+@pytest.fixture
+def fake_gemini() -> Iterator[FakeGemini]:
+    """A fake Gemini API for one test (tests count its requests)."""
+    with FakeGemini() as api:
+        yield api
+
+
+@pytest.fixture
+def fake_responses() -> Iterator[FakeResponses]:
+    """A fake OpenAI Responses API for one test (tests count its requests)."""
+    with FakeResponses() as api:
+        yield api
 
 
 @pytest.fixture

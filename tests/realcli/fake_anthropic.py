@@ -106,7 +106,7 @@ class _Handler(JsonHandler):
             return
         prompt = prompt_of(body)
         modes = markers(prompt)
-        if "429" in modes or ("429-once" in modes and self.server.count(prompt) == 1):
+        if self.should_fail_429(modes, prompt):
             self.send_json(
                 429,
                 {
@@ -260,10 +260,4 @@ class FakeAnthropic(BackgroundServer):
 
 
 if __name__ == "__main__":  # a manual run: print the URL and serve until interrupted
-    with FakeAnthropic() as api:
-        print(api.url, flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    FakeAnthropic().serve_until_interrupted()

@@ -1,6 +1,6 @@
 """A fake Gemini API (generateContent and streamGenerateContent) for running the real gemini CLI.
 
-Start it with `serve_gemini()`; point the CLI at it with ``GOOGLE_GEMINI_BASE_URL`` (see
+Start it with ``with FakeGemini() as api:``; point the CLI at it with ``GOOGLE_GEMINI_BASE_URL`` (see
 `gemini_env`). It answers:
 
 - ``POST /v1beta/models/M:generateContent``: the CLI's side requests (the model router's
@@ -21,102 +21,31 @@ What the main answer does is chosen by a marker in the prompt:
 - llminst's JSON-mode instructions (`schema_from_prompt` finds a schema): a JSON answer that
   validates against that schema.
 
-Test code only: stdlib HTTP in a thread, bound to 127.0.0.1 on a free port.
+Test code only: the shared stdlib server of `sse` (a thread, 127.0.0.1, a free port).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from llminst._core.jsonmode import schema_from_prompt
 
-__all__ = ["FakeGemini", "fill_schema", "gemini_env", "serve_gemini"]
+from .sse import BackgroundServer, JsonHandler, chunks, fill_schema, markers, prefixed_answer
+
+__all__ = ["FakeGemini", "gemini_env"]
 
 MODEL_VERSION = "gemini-2.5-flash"
 SLOW_CHUNKS = 10
 SLOW_DELAY_S = 0.3
 RETRY_DELAY = "37s"
 ONCE_RETRY_DELAY = "1s"
-_MARKER = re.compile(r"\[\[fake:([a-z0-9-]+)\]\]")
-
-
-class FakeGemini:
-    """The running server: its URL and every request it answered (path, parsed body)."""
-
-    def __init__(self, server: ThreadingHTTPServer) -> None:
-        self._server = server
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.lock = threading.Lock()
-        self.failed_once: set[str] = set()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def stream_requests(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [body for path, body in self.requests if "streamGenerateContent" in path]
 
 
 def gemini_env(fake: FakeGemini) -> dict[str, str]:
     """The variables that point the gemini CLI at `fake` with an API key."""
     return {"GEMINI_API_KEY": "fake-key", "GOOGLE_GEMINI_BASE_URL": fake.url}
-
-
-@contextlib.contextmanager
-def serve_gemini() -> Iterator[FakeGemini]:
-    """Run a fake Gemini API on 127.0.0.1 (a free port) until the block ends."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    fake = FakeGemini(server)
-    server.fake = fake  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.05,), name="fake-gemini", daemon=True
-    )
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def fill_schema(schema: Any, hint: str = "", name: str = "") -> Any:
-    """A value that validates against the simple schemas the CLIs and llminst ask for."""
-    if not isinstance(schema, dict):
-        return hint
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return fill_schema(schema[key][0], hint, name)
-    kind = schema.get("type", "object")
-    if isinstance(kind, list):
-        kind = kind[0] if kind else "object"
-    kind = str(kind).lower()  # Gemini's own schemas spell types in capitals (OBJECT, STRING)
-    if kind == "object":
-        props = schema.get("properties") or {}
-        return {key: fill_schema(sub, hint, key) for key, sub in props.items()}
-    if kind == "array":
-        return [fill_schema(schema.get("items"), hint, name)] * int(schema.get("minItems", 0))
-    if kind in ("integer", "number"):
-        return schema.get("minimum", 1)  # the router's complexity score must be 1-100
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    return f"{name}: {hint}" if name else hint
 
 
 def _prompt_of(body: dict[str, Any]) -> str:
@@ -129,21 +58,8 @@ def _prompt_of(body: dict[str, Any]) -> str:
     return ""
 
 
-def _first_line(prompt: str) -> str:
-    plain = _MARKER.sub("", prompt).strip()
-    return plain.splitlines()[0].strip() if plain else ""
-
-
 def _answer_for(prompt: str) -> str:
-    schema = schema_from_prompt(prompt)
-    if schema is not None:
-        return json.dumps(fill_schema(schema, _first_line(prompt)))
-    return f"fake-gemini says: {_first_line(prompt)}"
-
-
-def _chunks(text: str, count: int) -> list[str]:
-    size = max(1, -(-len(text) // count))
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+    return prefixed_answer(prompt, schema_from_prompt(prompt), "fake-gemini says:")
 
 
 def _usage(prompt: str, answer: str) -> dict[str, int]:
@@ -216,39 +132,26 @@ _ERROR_500 = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     server_version = "fake-gemini/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests read `requests` instead
-
-    @property
-    def fake(self) -> FakeGemini:
-        return self.server.fake  # type: ignore[attr-defined, no-any-return]
+    json_content_type = "application/json; charset=UTF-8"
 
     def do_GET(self) -> None:
-        self._send_json(
-            404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}
-        )
+        self.send_json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
+        body = self.read_json()
+        if not isinstance(body, dict):
             body = {}
-        with self.fake.lock:
-            self.fake.requests.append((self.path, body))
         if ":streamGenerateContent" in self.path:
             self._stream(body)
         elif ":generateContent" in self.path:
             self._generate(body)
         elif ":countTokens" in self.path:
-            self._send_json(200, {"totalTokens": max(1, len(raw) // 4)})
+            length = int(self.headers.get("content-length") or 0)
+            self.send_json(200, {"totalTokens": max(1, length // 4)})
         else:
-            self._send_json(
+            self.send_json(
                 404, {"error": {"code": 404, "message": self.path, "status": "NOT_FOUND"}}
             )
 
@@ -258,10 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
         schema = config.get("responseJsonSchema") or config.get("responseSchema")
         prompt = _prompt_of(body)
         if schema is not None or config.get("responseMimeType") == "application/json":
-            text = json.dumps(fill_schema(schema or {}, "fake"))
+            value = fill_schema(schema, keyed=True, min_items=0) if schema else {}
+            text = json.dumps(value)
         else:
             text = _answer_for(prompt)
-        self._send_json(
+        self.send_json(
             200,
             {
                 "candidates": [_candidate(text, final=True)],
@@ -272,28 +176,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, body: dict[str, Any]) -> None:
         prompt = _prompt_of(body)
-        modes = set(_MARKER.findall(prompt))
+        modes = markers(prompt)
         if "429" in modes:
-            self._send_json(429, _error_429())
+            self.send_json(429, _error_429())
             return
-        if "429-once" in modes:
-            with self.fake.lock:
-                first = "429-once" not in self.fake.failed_once
-                self.fake.failed_once.add("429-once")
-            if first:
-                self._send_json(429, _error_429(ONCE_RETRY_DELAY))
-                return
+        if "429-once" in modes and self.server.count("429-once") == 1:
+            self.send_json(429, _error_429(ONCE_RETRY_DELAY))
+            return
         if "500" in modes:
-            self._send_json(500, _ERROR_500)
+            self.send_json(500, _ERROR_500)
             return
         answer = _answer_for(prompt)
         slow = "slow" in modes
-        pieces = _chunks(answer, SLOW_CHUNKS if slow else 3)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
+        pieces = chunks(answer, SLOW_CHUNKS if slow else 3)
+        self.start_sse()
         for index, piece in enumerate(pieces):
             final = index == len(pieces) - 1
             event: dict[str, Any] = {
@@ -303,16 +199,18 @@ class _Handler(BaseHTTPRequestHandler):
             }
             if final:
                 event["usageMetadata"] = _usage(prompt, answer)
-            self.wfile.write(f"data: {json.dumps(event)}\r\n\r\n".encode())
-            self.wfile.flush()
+            self.send_sse(event, eol="\r\n")
             if slow and not final:
                 time.sleep(SLOW_DELAY_S)
-        self.close_connection = True
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+
+class FakeGemini(BackgroundServer):
+    """The fake API server; ``with FakeGemini() as api: api.url``. `requests` records each one."""
+
+    def __init__(self) -> None:
+        super().__init__(_Handler, name="fake-gemini")
+
+    def stream_requests(self) -> list[Any]:
+        """The bodies of the streaming (main) requests so far."""
+        with self._lock:
+            return [r.body for r in self.requests if "streamGenerateContent" in r.path]

@@ -35,7 +35,7 @@ except ImportError:  # run as a script: python tests/realcli/fake_openai_chat.py
 
 from llminst._core.jsonmode import schema_from_prompt
 
-__all__ = ["FakeOpenAIChat", "prompt_of"]
+__all__ = ["SERVER_ERROR", "FakeOpenAIChat", "openai_error", "prompt_of"]
 
 MODEL = "gpt-fake-1"
 RETRY_AFTER_S = 1
@@ -60,27 +60,29 @@ def prompt_of(body: dict[str, Any]) -> str:
     return ""
 
 
+def openai_error(message: str, kind: str, code: str | None) -> dict[str, Any]:
+    """An OpenAI API error body (Chat Completions and Responses use the same one)."""
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+SERVER_ERROR = openai_error(
+    "The server had an error while processing your request. Sorry about that!",
+    "server_error",
+    None,
+)
+
+
 def _error(status: int) -> dict[str, Any]:
     if status == 429:
-        return {
-            "error": {
-                "message": "Rate limit reached for gpt-4 in organization org-fake on tokens per "
-                "min (TPM): Limit 10000, Used 10000, Requested 30. Please try again in "
-                f"{RETRY_AFTER_S}s. Visit https://platform.openai.com/account/rate-limits to "
-                "learn more.",
-                "type": "tokens",
-                "param": None,
-                "code": "rate_limit_exceeded",
-            }
-        }
-    return {
-        "error": {
-            "message": "The server had an error while processing your request. Sorry about that!",
-            "type": "server_error",
-            "param": None,
-            "code": None,
-        }
-    }
+        return openai_error(
+            "Rate limit reached for gpt-4 in organization org-fake on tokens per "
+            "min (TPM): Limit 10000, Used 10000, Requested 30. Please try again in "
+            f"{RETRY_AFTER_S}s. Visit https://platform.openai.com/account/rate-limits to "
+            "learn more.",
+            "tokens",
+            "rate_limit_exceeded",
+        )
+    return SERVER_ERROR
 
 
 class _Handler(JsonHandler):
@@ -102,7 +104,7 @@ class _Handler(JsonHandler):
             return
         prompt = prompt_of(body)
         modes = markers(prompt)
-        if "429" in modes or ("429-once" in modes and self.server.count(prompt) == 1):
+        if self.should_fail_429(modes, prompt):
             self.send_json(
                 429,
                 _error(429),
@@ -203,10 +205,4 @@ class FakeOpenAIChat(BackgroundServer):
 
 
 if __name__ == "__main__":  # a manual run: print the base URL and serve until interrupted
-    with FakeOpenAIChat() as api:
-        print(api.base_url, flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    FakeOpenAIChat().serve_until_interrupted()

@@ -1,6 +1,6 @@
 """A fake OpenAI Responses API (``POST /v1/responses`` as SSE) for running the real codex CLI.
 
-Start it with `serve_responses()`; point codex at it with a model provider (see
+Start it with ``with FakeResponses() as api:``; point codex at it with a model provider (see
 `codex_config_toml`, written to ``$CODEX_HOME/config.toml``, or the same as ``-c`` overrides).
 What the answer does is chosen by a marker in the prompt, as for the fake Gemini API:
 
@@ -15,47 +15,26 @@ What the answer does is chosen by a marker in the prompt, as for the fake Gemini
 - ``[[fake:500]]``: HTTP 500 ``server_error``;
 - llminst's JSON-mode instructions: a JSON answer that validates against the schema.
 
-Test code only: stdlib HTTP in a thread, bound to 127.0.0.1 on a free port.
+Test code only: the shared stdlib server of `sse` (a thread, 127.0.0.1, a free port).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import re
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from llminst._core.jsonmode import schema_from_prompt
 
-from .fake_gemini import fill_schema
+from .fake_openai_chat import SERVER_ERROR, openai_error
+from .sse import BackgroundServer, JsonHandler, chunks, markers, prefixed_answer
 
-__all__ = ["FakeResponses", "codex_config_toml", "serve_responses"]
+__all__ = ["FakeResponses", "codex_config_toml"]
 
 MODEL = "gpt-fake-1"
 SLOW_CHUNKS = 10
 SLOW_DELAY_S = 0.3
 RETRY_AFTER_S = 37
 ONCE_RETRY_AFTER_S = 1
-_MARKER = re.compile(r"\[\[fake:([a-z0-9-]+)\]\]")
-
-
-class FakeResponses:
-    """The running server: its URL and every request it answered (path, parsed body)."""
-
-    def __init__(self, server: ThreadingHTTPServer) -> None:
-        self._server = server
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.lock = threading.Lock()
-        self.failed_once: set[str] = set()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
 
 
 def codex_config_toml(fake: FakeResponses, *, request_max_retries: int = 0) -> str:
@@ -69,31 +48,12 @@ def codex_config_toml(fake: FakeResponses, *, request_max_retries: int = 0) -> s
         f'model = "{MODEL}"\n'
         "[model_providers.fake]\n"
         'name = "fake"\n'
-        f'base_url = "{fake.url}"\n'
+        f'base_url = "{fake.base_url}"\n'
         'env_key = "OPENAI_API_KEY"\n'
         'wire_api = "responses"\n'
         f"request_max_retries = {request_max_retries}\n"
         f"stream_max_retries = {request_max_retries}\n"
     )
-
-
-@contextlib.contextmanager
-def serve_responses() -> Iterator[FakeResponses]:
-    """Run a fake Responses API on 127.0.0.1 (a free port) until the block ends."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    fake = FakeResponses(server)
-    server.fake = fake  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.05,), name="fake-responses", daemon=True
-    )
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _prompt_of(body: dict[str, Any]) -> str:
@@ -109,21 +69,8 @@ def _prompt_of(body: dict[str, Any]) -> str:
     return ""
 
 
-def _first_line(prompt: str) -> str:
-    plain = _MARKER.sub("", prompt).strip()
-    return plain.splitlines()[0].strip() if plain else ""
-
-
 def _answer_for(prompt: str) -> str:
-    schema = schema_from_prompt(prompt)
-    if schema is not None:
-        return json.dumps(fill_schema(schema, _first_line(prompt)))
-    return f"fake-openai says: {_first_line(prompt)}"
-
-
-def _chunks(text: str, count: int) -> list[str]:
-    size = max(1, -(-len(text) // count))
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+    return prefixed_answer(prompt, schema_from_prompt(prompt), "fake-openai says:")
 
 
 def _usage(prompt: str, answer: str) -> dict[str, Any]:
@@ -140,89 +87,57 @@ def _usage(prompt: str, answer: str) -> dict[str, Any]:
 
 def _error(status: int, retry_after_s: int = RETRY_AFTER_S) -> dict[str, Any]:
     if status == 429:
-        return {
-            "error": {
-                "message": (
-                    f"Rate limit reached for {MODEL} in organization org-fake on tokens per min "
-                    f"(TPM): Limit 30000, Used 30000, Requested 100. Please try again in "
-                    f"{retry_after_s}s. Visit https://platform.openai.com/account/rate-limits "
-                    "to learn more."
-                ),
-                "type": "tokens",
-                "param": None,
-                "code": "rate_limit_exceeded",
-            }
-        }
+        return openai_error(
+            f"Rate limit reached for {MODEL} in organization org-fake on tokens per min "
+            f"(TPM): Limit 30000, Used 30000, Requested 100. Please try again in "
+            f"{retry_after_s}s. Visit https://platform.openai.com/account/rate-limits "
+            "to learn more.",
+            "tokens",
+            "rate_limit_exceeded",
+        )
     if status == 401:
-        return {
-            "error": {
-                "message": "Incorrect API key provided: fake-key. You can find your API key at "
-                "https://platform.openai.com/account/api-keys.",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key",
-            }
-        }
-    return {
-        "error": {
-            "message": "The server had an error while processing your request. Sorry about that!",
-            "type": "server_error",
-            "param": None,
-            "code": None,
-        }
-    }
+        return openai_error(
+            "Incorrect API key provided: fake-key. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
+    return SERVER_ERROR
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     server_version = "fake-openai/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests read `requests` instead
-
-    @property
-    def fake(self) -> FakeResponses:
-        return self.server.fake  # type: ignore[attr-defined, no-any-return]
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            self._send_json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+            self.send_json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
             return
-        self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid"}})
+        self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid"}})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
+        body = self.read_json()
+        if not isinstance(body, dict):
             body = {}
-        with self.fake.lock:
-            self.fake.requests.append((self.path, body))
         if self.path.split("?")[0].endswith("/responses"):
             self._respond(body)
         else:
-            self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid"}})
 
     def _respond(self, body: dict[str, Any]) -> None:
         prompt = _prompt_of(body)
-        modes = set(_MARKER.findall(prompt))
-        if "429-once" in modes:
-            with self.fake.lock:
-                first = "429-once" not in self.fake.failed_once
-                self.fake.failed_once.add("429-once")
-            if first:
-                retry = {"Retry-After": str(ONCE_RETRY_AFTER_S)}
-                self._send_json(429, _error(429, ONCE_RETRY_AFTER_S), retry)
-                return
+        modes = markers(prompt)
+        if "429-once" in modes and self.server.count("429-once") == 1:
+            retry = {"Retry-After": str(ONCE_RETRY_AFTER_S)}
+            self.send_json(429, _error(429, ONCE_RETRY_AFTER_S), retry)
+            return
         if "429" in modes:
-            self._send_json(429, _error(429), {"Retry-After": str(RETRY_AFTER_S)})
+            self.send_json(429, _error(429), {"Retry-After": str(RETRY_AFTER_S)})
             return
         if "401" in modes:
-            self._send_json(401, _error(401))
+            self.send_json(401, _error(401))
             return
         if "500" in modes:
-            self._send_json(500, _error(500))
+            self.send_json(500, _error(500))
             return
         self._stream(prompt, slow="slow" in modes, model=str(body.get("model") or MODEL))
 
@@ -230,11 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = _answer_for(prompt)
         response_id = "resp_fake_1"
         item_id = "msg_fake_1"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
+        self.start_sse()
         response = {
             "id": response_id,
             "object": "response",
@@ -256,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
             "response.content_part.added",
             {"item_id": item_id, "output_index": 0, "content_index": 0, "part": part},
         )
-        for piece in _chunks(answer, SLOW_CHUNKS if slow else 3):
+        for piece in chunks(answer, SLOW_CHUNKS if slow else 3):
             self._event(
                 "response.output_text.delta",
                 {"item_id": item_id, "output_index": 0, "content_index": 0, "delta": piece},
@@ -276,21 +187,19 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": _usage(prompt, answer),
         }
         self._event("response.completed", {"response": completed})
-        self.close_connection = True
 
     def _event(self, kind: str, payload: dict[str, Any]) -> None:
-        data = json.dumps({"type": kind, **payload})
-        self.wfile.write(f"event: {kind}\ndata: {data}\n\n".encode())
-        self.wfile.flush()
+        self.send_sse({"type": kind, **payload}, kind)
 
-    def _send_json(
-        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+
+class FakeResponses(BackgroundServer):
+    """The fake API server; ``with FakeResponses() as api: api.base_url``. `requests` records each
+    POST."""
+
+    def __init__(self) -> None:
+        super().__init__(_Handler, name="fake-responses")
+
+    @property
+    def base_url(self) -> str:
+        """The provider's ``base_url``: the server's URL with ``/v1``."""
+        return f"{self.url}/v1"

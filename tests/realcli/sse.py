@@ -6,7 +6,10 @@
 - `markers`: the ``[[fake:MODE]]`` / ``[[fake:MODE=VALUE]]`` markers a test puts in its prompt to
   choose how a fake answers (success, slow streaming, 429, 500, ...).
 - `fill_schema`: a JSON value that satisfies a (simple) JSON Schema, for APIs whose callers ask
-  for structured output (session titles, routing classifiers, JSON mode).
+  for structured output (session titles, routing classifiers, JSON mode); Gemini's capitalised
+  types (``OBJECT``, ``STRING``) too.
+- `strip_markers`, `first_line`, `chunks`, `words`, `prefixed_answer`: the text helpers the fakes
+  build their answers with.
 
 Standard library only, so every fake works in any venv; nothing here is specific to one vendor.
 """
@@ -16,11 +19,23 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
-__all__ = ["BackgroundServer", "JsonHandler", "RecordedRequest", "fill_schema", "markers"]
+__all__ = [
+    "BackgroundServer",
+    "JsonHandler",
+    "RecordedRequest",
+    "chunks",
+    "fill_schema",
+    "first_line",
+    "markers",
+    "prefixed_answer",
+    "strip_markers",
+    "words",
+]
 
 _MARKER = re.compile(r"\[\[fake:([a-z0-9-]+)(?:=([^\]]*))?\]\]")
 
@@ -28,6 +43,11 @@ _MARKER = re.compile(r"\[\[fake:([a-z0-9-]+)(?:=([^\]]*))?\]\]")
 def markers(text: str) -> dict[str, str]:
     """``"[[fake:slow=0.2]] [[fake:429]] hi"`` -> ``{"slow": "0.2", "429": ""}``."""
     return {m.group(1): m.group(2) or "" for m in _MARKER.finditer(text)}
+
+
+def strip_markers(text: str) -> str:
+    """`text` without its ``[[fake:...]]`` markers."""
+    return _MARKER.sub("", text)
 
 
 class RecordedRequest:
@@ -53,6 +73,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: BackgroundServer  # type: ignore[assignment]
     quiet: ClassVar[bool] = True
+    json_content_type: ClassVar[str] = "application/json"
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.quiet:
@@ -73,7 +94,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", self.json_content_type)
         self.send_header("content-length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -92,12 +113,19 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
 
-    def send_sse(self, data: Any, event: str | None = None) -> None:
-        """One server-sent event (``event:`` line when given, then ``data:`` as JSON)."""
+    def send_sse(self, data: Any, event: str | None = None, *, eol: str = "\n") -> None:
+        """One server-sent event (``event:`` line when given, then ``data:`` as JSON).
+
+        `eol` ends each line (Google's servers send ``\\r\\n``).
+        """
         text = data if isinstance(data, str) else json.dumps(data)
-        head = f"event: {event}\n" if event else ""
-        self.wfile.write(f"{head}data: {text}\n\n".encode())
+        head = f"event: {event}{eol}" if event else ""
+        self.wfile.write(f"{head}data: {text}{eol}{eol}".encode())
         self.wfile.flush()
+
+    def should_fail_429(self, modes: Mapping[str, str], key: str) -> bool:
+        """``[[fake:429]]`` always, ``[[fake:429-once]]`` the first time `key` arrives."""
+        return "429" in modes or ("429-once" in modes and self.server.count(key) == 1)
 
     def send_empty(self, status: int) -> None:
         self.send_response(status)
@@ -110,8 +138,15 @@ class BackgroundServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        handler: type[BaseHTTPRequestHandler],
+        host: str = "127.0.0.1",
+        *,
+        name: str = "fake-api",
+    ) -> None:
         super().__init__((host, 0), handler)
+        self.name = name
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
@@ -133,7 +168,9 @@ class BackgroundServer(ThreadingHTTPServer):
             return self._counts[key]
 
     def __enter__(self) -> BackgroundServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name=self.name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -143,45 +180,92 @@ class BackgroundServer(ThreadingHTTPServer):
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def serve_until_interrupted(self) -> None:
+        """A manual run (``python tests/realcli/fake_*.py``): print the URL clients use (its
+        ``base_url`` when it has one) and serve until Ctrl-C."""
+        with self:
+            print(getattr(self, "base_url", self.url), flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
 
-def fill_schema(schema: Any, *, text: str = "fake", _depth: int = 0) -> Any:
+
+def fill_schema(
+    schema: Any,
+    *,
+    text: str = "fake",
+    keyed: bool = False,
+    min_items: int = 1,
+    _key: str = "",
+    _depth: int = 0,
+) -> Any:
     """A value valid against simple JSON Schemas (object/array/string/number/enum/const/anyOf).
 
-    Strings become `text` (shortened to a `maxLength`), numbers their `minimum` or 1, arrays
-    ``minItems`` items, objects their required properties plus every listed one.
+    Strings become `text` (``"KEY: text"`` for a property KEY when `keyed`; shortened to a
+    ``maxLength``), numbers their `minimum` or 1, arrays ``minItems`` items (`min_items` when
+    unset, never fewer), objects every listed property. Type names are case-insensitive: Gemini's
+    own schemas spell them in capitals (``OBJECT``, ``STRING``).
     """
     if not isinstance(schema, dict) or _depth > 20:
         return text
+
+    def fill(sub: Any, key: str) -> Any:
+        return fill_schema(
+            sub, text=text, keyed=keyed, min_items=min_items, _key=key, _depth=_depth + 1
+        )
+
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
         return schema["enum"][0]
     for key in ("anyOf", "oneOf", "allOf"):
         if schema.get(key):
-            return fill_schema(schema[key][0], text=text, _depth=_depth + 1)
+            return fill(schema[key][0], _key)
     kind = schema.get("type")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
     if kind is None:
         kind = "object" if "properties" in schema else "string"
+    kind = str(kind).lower()
     if kind == "object":
         props = schema.get("properties") or {}
-        return {name: fill_schema(sub, text=text, _depth=_depth + 1) for name, sub in props.items()}
+        return {name: fill(sub, name) for name, sub in props.items()}
     if kind == "array":
-        count = max(1, int(schema.get("minItems", 1)))
-        return [
-            fill_schema(schema.get("items", {}), text=text, _depth=_depth + 1) for _ in range(count)
-        ]
+        count = max(min_items, int(schema.get("minItems", min_items)))
+        return [fill(schema.get("items", {}), _key) for _ in range(count)]
     if kind in ("integer", "number"):
         return schema.get("minimum", 1)
     if kind == "boolean":
         return True
     if kind == "null":
         return None
+    value = f"{_key}: {text}" if keyed and _key else text
     limit = schema.get("maxLength")
-    return text[:limit] if isinstance(limit, int) else text
+    return value[:limit] if isinstance(limit, int) else value
 
 
 def words(text: str) -> Iterator[str]:
     """`text` split into word-sized pieces that concatenate back to it exactly."""
     yield from re.findall(r"\S+\s*|\s+", text)
+
+
+def chunks(text: str, count: int) -> list[str]:
+    """`text` in `count` (or fewer) pieces of equal length; ``[""]`` for no text."""
+    size = max(1, -(-len(text) // count))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def first_line(prompt: str) -> str:
+    """The prompt's first line without markers (what the fakes echo back)."""
+    plain = strip_markers(prompt).strip()
+    return plain.splitlines()[0].strip() if plain else ""
+
+
+def prefixed_answer(prompt: str, schema: dict[str, Any] | None, prefix: str) -> str:
+    """JSON filling `schema` (strings ``"KEY: <first line>"``) when the prompt carries one,
+    else ``"<prefix> <first line>"``."""
+    if schema is not None:
+        return json.dumps(fill_schema(schema, text=first_line(prompt), keyed=True, min_items=0))
+    return f"{prefix} {first_line(prompt)}"
