@@ -72,6 +72,8 @@ MAX_VALUE_DEPTH: Final = 128
 MAX_WRAPPER_DEPTH: Final = 3
 """How many CLI wrappers (a JSON result whose text holds the answer) are unwrapped, at most."""
 MAX_FENCED_BLOCKS: Final = 32
+MAX_TRAILING_PARSES: Final = 8
+"""How many lines near the end of the output that start with a bracket are parsed, at most."""
 MAX_WRAPPER_LINES: Final = 64
 """How many trailing lines are checked for a JSON-lines wrapper (e.g. ``stream-json``)."""
 _MAX_CHILDREN: Final = MAX_PARSE_ATTEMPTS
@@ -350,7 +352,9 @@ def extract_json(text: str, schema: Mapping[str, Any]) -> Any:
        steps 1-4, up to `MAX_WRAPPER_DEPTH` wrappers deep;
     4. every balanced ``{...}`` and ``[...]`` span, outermost and leftmost first, skipping
        brackets inside JSON strings; a span that parses but does not validate has its nested
-       objects and arrays tried instead.
+       objects and arrays tried instead;
+    5. a value starting one of the last lines (the answer printed after too much noise for the
+       scan's budget), last line first.
 
     The scan is a single pass over the text; at most `MAX_PARSE_ATTEMPTS` spans are parsed and
     `MAX_VALIDATIONS` values validated, so the work stays linear in the output's length.
@@ -465,6 +469,31 @@ def _candidates(text: str, search: _Search, depth: int) -> Iterator[_Candidate]:
         for inner in _wrapped_texts(text, whole):
             yield from _candidates(inner, search, depth + 1)
     yield from _scan_candidates(text, search)
+    yield from _trailing_candidates(text)
+
+
+def _trailing_candidates(text: str) -> Iterator[_Candidate]:
+    """Values starting a line near the end, last first: the answer after megabytes of noise.
+
+    The bracket scan stops after `MAX_PARSE_ATTEMPTS` spans from the left, so an answer printed
+    last would never be reached; at most `MAX_TRAILING_PARSES` of the last `MAX_WRAPPER_LINES`
+    lines are parsed (each parse stops at the end of its value or at the first error).
+    """
+    end = len(text)
+    parses = 0
+    for _ in range(MAX_WRAPPER_LINES):
+        if end <= 0 or parses >= MAX_TRAILING_PARSES:
+            return
+        start = text.rfind("\n", 0, end) + 1
+        offset = start + len(text[start:end]) - len(text[start:end].lstrip())
+        end = start - 1
+        if offset < len(text) and text[offset] in "{[":
+            parses += 1
+            try:
+                value, _ = _DECODER.raw_decode(text, offset)
+            except (ValueError, RecursionError):
+                continue
+            yield _Candidate(value, wrapper=_unwrap(value) is not None, nested=True)
 
 
 def _loads(text: str) -> Any:
