@@ -337,6 +337,9 @@ def create_server(options: ServerOptions) -> MCPServer:
             settings=options.settings,
             base_env=options.base_env,
             backoff=options.backoff,
+            # The server owns its children's descendants: those that escape their process
+            # group (setsid) are re-parented to it, killed and reaped at the end of each call.
+            subreaper=True,
         ) as supervisor:
             _log.info("llminst.server.started", models=sorted(options.models))
             try:

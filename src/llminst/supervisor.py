@@ -9,7 +9,8 @@ channel read by the caller (backpressure, not unbounded buffering).
 
 Cleanup is a contract. However an attempt ends (exit, deadline, caller cancelled, supervisor
 closed) its process group gets SIGTERM, a grace period, SIGKILL, and is reaped, inside a shielded
-scope; stragglers the CLI left in its group are killed too. Leaving `open_supervisor()` cancels
+scope; stragglers the CLI left in its group are killed too. With ``subreaper=True`` (Linux)
+descendants that left the group with ``setsid`` are killed and reaped as well (`_reaper`). Leaving `open_supervisor()` cancels
 every call, so every process it started is gone when the ``async with`` block ends.
 
 Everything that is not I/O (argv, decoding, retry decisions, JSON extraction) lives in `_core`.
@@ -36,6 +37,7 @@ import attrs
 import trio
 from attrs import define, frozen
 
+from . import _reaper
 from ._core.command import Invocation, build_invocation
 from ._core.config import BUILTIN_MODELS, ModelSpec, Settings, split_model_name
 from ._core.decoders import make_decoder, strip_terminal_codes
@@ -150,16 +152,34 @@ async def _wait_gone(proc: trio.Process, deadline: float) -> bool:
         pause = min(pause * 2, 0.05)
 
 
-async def _kill_tree(proc: trio.Process, grace_s: float, **context: Any) -> None:
-    """SIGTERM the process group, wait up to `grace_s`, SIGKILL it, reap. Call shielded."""
-    if proc.returncode is not None and not _group_has_live_members(proc.pid):
-        return
-    _signal_group(proc.pid, signal.SIGTERM, **context)
-    if await _wait_gone(proc, trio.current_time() + grace_s):
-        return
-    _signal_group(proc.pid, signal.SIGKILL, **context)
-    # SIGKILL cannot be ignored; the wait only covers the kernel tearing the processes down.
-    await _wait_gone(proc, trio.current_time() + 5.0)
+async def _kill_tree(
+    proc: trio.Process, grace_s: float, *, token: str | None = None, **context: Any
+) -> None:
+    """SIGTERM the process group, wait up to `grace_s`, SIGKILL it, reap. Call shielded.
+
+    With `token` (the attempt's marker) and the subreaper on, descendants that left the group
+    are then killed and reaped too (see `_reaper`).
+    """
+    if proc.returncode is None or _group_has_live_members(proc.pid):
+        _signal_group(proc.pid, signal.SIGTERM, **context)
+        if not await _wait_gone(proc, trio.current_time() + grace_s):
+            _signal_group(proc.pid, signal.SIGKILL, **context)
+            # SIGKILL cannot be ignored; the wait only covers the kernel tearing them down.
+            await _wait_gone(proc, trio.current_time() + 5.0)
+    if token is not None and proc.returncode is not None:
+        await _kill_escapees(token, **context)
+
+
+async def _kill_escapees(token: str, **context: Any) -> None:
+    """Kill and reap the attempt's descendants that left its group (subreaper mode only)."""
+    killed: set[int] = set()
+    pause = 0.001
+    with trio.move_on_after(5.0):
+        while _reaper.sweep_once(token, killed):
+            await trio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+    if killed:
+        _log.info("llminst.process.escapees_killed", pids=sorted(killed), **context)
 
 
 class _Pump:
@@ -825,21 +845,33 @@ class Supervisor:
             native_schema=request.schema if call.native_json else None,
         )
 
-    async def _spawn(self, call: _Call, invocation: Invocation) -> trio.Process:
+    async def _spawn(self, call: _Call, invocation: Invocation, token: str) -> trio.Process:
         spec = call.request.spec
         path = invocation.env.get("PATH", os.defpath)
         if shutil.which(invocation.argv[0], path=path) is None:
+            if shutil.which(invocation.argv[0], mode=os.F_OK, path=path) is not None:
+                raise ProcessFailedError(
+                    f"model {spec.name!r}: cannot execute {invocation.argv[0]!r} (it exists but "
+                    "is not executable); make it executable (chmod +x) or fix the model's command",
+                    exit_code=None,
+                )
             raise CLINotFoundError(call.request.model, invocation.argv[0], spec.install_hint)
+        env = dict(invocation.env)
+        if _reaper.active():
+            env[_reaper.MARKER_VAR] = token  # how escapees from the group are recognised
         try:
-            return await trio.lowlevel.open_process(
-                list(invocation.argv),
-                stdin=subprocess.PIPE if invocation.stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                env=dict(invocation.env),
-                cwd=invocation.cwd,
-            )
+            with _reaper.spawning() as pids:
+                proc = await trio.lowlevel.open_process(
+                    list(invocation.argv),
+                    stdin=subprocess.PIPE if invocation.stdin is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    env=env,
+                    cwd=invocation.cwd,
+                )
+                pids.append(proc.pid)
+            return proc
         except FileNotFoundError:
             if invocation.cwd is not None and not os.path.isdir(invocation.cwd):  # noqa: ASYNC240
                 raise InvalidInputError(
@@ -865,7 +897,8 @@ class Supervisor:
         self, call: _Call, attempt: _Attempt, send: trio.MemorySendChannel[StreamEvent]
     ) -> None:
         invocation = self._invocation(call)
-        proc = await self._spawn(call, invocation)
+        token = uuid.uuid4().hex
+        proc = await self._spawn(call, invocation, token)
         context = {**call.log_context(), "pid": proc.pid}
         _log.info("llminst.attempt.started", **context, prompt_via=invocation.prompt_via)
         started = trio.current_time()
@@ -894,17 +927,19 @@ class Supervisor:
                 await proc.wait()
                 # The leader is gone: whatever it left in its group is killed now, and a pipe
                 # still held open by a process outside the group gets a bounded wait for EOF.
-                await _kill_tree(proc, self.settings.grace_period_s, **context)
+                await _kill_tree(proc, self.settings.grace_period_s, token=token, **context)
                 for pump in pumps:
                     pump.expect_eof(_EOF_LINGER_S)
             for event in decoder.close():
                 await self._on_event(call, attempt, event, send)
         finally:
             with trio.CancelScope(shield=True):
-                await _kill_tree(proc, self.settings.grace_period_s, **context)
+                await _kill_tree(proc, self.settings.grace_period_s, token=token, **context)
                 for stream in (proc.stdin, proc.stdout, proc.stderr):
                     if stream is not None:
                         await stream.aclose()
+            if proc.returncode is not None:
+                _reaper.released(proc.pid)
             attempt.exit_code = proc.returncode
             _log.info(
                 "llminst.attempt.finished",
@@ -977,14 +1012,16 @@ class Supervisor:
 async def _run_briefly(argv: list[str], env: Mapping[str, str], timeout_s: float) -> str | None:
     """Run a quick command (a version flag) and return its output, or None if it was too slow."""
     try:
-        proc = await trio.lowlevel.open_process(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=dict(env),
-        )
+        with _reaper.spawning() as pids:
+            proc = await trio.lowlevel.open_process(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(env),
+            )
+            pids.append(proc.pid)
     except OSError:
         return None
     assert proc.stdout is not None
@@ -998,6 +1035,8 @@ async def _run_briefly(argv: list[str], env: Mapping[str, str], timeout_s: float
         with trio.CancelScope(shield=True):
             await _kill_tree(proc, 0.5, probe=argv[0])
             await proc.stdout.aclose()
+        if proc.returncode is not None:
+            _reaper.released(proc.pid)
     if scope.cancelled_caught:
         return None
     return b"".join(chunks).decode("utf-8", "replace")
@@ -1056,6 +1095,7 @@ async def open_supervisor(
     base_env: Mapping[str, str] | None = None,
     backoff: BackoffPolicy | None = None,
     seed: int | None = None,
+    subreaper: bool = False,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor whose nursery owns every call made through it.
 
@@ -1065,23 +1105,33 @@ async def open_supervisor(
         base_env: the environment CLIs start from (default: this process's, read at each spawn).
         backoff: the rate-limit backoff policy.
         seed: seeds the backoff jitter (for reproducible tests).
+        subreaper: make this process a child subreaper while the block runs (Linux only; a
+            no-op elsewhere), so descendants that leave their call's process group with
+            ``setsid`` are found, killed and reaped too. It assumes llminst owns every child
+            of the process (stray zombie children are reaped), so it is for servers
+            (``llminst serve``), not for libraries embedding llminst. See `llminst._reaper`.
 
     Leaving the block (normally, by exception, or by cancellation) cancels every running call:
     each process group gets SIGTERM, the grace period, SIGKILL, and is reaped before the block
     is left.
     """
     ensure_logging()
-    async with trio.open_nursery() as nursery:
-        supervisor = Supervisor(
-            nursery,
-            models=BUILTIN_MODELS if models is None else models,
-            settings=settings or Settings(),
-            base_env=base_env,
-            backoff=backoff or BackoffPolicy(),
-            rng=random.Random(seed),
-        )
-        try:
-            yield supervisor
-        finally:
-            supervisor._closed = True
-            nursery.cancel_scope.cancel()
+    reaping = subreaper and _reaper.enable()
+    try:
+        async with trio.open_nursery() as nursery:
+            supervisor = Supervisor(
+                nursery,
+                models=BUILTIN_MODELS if models is None else models,
+                settings=settings or Settings(),
+                base_env=base_env,
+                backoff=backoff or BackoffPolicy(),
+                rng=random.Random(seed),
+            )
+            try:
+                yield supervisor
+            finally:
+                supervisor._closed = True
+                nursery.cancel_scope.cancel()
+    finally:
+        if reaping:
+            _reaper.disable()

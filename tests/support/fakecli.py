@@ -11,6 +11,16 @@ their PIDs, one per line, to the file named by $FAKECLI_PIDFILE so tests can che
   claude FILE         print the lines of FILE (a stream-json transcript) and exit 0
   say TEXT            print TEXT and exit 0
   fail CODE TEXT      print TEXT on stderr and exit CODE
+  hang                print, sleep forever
+  grandchildren N     start N grandchildren in the group that hold stdout, print, exit 0
+  setsid-child        start a grandchild that calls setsid and holds stdout, print, sleep forever
+  double-fork         a child starts a setsid grandchild and exits at once; print, sleep forever
+  close-stdout        print, close stdout, sleep forever
+  line N [claude]     write one N-byte line of text, or one claude stream-json result line
+  die SIGNAL          print, then kill itself with SIGNAL (SEGV, KILL, ...)
+  exit-early CODE     exit CODE at once without reading stdin (a large prompt waits there)
+
+Grandchildren put $FAKECLI_MARKER in their command line so tests can find them by it.
 """
 
 import base64
@@ -27,6 +37,24 @@ def record_pid(pid: int) -> None:
     if path:
         with open(path, "a") as f:
             f.write(f"{pid}\n")
+
+
+def grandchild_argv() -> list[str]:
+    marker = os.environ.get("FAKECLI_MARKER", "")
+    return [sys.executable, "-c", "import time; time.sleep(300)", "fakecli-grandchild", marker]
+
+
+def double_fork() -> None:
+    child = os.fork()
+    if child == 0:
+        grandchild = os.fork()
+        if grandchild == 0:
+            os.setsid()
+            argv = grandchild_argv()
+            os.execv(argv[0], argv)
+        record_pid(grandchild)
+        os._exit(0)
+    os.waitpid(child, 0)
 
 
 def main() -> int:
@@ -67,6 +95,39 @@ def main() -> int:
                 out.flush()
     elif mode == "say":
         out.write(args[0].encode())
+    elif mode in ("hang", "grandchildren", "setsid-child", "double-fork", "close-stdout"):
+        if mode == "grandchildren":
+            for _ in range(int(args[0])):
+                record_pid(subprocess.Popen(grandchild_argv()).pid)
+        elif mode == "setsid-child":
+            record_pid(subprocess.Popen(grandchild_argv(), start_new_session=True).pid)
+        elif mode == "double-fork":
+            double_fork()
+        out.write(b"started\n")
+        out.flush()
+        if mode == "grandchildren":
+            return 0
+        if mode == "close-stdout":
+            sys.stdout.close()
+            os.close(1)
+        time.sleep(300)
+    elif mode == "line":
+        size = int(args[0])
+        if args[1:2] == ["claude"]:
+            result = {"type": "result", "subtype": "success", "is_error": False, "result": ""}
+            head, tail = json.dumps(result).rsplit('""', 1)
+            out.write(head.encode() + b'"' + b"y" * size + b'"' + tail.encode() + b"\n")
+        else:
+            out.write(b"y" * size + b"\n")
+        out.flush()
+    elif mode == "die":
+        out.write(b"about to die\n")
+        out.flush()
+        os.kill(os.getpid(), getattr(signal, "SIG" + args[0]))
+        time.sleep(10)
+    elif mode == "exit-early":
+        sys.stderr.write("exiting before reading stdin\n")
+        return int(args[0])
     elif mode == "fail":
         sys.stderr.write(args[1] + "\n")
         return int(args[0])
