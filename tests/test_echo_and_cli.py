@@ -166,3 +166,12 @@ def test_run_stops_quietly_when_the_reader_goes_away() -> None:
     assert proc.wait(timeout=20) == 1
     assert "Traceback" not in err
     assert "llminst.process.killed" in err
+
+
+def test_config_settings_reach_the_commands(tmp_path: Path) -> None:
+    """Regression: [settings] in the config file were read but never applied by the CLI."""
+    config = tmp_path / "settings.toml"
+    config.write_text("[settings]\nmax_output_bytes = 5\n")
+    result = run([*LLMINST, "--config", str(config), "run", "echo", "hello world"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello\n"

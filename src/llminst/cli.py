@@ -14,9 +14,10 @@ import sys
 from collections.abc import Mapping, Sequence
 
 import trio
+from attrs import frozen
 
 from . import __version__
-from ._core.config import ModelSpec
+from ._core.config import ModelSpec, Settings
 from ._core.events import TextDelta
 from .configfile import load_config, resolve_models
 from .errors import LLMError
@@ -102,24 +103,33 @@ def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     )
 
 
+@frozen
+class _Setup:
+    """What the config file says: the models (built-ins plus its own) and the settings."""
+
+    models: Mapping[str, ModelSpec]
+    settings: Settings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         configure_logging(level=args.log_level, fmt=args.log_format)
-        models = resolve_models(load_config(args.config))
+        config = load_config(args.config)
     except (ValueError, LLMError) as exc:
         print(f"llminst: {exc}", file=sys.stderr)
         return 2
+    setup = _Setup(models=resolve_models(config), settings=config.settings)
     if args.command == "serve":
-        return _serve(args, models)
+        return _serve(args, setup)
     handler = {"run": _run, "models": _models, "status": _status, "demo": _demo}[args.command]
     try:
-        return trio.run(handler, args, models)
+        return trio.run(handler, args, setup)
     except KeyboardInterrupt:
         return 130
 
 
-async def _run(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
+async def _run(args: argparse.Namespace, setup: _Setup) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     schema = None
     if args.schema:
@@ -129,7 +139,10 @@ async def _run(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int
             print(f"llminst: cannot read schema file {args.schema!r}: {exc}", file=sys.stderr)
             return 2
     status = _StatusLine(args.model) if sys.stderr.isatty() else None
-    async with open_supervisor(models=models) as supervisor, trio.open_nursery() as nursery:
+    async with (
+        open_supervisor(models=setup.models, settings=setup.settings) as supervisor,
+        trio.open_nursery() as nursery,
+    ):
         if status is not None:
             nursery.start_soon(status.run)
         try:
@@ -217,18 +230,22 @@ def _clear(status: _StatusLine | None) -> None:
         status.shown = False
 
 
-async def _models(_args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
-    for name, spec in sorted(models.items()):
+async def _models(_args: argparse.Namespace, setup: _Setup) -> int:
+    for name, spec in sorted(setup.models.items()):
         print(f"{name:10} {spec.timeout_category.value:9} {' '.join(spec.command)}")
     return 0
 
 
-def _serve(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
+def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     from .server import ServerOptions, create_server
     from .transports import check_http_binding, serve_http, serve_stdio
 
     over_http = args.transport == "http"
-    options = ServerOptions(models=models, allow_configure=args.allow_configure or not over_http)
+    options = ServerOptions(
+        models=setup.models,
+        settings=setup.settings,
+        allow_configure=args.allow_configure or not over_http,
+    )
     try:
         if over_http:
             check_http_binding(args.host, args.token)
@@ -254,8 +271,8 @@ def _serve(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
     return 0
 
 
-async def _status(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> int:
-    async with open_supervisor(models=models) as supervisor:
+async def _status(args: argparse.Namespace, setup: _Setup) -> int:
+    async with open_supervisor(models=setup.models, settings=setup.settings) as supervisor:
         statuses = await supervisor.status(probe=args.probe)
     rows = [("MODEL", "READY", "VERSION", "CATEGORY", "CREDENTIALS SET", "HINT / PATH")]
     for s in statuses:
@@ -281,7 +298,7 @@ async def _status(args: argparse.Namespace, models: Mapping[str, ModelSpec]) -> 
     return 0
 
 
-async def _demo(args: argparse.Namespace, _models: Mapping[str, ModelSpec]) -> int:
+async def _demo(args: argparse.Namespace, _setup: _Setup) -> int:
     """Start `llminst serve` over stdio and use every tool through the MCP SDK client."""
     from .demo import run_demo
 
