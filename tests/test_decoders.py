@@ -20,6 +20,8 @@ from llminst._core.decoders import (
 )
 from llminst._core.events import Event, FinalResult, RetryNotice, TextDelta, Truncated
 
+from .support.records import malformed_records
+
 CHUNK = 64 * 1024
 
 # The decoders are pure and fast: timing noise on a busy machine is no failure.
@@ -517,27 +519,7 @@ KNOWN_VALUES = [
     *KNOWN_TYPES, "text", "text_delta", "message_start", "content_block_delta", "api_retry",
     "rejected", "success", "error_max_turns", 429,
 ]  # fmt: skip
-SCALARS = (
-    st.sampled_from(KNOWN_VALUES)
-    | st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=5)
-)
-FIELDS = st.recursive(
-    SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.sampled_from(KNOWN_KEYS), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
-RECORDS = st.builds(
-    lambda kind, fields: {**fields, "type": kind},
-    st.sampled_from(KNOWN_TYPES),
-    st.dictionaries(st.sampled_from(KNOWN_KEYS), FIELDS, max_size=6),
-)
+RECORDS = malformed_records(KNOWN_TYPES, KNOWN_KEYS, KNOWN_VALUES)
 
 
 @pure_property

@@ -31,6 +31,7 @@ from llminst._core.events import (
 from llminst._core.jsonmode import extract_json, parse_schema
 from llminst._core.retry import detect_rate_limit
 
+from .support.records import malformed_records
 from .test_decoders import chunkings, jsonl, non_text, pure_property, run, text_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -509,26 +510,10 @@ KNOWN_KEYS = [
     "type", "role", "content", "delta", "status", "stats", "error", "message", "session_id",
     "thread_id", "item", "text", "usage", "severity",
 ]  # fmt: skip
-SCALARS = (
-    st.sampled_from([*KNOWN_TYPES, "assistant", "user", "success", "agent_message", "Reconnecting"])
-    | st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=5)
-)
-FIELDS = st.recursive(
-    SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.sampled_from(KNOWN_KEYS), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
-RECORDS = st.builds(
-    lambda kind, fields: {**fields, "type": kind},
-    st.sampled_from(KNOWN_TYPES),
-    st.dictionaries(st.sampled_from(KNOWN_KEYS), FIELDS, max_size=6),
+RECORDS = malformed_records(
+    KNOWN_TYPES,
+    KNOWN_KEYS,
+    [*KNOWN_TYPES, "assistant", "user", "success", "agent_message", "Reconnecting"],
 )
 
 
