@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import os
 import signal
 import sys
@@ -43,9 +43,15 @@ _spawned: set[int] = set()  # children llminst started and waits for itself
 _spawns_in_flight = 0  # a child may exist that is not in _spawned yet: reap no stray zombie
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    # The running interpreter is linked against libc: no ctypes.util.find_library, which runs
+    # `ldconfig -p` (or a compiler) in a subprocess every time it is called.
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _prctl(option: int, arg: object) -> int:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    return int(libc.prctl(option, arg, 0, 0, 0))
+    return int(_libc().prctl(option, arg, 0, 0, 0))
 
 
 def enable() -> bool:

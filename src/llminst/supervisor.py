@@ -152,6 +152,25 @@ async def _wait_gone(proc: trio.Process, deadline: float) -> bool:
         pause = min(pause * 2, 0.05)
 
 
+async def _start(
+    argv: list[str], *, env: Mapping[str, str], stdin: int, stderr: int, cwd: str | None = None
+) -> trio.Process:
+    """Start a process in a session (group) of its own, stdout piped, registered with the
+    reaper so its stray-zombie sweep never takes it. Every process llminst starts starts here."""
+    with _reaper.spawning() as pids:
+        proc = await trio.lowlevel.open_process(
+            argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+            env=dict(env),
+            cwd=cwd,
+        )
+        pids.append(proc.pid)
+    return proc
+
+
 async def _kill_tree(
     proc: trio.Process, grace_s: float, *, token: str | None = None, **context: Any
 ) -> None:
@@ -860,18 +879,13 @@ class Supervisor:
         if _reaper.active():
             env[_reaper.MARKER_VAR] = token  # how escapees from the group are recognised
         try:
-            with _reaper.spawning() as pids:
-                proc = await trio.lowlevel.open_process(
-                    list(invocation.argv),
-                    stdin=subprocess.PIPE if invocation.stdin is not None else subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                    env=env,
-                    cwd=invocation.cwd,
-                )
-                pids.append(proc.pid)
-            return proc
+            return await _start(
+                list(invocation.argv),
+                env=env,
+                stdin=subprocess.PIPE if invocation.stdin is not None else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                cwd=invocation.cwd,
+            )
         except FileNotFoundError:
             if invocation.cwd is not None and not os.path.isdir(invocation.cwd):  # noqa: ASYNC240
                 raise InvalidInputError(
@@ -1012,16 +1026,7 @@ class Supervisor:
 async def _run_briefly(argv: list[str], env: Mapping[str, str], timeout_s: float) -> str | None:
     """Run a quick command (a version flag) and return its output, or None if it was too slow."""
     try:
-        with _reaper.spawning() as pids:
-            proc = await trio.lowlevel.open_process(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(env),
-            )
-            pids.append(proc.pid)
+        proc = await _start(argv, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     except OSError:
         return None
     assert proc.stdout is not None
