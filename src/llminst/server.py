@@ -123,7 +123,6 @@ Timeout = Annotated[
     float | None,
     Field(description="Seconds for the whole call; omit to pick a category from the prompt."),
 ]
-StrList = Annotated[list[str] | None, Field(description="A list of strings.")]
 
 
 def _opt(description: str) -> Any:
