@@ -439,6 +439,16 @@ def test_unknown_settings_key_lists_the_valid_keys() -> None:
     assert all(key in message for key in SETTINGS_KEYS)
 
 
+def test_server_table_takes_an_allowlist_of_executables() -> None:
+    """[server] allow_commands lists executables; a string, an empty name or a typo is refused."""
+    config = parse_config('[server]\nallow_commands = ["claude", "/opt/x"]\n', source="t")
+    assert config.server.allow_commands == ("claude", "/opt/x")
+    assert parse_config("", source="t").server.allow_commands == ()
+    assert _config_error('[server]\nallow_commands = "claude"\n').key == "server.allow_commands"
+    assert _config_error('[server]\nallow_commands = [""]\n').key == "server.allow_commands"
+    assert "allow_commands" in str(_config_error("[server]\nallow_command = []\n"))
+
+
 def test_several_mistakes_report_at_least_one_with_a_count() -> None:
     """Several type mistakes in one table name the first and say how many more there are."""
     exc = _config_error(_model('prompt_mode = "bad"', 'output_format = "xml"'))

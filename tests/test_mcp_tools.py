@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -380,6 +382,33 @@ async def test_configure_llm_can_be_disabled(mode: str) -> None:
     async with connect(mode, allow_configure=False) as client:
         result = await client.call_tool("configure_llm", {"model": "x", "command": ["a"]})
     assert result.is_error and "--allow-configure" in text_of(result)
+
+
+async def test_configure_llm_keeps_to_the_allowlist(mode: str, tmp_path: Path) -> None:
+    """With an allowlist, configure_llm accepts its executables (by name, path or symlink) and
+    refuses others, a version command outside it, and env that loads other code."""
+    link = tmp_path / "my-true"
+    link.symlink_to(shutil.which("true") or "/bin/true")
+    async with connect(mode, allowed_commands=("true",)) as client:
+
+        async def configure(command: list[str], **extra: Any) -> Any:
+            return await client.call_tool(
+                "configure_llm", {"model": "x", "command": command, **extra}
+            )
+
+        by_name = await configure(["true", "--anything"])
+        by_link = await configure([str(link)])
+        other = await configure(["sh", "-c", "echo pwned"])
+        missing = await configure(["no-such-cli-anywhere"])
+        version = await configure(["true"], version_command=["sh", "-c", "id"])
+        preload = await configure(["true"], env={"LD_PRELOAD": "/tmp/x.so", "OK_VAR": "1"})
+        harmless = await configure(["true"], env={"OK_VAR": "1"})
+    assert not by_name.is_error and not by_link.is_error and not harmless.is_error
+    assert other.is_error and "'sh'" in text_of(other) and "--allow-command" in text_of(other)
+    assert missing.is_error and "not found on PATH" in text_of(missing)
+    assert version.is_error and "version_command 'sh'" in text_of(version)
+    assert preload.is_error and "LD_PRELOAD" in text_of(preload)
+    assert "OK_VAR" not in text_of(preload)
 
 
 async def test_configure_llm_takes_every_spec_field(mode: str) -> None:

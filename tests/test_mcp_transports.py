@@ -241,14 +241,27 @@ async def test_http_blocks_dns_rebinding(tmp_path: Path) -> None:
 
 
 async def test_http_refuses_configure_llm_unless_allowed(tmp_path: Path) -> None:
-    """configure_llm is refused over HTTP by default and works with --allow-configure."""
-    args = {"model": "x", "command": [sys.executable, "-c", "print('x')"]}
+    """configure_llm is refused over HTTP by default; with --allow-configure only allowlisted
+    executables are accepted."""
+    args = {"model": "x", "command": ["true", "--flag"]}
     async with http_server(tmp_path) as (url, _), Client(url) as client:
         refused = await client.call_tool("configure_llm", args)
-    async with http_server(tmp_path, "--allow-configure") as (url, _), Client(url) as client:
+    enabled = ("--allow-configure", "--allow-command", "true")
+    async with http_server(tmp_path, *enabled) as (url, _), Client(url) as client:
         allowed = await client.call_tool("configure_llm", args)
+        other = await client.call_tool("configure_llm", {"model": "y", "command": ["sh", "-c"]})
     assert refused.is_error and "--allow-configure" in text_of(refused)
     assert not allowed.is_error
+    assert other.is_error and "allowlist" in text_of(other)
+
+
+def test_http_allow_configure_without_an_allowlist_is_refused(tmp_path: Path) -> None:
+    """--allow-configure over HTTP without --allow-command refuses to start and names the fix."""
+    config, _ = write_config(tmp_path)
+    argv = serve_argv(config, "--transport", "http", "--port", "0", "--allow-configure")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "--allow-command" in done.stderr
 
 
 async def test_http_sigterm_mid_call_leaves_nothing(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from . import __version__
 from ._core.config import ModelSpec, Settings
 from ._core.events import TextDelta
 from .configfile import load_config, resolve_models
-from .errors import LLMError
+from .errors import InvalidInputError, LLMError
 from .logs import configure_logging
 from .supervisor import RetryScheduled, open_supervisor
 
@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-configure",
         action="store_true",
         help="HTTP: let clients call configure_llm (it can run any command); always on for stdio",
+    )
+    serve.add_argument(
+        "--allow-command",
+        action="append",
+        default=[],
+        metavar="EXECUTABLE",
+        help="an executable configure_llm may use (repeatable; adds to [server] allow_commands); "
+        "required for --allow-configure over HTTP",
     )
     serve.add_argument(
         "--allow-host",
@@ -109,6 +117,7 @@ class _Setup:
 
     models: Mapping[str, ModelSpec]
     settings: Settings
+    allow_commands: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,7 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, LLMError) as exc:
         print(f"llminst: {exc}", file=sys.stderr)
         return 2
-    setup = _Setup(models=resolve_models(config), settings=config.settings)
+    setup = _Setup(
+        models=resolve_models(config),
+        settings=config.settings,
+        allow_commands=config.server.allow_commands,
+    )
     if args.command == "serve":
         return _serve(args, setup)
     handler = {"run": _run, "models": _models, "status": _status, "demo": _demo}[args.command]
@@ -241,14 +254,22 @@ def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     from .transports import check_http_binding, serve_http, serve_stdio
 
     over_http = args.transport == "http"
+    allowed = (*setup.allow_commands, *args.allow_command)
     options = ServerOptions(
         models=setup.models,
         settings=setup.settings,
         allow_configure=args.allow_configure or not over_http,
+        allowed_commands=allowed or None,
     )
     try:
         if over_http:
             check_http_binding(args.host, args.token)
+            if args.allow_configure and not allowed:
+                raise InvalidInputError(
+                    "--allow-configure over HTTP needs an allowlist of executables: add "
+                    "--allow-command NAME (repeatable) or [server] allow_commands in the config "
+                    "file, so remote clients cannot make the server run any command"
+                )
         server = create_server(options)
         if over_http:
             trio.run(

@@ -15,6 +15,8 @@ import functools
 import inspect
 import json
 import math
+import os
+import re
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -56,6 +58,10 @@ class ServerOptions:
         base_env: the environment CLIs start from (None: the server's own).
         allow_configure: whether `configure_llm` may change models (off for remote clients
             unless explicitly enabled).
+        allowed_commands: when set, `configure_llm` may only point a model (and its version
+            command) at these executables (names found on PATH, or absolute paths), compared
+            after resolving symlinks, and may not set environment variables that make an
+            executable load other code (PATH, LD_*, PYTHON*, NODE_OPTIONS, ...). None: any.
         coalesce_s / coalesce_bytes: streamed text is sent at most every `coalesce_s` seconds,
             or sooner once `coalesce_bytes` are pending, so a fast CLI cannot flood the client.
         keepalive_s: a progress notification is sent at least this often while a CLI is silent.
@@ -66,6 +72,7 @@ class ServerOptions:
     backoff: BackoffPolicy = Factory(BackoffPolicy)
     base_env: Mapping[str, str] | None = None
     allow_configure: bool = True
+    allowed_commands: tuple[str, ...] | None = None
     coalesce_s: float = 0.05
     coalesce_bytes: int = 4096
     keepalive_s: float = 10.0
@@ -556,7 +563,9 @@ def _register_tools(server: MCPServer) -> None:
             "version_command": version_command,
         }
         fields = {key: value for key, value in given.items() if value is not None}
-        spec, created = _configure(state.supervisor, model, command, fields)
+        spec, created = _configure(
+            state.supervisor, model, command, fields, allowed=state.options.allowed_commands
+        )
         path = state.supervisor.find_executable(spec)
         warnings = []
         if path is None:
@@ -586,7 +595,12 @@ def _register_tools(server: MCPServer) -> None:
 
 
 def _configure(
-    supervisor: Supervisor, model: str, command: list[str] | str, fields: dict[str, Any]
+    supervisor: Supervisor,
+    model: str,
+    command: list[str] | str,
+    fields: dict[str, Any],
+    *,
+    allowed: tuple[str, ...] | None,
 ) -> tuple[ModelSpec, bool]:
     if isinstance(command, str):
         try:
@@ -603,8 +617,47 @@ def _configure(
         source="configure_llm",
         key_prefix=model,
     )
+    if allowed is not None:
+        _check_allowed(supervisor, spec, fields.get("env", {}), allowed)
     supervisor.configure(spec)
     return spec, existing is None
+
+
+# Variables with which an allowed executable would load or run code the client chose.
+_CODE_LOADING_ENV = re.compile(
+    r"PATH|LD_.*|DYLD_.*|PYTHON.*|NODE_OPTIONS|NODE_PATH|BASH_ENV|ENV|PERL5.*|RUBY.*|GCONV_PATH"
+    r"|IFS|SHELLOPTS|GIT_.*|NPM_CONFIG_.*|npm_config_.*"
+)
+
+
+def _check_allowed(
+    supervisor: Supervisor, spec: ModelSpec, env: Mapping[str, str], allowed: tuple[str, ...]
+) -> None:
+    """Refuse a spec whose executables are not on the allowlist (compared as real paths)."""
+    risky = sorted(name for name in env if _CODE_LOADING_ENV.fullmatch(name))
+    if risky:
+        raise InvalidInputError(
+            f"configure_llm: this server only runs allowlisted executables, so env may not set "
+            f"{', '.join(risky)} (they make a program load other code); set them in the "
+            "server's own environment or config file instead"
+        )
+    permitted = {
+        os.path.realpath(path)
+        for name in allowed
+        if (path := supervisor.find_executable(attrs.evolve(spec, command=(name,))))
+    }
+    argvs = [("command", spec.command)]
+    if spec.version_command:
+        argvs.append(("version_command", spec.version_command))
+    for key, argv in argvs:
+        path = supervisor.find_executable(attrs.evolve(spec, command=argv))
+        if path is None or os.path.realpath(path) not in permitted:
+            where = "not found on PATH" if path is None else f"resolves to {path}"
+            raise InvalidInputError(
+                f"configure_llm: {key} {argv[0]!r} ({where}) is not on this server's allowlist "
+                f"of executables ({', '.join(allowed) or 'empty'}); the server's operator can "
+                "add it with --allow-command or [server] allow_commands in the config file"
+            )
 
 
 async def _run(

@@ -35,6 +35,7 @@ __all__ = [
     "ModelSpec",
     "OutputFormat",
     "PromptMode",
+    "ServerSettings",
     "Settings",
     "UserConfig",
     "merge_models",
@@ -125,6 +126,13 @@ def _needs_submodel_args(inst: Any, attribute: attrs.Attribute[Any], value: str 
             attribute.name,
             f"{attribute.name} {value!r} needs submodel_args saying where it goes "
             '(e.g. ["--model", "{submodel}"])',
+        )
+
+
+def _each_non_empty(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if any(not item.strip() for item in value):
+        raise _FieldValueError(
+            attribute.name, f"{attribute.name} must list executables; an empty name was given"
         )
 
 
@@ -486,10 +494,26 @@ class Settings:
 
 
 @frozen(kw_only=True)
+class ServerSettings:
+    """What a config file's ``[server]`` table may set for ``llminst serve``.
+
+    Attributes:
+        allow_commands: executables (names looked up on PATH, or absolute paths) that
+            ``configure_llm`` may point a model at; empty means any command on stdio, and no
+            remote configuration at all over HTTP. Adds to ``--allow-command``.
+    """
+
+    allow_commands: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_each_non_empty
+    )
+
+
+@frozen(kw_only=True)
 class UserConfig:
     """A parsed configuration file: settings plus models (complete specs, builtins merged)."""
 
     settings: Settings = Settings()
+    server: ServerSettings = ServerSettings()
     models: Mapping[str, ModelSpec] = field(factory=dict)
 
 
@@ -604,6 +628,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 # What a model table may set (its name comes from the table's name) and what [settings] may set.
 _SPEC_TYPES = {k: t for k, t in sorted(_field_types(ModelSpec).items()) if k != "name"}
 _SETTINGS_TYPES = _field_types(Settings)
+_SERVER_TYPES = _field_types(ServerSettings)
 
 _T = TypeVar("_T")
 
@@ -708,15 +733,16 @@ def parse_config(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=source) from None
-    unknown = sorted(set(data) - {"settings", "models"})
+    unknown = sorted(set(data) - {"settings", "server", "models"})
     if unknown:
         raise ConfigError(
             f"unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-            "use [settings] and [models.NAME]",
+            "use [settings], [server] and [models.NAME]",
             source=source,
             key=unknown[0],
         )
-    settings = _parse_settings(data.get("settings", {}), source)
+    settings = _parse_table(data.get("settings", {}), Settings, _SETTINGS_TYPES, "settings", source)
+    server = _parse_table(data.get("server", {}), ServerSettings, _SERVER_TYPES, "server", source)
     models_data = data.get("models", {})
     if not isinstance(models_data, dict):
         raise ConfigError("expected a table of models", source=source, key="models")
@@ -726,15 +752,17 @@ def parse_config(
         )
         for name, table in models_data.items()
     }
-    return UserConfig(settings=settings, models=models)
+    return UserConfig(settings=settings, server=server, models=models)
 
 
-def _parse_settings(data: Any, source: str) -> Settings:
+def _parse_table(
+    data: Any, cls: Callable[..., _T], types: Mapping[str, Any], key: str, source: str
+) -> _T:
     if not isinstance(data, dict):
-        raise ConfigError("expected a table", source=source, key="settings")
-    _refuse_unknown_keys(data, _SETTINGS_TYPES, key="settings", source=source)
-    values = _structure_fields(data, _SETTINGS_TYPES, prefix="settings", source=source)
-    return _build(lambda: Settings(**values), prefix="settings", source=source)
+        raise ConfigError("expected a table", source=source, key=key)
+    _refuse_unknown_keys(data, types, key=key, source=source)
+    values = _structure_fields(data, types, prefix=key, source=source)
+    return _build(lambda: cls(**values), prefix=key, source=source)
 
 
 def merge_models(*layers: Mapping[str, ModelSpec]) -> dict[str, ModelSpec]:
