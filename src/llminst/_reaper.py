@@ -29,7 +29,8 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from collections.abc import Set as AbstractSet
 
 __all__ = ["MARKER_VAR", "active", "disable", "enable", "released", "spawning", "sweep_once"]
 
@@ -104,7 +105,20 @@ def released(pid: int) -> None:
 
 
 def _children() -> set[int]:
+    """Our children that may be escapees: those of the main thread.
+
+    The kernel re-parents an orphan to the first live thread of its subreaper (the main
+    thread, while it lives), whereas trio starts processes from worker threads, whose children
+    are listed under their own task. Reading only the main thread's list keeps a sweep cheap
+    under load (one small read instead of one per thread, each listing every running CLI).
+    """
     found: set[int] = set()
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            found.update(int(p) for p in f.read().split())
+        return found
+    except OSError:
+        pass  # the main thread has exited: orphans went to another thread
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
@@ -127,10 +141,10 @@ def _state(pid: int) -> bytes | None:
     return stat[stat.rfind(b")") + 2 :].split()[0]
 
 
-def _has_marker(pid: int, marker: bytes) -> bool:
+def _has_marker(pid: int, markers: AbstractSet[bytes]) -> bool:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return marker in f.read().split(b"\0")
+            return not markers.isdisjoint(f.read().split(b"\0"))
     except OSError:
         return False
 
@@ -143,17 +157,17 @@ def _reap(pid: int) -> bool:
         return True
 
 
-def sweep_once(token: str, killed: set[int]) -> bool:
-    """One pass over our children for attempt `token`; True while another pass is needed.
+def sweep_once(tokens: Collection[str], killed: set[int]) -> bool:
+    """One pass over our children for the attempts `tokens`; True while another pass is needed.
 
-    Kills (SIGKILL) live children carrying the attempt's marker and adds them to `killed`;
-    reaps those in `killed` that have exited, and zombies that llminst did not start. Killing
-    an escapee re-parents its own children to us, so call again (after a short pause) while it
-    returns True. Call only after the attempt's process group is gone.
+    Kills (SIGKILL) live children carrying one of the attempts' markers and adds them to
+    `killed`; reaps those in `killed` that have exited, and zombies that llminst did not start.
+    Killing an escapee re-parents its own children to us, so call again (after a short pause)
+    while it returns True. Call only after the attempts' process groups are gone.
     """
     if not active():
         return False
-    marker = f"{MARKER_VAR}={token}".encode()
+    markers = {f"{MARKER_VAR}={token}".encode() for token in tokens}
     pending = False
     for pid in _children() - _spawned:
         state = _state(pid)
@@ -162,7 +176,7 @@ def sweep_once(token: str, killed: set[int]) -> bool:
         if state in (b"Z", b"X"):
             if pid in killed or _spawns_in_flight == 0:
                 _reap(pid)
-        elif pid in killed or _has_marker(pid, marker):
+        elif pid in killed or _has_marker(pid, markers):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             killed.add(pid)

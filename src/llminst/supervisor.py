@@ -171,30 +171,25 @@ async def _start(
     return proc
 
 
-async def _kill_tree(
-    proc: trio.Process, grace_s: float, *, token: str | None = None, **context: Any
-) -> None:
-    """SIGTERM the process group, wait up to `grace_s`, SIGKILL it, reap. Call shielded.
-
-    With `token` (the attempt's marker) and the subreaper on, descendants that left the group
-    are then killed and reaped too (see `_reaper`).
-    """
+async def _kill_tree(proc: trio.Process, grace_s: float, **context: Any) -> None:
+    """SIGTERM the process group, wait up to `grace_s`, SIGKILL it, reap. Call shielded."""
     if proc.returncode is None or _group_has_live_members(proc.pid):
         _signal_group(proc.pid, signal.SIGTERM, **context)
         if not await _wait_gone(proc, trio.current_time() + grace_s):
             _signal_group(proc.pid, signal.SIGKILL, **context)
             # SIGKILL cannot be ignored; the wait only covers the kernel tearing them down.
             await _wait_gone(proc, trio.current_time() + 5.0)
-    if token is not None and proc.returncode is not None:
-        await _kill_escapees(token, **context)
 
 
 async def _kill_escapees(token: str, **context: Any) -> None:
-    """Kill and reap the attempt's descendants that left its group (subreaper mode only)."""
+    """Kill and reap the attempt's descendants that left its group (subreaper mode only).
+
+    Call once the attempt's group is gone (its escapees have been re-parented to us by then).
+    """
     killed: set[int] = set()
     pause = 0.001
     with trio.move_on_after(5.0):
-        while _reaper.sweep_once(token, killed):
+        while _reaper.sweep_once((token,), killed):
             await trio.sleep(pause)
             pause = min(pause * 2, 0.02)
     if killed:
@@ -931,6 +926,7 @@ class Supervisor:
 
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [_Pump(proc.stdout, on_stdout), _Pump(proc.stderr, on_stderr)]
+        swept = False
         try:
             await self._send(call, send, AttemptStarted(attempt.number, proc.pid))
             async with trio.open_nursery() as nursery:
@@ -941,14 +937,18 @@ class Supervisor:
                 await proc.wait()
                 # The leader is gone: whatever it left in its group is killed now, and a pipe
                 # still held open by a process outside the group gets a bounded wait for EOF.
-                await _kill_tree(proc, self.settings.grace_period_s, token=token, **context)
+                await _kill_tree(proc, self.settings.grace_period_s, **context)
+                await _kill_escapees(token, **context)
+                swept = True
                 for pump in pumps:
                     pump.expect_eof(_EOF_LINGER_S)
             for event in decoder.close():
                 await self._on_event(call, attempt, event, send)
         finally:
             with trio.CancelScope(shield=True):
-                await _kill_tree(proc, self.settings.grace_period_s, token=token, **context)
+                await _kill_tree(proc, self.settings.grace_period_s, **context)
+                if not swept and proc.returncode is not None:
+                    await _kill_escapees(token, **context)
                 for stream in (proc.stdin, proc.stdout, proc.stderr):
                     if stream is not None:
                         await stream.aclose()
