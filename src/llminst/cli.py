@@ -7,6 +7,7 @@ it runs calls only through the supervisor.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -249,10 +250,31 @@ async def _models(_args: argparse.Namespace, setup: _Setup) -> int:
     return 0
 
 
+# Each running call holds ~2 descriptors and each spawn ~7 more for a moment; the usual soft
+# limit of 1,024 would cap a server at a few hundred calls. Capped, not the hard limit itself:
+# children inherit it, and some programs loop over every possible descriptor at start.
+_SERVE_FD_LIMIT = 65536
+
+
+def _raise_fd_limit() -> None:
+    """Raise this process's soft RLIMIT_NOFILE towards the hard limit (never lowers it)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = _SERVE_FD_LIMIT if hard == resource.RLIM_INFINITY else min(hard, _SERVE_FD_LIMIT)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        # On failure keep the limit we have: calls beyond it fail with a clear error.
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     from .server import ServerOptions, create_server
     from .transports import check_http_binding, serve_http, serve_stdio
 
+    _raise_fd_limit()
     over_http = args.transport == "http"
     allowed = (*setup.allow_commands, *args.allow_command)
     options = ServerOptions(

@@ -19,6 +19,7 @@ Everything that is not I/O (argv, decoding, retry decisions, JSON extraction) li
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 import re
@@ -897,8 +898,14 @@ class Supervisor:
                 exit_code=None,
             ) from None
         except OSError as exc:
+            fix = ""
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                fix = (
+                    "; too many calls are running for this process's descriptor limit: lower "
+                    "the models' max_concurrency or raise the limit (ulimit -n)"
+                )
             raise ProcessFailedError(
-                f"model {spec.name!r}: could not start {invocation.argv[0]!r}: {exc}",
+                f"model {spec.name!r}: could not start {invocation.argv[0]!r}: {exc}{fix}",
                 exit_code=None,
             ) from None
 
