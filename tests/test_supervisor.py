@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import resource
 import sys
 import time
@@ -225,6 +226,30 @@ async def test_not_executable_is_a_clear_error(tmp_path: Path) -> None:
     async with open_supervisor(models=models_with(spec)) as sup:
         with pytest.raises(LLMError, match=r"chmod|not found"):
             await sup.run("noexec", "hi")
+
+
+async def test_running_out_of_descriptors_names_the_limit_and_the_fix() -> None:
+    """EMFILE at spawn is a process_failed error that names the descriptor limit and the fix."""
+    from llminst import ModelSpec
+
+    spec = ModelSpec(name="t", command=("true",))
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    async with open_supervisor(models=models_with(spec)) as sup:
+        hog = []
+        try:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, saved[1])
+            )
+            with contextlib.suppress(OSError):
+                while True:
+                    hog.append(os.open("/dev/null", os.O_RDONLY))
+            with pytest.raises(ProcessFailedError, match=r"Too many open files.*ulimit -n"):
+                await sup.run("t", "hi")
+        finally:
+            for fd in hog:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+        assert (await sup.run("t", "hi")).exit_code == 0
 
 
 async def test_huge_output_is_truncated_with_bounded_memory(fake_spec) -> None:
