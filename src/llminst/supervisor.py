@@ -147,9 +147,11 @@ async def _wait_gone(proc: trio.Process, deadline: float) -> bool:
                 await proc.wait()
         if proc.returncode is not None and not _group_has_live_members(proc.pid):
             return True
-        if trio.current_time() >= deadline:
+        now = trio.current_time()
+        if now >= deadline:
             return False
-        await trio.sleep(pause)
+        if proc.returncode is not None:  # only other members are left: poll, never past deadline
+            await trio.sleep(min(pause, deadline - now))
         pause = min(pause * 2, 0.05)
 
 
@@ -985,7 +987,7 @@ class Supervisor:
                 await self._send(call, send, TextDelta(text))
         elif isinstance(event, FinalResult):
             cap = self.settings.max_output_bytes
-            if event.text is not None and len(event.text.encode("utf-8", "replace")) > cap:
+            if event.text is not None and _utf8_size(event.text) > cap:
                 clipped = _clip(event.text, cap)
                 self._mark_truncated(call, attempt, len(event.text) - len(clipped), "final")
                 event = attrs.evolve(event, text=clipped)
@@ -1003,7 +1005,7 @@ class Supervisor:
         cap = self.settings.max_output_bytes
         if attempt.truncated and attempt.size >= cap:
             return ""
-        size = len(text.encode("utf-8", "replace"))
+        size = _utf8_size(text)
         if attempt.size + size <= cap:
             attempt.size += size
             return text
@@ -1092,6 +1094,11 @@ def _failure_message(model: str, attempt: _Attempt) -> str:
         f"; stderr ends with:\n{last_lines}" if last_lines else "; it printed nothing on stderr"
     )
     return f"model {model!r}: the CLI {how}{detail}"
+
+
+def _utf8_size(text: str) -> int:
+    # isascii() reads a flag CPython keeps on every str: no second pass over the output.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
 def _clip(text: str, max_bytes: int) -> str:
