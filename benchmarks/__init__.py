@@ -1,1 +1,12 @@
-"""Benchmarks for llminst (see README: each script states what it measures and how to run it)."""
+"""Benchmarks for llminst: what the executor costs, measured against raw baselines.
+
+``python -m benchmarks [--smoke] [--only NAME,...] [--out DIR]`` (or ``tox -e bench``) runs every
+section on stand-in CLIs (`standins`) and writes ``latest.md``, ``latest.json`` and
+``latest.png`` to ``benchmarks/results/`` (a smoke run: to a temporary folder). Each figure is a
+median and p95 of repeated runs, shown as a ratio to a raw baseline measured in the same run;
+the targets table says which goals are met. Sections (one module each): ``overhead`` (per-call,
+API and MCP transports), ``latency`` (chunk to consumer), ``throughput``, ``concurrency``,
+``cancellation``, ``coldstart`` (`llminst serve` to initialize) and ``peers`` (`peer_table`
+over `benchmarks.peers`). `harness` runs them, `report` renders them; ``soak`` and
+``progress_latency`` also run on their own.
+"""
