@@ -314,8 +314,8 @@ def write_chart(path: Path, report: dict[str, Any]) -> bool:
         names = list(methods)
         medians = [methods[n]["median"] for n in names]
         p95 = [methods[n]["p95"] - methods[n]["median"] for n in names]
-        right.bar(names, medians, yerr=[[0] * len(names), p95], capsize=3, color="tab:blue")
-        right.set_yscale("log")
+        bars = right.bar(names, medians, yerr=[[0] * len(names), p95], capsize=3, color="tab:blue")
+        right.bar_label(bars, labels=[f"{m:.2f}" for m in medians], label_type="center", color="w")
         right.set_ylabel("ms per call (median; bar to p95)")
         right.set_title("Per-call time by method")
         right.tick_params(axis="x", rotation=30)
