@@ -252,6 +252,28 @@ async def test_running_out_of_descriptors_names_the_limit_and_the_fix() -> None:
         assert (await sup.run("t", "hi")).exit_code == 0
 
 
+async def test_the_child_gets_the_configured_environment_and_working_directory(
+    tmp_path: Path,
+) -> None:
+    """The child's environment is the base minus env_remove plus env; its cwd is the spec's."""
+    from llminst import ModelSpec
+
+    spec = ModelSpec(
+        name="show",
+        command=("/bin/sh", "-c", 'pwd; env | LC_ALL=C sort; echo "prompt=$0"'),
+        env={"ADDED": "yes"},
+        env_remove=("DROP_ME",),
+        cwd=str(tmp_path),
+    )
+    base = {"PATH": os.environ["PATH"], "DROP_ME": "s3cr3t", "KEEP_ME": "1"}
+    async with open_supervisor(models=models_with(spec), base_env=base) as sup:
+        lines = (await sup.run("show", "hi")).output.splitlines()
+    assert lines[0] == str(tmp_path)
+    assert "ADDED=yes" in lines and "KEEP_ME=1" in lines and "prompt=hi" in lines
+    assert not any(line.startswith("DROP_ME=") for line in lines)
+    assert not any(line.startswith("HOME=") for line in lines)  # nothing beyond the base
+
+
 async def test_huge_output_is_truncated_with_bounded_memory(fake_spec) -> None:
     """200 MB of output with a 1 MB cap keeps 1 MB, flags truncation and does not grow memory."""
     spec = fake_spec("flood", str(200 * 1024 * 1024))
