@@ -7,6 +7,8 @@ and written with `trio.lowlevel.FdStream` on private duplicates, while fd 0 is p
 
 HTTP: the SDK's Starlette app served by hypercorn's trio worker (uvicorn is asyncio-only),
 optionally behind a bearer token compared in constant time; DNS-rebinding protection stays on.
+A call whose client drops its connection is cancelled, on either protocol era (see
+`cancel_on_disconnect`).
 
 Both handle SIGINT and SIGTERM by cancelling everything: the lifespan closes the supervisor,
 which kills every running process tree before the process exits.
@@ -18,6 +20,7 @@ import contextlib
 import fcntl
 import hmac
 import ipaddress
+import json
 import os
 import signal
 import sys
@@ -32,7 +35,13 @@ from mcp.server.transport_security import TransportSecuritySettings
 from .errors import InvalidInputError
 from .logs import get_logger
 
-__all__ = ["check_http_binding", "require_bearer", "serve_http", "serve_stdio"]
+__all__ = [
+    "cancel_on_disconnect",
+    "check_http_binding",
+    "require_bearer",
+    "serve_http",
+    "serve_stdio",
+]
 
 _log = get_logger()
 Scope = MutableMapping[str, Any]
@@ -190,6 +199,93 @@ def require_bearer(app: ASGIApp, token: str) -> ASGIApp:
     return guarded
 
 
+def _request_id(body: bytes) -> str | int | None:
+    """The id of the JSON-RPC request in a POST body, or None for anything else."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and "method" in message:
+        request_id = message.get("id")
+        if isinstance(request_id, str | int) and not isinstance(request_id, bool):
+            return request_id
+    return None
+
+
+def cancel_on_disconnect(app: ASGIApp) -> ASGIApp:
+    """Wrap the SDK's app: a session's request is cancelled when its POST's client goes away.
+
+    On the handshake-era wire (sessions, protocol 2025-11-25 and older) the SDK keeps a request
+    running after the connection of its POST drops, so that a client may resume the stream from
+    an event store. llminst keeps none: the answer could never be delivered, while the CLI would
+    run on until its timeout. When the app sees ``http.disconnect`` before it finished the
+    response, this posts the ``notifications/cancelled`` the client would have sent, with the
+    same session headers, so the tool is cancelled and its process tree killed. (2026-07-28
+    requests carry no session id: the SDK cancels those on disconnect itself.)
+    """
+
+    async def watched(
+        scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        headers = dict(scope.get("headers") or [])
+        if scope["type"] != "http" or scope["method"] != "POST" or b"mcp-session-id" not in headers:
+            await app(scope, receive, send)
+            return
+        original = dict(scope)  # before the app's router annotates it
+        body = bytearray()
+        request_id: str | int | None = None
+        dropped = answered = False
+
+        async def receive_watched() -> Any:
+            nonlocal request_id, dropped
+            message = await receive()
+            if message["type"] == "http.request":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    request_id = _request_id(bytes(body))
+                    body.clear()
+            elif message["type"] == "http.disconnect":
+                dropped = True
+            return message
+
+        async def send_watched(message: Any) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
+            await send(message)
+
+        await app(scope, receive_watched, send_watched)
+        if dropped and not answered and request_id is not None:
+            _log.info("llminst.http.client_dropped", request_id=request_id)
+            await _post_cancellation(app, original, request_id)
+
+    return watched
+
+
+async def _post_cancellation(app: ASGIApp, scope: Scope, request_id: str | int) -> None:
+    notice = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": request_id, "reason": "the client disconnected"},
+    }
+    data = json.dumps(notice).encode()
+    headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+    headers.append((b"content-length", str(len(data)).encode()))
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    async def discard(_message: Any) -> None:
+        pass
+
+    await app({**scope, "headers": headers}, receive, discard)
+
+
 def _transport_security(host: str, allowed_hosts: list[str]) -> TransportSecuritySettings:
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *allowed_hosts]
     if not _is_loopback(host) and host not in ("0.0.0.0", "::"):
@@ -223,6 +319,7 @@ async def serve_http(
     app: ASGIApp = server.streamable_http_app(
         host=host, transport_security=_transport_security(host, allowed_hosts or [])
     )
+    app = cancel_on_disconnect(app)
     if token:
         app = require_bearer(app, token)
     config = Config()

@@ -1,4 +1,8 @@
-"""Checks that processes are gone (zombies count as gone: PID 1 here does not reap orphans)."""
+"""Checks that processes are gone.
+
+`is_alive` counts zombies as gone (PID 1 here does not reap orphans); `tree_leftovers` does not,
+for tests of a server that must reap its trees itself.
+"""
 
 from __future__ import annotations
 
@@ -43,4 +47,41 @@ def processes_with_marker(marker: str) -> list[int]:
             continue
         if marker.encode() in cmdline and is_alive(int(entry.name)):
             found.append(int(entry.name))
+    return found
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot), or None if it is gone: tells reuse apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2 :].split()[19])
+
+
+def start_times(pids: list[int]) -> dict[int, int]:
+    """PID -> start time of the processes of `pids` (all must be running)."""
+    times = {pid: start_time(pid) for pid in pids}
+    gone = [pid for pid, began in times.items() if began is None]
+    assert not gone, f"already gone, so they could not be told from a reused PID: {gone}"
+    return {pid: began for pid, began in times.items() if began is not None}
+
+
+def tree_leftovers(started: dict[int, int], marker: str) -> list[str]:
+    """Processes of `started` (PID -> start time) still present, in any state, plus live
+    processes carrying `marker`.
+
+    Presence is judged by the start time alone: a process in the middle of exiting (its
+    command line already unreadable) or a zombie is still there.
+    """
+    found = []
+    for pid, began in started.items():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if int(fields[19]) == began:
+            found.append(f"{pid} ({fields[0].decode()})")
+    found += [f"{pid} (marker)" for pid in processes_with_marker(marker)]
     return found
