@@ -1,8 +1,9 @@
 """Fault injection: CLIs that misbehave, through the supervisor API and a real `llminst serve`.
 
 After every fault: no process the test started is alive or a zombie (by the PIDs the helper CLI
-records and by a marker in the command line), and the test's open descriptors are back to their
-starting count. Each fault prints its cleanup time (deadline or cancel to tree gone).
+records and by a marker in the command line), and the test's open descriptors (through
+`llminst serve`, the server's too) are back to their starting count. Each fault prints its cleanup
+time (deadline or cancel to tree gone).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ FAULTS = {
 OVER_STDIO = ["hang", "ignore-term", "setsid-grandchild", "double-fork-setsid", "flood-100MB"]
 
 
-def _fd_count() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _fd_count(pid: int | str = "self") -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def _leftovers(pids: list[int], marker: str) -> list[str]:
@@ -80,7 +81,9 @@ def _leftovers(pids: list[int], marker: str) -> list[str]:
         except OSError:
             continue
         state = stat[stat.rfind(b")") + 2 :].split()[0]
-        if state == b"Z" or b"fakecli" in cmdline:  # else the PID was reused
+        # An exiting process has an empty command line: still present. Anything else without
+        # the helper's name is a reused PID.
+        if state == b"Z" or not cmdline or b"fakecli" in cmdline:
             found.append(f"{pid} ({state.decode()})")
     found += [f"{pid} (marker)" for pid in processes_with_marker(marker)]
     return found
@@ -208,9 +211,15 @@ async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
     pidfile, marker = tmp_path / "pids", f"fault-{uuid.uuid4().hex}"
     config = _write_config(tmp_path, name, pidfile, marker)
     timeout = 2.0 if fault.outcome == "cancel" else 60.0
-    call = {
+    warm_up = {
         "jsonrpc": "2.0",
         "id": 2,
+        "method": "tools/call",
+        "params": {"name": "execute_llm", "arguments": {"model": "echo", "prompt": "warm"}},
+    }
+    call = {
+        "jsonrpc": "2.0",
+        "id": 3,
         "method": "tools/call",
         "params": {
             "name": "execute_llm",
@@ -228,11 +237,19 @@ async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
             for message in _handshake():
                 await proc.stdin.send_all((json.dumps(message) + "\n").encode())
             await _read_until_result(proc.stdout, 1)
+            # The server's own descriptors: a baseline once a call has run, then after the fault.
+            await proc.stdin.send_all((json.dumps(warm_up) + "\n").encode())
+            await _read_until_result(proc.stdout, 2)
+            server_fds = _fd_count(proc.pid)
             start = clock()
             await proc.stdin.send_all((json.dumps(call) + "\n").encode())
-            _, result = await _read_until_result(proc.stdout, 2)
+            _, result = await _read_until_result(proc.stdout, 3)
             elapsed = trio.current_time() - start
             gone = _leftovers(read_pids(pidfile), marker)
+            with trio.move_on_after(5):
+                while _fd_count(proc.pid) != server_fds:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            server_fds_after = _fd_count(proc.pid)
         finally:
             with trio.CancelScope(shield=True):
                 await proc.stdin.aclose()
@@ -243,16 +260,23 @@ async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
                     await proc.wait()
                 await proc.stdout.aclose()
         assert not gone, f"left when the answer came: {gone}"
+        assert server_fds_after == server_fds, f"server fds {server_fds} -> {server_fds_after}"
     text = "".join(c["text"] for c in result["content"] if c["type"] == "text")
     if fault.outcome == "cancel":
         assert result["isError"] and text.startswith("timeout: "), text[:200]
         cleanup = elapsed - timeout
-        print(f"FAULT {name} [stdio]: deadline to answer (tree gone) {cleanup:.3f} s")
+        print(
+            f"FAULT {name} [stdio]: deadline to answer (tree gone) {cleanup:.3f} s; "
+            f"server fds {server_fds} -> {server_fds_after}"
+        )
         assert cleanup < GRACE + 5.0
     else:
         assert not result.get("isError"), text[:200]
         assert result["structuredContent"]["truncated"]
-        print(f"FAULT {name} [stdio]: call, start to answer (tree gone) {elapsed:.3f} s")
+        print(
+            f"FAULT {name} [stdio]: call, start to answer (tree gone) {elapsed:.3f} s; "
+            f"server fds {server_fds} -> {server_fds_after}"
+        )
 
 
 async def test_fault_not_executable(tmp_path: Path) -> None:
