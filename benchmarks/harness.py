@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         has_chart, failed = False, True
     report.write_json(out / "latest.json", full)
     report.write_markdown(out / "latest.md", full, chart.name if has_chart else None)
+    if out.resolve() == DEFAULT_OUT and not failed:
+        report.update_readme(DEFAULT_OUT.parent.parent / "README.md", full)
     _print_targets(full["targets"])
     print(f"results: {out / 'latest.md'}")
     return 1 if failed else 0

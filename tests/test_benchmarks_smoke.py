@@ -110,3 +110,27 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
             assert isinstance(target["met"], bool), target
     assert "## Targets" in markdown
     assert re.search(r"\| api \| \d+ \| [\d.]+ \|", markdown), "the overhead table has no numbers"
+
+
+def test_readme_benchmark_block_is_generated_from_the_committed_results() -> None:
+    """README's benchmark block is exactly what benchmarks.report renders from latest.json."""
+    from benchmarks import report
+
+    latest = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert report.readme_block(latest) in readme
+    assert (ROOT / "benchmarks" / "results" / "latest.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_update_readme_replaces_only_the_block(tmp_path: Path) -> None:
+    """update_readme rewrites the text between the markers and refuses a README without them."""
+    from benchmarks import report
+
+    latest = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{report.README_BEGIN}\nold\n{report.README_END}\nafter\n")
+    report.update_readme(readme, latest)
+    assert readme.read_text() == f"before\n{report.readme_block(latest)}\nafter\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="benchmarks:begin"):
+        report.update_readme(readme, latest)
