@@ -28,7 +28,13 @@ from mcp.client.streamable_http import streamable_http_client
 
 from .conftest import FAKECLI
 from .support.mcp_pipes import process_transport
-from .support.procs import read_pids, start_times, tree_leftovers, wait_for_pids
+from .support.procs import (
+    read_pids,
+    start_times,
+    stop_server,
+    tree_leftovers,
+    wait_for_pids,
+)
 from .test_mcp_transports import TOKEN, authorized, free_port, serve_argv, text_of
 
 GRACE = 0.3  # SIGTERM -> SIGKILL for the `stubborn` CLI, which ignores SIGTERM
@@ -158,14 +164,8 @@ async def serving(config: Path, transport: str) -> AsyncIterator[tuple[trio.Proc
                     await trio.sleep(0.05)
         yield proc, f"http://127.0.0.1:{port}/mcp"
     finally:
+        await stop_server(proc, grace_s=10)
         with trio.CancelScope(shield=True):
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                with trio.move_on_after(10):
-                    await proc.wait()
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     await pipe.aclose()

@@ -21,7 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from .conftest import FAKECLI
-from .support.procs import is_alive, wait_for_pids
+from .support.procs import is_alive, stop_server, wait_for_pids
 from .support.progress import ProgressRecorder
 
 TOKEN = "test-token-3f9a"
@@ -176,14 +176,7 @@ async def http_server(tmp_path: Path, *extra: str) -> AsyncIterator[tuple[str, t
                     await trio.sleep(0.05)
         yield url, proc
     finally:
-        with trio.CancelScope(shield=True):
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                with trio.move_on_after(5):
-                    await proc.wait()
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+        await stop_server(proc)
 
 
 def authorized(token: str = TOKEN) -> httpx2.AsyncClient:

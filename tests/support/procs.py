@@ -7,6 +7,7 @@ for tests of a server that must reap its trees itself.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import trio
@@ -85,3 +86,15 @@ def tree_leftovers(started: dict[int, int], marker: str) -> list[str]:
             found.append(f"{pid} ({fields[0].decode()})")
     found += [f"{pid} (marker)" for pid in processes_with_marker(marker)]
     return found
+
+
+async def stop_server(proc: trio.Process, *, grace_s: float = 5.0) -> None:
+    """SIGTERM a server the test started, SIGKILL it after `grace_s`, and reap it (shielded)."""
+    with trio.CancelScope(shield=True):
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            with trio.move_on_after(grace_s):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
