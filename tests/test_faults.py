@@ -64,7 +64,6 @@ FAULTS = {
         ("exit-early", "3"), outcome="failed", spec={"prompt_mode": "stdin"}, prompt="p" * (4 << 20)
     ),
 }
-OVER_STDIO = ["hang", "ignore-term", "setsid-grandchild", "double-fork-setsid", "flood-100MB"]
 
 
 def _fd_count(pid: int | str = "self") -> int:
@@ -127,6 +126,21 @@ def _spec(fault: Fault, pidfile: Path, marker: str) -> ModelSpec:
     if "prompt_mode" in fields:
         fields["prompt_mode"] = PromptMode(fields["prompt_mode"])
     return ModelSpec(**fields)
+
+
+@attrs.frozen
+class _StructuredResult:
+    """A tool's structured result, read through the names `_check_outcome` uses on a CallResult."""
+
+    content: dict[str, Any]
+
+    @property
+    def output(self) -> str:
+        return str(self.content["output"])
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.content["truncated"])
 
 
 def _check_outcome(name: str, fault: Fault, result: Any, error: LLMError | None) -> None:
@@ -204,7 +218,7 @@ def _write_config(tmp_path: Path, name: str, pidfile: Path, marker: str) -> Path
     return config
 
 
-@pytest.mark.parametrize("name", OVER_STDIO)
+@pytest.mark.parametrize("name", FAULTS)
 async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
     """The same faults through a real server over stdio: a tool result, and nothing left."""
     fault = FAULTS[name]
@@ -262,32 +276,56 @@ async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
         assert not gone, f"left when the answer came: {gone}"
         assert server_fds_after == server_fds, f"server fds {server_fds} -> {server_fds_after}"
     text = "".join(c["text"] for c in result["content"] if c["type"] == "text")
+    fds = f"server fds {server_fds} -> {server_fds_after}"
     if fault.outcome == "cancel":
         assert result["isError"] and text.startswith("timeout: "), text[:200]
         cleanup = elapsed - timeout
-        print(
-            f"FAULT {name} [stdio]: deadline to answer (tree gone) {cleanup:.3f} s; "
-            f"server fds {server_fds} -> {server_fds_after}"
-        )
+        print(f"FAULT {name} [stdio]: deadline to answer (tree gone) {cleanup:.3f} s; {fds}")
         assert cleanup < GRACE + 5.0
+        return
+    if fault.outcome == "failed":
+        assert result["isError"] and text.startswith("process_failed: "), text[:200]
+        error = ProcessFailedError(text.removeprefix("process_failed: "), exit_code=None)
+        _check_outcome(name, fault, None, error)
     else:
         assert not result.get("isError"), text[:200]
-        assert result["structuredContent"]["truncated"]
-        print(
-            f"FAULT {name} [stdio]: call, start to answer (tree gone) {elapsed:.3f} s; "
-            f"server fds {server_fds} -> {server_fds_after}"
-        )
+        _check_outcome(name, fault, _StructuredResult(result["structuredContent"]), None)
+    print(f"FAULT {name} [stdio]: call, start to answer (tree gone) {elapsed:.3f} s; {fds}")
 
 
-async def test_fault_not_executable(tmp_path: Path) -> None:
-    """A command that exists but is not executable: a clear process_failed error, not 'not found'."""
+async def test_fault_not_executable_through_llminst_serve(tmp_path: Path) -> None:
+    """Over stdio, a non-executable command is a process_failed tool error naming chmod +x."""
     script = tmp_path / "cli"
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(0o644)
-    spec = ModelSpec(name="fault", command=(str(script),))
-    async with (
-        nothing_left(tmp_path / "pids", f"fault-{uuid.uuid4().hex}"),
-        open_supervisor(models=models_with(spec), settings=SETTINGS, subreaper=True) as supervisor,
-    ):
-        with pytest.raises(ProcessFailedError, match=r"not executable.*chmod \+x"):
-            await supervisor.run("fault", "x", timeout=10)
+    config = tmp_path / "llminst.toml"
+    config.write_text(f'[models.noexec]\ncommand = ["{script}"]\n')
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "execute_llm", "arguments": {"model": "noexec", "prompt": "x"}},
+    }
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "llminst.cli", "--config", str(config), "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for message in [*_handshake(), call]:
+            await proc.stdin.send_all((json.dumps(message) + "\n").encode())
+        _, result = await _read_until_result(proc.stdout, 2)
+    finally:
+        with trio.CancelScope(shield=True):
+            await proc.stdin.aclose()
+            with trio.move_on_after(10):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await proc.stdout.aclose()
+    text = "".join(c["text"] for c in result["content"] if c["type"] == "text")
+    assert result["isError"] and text.startswith("process_failed: "), text
+    assert "not executable" in text and "chmod +x" in text
+    assert proc.returncode == 0
