@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +27,7 @@ from llminst.supervisor import open_supervisor
 
 from .conftest import FAKECLI, models_with
 from .support.procs import processes_with_marker, read_pids, wait_for_pids
-from .test_mcp_transports import _handshake, _read_until_result
+from .test_mcp_transports import _read_until_result, raw_stdio_server, send_lines
 
 CAP = 1 << 20  # the output cap for the flood and long-line faults
 GRACE = 0.5
@@ -241,22 +240,14 @@ async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
         },
     }
     async with nothing_left(pidfile, marker) as clock:
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "llminst.cli", "--config", str(config), "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            for message in _handshake():
-                await proc.stdin.send_all((json.dumps(message) + "\n").encode())
-            await _read_until_result(proc.stdout, 1)
+        async with raw_stdio_server(config) as proc:
+            assert proc.stdout is not None
             # The server's own descriptors: a baseline once a call has run, then after the fault.
-            await proc.stdin.send_all((json.dumps(warm_up) + "\n").encode())
+            await send_lines(proc, warm_up)
             await _read_until_result(proc.stdout, 2)
             server_fds = _fd_count(proc.pid)
             start = clock()
-            await proc.stdin.send_all((json.dumps(call) + "\n").encode())
+            await send_lines(proc, call)
             _, result = await _read_until_result(proc.stdout, 3)
             elapsed = trio.current_time() - start
             gone = _leftovers(read_pids(pidfile), marker)
@@ -264,15 +255,6 @@ async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
                 while _fd_count(proc.pid) != server_fds:  # noqa: ASYNC110
                     await trio.sleep(0.01)
             server_fds_after = _fd_count(proc.pid)
-        finally:
-            with trio.CancelScope(shield=True):
-                await proc.stdin.aclose()
-                with trio.move_on_after(10):
-                    await proc.wait()
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-                await proc.stdout.aclose()
         assert not gone, f"left when the answer came: {gone}"
         assert server_fds_after == server_fds, f"server fds {server_fds} -> {server_fds_after}"
     text = "".join(c["text"] for c in result["content"] if c["type"] == "text")
@@ -306,25 +288,10 @@ async def test_fault_not_executable_through_llminst_serve(tmp_path: Path) -> Non
         "method": "tools/call",
         "params": {"name": "execute_llm", "arguments": {"model": "noexec", "prompt": "x"}},
     }
-    proc = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "llminst.cli", "--config", str(config), "serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        for message in [*_handshake(), call]:
-            await proc.stdin.send_all((json.dumps(message) + "\n").encode())
+    async with raw_stdio_server(config) as proc:
+        assert proc.stdout is not None
+        await send_lines(proc, call)
         _, result = await _read_until_result(proc.stdout, 2)
-    finally:
-        with trio.CancelScope(shield=True):
-            await proc.stdin.aclose()
-            with trio.move_on_after(10):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            await proc.stdout.aclose()
     text = "".join(c["text"] for c in result["content"] if c["type"] == "text")
     assert result["isError"] and text.startswith("process_failed: "), text
     assert "not executable" in text and "chmod +x" in text

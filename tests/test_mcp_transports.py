@@ -340,10 +340,6 @@ async def test_progress_on_the_wire_is_complete_under_backpressure(tmp_path: Pat
     config, _ = write_config(tmp_path)
     words = " ".join(f"w{i}" for i in range(3000))
     for _ in range(3):
-        proc = await trio.lowlevel.open_process(
-            serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        assert proc.stdin is not None and proc.stdout is not None
         call = {
             "jsonrpc": "2.0",
             "id": 2,
@@ -354,16 +350,46 @@ async def test_progress_on_the_wire_is_complete_under_backpressure(tmp_path: Pat
                 "_meta": {"progressToken": "tok"},
             },
         }
-        for message in (*_handshake(), call):
-            await proc.stdin.send_all((json.dumps(message) + "\n").encode())
-        progress, result = await _read_until_result(proc.stdout, 2)
-        await proc.stdin.aclose()
-        await proc.wait()
+        async with raw_stdio_server(config) as proc:
+            assert proc.stdout is not None
+            await send_lines(proc, call)
+            progress, result = await _read_until_result(proc.stdout, 2)
         assert [p for p, _ in progress] == list(range(1, len(progress) + 1))
         assert (
             "".join(m for _, m in progress if m is not None)
             == result["structuredContent"]["output"]
         )
+
+
+@asynccontextmanager
+async def raw_stdio_server(config: Path) -> AsyncIterator[trio.Process]:
+    """A real `llminst serve` over stdio, spoken to in raw JSON lines, initialized (request id 1).
+
+    Leaving closes its stdin, as a client that is done would, gives it 10 s to exit, then kills it.
+    """
+    proc = await trio.lowlevel.open_process(
+        serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        await send_lines(proc, *_handshake())
+        await _read_until_result(proc.stdout, 1)
+        yield proc
+    finally:
+        with trio.CancelScope(shield=True):
+            await proc.stdin.aclose()
+            with trio.move_on_after(10):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await proc.stdout.aclose()
+
+
+async def send_lines(proc: trio.Process, *messages: dict[str, Any]) -> None:
+    assert proc.stdin is not None
+    for message in messages:
+        await proc.stdin.send_all((json.dumps(message) + "\n").encode())
 
 
 def _handshake() -> list[dict[str, Any]]:
