@@ -18,6 +18,7 @@ import trio
 from attrs import frozen
 
 from . import __version__
+from ._core.command import command_line
 from ._core.config import ModelSpec, Settings
 from ._core.events import TextDelta
 from .configfile import load_config, resolve_models
@@ -79,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
     )
 
-    commands.add_parser("models", parents=[common], help="list the configured models")
+    commands.add_parser(
+        "models", parents=[common], help="list the configured models and the command each runs"
+    )
     status = commands.add_parser(
         "status", parents=[common], help="show which models are installed and ready"
     )
@@ -246,7 +249,7 @@ def _clear(status: _StatusLine | None) -> None:
 
 async def _models(_args: argparse.Namespace, setup: _Setup) -> int:
     for name, spec in sorted(setup.models.items()):
-        print(f"{name:10} {spec.timeout_category.value:9} {' '.join(spec.command)}")
+        print(f"{name:10} {spec.timeout_category.value:9} {command_line(spec)}")
     return 0
 
 

@@ -14,6 +14,10 @@ What it answers is chosen by markers in the last user message (see `sse.markers`
 - ``[[fake:usage-limit]]``: 429 with the ``anthropic-ratelimit-unified-*`` headers of a
   subscription's usage limit (status rejected, reset in three hours);
 - ``[[fake:500]]``: HTTP 500 with an ``api_error`` body;
+- ``[[fake:tool=NAME {"input": "as JSON"}]]``: a ``tool_use`` of claude's tool ``NAME`` (``Bash``,
+  ``Read``, ...) with that input; once the tool result comes back, ``Tool result: <its text>``
+  (``Tool error: ...`` when claude refused or failed to run it), so a test sees what claude was
+  allowed to do;
 - llminst's JSON instructions in the prompt: a JSON value filling that schema;
 - a structured-output tool offered (claude's ``--json-schema``): a ``tool_use`` of that tool
   with input filling its schema, then ``Done.`` once the tool result comes back.
@@ -68,6 +72,17 @@ def _has_tool_result(body: dict[str, Any]) -> bool:
     return isinstance(content, list) and any(
         isinstance(b, dict) and b.get("type") == "tool_result" for b in content
     )
+
+
+def _tool_result_text(body: dict[str, Any]) -> str:
+    """``Tool result: <text>`` (or ``Tool error: <text>``) of the last message's tool result."""
+    messages = body.get("messages") or []
+    for block in messages[-1].get("content") or []:
+        if isinstance(block, dict) and block.get("type") == "tool_result":
+            content = block.get("content")
+            text = content if isinstance(content, str) else " ".join(_texts(content))
+            return f"Tool {'error' if block.get('is_error') else 'result'}: {text}"
+    return "Tool result: (none)"
 
 
 def _schema_in_prompt(prompt: str) -> dict[str, Any] | None:
@@ -164,6 +179,8 @@ class _Handler(JsonHandler):
         if isinstance(side_format, dict):
             value = fill_schema(side_format.get("schema"), text="Fake session")
             return [{"type": "text", "text": json.dumps(value)}], 0.0
+        if "tool" in modes:
+            return [_tool_call(body, modes["tool"])], 0.0
         tool = _structured_output_tool(body)
         if tool is not None and not _has_tool_result(body):
             value = fill_schema(tool.get("input_schema"), text=f"answer to: {prompt[:60]}")
@@ -224,6 +241,20 @@ class _Handler(JsonHandler):
             "message_delta",
         )
         self.send_sse({"type": "message_stop"}, "message_stop")
+
+
+def _tool_call(body: dict[str, Any], marker: str) -> dict[str, Any]:
+    """The model calls the tool the marker names, once (``Bash {"command": "ls"}``), then
+    reports the tool's result."""
+    if _has_tool_result(body):
+        return {"type": "text", "text": _tool_result_text(body)}
+    name, _, arguments = marker.partition(" ")
+    return {
+        "type": "tool_use",
+        "id": f"toolu_{uuid.uuid4().hex[:20]}",
+        "name": name,
+        "input": json.loads(arguments) if arguments.strip() else {},
+    }
 
 
 def _stop_reason(blocks: list[dict[str, Any]]) -> str:

@@ -14,6 +14,7 @@ base environment in.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +29,7 @@ from .config import (
     PromptMode,
 )
 
-__all__ = ["Invocation", "build_invocation"]
+__all__ = ["PROMPT_STAND_IN", "STDIN_NOTE", "Invocation", "build_invocation", "command_line"]
 
 # Linux's MAX_ARG_STRLEN is 128 KiB *including* the terminating NUL: one argv element of more
 # bytes than this fails with E2BIG before the CLI starts.
@@ -112,6 +113,27 @@ def build_invocation(
         stdin=encoded if via_stdin else None,
         cwd=spec.cwd,
     )
+
+
+PROMPT_STAND_IN = "PROMPT"
+"""What `command_line` shows where the prompt goes."""
+STDIN_NOTE = " (prompt on stdin)"
+"""What `command_line` appends for a CLI that reads the prompt from stdin."""
+
+
+def command_line(spec: ModelSpec, *, submodel: str | None = None) -> str:
+    """The command llminst runs for a plain call of `spec`, as a shell-quoted line to read.
+
+    Built with `build_invocation` itself, so it shows what runs (the default sub-model, the
+    prompt separator, ``{prompt}`` resolved) with `PROMPT_STAND_IN` where the prompt goes, or
+    `STDIN_NOTE` after it for a CLI that reads the prompt from stdin.
+
+    Raises:
+        InvalidInputError: `submodel` was given for a model that cannot select one.
+    """
+    invocation = build_invocation(spec, PROMPT_STAND_IN, base_env={}, submodel=submodel)
+    line = shlex.join(invocation.argv)
+    return line + STDIN_NOTE if invocation.stdin is not None else line
 
 
 def _prompt_goes_to_stdin(spec: ModelSpec, prompt: str, size: int) -> bool:
