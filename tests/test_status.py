@@ -8,10 +8,15 @@ on an idle machine and with every core busy (`machine_load`).
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
+import pty
 import stat
+import struct
+import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -22,7 +27,14 @@ from structlog.testing import capture_logs
 
 from llminst import ModelSpec, open_supervisor
 from llminst._core.config import BUILTIN_MODELS, parse_config
-from llminst._core.status import ModelStatus, parse_version
+from llminst._core.status import (
+    NOT_CONFIGURED,
+    NOT_INSTALLED,
+    ModelStatus,
+    describe_model,
+    parse_version,
+    render_status_table,
+)
 from llminst.server import ServerOptions, create_server
 from llminst.supervisor import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Supervisor
 
@@ -322,3 +334,158 @@ async def test_probe_runs_a_tiny_prompt() -> None:
     assert statuses["failing"].probe is not None
     assert statuses["failing"].probe.startswith("process_failed: ")
     assert all(s.probe is None for s in statuses.values() if not s.available)
+
+
+# --------------------------------------------------------------------------------------------
+# The `llminst status` table fits the terminal
+
+LLMINST = [sys.executable, "-m", "llminst.cli"]
+LONG_HINT = " ".join(
+    f"step{n}: fetch the vendor's installer from https://example.com/install/{n} and run it"
+    for n in range(1, 6)
+)
+
+
+def same_text(wrapped: str, original: str) -> bool:
+    """Equal but for where the lines broke (a word longer than the column is split)."""
+    return wrapped.replace(" ", "") == original.replace(" ", "")
+
+
+def hint_column(lines: list[str], model: str) -> tuple[str, list[str]]:
+    """The HINT / PATH text of `model`'s row and its continuation lines, and those lines."""
+    rows = model_rows(lines, model)
+    hint_at = lines[0].index("HINT / PATH")
+    return " ".join(line[hint_at:].strip() for line in rows), rows
+
+
+def credentials_column(lines: list[str], model: str) -> str:
+    credentials_at, hint_at = lines[0].index("CREDENTIALS"), lines[0].index("HINT / PATH")
+    return " ".join(line[credentials_at:hint_at].strip() for line in model_rows(lines, model))
+
+
+def model_rows(lines: list[str], model: str) -> list[str]:
+    """`model`'s row and its continuation lines (not its "version:" or "probe:" line)."""
+    credentials_at, hint_at = lines[0].index("CREDENTIALS"), lines[0].index("HINT / PATH")
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [model])
+    rows = [lines[start]]
+    for line in lines[start + 1 :]:
+        if line[:credentials_at].strip() or line[credentials_at:hint_at].strip().endswith(":"):
+            break
+        rows.append(line)
+    return rows
+
+
+def long_hint_config(tmp_path: Path) -> Path:
+    config = tmp_path / "llminst.toml"
+    config.write_text(
+        f'[models.vendor]\ncommand = ["no-such-vendor-cli-xyz"]\ninstall_hint = "{LONG_HINT}"\n'
+    )
+    return config
+
+
+def cli_env(config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return {**env, "LLMINST_CONFIG": str(config)}
+
+
+def statuses_with_long_cells() -> list[ModelStatus]:
+    """A 400-character hint, a 61-character path and three credential names set."""
+    gemini = BUILTIN_MODELS["gemini"]
+    return [
+        describe_model(
+            ModelSpec(name="vendor", command=("vendor",), install_hint=LONG_HINT),
+            executable_path=None,
+            version=NOT_INSTALLED,
+            env={},
+            max_concurrency=1,
+            running=0,
+        ),
+        describe_model(
+            gemini,
+            executable_path=GEMINI_PATH,
+            version=NOT_CONFIGURED,
+            env=dict.fromkeys(gemini.credential_env, "x"),
+            max_concurrency=4,
+            running=0,
+        ),
+    ]
+
+
+GEMINI_PATH = "/opt/a/rather/long/folder/for/the/gemini/executable/bin/gemini"
+
+
+@pytest.mark.parametrize("width", [120, 100, 80, 72])
+def test_status_table_wraps_long_cells_to_the_width(width: int) -> None:
+    """The hint, the path and the credential names wrap under their columns: every line fits
+    and no word is lost."""
+    lines = render_status_table(statuses_with_long_cells(), width=width)
+    assert max(len(line) for line in lines) <= width, "\n".join(lines)
+    assert len(LONG_HINT) > 300
+    hint, rows = hint_column(lines, "vendor")
+    assert same_text(hint, f"'vendor' not found: {LONG_HINT}") and len(rows) > 1
+    path, _ = hint_column(lines, "gemini")
+    assert same_text(path, GEMINI_PATH)
+    credentials = credentials_column(lines, "gemini")
+    assert same_text(credentials, ", ".join(BUILTIN_MODELS["gemini"].credential_env))
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["version:"])
+    note = " ".join(line[lines[0].index("HINT / PATH") :].strip() for line in lines[at:])
+    assert same_text(note, NOT_CONFIGURED.note or "")
+
+
+def test_a_terminal_too_narrow_for_the_table_gets_a_block_per_model() -> None:
+    """40 columns: each model is a block of labelled lines, every line fits, nothing is lost."""
+    lines = render_status_table(statuses_with_long_cells(), width=40)
+    assert max(len(line) for line in lines) <= 40, "\n".join(lines)
+    text = " ".join(line.strip() for line in lines)
+    assert lines[0].startswith("vendor: ready no, version -, normal")
+    assert same_text(
+        text.split("hint / path:")[1].split("gemini:")[0], f"'vendor' not found: {LONG_HINT}"
+    )
+    assert same_text(text.split("hint / path:")[2].split("version:")[0], GEMINI_PATH)
+
+
+def test_llminst_status_fits_100_columns_when_not_a_terminal(tmp_path: Path) -> None:
+    """Piped, `llminst status` lays the table out for 100 columns and keeps the whole hint."""
+    done = subprocess.run(
+        [*LLMINST, "status"],
+        env=cli_env(long_hint_config(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100, done.stdout
+    hint, _ = hint_column(lines, "vendor")
+    assert same_text(hint, f"'no-such-vendor-cli-xyz' not found: {LONG_HINT}")
+
+
+def test_llminst_status_fits_the_terminal_it_prints_to(tmp_path: Path) -> None:
+    """On a real pseudo-terminal 72 columns wide, every line of the table fits in 72."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 72, 0, 0))
+    proc = subprocess.Popen(
+        [*LLMINST, "status"],
+        env=cli_env(long_hint_config(tmp_path)),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO once the child side is closed
+            break
+        if not data:
+            break
+        output += data
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    lines = output.decode().replace("\r\n", "\n").splitlines()
+    assert lines and lines[0].startswith("MODEL")
+    assert max(len(line) for line in lines) <= 72, output.decode()
+    hint, _ = hint_column(lines, "vendor")
+    assert same_text(hint, f"'no-such-vendor-cli-xyz' not found: {LONG_HINT}")

@@ -1,8 +1,9 @@
-"""What `get_llm_status` reports about a model, and the hint for fixing what is missing.
+"""What `get_llm_status` reports about a model, the hint for fixing what is missing, and the
+`llminst status` table.
 
 Pure: the supervisor finds the executable, runs the version command and passes what came of it
-(or that it is still running) and the environment in; this module only assembles the report.
-It never runs a command: whether a version command exists at all is the spec's
+(or that it is still running) and the environment in; this module only assembles the report and
+lays it out. It never runs a command: whether a version command exists at all is the spec's
 business (`ModelSpec.version_argv`). Credential values are never read into it, only names.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from attrs import asdict, frozen
@@ -27,6 +29,7 @@ __all__ = [
     "VersionState",
     "describe_model",
     "parse_version",
+    "render_status_table",
     "report_version",
 ]
 
@@ -208,3 +211,108 @@ def _hint(
     if spec.credential_env and not credentials_present and spec.auth_hint:
         return f"no credential variable set ({', '.join(spec.credential_env)}); if calls fail: {spec.auth_hint}"
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# The `llminst status` table
+
+_HEADER = ("MODEL", "READY", "VERSION", "CATEGORY", "CREDENTIALS SET", "HINT / PATH")
+_GAP = "  "
+_MIN_CREDENTIALS = 12  # narrower than a credential name only when the hint would get < 24
+_MIN_LAST_COLUMN = 24  # narrower than this, each model gets a block of lines instead
+_VERSION_WORDS: Mapping[str, str] = {
+    "probing": "probing",
+    "timed_out": "timed out",
+    "failed": "failed",
+}
+
+_Row = tuple[str, str, str, str, str, str]
+
+
+def render_status_table(statuses: Sequence[ModelStatus], *, width: int) -> list[str]:
+    """The status as lines that fit in `width` columns (taken as 20 if less).
+
+    A table: the credential names and the hint (or path) wrap onto continuation lines under
+    their own column, so nothing is cut (a word longer than its column is split); a version
+    note and a probe result get a line of their own. A terminal too narrow for the table gets
+    one block of lines per model instead.
+    """
+    rows: list[_Row] = [_HEADER]
+    for status in statuses:
+        rows.append(_main_row(status))
+        if status.available and status.version is None and status.version_note:
+            rows.append(("", "", "", "", "version:", status.version_note))
+        if status.probe is not None:
+            rows.append(("", "", "", "", "probe:", status.probe))
+    width = max(width, 20)
+    widths = _column_widths(rows, width)
+    if widths is None:
+        return _render_blocks(rows[1:], width)
+    return [line for row in rows for line in _render_row(row, widths)]
+
+
+def _main_row(status: ModelStatus) -> _Row:
+    return (
+        status.model,
+        "yes" if status.available else "no",
+        status.version or _VERSION_WORDS.get(status.version_state, "-"),
+        status.timeout_category,
+        ", ".join(status.credentials_set) or "-",
+        status.hint or status.executable_path or "",
+    )
+
+
+def _column_widths(rows: Sequence[_Row], width: int) -> list[int] | None:
+    """Widths whose sum (with gaps) is at most `width`, or None if the table cannot fit.
+
+    The first four columns keep their natural width. The credentials column gives way first,
+    down to its longest name, so the last column can keep its longest word (a path) whole;
+    then, for a hint of at least `_MIN_LAST_COLUMN`, down to `_MIN_CREDENTIALS`."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+    room = width - sum(widths[:4]) - len(_GAP) * (len(_HEADER) - 1)
+    longest_credential = _longest_word(row[4] for row in rows)
+    last_wants = max(_MIN_LAST_COLUMN, _longest_word(row[5] for row in rows))
+    widths[4] = max(longest_credential, min(widths[4], room - last_wants))
+    if room - widths[4] < _MIN_LAST_COLUMN:
+        widths[4] = max(_MIN_CREDENTIALS, room - _MIN_LAST_COLUMN)
+    widths[5] = room - widths[4]
+    return widths if widths[5] >= _MIN_LAST_COLUMN else None
+
+
+def _longest_word(cells: Iterable[str]) -> int:
+    return max((len(word) for cell in cells for word in cell.split()), default=0)
+
+
+def _render_row(row: _Row, widths: Sequence[int]) -> list[str]:
+    cells = [[cell] for cell in row[:4]] + [_wrap(row[4], widths[4]), _wrap(row[5], widths[5])]
+    lines = []
+    for n in range(max(len(cell) for cell in cells)):
+        parts = [cell[n] if n < len(cell) else "" for cell in cells]
+        padded = [part.ljust(w) for part, w in zip(parts[:-1], widths, strict=False)]
+        lines.append(_GAP.join([*padded, parts[-1]]).rstrip())
+    return lines
+
+
+def _render_blocks(rows: Sequence[_Row], width: int) -> list[str]:
+    """One block per model for a narrow terminal: its line, then labelled, indented lines."""
+    lines: list[str] = []
+    for model, ready, version, category, credentials, hint in rows:
+        if model:
+            lines += _wrap(f"{model}: ready {ready}, version {version}, {category}", width)
+            lines += _wrap(f"credentials set: {credentials}", width, indent="  ")
+            lines += _wrap(f"hint / path: {hint}", width, indent="  ")
+        else:  # a "version:" or "probe:" line of the model above
+            lines += _wrap(f"{credentials} {hint}", width, indent="  ")
+    return lines
+
+
+def _wrap(text: str, width: int, *, indent: str = "") -> list[str]:
+    """`text` in lines of at most `width`; words longer than that (paths) are split, not cut."""
+    wrapped = textwrap.wrap(
+        text,
+        width,
+        initial_indent=indent,
+        subsequent_indent=indent * 2,
+        break_on_hyphens=False,
+    )
+    return wrapped or [""]
