@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from llminst._core.config import ModelSpec
 from llminst.errors import ProcessFailedError
-from llminst.supervisor import open_supervisor
+from llminst.supervisor import Supervisor, open_supervisor
 
 CLI = r"""
 import json, os, sys
@@ -56,6 +57,21 @@ async def test_native_schema_flag_is_used_only_when_help_lists_it(
     assert first.parsed_json == {"native": native, "instructions": not native}
     assert second.parsed_json == first.parsed_json
     assert (tmp_path / "help-count").read_text() == "x"  # --help ran once, then cached
+
+
+async def test_concurrent_first_calls_share_one_help_run(tmp_path: Path) -> None:
+    """Several JSON calls arriving together before the help text is known run --help once."""
+    spec = spec_for(tmp_path, HELP_TEXT="  --json-schema <schema>")
+    results = []
+
+    async def call(supervisor: Supervisor) -> None:
+        results.append(await supervisor.run("cap", "q", json_schema='{"type": "object"}'))
+
+    async with open_supervisor(models={"cap": spec}) as supervisor, trio.open_nursery() as nursery:
+        for _ in range(4):
+            nursery.start_soon(call, supervisor)
+    assert [r.parsed_json for r in results] == [{"native": True, "instructions": False}] * 4
+    assert (tmp_path / "help-count").read_text() == "x"
 
 
 async def test_plain_calls_never_probe(tmp_path: Path) -> None:

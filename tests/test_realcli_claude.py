@@ -35,7 +35,9 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
 )
 from .realcli.fake_anthropic import FakeAnthropic
 from .realcli.harness import connect, execute, run_invocation, stream_call, text_of
+from .support.load import machine_load  # noqa: F401 - a fixture, requested by name
 from .support.progress import ProgressRecorder
+from .support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
 
@@ -177,11 +179,12 @@ async def test_server_error_is_process_failed(claude_env: dict[str, str]) -> Non
     assert "API Error: 500" in text
 
 
+@pytest.mark.usefixtures("machine_load")
 async def test_status_reports_the_installed_version(claude_env: dict[str, str]) -> None:
-    """get_llm_status reads `claude --version`."""
+    """get_llm_status reads `claude --version` (asked until no version is probing), also with
+    every core busy."""
     async with connect(claude_env) as client:
-        result = await client.call_tool("get_llm_status", {})
-    claude = next(m for m in result.structured_content["models"] if m["model"] == "claude")
+        claude = (await settled_models(client))["claude"]
     assert claude["available"] is True
     assert claude["version"] == installed_version("claude")
     assert claude["credentials_set"] == ["ANTHROPIC_API_KEY"]

@@ -27,6 +27,8 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
 from .realcli.fake_gemini import FakeGemini, gemini_env
 from .realcli.fake_openai_responses import FakeResponses, codex_config_toml
 from .realcli.harness import clean_env, connect, execute, locate_clis, stream_call, text_of
+from .support.load import machine_load  # noqa: F401 - a fixture, requested by name
+from .support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
 
@@ -273,13 +275,14 @@ async def test_codex_missing_credentials(codex_home_env: dict[str, str]) -> None
     assert "codex login" in text, text
 
 
+@pytest.mark.usefixtures("machine_load")
 async def test_status_reports_both_versions(
     gemini_home_env: dict[str, str], codex_home_env: dict[str, str]
 ) -> None:
-    """get_llm_status finds both CLIs and reads their versions."""
+    """get_llm_status finds both CLIs and reads their versions (asked until no version is
+    probing: `gemini --version` took 3.1 s on a loaded machine), also with every core busy."""
     async with connect({**gemini_home_env, **codex_home_env}) as client:
-        result = await client.call_tool("get_llm_status", {})
-    models = {m["model"]: m for m in result.structured_content["models"]}
+        models = await settled_models(client)
     assert models["gemini"]["available"] and models["codex"]["available"]
     assert models["gemini"]["version"] == "0.61.0"
     assert models["codex"]["version"] == "0.169.0"

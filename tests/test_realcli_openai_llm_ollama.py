@@ -34,6 +34,8 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
 from .realcli.fake_openai_chat import FakeOpenAIChat, prompt_of
 from .realcli.harness import connect, execute, run_invocation, stream_call, text_of
 from .realcli.install import CACHE
+from .support.load import machine_load  # noqa: F401 - a fixture, requested by name
+from .support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
 
@@ -191,11 +193,12 @@ async def test_llm_unknown_model(openai_env: dict[str, str]) -> None:
     assert "Unknown model: nosuch" in text and "llm models" in text
 
 
+@pytest.mark.usefixtures("machine_load")
 async def test_status_reports_the_installed_versions(openai_env: dict[str, str]) -> None:
-    """get_llm_status reads `openai --version` and `llm --version`."""
+    """get_llm_status reads `openai --version` and `llm --version` (asked until no version is
+    probing: `llm --version` took 1.2 s on a loaded machine), also with every core busy."""
     async with connect(openai_env) as client:
-        result = await client.call_tool("get_llm_status", {})
-    models = {m["model"]: m for m in result.structured_content["models"]}
+        models = await settled_models(client)
     assert models["gpt-4"]["version"] == installed_version("openai")
     assert models["llm"]["version"] == installed_version("llm")
     assert models["gpt-4"]["available"] and models["llm"]["available"]

@@ -10,7 +10,9 @@ import argparse
 import contextlib
 import functools
 import json
+import math
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -21,6 +23,7 @@ from . import __version__
 from ._core.command import command_line
 from ._core.config import ModelSpec, Settings
 from ._core.events import TextDelta
+from ._core.status import render_status_table
 from .configfile import load_config, resolve_models
 from .errors import InvalidInputError, LLMError
 from .logs import configure_logging
@@ -318,29 +321,12 @@ def _serve(args: argparse.Namespace, setup: _Setup) -> int:
 
 
 async def _status(args: argparse.Namespace, setup: _Setup) -> int:
+    # A one-shot command has no "next status": wait for each version command (each is bounded).
     async with open_supervisor(models=setup.models, settings=setup.settings) as supervisor:
-        statuses = await supervisor.status(probe=args.probe)
-    rows = [("MODEL", "READY", "VERSION", "CATEGORY", "CREDENTIALS SET", "HINT / PATH")]
-    for s in statuses:
-        rows.append(
-            (
-                s.model,
-                "yes" if s.available else "no",
-                s.version or "-",
-                s.timeout_category,
-                ", ".join(s.credentials_set) or "-",
-                s.hint or s.executable_path or "",
-            )
-        )
-        if s.probe is not None:
-            rows.append(("", "", "", "", "probe:", s.probe))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-            + "  "
-            + row[5]
-        )
+        statuses = await supervisor.status(probe=args.probe, version_wait_s=math.inf)
+    width = shutil.get_terminal_size(fallback=(100, 24)).columns
+    for line in render_status_table(statuses, width=width):
+        print(line)
     return 0
 
 

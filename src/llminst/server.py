@@ -523,7 +523,11 @@ def _register_tools(server: MCPServer) -> None:
         max_concurrency: Annotated[int | None, _opt("Concurrent calls of this model.")] = None,
         cwd: Annotated[str | None, _opt("Working directory of the CLI.")] = None,
         version_command: Annotated[
-            list[str] | None, _opt("The argv printing the version (default: EXE --version).")
+            list[str] | None,
+            _opt(
+                "The argv printing the version cheaply ({executable} is the executable); "
+                "without it status runs nothing to read a version."
+            ),
         ] = None,
     ) -> Annotated[CallToolResult, ConfigureResult]:
         """Add or update a model at runtime.
@@ -647,8 +651,8 @@ def _check_allowed(
         if (path := supervisor.find_executable(attrs.evolve(spec, command=(name,))))
     }
     argvs = [("command", spec.command)]
-    if spec.version_command:
-        argvs.append(("version_command", spec.version_command))
+    if spec.version_argv:
+        argvs.append(("version_command", spec.version_argv))
     for key, argv in argvs:
         path = supervisor.find_executable(attrs.evolve(spec, command=argv))
         if path is None or os.path.realpath(path) not in permitted:

@@ -13,6 +13,10 @@ scope; stragglers the CLI left in its group are killed too. With ``subreaper=Tru
 descendants that left the group with ``setsid`` are killed and reaped as well (`_reaper`). Leaving `open_supervisor()` cancels
 every call, so every process it started is gone when the ``async with`` block ends.
 
+Quick commands (a CLI's version and help flags) are tasks of the same nursery: bounded in time,
+one run at a time per executable, their answers kept (`_QuickCommands`), so a status can answer
+at once with what is known while a slow version command finishes in the background.
+
 Everything that is not I/O (argv, decoding, retry decisions, JSON extraction) lives in `_core`.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import random
 import re
@@ -29,7 +34,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -45,7 +50,15 @@ from ._core.decoders import make_decoder, strip_terminal_codes
 from ._core.events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta, Truncated
 from ._core.jsonmode import apply_json_mode, extract_json, parse_schema
 from ._core.retry import BackoffPolicy, RateLimitHit, detect_rate_limit, plan_retry
-from ._core.status import ModelStatus, describe_model, parse_version
+from ._core.status import (
+    NOT_CONFIGURED,
+    NOT_INSTALLED,
+    ModelStatus,
+    QuickRun,
+    VersionReport,
+    describe_model,
+    report_version,
+)
 from ._core.timeouts import TimeoutChoice, resolve_timeout
 from .errors import (
     CallTimeoutError,
@@ -73,6 +86,10 @@ _READ_SIZE = 65536
 _STREAM_BUFFER = 64  # events queued for a slow consumer before the CLI is paused
 _EOF_LINGER_S = 1.0  # after the tree is gone, how long to wait for a pipe held by an escapee
 _HELP_TIMEOUT_S = 10.0  # a CLI's --help, read once per executable to see which flags it has
+# A version command gets this long in the background (status waits only `version_wait_s` for
+# it): on a loaded 2-core machine `gemini --version` took 3.1 s and `llm --version` 1.2 s.
+VERSION_PROBE_LIMIT_S = 15.0
+QUICK_COMMAND_RETRY_AFTER_S = 60.0  # then a version or help command that timed out runs again
 _log = get_logger()
 
 
@@ -417,8 +434,7 @@ class Supervisor:
         self._rng = rng
         self._limiters: dict[str, trio.CapacityLimiter] = {}
         self._calls: dict[str, _Call] = {}
-        self._versions: dict[tuple[str, int, tuple[str, ...]], str | None] = {}
-        self._help_texts: dict[tuple[str, int], str] = {}
+        self._quick = _QuickCommands(nursery)
         self._closed = False
 
     # -- models ---------------------------------------------------------------------------
@@ -454,22 +470,31 @@ class Supervisor:
         return counts
 
     async def status(
-        self, *, probe: bool = False, version_timeout_s: float = 1.5
+        self, *, probe: bool = False, version_wait_s: float = 1.5
     ) -> list[ModelStatus]:
         """Every model's readiness, without spending tokens unless `probe` is True.
 
-        Executables are looked up on the PATH the CLI would get; versions are read from each
-        CLI's version flag, all at once, each within `version_timeout_s` (cached per executable
-        and modification time, so repeated calls are instant). `probe` also runs a tiny prompt
-        on each available model, concurrently, and reports ``ok`` or the error.
+        Args:
+            probe: also run a tiny prompt on each available model, concurrently, and report
+                ``ok`` or the error.
+            version_wait_s: how long to wait for version commands that are still running
+                (``math.inf``: until each has finished, at most `VERSION_PROBE_LIMIT_S`).
+
+        Executables are looked up on the PATH the CLI would get. Each configured version
+        command runs at most once at a time, in the supervisor's nursery, for up to
+        `VERSION_PROBE_LIMIT_S`; its answer is kept per executable and modification time, so
+        repeated calls are instant. One still running after `version_wait_s` is reported as
+        ``probing`` and keeps running, so a later status has its version. A model without a
+        version command never has anything run for it (unless `probe`).
         """
         specs = list(self._models.values())
         results: dict[str, ModelStatus] = {}
+        version_deadline = trio.current_time() + version_wait_s
 
         async def one(spec: ModelSpec) -> None:
             env = self._environment_for(spec)
             path = self.find_executable(spec)
-            version = await self._version(spec, path, env, version_timeout_s) if path else None
+            version = await self._version(spec, path, env, version_deadline)
             probed = await self._probe(spec) if probe and path else None
             results[spec.name] = describe_model(
                 spec,
@@ -498,43 +523,46 @@ class Supervisor:
         return os.environ if self._base_env is None else self._base_env
 
     async def _version(
-        self, spec: ModelSpec, path: str, env: Mapping[str, str], timeout_s: float
-    ) -> str | None:
+        self, spec: ModelSpec, path: str | None, env: Mapping[str, str], deadline: float
+    ) -> VersionReport:
+        """The model's version once its command has answered; until `deadline` at most."""
         argv = spec.version_argv
+        if path is None:
+            return NOT_INSTALLED
         if not argv:
-            return None
+            return NOT_CONFIGURED
         try:
-            key = (path, os.stat(path).st_mtime_ns, argv)
+            key = ("version", path, os.stat(path).st_mtime_ns, argv)
         except OSError:
-            return None
-        if key not in self._versions:
-            output = await _run_briefly(list(argv), env, timeout_s)
-            if output is None:
-                return None  # too slow this time: try again on the next status call
-            self._versions[key] = parse_version(output)
-        return self._versions[key]
+            return NOT_INSTALLED  # removed since it was found
+        run = await self._quick.answer(
+            key, list(argv), env, limit_s=VERSION_PROBE_LIMIT_S, deadline=deadline
+        )
+        return report_version(
+            argv, run, limit_s=VERSION_PROBE_LIMIT_S, retry_after_s=QUICK_COMMAND_RETRY_AFTER_S
+        )
 
     async def supports_flag(self, spec: ModelSpec, flag: str) -> bool:
         """Whether the installed CLI's help (`ModelSpec.help_argv`) lists `flag` (a capability probe).
 
-        The help text is read once per executable path and modification time, so upgrading
-        the CLI is noticed; a CLI that is missing, fails or is too slow counts as not
-        supporting the flag (and is asked again next time).
+        The help text is read once per executable path and modification time (one run shared
+        by concurrent callers), so upgrading the CLI is noticed; a CLI that is missing, cannot
+        start or is too slow counts as not supporting the flag (and is asked again a minute
+        later, `QUICK_COMMAND_RETRY_AFTER_S`).
         """
         path = self.find_executable(spec)
         if path is None:
             return False
         try:
-            key = (path, os.stat(path).st_mtime_ns)
+            key = ("help", path, os.stat(path).st_mtime_ns)
         except OSError:
             return False
-        if key not in self._help_texts:
-            argv = [path, *spec.help_argv[1:]]
-            output = await _run_briefly(argv, self._environment_for(spec), _HELP_TIMEOUT_S)
-            if output is None:
-                return False
-            self._help_texts[key] = output
-        listed = re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", self._help_texts[key])
+        argv = [path, *spec.help_argv[1:]]
+        env = self._environment_for(spec)
+        run = await self._quick.answer(key, argv, env, limit_s=_HELP_TIMEOUT_S, deadline=math.inf)
+        if run is None or not run.exited:
+            return False
+        listed = re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", run.output)
         return listed is not None
 
     async def _probe(self, spec: ModelSpec) -> str:
@@ -1032,16 +1060,94 @@ class Supervisor:
             await send.send(event)
 
 
-async def _run_briefly(argv: list[str], env: Mapping[str, str], timeout_s: float) -> str | None:
-    """Run a quick command (a version flag) and return its output, or None if it was too slow."""
+@define
+class _QuickProbe:
+    """One run of a quick command, shared by everyone who asks for its key while it runs."""
+
+    done: trio.Event = attrs.Factory(trio.Event)
+    run: QuickRun | None = None
+    ended_at: float = math.inf
+
+    def worth_rerunning(self, now: float) -> bool:
+        """It timed out or could not start, long enough ago that things may have changed."""
+        stuck = self.run is not None and not self.run.exited
+        return stuck and now >= self.ended_at + QUICK_COMMAND_RETRY_AFTER_S
+
+
+class _QuickCommands:
+    """Runs quick commands (version and help flags) as tasks of the supervisor's nursery, so
+    they outlive an impatient caller but never the supervisor (closing it kills and reaps
+    them). At most one run per key at a time; the answer of a run that exited is kept, one that
+    timed out or could not start is reported as such and run again by the first caller
+    `QUICK_COMMAND_RETRY_AFTER_S` after it ended (a loaded machine may have calmed down; a
+    command that always hangs costs one run a minute at most)."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._probes: dict[Hashable, _QuickProbe] = {}
+
+    async def answer(
+        self,
+        key: Hashable,
+        argv: list[str],
+        env: Mapping[str, str],
+        *,
+        limit_s: float,
+        deadline: float,
+    ) -> QuickRun | None:
+        """What `argv` came to, starting it if nothing is running or known for `key`; None if
+        it is still running at `deadline` (it keeps running, for `limit_s` in all)."""
+        probe = self._probes.get(key)
+        if probe is None or probe.worth_rerunning(trio.current_time()):
+            probe = _QuickProbe()
+            self._probes[key] = probe
+            self._nursery.start_soon(self._run, probe, argv, env, limit_s)
+        with trio.move_on_at(deadline):
+            await probe.done.wait()
+        return probe.run
+
+    async def _run(
+        self, probe: _QuickProbe, argv: list[str], env: Mapping[str, str], limit_s: float
+    ) -> None:
+        command = os.path.basename(argv[0])
+        started = trio.current_time()
+        _log.debug("llminst.quick_command.started", command=command, limit_s=limit_s)
+        try:
+            probe.run = run = await _run_briefly(argv, env, limit_s)
+        finally:
+            probe.ended_at = trio.current_time()
+            probe.done.set()  # also when the supervisor closes: nobody waits forever
+        elapsed_s = round(probe.ended_at - started, 3)
+        if run.start_error is not None:
+            _log.warning(
+                "llminst.quick_command.not_started", command=command, error=run.start_error
+            )
+        elif run.exit_code is None:
+            _log.warning("llminst.quick_command.timed_out", command=command, limit_s=limit_s)
+        else:
+            _log.debug(
+                "llminst.quick_command.exited",
+                command=command,
+                exit_code=run.exit_code,
+                elapsed_s=elapsed_s,
+            )
+
+
+async def _run_briefly(argv: list[str], env: Mapping[str, str], limit_s: float) -> QuickRun:
+    """Run a quick command (a version or help flag) for at most `limit_s` seconds.
+
+    Returns what it printed (stdout and stderr) and its exit code; the exit code is None when
+    it ran out of time. Its process group is killed and reaped however this ends, including
+    by cancellation.
+    """
     try:
         proc = await _start(argv, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    except OSError:
-        return None
+    except OSError as exc:
+        return QuickRun(start_error=exc.strerror or str(exc))
     assert proc.stdout is not None
     chunks: list[bytes] = []
     try:
-        with trio.move_on_after(timeout_s) as scope:
+        with trio.move_on_after(limit_s) as scope:
             while len(chunks) < 64 and (data := await proc.stdout.receive_some(_READ_SIZE)):
                 chunks.append(bytes(data))
             await proc.wait()
@@ -1051,9 +1157,8 @@ async def _run_briefly(argv: list[str], env: Mapping[str, str], timeout_s: float
             await proc.stdout.aclose()
         if proc.returncode is not None:
             _reaper.released(proc.pid)
-    if scope.cancelled_caught:
-        return None
-    return b"".join(chunks).decode("utf-8", "replace")
+    output = b"".join(chunks).decode("utf-8", "replace")
+    return QuickRun(output=output, exit_code=None if scope.cancelled_caught else proc.returncode)
 
 
 async def _feed_stdin(stdin: trio.abc.SendStream, data: bytes) -> None:

@@ -46,6 +46,7 @@ __all__ = [
 PROMPT_PLACEHOLDER = "{prompt}"
 SUBMODEL_PLACEHOLDER = "{submodel}"
 SCHEMA_PLACEHOLDER = "{schema}"
+EXECUTABLE_PLACEHOLDER = "{executable}"
 # Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
 # NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
 DEFAULT_ARGV_PROMPT_LIMIT = 100_000
@@ -204,8 +205,11 @@ class ModelSpec:
         max_attempts: attempts including the first, for rate limits.
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
         cwd: the working directory of the CLI (None: the server's).
-        version_command: the argv that prints the version cheaply (default: the executable and
-            ``--version``); empty to never probe.
+        version_command: the argv that prints the version cheaply; an element that is exactly
+            ``{executable}`` is the model's executable (the built-in CLIs use ``{executable}
+            --version``, so overriding their command keeps reading the right version). None or
+            empty (the default for a model you add): status never runs anything to read a
+            version, since a wrapper script may spend an API call on every run.
     """
 
     name: str = field(validator=_valid_model_name)
@@ -259,9 +263,11 @@ class ModelSpec:
 
     @property
     def version_argv(self) -> tuple[str, ...]:
-        if self.version_command is None:
-            return (self.executable, "--version")
-        return self.version_command
+        """The version command with ``{executable}`` filled in; empty when none is configured."""
+        return tuple(
+            self.executable if part == EXECUTABLE_PLACEHOLDER else part
+            for part in self.version_command or ()
+        )
 
 
 # Common wording CLIs and APIs use for rate and usage limits.
@@ -278,6 +284,10 @@ GENERIC_RATE_LIMIT_PATTERNS = (
 
 def _python_module(module: str) -> tuple[str, ...]:
     return (sys.executable, "-m", module)
+
+
+# What the built-in CLIs answer cheaply and offline (a custom model gets no version command).
+_VERSION_FLAG = (EXECUTABLE_PLACEHOLDER, "--version")
 
 
 BUILTIN_MODELS: Mapping[str, ModelSpec] = {
@@ -334,6 +344,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 ),
             },
             install_hint="npm install -g @anthropic-ai/claude-code",
+            version_command=_VERSION_FLAG,
             max_concurrency=4,
         ),
         ModelSpec(
@@ -379,6 +390,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 ),
             },
             install_hint="npm install -g @google/gemini-cli",
+            version_command=_VERSION_FLAG,
             max_concurrency=4,
         ),
         ModelSpec(
@@ -407,6 +419,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 "or set the variable your model provider's env_key names (OPENAI_API_KEY)"
             ),
             install_hint="npm install -g @openai/codex",
+            version_command=_VERSION_FLAG,
             max_concurrency=4,
         ),
         ModelSpec(
@@ -424,6 +437,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             auth_patterns=(r"api_key client option must be set", r"incorrect api key"),
             auth_hint="set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)",
             install_hint="pip install 'openai==1.109.1' (the last release with the `openai` CLI)",
+            version_command=_VERSION_FLAG,
             max_concurrency=8,
         ),
         ModelSpec(
@@ -448,6 +462,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 ),
             },
             install_hint="pip install llm (or `uv tool install llm`)",
+            version_command=_VERSION_FLAG,
             max_concurrency=8,
         ),
         ModelSpec(
@@ -469,6 +484,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 ),
             },
             install_hint="install ollama from https://ollama.com and run `ollama serve`",
+            version_command=_VERSION_FLAG,
             timeout_category=TimeoutCategory.NORMAL,
             max_concurrency=2,
         ),
