@@ -22,6 +22,7 @@ from llminst.server import ExecuteResult, ServerOptions, create_server
 from .conftest import FAKECLI, models_with
 from .support.procs import is_alive, read_pids, wait_for_pids
 from .support.progress import ProgressRecorder
+from .support.versions import settled_models
 
 CONTRACT = {
     "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
@@ -305,24 +306,25 @@ async def test_concurrent_calls_run_together(mode: str) -> None:
     assert elapsed < 2.0
 
 
-async def test_get_llm_status_is_fast_and_names_credentials_only(mode: str) -> None:
-    """Status answers quickly for every model, with hints and credential names, never values."""
+async def test_get_llm_status_names_credentials_only(mode: str) -> None:
+    """Status covers every model, with hints and credential names, never values.
+
+    How long it waits for version commands is pinned on a virtual clock in test_status.py; here
+    the versions are read once they have settled, so a loaded machine cannot fail the test.
+    """
     keyed = ModelSpec(
         name="keyed", command=(sys.executable, "-c", "pass"), credential_env=("DEMO_API_KEY",)
     )
     env = {**os.environ, "DEMO_API_KEY": "sk-secret-value-987"}
     async with connect(mode, keyed, base_env=env) as client:
-        start = trio.current_time()
+        models = await settled_models(client)
         result = await client.call_tool("get_llm_status", {})
-        elapsed = trio.current_time() - start
     data = result.structured_content
-    models = {m["model"]: m for m in data["models"]}
-    assert elapsed < 2.0
     assert set(models) == set(BUILTIN_MODELS) | {"keyed"}
     assert models["echo"]["available"] and models["echo"]["version"] == "0.1.0"
     assert "echo" in data["available"]
     assert models["keyed"]["credentials_set"] == ["DEMO_API_KEY"]
-    assert "sk-secret-value-987" not in json.dumps(data) + text_of(result)
+    assert "sk-secret-value-987" not in json.dumps(data) + json.dumps(models) + text_of(result)
     for name in data["unavailable"]:
         assert models[name]["hint"]
 

@@ -20,6 +20,7 @@ from llminst._core.command import build_invocation
 from .realcli import harness
 from .realcli.harness import clean_env, stream_call, text_of
 from .support.fake_ollama import VERSION, install_fake_ollama
+from .support.versions import settled_models
 
 FAST = BackoffPolicy(initial_s=0.01, maximum_s=0.05, jitter_s=0.0)
 LLAMA = BUILTIN_MODELS["llama"]
@@ -140,8 +141,7 @@ async def test_status_reads_the_version(ollama_env: dict[str, str], down: bool) 
     """get_llm_status finds `ollama` and its version, whether or not the server runs."""
     env = {**ollama_env, "FAKE_OLLAMA_DOWN": "1"} if down else ollama_env
     async with connect(env) as client:
-        result = await client.call_tool("get_llm_status", {})
-    llama = next(m for m in result.structured_content["models"] if m["model"] == "llama")
+        llama = (await settled_models(client))["llama"]
     assert llama["available"] is True
     assert llama["version"] == VERSION
 
