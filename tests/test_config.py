@@ -527,6 +527,24 @@ def test_grace_period_accepts_an_integer() -> None:
     )
 
 
+def test_early_stop_settings_and_patterns_come_from_the_config_file() -> None:
+    """stop_after_repeated_errors (0 turns it off) and a model's unreachable patterns and hint
+    are read from the file; a negative count and a broken regex are refused by key."""
+    config = parse_config(
+        "[settings]\nstop_after_repeated_errors = 0\n"
+        + _model('unreachable_patterns = ["proxy said no"]\nunreachable_hint = "ask IT"'),
+        source=SOURCE,
+    )
+    assert config.settings.stop_after_repeated_errors == 0
+    assert config.models["x"].unreachable_patterns == ("proxy said no",)
+    assert config.models["x"].unreachable_hint == "ask IT"
+    assert ModelSpec(name="y", command=("cli",)).unreachable_patterns  # the shared list
+    with pytest.raises(ConfigError, match=r"settings\.stop_after_repeated_errors: .*at least 0"):
+        parse_config("[settings]\nstop_after_repeated_errors = -1\n", source=SOURCE)
+    with pytest.raises(ConfigError, match=r"x\.unreachable_patterns: .*regular expression"):
+        parse_config(_model('unreachable_patterns = ["(unclosed"]'), source=SOURCE)
+
+
 def test_empty_prompt_separator_means_none() -> None:
     """prompt_separator = "" is normalized to None, in Python and in a config file."""
     assert ModelSpec(name="x", command=("cli",), prompt_separator="").prompt_separator is None

@@ -18,7 +18,14 @@ from llminst._core.decoders import (
     TextDecoder,
     make_decoder,
 )
-from llminst._core.events import Event, FinalResult, RetryNotice, TextDelta, Truncated
+from llminst._core.events import (
+    ErrorNotice,
+    Event,
+    FinalResult,
+    RetryNotice,
+    TextDelta,
+    Truncated,
+)
 
 from .support.records import malformed_records
 
@@ -352,6 +359,61 @@ def test_error_subtype_is_an_error_and_uses_errors_list() -> None:
     assert final.is_error
     assert final.subtype == "error_max_turns"
     assert final.text == "Reached max turns (3)"
+
+
+def api_error_message(text: str, error: str = "invalid_request") -> dict[str, Any]:
+    """The assistant line claude makes up to report an API failure (as in the recordings)."""
+    record = assistant(text_block(text), msg_id="0f4b5c1e-synthetic")
+    record["message"]["model"] = "<synthetic>"
+    return {**record, "error": error, "is_api_error_message": True}
+
+
+def test_api_error_message_is_an_error_notice_not_answer_text() -> None:
+    """Regression: a failed streamed call glued claude's error to the answer
+    ("...in 2025 days andPrompt is too long"); the made-up error message is an ErrorNotice."""
+    data = jsonl(
+        [
+            INIT,
+            message_start("msg_01"),
+            text_delta("It takes 2 years, "),
+            text_delta("that is 730 days in 2025 days and"),
+            api_error_message("Prompt is too long"),
+            result("Prompt is too long", is_error=True),
+        ]
+    )
+
+    events = claude(data)
+
+    assert text_of(events) == "It takes 2 years, that is 730 days in 2025 days and"
+    assert non_text(events) == [
+        ErrorNotice("Prompt is too long"),
+        FinalResult(
+            text="Prompt is too long",
+            is_error=True,
+            subtype="success",
+            usage=USAGE,
+            cost_usd=0.0123,
+            session_id=SESSION,
+        ),
+    ]
+
+
+def test_api_error_message_is_never_rebuilt_into_a_result() -> None:
+    """An empty result is rebuilt from real assistant text only, never from an error message."""
+    data = jsonl(
+        [
+            assistant(text_block("Partial answer.")),
+            api_error_message("API Error: Connection refused", error="unknown"),
+            result(None),
+        ]
+    )
+
+    events = claude(data)
+
+    assert text_of(events) == "Partial answer."
+    assert ErrorNotice("API Error: Connection refused") in events
+    final = events[-1]
+    assert isinstance(final, FinalResult) and final.text == "Partial answer."
 
 
 def test_api_retry_becomes_retry_notice() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from llminst._core.config import BUILTIN_MODELS
 from llminst._core.decoders import ClaudeStreamJsonDecoder
-from llminst._core.events import Event, FinalResult, RetryNotice, TextDelta
+from llminst._core.events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta
 from llminst._core.retry import detect_rate_limit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claude"
@@ -134,6 +134,22 @@ def test_server_error_and_not_logged_in_are_error_results() -> None:
         assert isinstance(final, FinalResult) and final.is_error, name
         assert final.text and final.text.startswith(expected), final.text
         assert not any(isinstance(e, RetryNotice) and e.rate_limited for e in events)
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("not_logged_in", "Not logged in · Please run /login"),
+        ("server_error_500", "API Error: 500 Internal server error."),
+        ("rate_limit_429", "API Error: Request rejected (429)"),
+    ],
+)
+def test_api_error_messages_are_errors_not_answer_text(name: str, error: str) -> None:
+    """The assistant line claude makes up for an API failure is an ErrorNotice, not text."""
+    events = decode(load_fixture(name))
+    assert not [e for e in events if isinstance(e, TextDelta)]
+    notices = [e.message for e in events if isinstance(e, ErrorNotice)]
+    assert len(notices) == 1 and notices[0].startswith(error), notices
 
 
 def test_fixtures_hold_nothing_machine_specific() -> None:

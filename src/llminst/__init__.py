@@ -52,6 +52,7 @@ _EXPORTS = {
     "RateLimitedError": ".errors",
     "CallTimeoutError": ".errors",
     "ProcessFailedError": ".errors",
+    "ApiUnreachableError": ".errors",
     "InvalidJSONSchemaError": ".errors",
     "JSONNotFoundError": ".errors",
     "JSONSchemaMismatchError": ".errors",
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from ._core.tokens import TokenEstimate, estimate_tokens
     from .configfile import load_config, load_models
     from .errors import (
+        ApiUnreachableError,
         CallTimeoutError,
         CLINotFoundError,
         ConfigError,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .result import CallResult
 
 __all__ = [
+    "ApiUnreachableError",
     "CLINotFoundError",
     "CallTimeoutError",
     "ConfigError",
@@ -144,6 +145,32 @@ class ProcessFailedError(LLMError, RuntimeError):
         message: str,
         *,
         exit_code: int | None,
+        stderr_tail: str = "",
+        result: CallResult | None = None,
+    ) -> None:
+        super().__init__(message, result=result)
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+
+
+class ApiUnreachableError(LLMError, ConnectionError):
+    """The CLI cannot reach its API (connection refused, no network, unresolvable host).
+
+    Raised when the CLI failed with such an error, or when it kept repeating one instead of
+    answering and was ended early (`Settings.stop_after_repeated_errors`).
+
+    Attributes:
+        exit_code: the CLI's exit code (negative for the signal that ended it early).
+        stderr_tail: the end of its stderr.
+    """
+
+    kind = "api_unreachable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exit_code: int | None = None,
         stderr_tail: str = "",
         result: CallResult | None = None,
     ) -> None:

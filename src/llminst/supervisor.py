@@ -11,7 +11,9 @@ Cleanup is a contract. However an attempt ends (exit, deadline, caller cancelled
 closed) its process group gets SIGTERM, a grace period, SIGKILL, and is reaped, inside a shielded
 scope; stragglers the CLI left in its group are killed too. With ``subreaper=True`` (Linux)
 descendants that left the group with ``setsid`` are killed and reaped as well (`_reaper`). Leaving `open_supervisor()` cancels
-every call, so every process it started is gone when the ``async with`` block ends.
+every call, so every process it started is gone when the ``async with`` block ends. An attempt
+whose CLI keeps printing the same connection or credentials error without answering is ended
+the same way, early, instead of at its deadline (`_core.repeated_errors` decides when).
 
 Quick commands (a CLI's version and help flags) are tasks of the same nursery: bounded in time,
 one run at a time per executable, their answers kept (`_QuickCommands`), so a status can answer
@@ -45,10 +47,17 @@ from attrs import define, frozen
 
 from . import _reaper
 from ._core.command import Invocation, build_invocation
-from ._core.config import BUILTIN_MODELS, ModelSpec, Settings, split_model_name
+from ._core.config import (
+    BUILTIN_MODELS,
+    GENERIC_UNREACHABLE_PATTERNS,
+    ModelSpec,
+    Settings,
+    split_model_name,
+)
 from ._core.decoders import make_decoder, strip_terminal_codes
 from ._core.events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta, Truncated
 from ._core.jsonmode import apply_json_mode, extract_json, parse_schema
+from ._core.repeated_errors import RepeatedError, RepeatedErrorDetector, RepeatedErrorKind
 from ._core.retry import BackoffPolicy, RateLimitHit, detect_rate_limit, plan_retry
 from ._core.status import (
     NOT_CONFIGURED,
@@ -61,6 +70,7 @@ from ._core.status import (
 )
 from ._core.timeouts import TimeoutChoice, resolve_timeout
 from .errors import (
+    ApiUnreachableError,
     CallTimeoutError,
     CLINotFoundError,
     CredentialsMissingError,
@@ -283,12 +293,35 @@ class _Attempt:
     stderr: bytearray = attrs.Factory(bytearray)
     truncated: bool = False
     exit_code: int | None = None
+    stopped: RepeatedError | None = None  # ended early: the error line the CLI kept repeating
 
     @property
     def text(self) -> str:
-        if self.final is not None and self.final.text:
+        """The answer: the CLI's final text, or what streamed. The text of an error result is
+        the error (it goes into the message), never the answer."""
+        if self.final is not None and self.final.text and not self.final.is_error:
             return self.final.text
         return "".join(self.parts)
+
+    def reported_error(self) -> tuple[str, str] | None:
+        """The error the CLI reported in its output, as (where it came from, its text)."""
+        if self.final is not None and self.final.is_error and self.final.text:
+            return "the CLI's result line says", self.final.text
+        if self.errors:
+            return "the CLI's last error notice says", self.errors[-1]
+        return None
+
+    def error_text(self) -> str:
+        """Every error the CLI reported (output notices, result line, stderr), not its answer."""
+        reported = self.final.text if self.final is not None and self.final.is_error else None
+        return "\n".join(p for p in (*self.errors, reported, self.stderr_tail()) if p)
+
+    def failure_cause(self) -> str:
+        """What the CLI gave as the cause of its failure: its result line's error when it has
+        one (earlier notices and stderr may be about problems it got past), else every error."""
+        if self.final is not None and self.final.is_error and self.final.text:
+            return self.final.text
+        return self.error_text()
 
     def stderr_tail(self) -> str:
         return strip_terminal_codes(self.stderr.decode("utf-8", "replace"))
@@ -299,6 +332,34 @@ class _Attempt:
         if self.final is not None and self.final.is_error and self.final.text:
             pieces.append(self.final.text)
         return "\n".join(p for p in pieces if p)
+
+
+@define
+class _StopOnRepeatedErrors:
+    """Ends an attempt early (cancels `scope`, around its process) once `detector` finds the
+    CLI repeating a connection or credentials error; the attempt records which."""
+
+    detector: RepeatedErrorDetector
+    attempt: _Attempt
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    armed: bool = True
+
+    def disarm(self) -> None:
+        """The CLI exited by itself: nothing is left to stop."""
+        self.armed = False
+
+    def check(self, found: RepeatedError | None, context: Mapping[str, Any]) -> None:
+        if found is None or not self.armed or self.attempt.stopped is not None:
+            return
+        self.attempt.stopped = found
+        _log.warning(
+            "llminst.attempt.stopped_early",
+            **context,
+            reason=found.kind.value,
+            repeats=found.count,
+            source=found.source,
+        )
+        self.scope.cancel()
 
 
 @define
@@ -721,13 +782,12 @@ class Supervisor:
     def _cancel_error(self, call: _Call) -> LLMError:
         if call.abandoned:
             return LLMError("the caller cancelled the call")
-        seconds = call.request.timeout.seconds
-        partial = call.last.text if call.last is not None else ""
+        request = call.request
+        seconds = request.timeout.seconds
         return CallTimeoutError(
-            f"model {call.request.model!r} timed out after {seconds:g} s "
-            f"(category {call.request.timeout.category}, attempt {call.attempts}); "
-            f"{len(partial)} characters of partial output are in the result. "
-            "Pass a larger timeout, or ask for a shorter answer.",
+            f"model {request.model!r} timed out after {seconds:g} s "
+            f"(category {request.timeout.category}, attempt {call.attempts})"
+            + _timeout_advice(request.spec, call.last),
             timeout_s=seconds,
         )
 
@@ -789,6 +849,8 @@ class Supervisor:
     def _classify(self, call: _Call, attempt: _Attempt) -> LLMError | RateLimitHit | None:
         """None for success, a RateLimitHit to retry, or the error to raise."""
         spec = call.request.spec
+        if attempt.stopped is not None:
+            return _repeated_error(call.request.model, spec, attempt, attempt.stopped)
         failed_by_cli = attempt.final is not None and attempt.final.is_error
         if attempt.exit_code == 0 and not failed_by_cli:
             return None
@@ -811,6 +873,13 @@ class Supervisor:
         hit = self._rate_limit(spec, attempt, said)
         if hit is not None:
             return hit
+        if _first_match(spec.unreachable_patterns, attempt.failure_cause()) is not None:
+            return ApiUnreachableError(
+                f"{_failure_message(call.request.model, attempt)}\n"
+                f"That suggests the CLI cannot reach its API: {_unreachable_fix(spec)}.",
+                exit_code=attempt.exit_code,
+                stderr_tail=attempt.stderr_tail(),
+            )
         return ProcessFailedError(
             _failure_message(call.request.model, attempt),
             exit_code=attempt.exit_code,
@@ -952,35 +1021,28 @@ class Supervisor:
             call.request.spec.output_format, max_line_bytes=self.settings.max_output_bytes
         )
         tail_limit = self.settings.stderr_tail_bytes
+        stop = _StopOnRepeatedErrors(self._repeated_error_detector(call.request.spec), attempt)
 
         async def on_stdout(data: bytes | bytearray) -> None:
             for event in decoder.feed(bytes(data)):
                 await self._on_event(call, attempt, event, send)
+                stop.check(stop.detector.feed_event(event), context)
 
         async def on_stderr(data: bytes | bytearray) -> None:
             attempt.stderr += data
             del attempt.stderr[:-tail_limit]
+            stop.check(stop.detector.feed_stderr(bytes(data)), context)
 
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [_Pump(proc.stdout, on_stdout), _Pump(proc.stderr, on_stderr)]
         swept = False
         try:
             await self._send(call, send, AttemptStarted(attempt.number, proc.pid))
-            async with trio.open_nursery() as nursery:
-                for pump in pumps:
-                    nursery.start_soon(pump.run)
-                if invocation.stdin is not None and proc.stdin is not None:
-                    nursery.start_soon(_feed_stdin, proc.stdin, invocation.stdin)
-                await proc.wait()
-                # The leader is gone: whatever it left in its group is killed now, and a pipe
-                # still held open by a process outside the group gets a bounded wait for EOF.
-                await _kill_tree(proc, self.settings.grace_period_s, **context)
-                await _kill_escapees(token, **context)
-                swept = True
-                for pump in pumps:
-                    pump.expect_eof(_EOF_LINGER_S)
-            for event in decoder.close():
-                await self._on_event(call, attempt, event, send)
+            with stop.scope:
+                swept = await self._drain(proc, invocation, pumps, stop, token, context)
+            if attempt.stopped is None:
+                for event in decoder.close():
+                    await self._on_event(call, attempt, event, send)
         finally:
             with trio.CancelScope(shield=True):
                 await _kill_tree(proc, self.settings.grace_period_s, **context)
@@ -1000,6 +1062,39 @@ class Supervisor:
                 elapsed_s=round(trio.current_time() - started, 4),
                 pipes_abandoned=any(p.gave_up for p in pumps) or None,
             )
+
+    async def _drain(
+        self,
+        proc: trio.Process,
+        invocation: Invocation,
+        pumps: list[_Pump],
+        stop: _StopOnRepeatedErrors,
+        token: str,
+        context: Mapping[str, Any],
+    ) -> bool:
+        """Pump the pipes (and feed stdin) until the CLI exits and its pipes end; True once
+        what it left behind (in its group, and escapees) is killed."""
+        async with trio.open_nursery() as nursery:
+            for pump in pumps:
+                nursery.start_soon(pump.run)
+            if invocation.stdin is not None and proc.stdin is not None:
+                nursery.start_soon(_feed_stdin, proc.stdin, invocation.stdin)
+            await proc.wait()
+            stop.disarm()  # it ended by itself: what it said is classified as usual
+            # The leader is gone: whatever it left in its group is killed now, and a pipe
+            # still held open by a process outside the group gets a bounded wait for EOF.
+            await _kill_tree(proc, self.settings.grace_period_s, **context)
+            await _kill_escapees(token, **context)
+            for pump in pumps:
+                pump.expect_eof(_EOF_LINGER_S)
+        return True
+
+    def _repeated_error_detector(self, spec: ModelSpec) -> RepeatedErrorDetector:
+        return RepeatedErrorDetector(
+            unreachable_patterns=spec.unreachable_patterns,
+            auth_patterns=spec.auth_patterns,
+            repeats=self.settings.stop_after_repeated_errors,
+        )
 
     async def _on_event(
         self,
@@ -1182,23 +1277,101 @@ def _first_match(patterns: tuple[str, ...], text: str) -> str | None:
 
 
 def _failure_message(model: str, attempt: _Attempt) -> str:
+    """How the CLI ended and what it said, each piece labelled with where it came from."""
+    said = _what_it_said(attempt)
+    detail = f"; {said}" if said else "; it printed nothing on stderr and reported no error"
+    return f"model {model!r}: the CLI {_how_it_ended(attempt)}{detail}"
+
+
+def _how_it_ended(attempt: _Attempt) -> str:
     code = attempt.exit_code
     if code is not None and code < 0:
         try:
-            how = f"was killed by signal {signal.Signals(-code).name}"
+            return f"was killed by signal {signal.Signals(-code).name}"
         except ValueError:
-            how = f"was killed by signal {-code}"
-    elif attempt.final is not None and attempt.final.is_error:
-        how = f"reported an error ({attempt.final.subtype or 'error'}) with exit code {code}"
+            return f"was killed by signal {-code}"
+    final = attempt.final
+    if final is not None and final.is_error:
+        # claude marks API failures "subtype: success, is_error: true": no such label.
+        subtype = final.subtype or ""
+        label = f" ({subtype})" if subtype.lower() not in ("", "success", "error") else ""
+        return f"reported a failure{label} with exit code {code}"
+    return f"exited with code {code}"
+
+
+def _what_it_said(attempt: _Attempt) -> str:
+    """The CLI's own structured error first (it names the cause), then the end of stderr."""
+    pieces = []
+    reported = attempt.reported_error()
+    if reported is not None:
+        where, text = reported
+        pieces.append(f"{where}: {_last_lines(text)}")
+    tail = attempt.stderr_tail().strip()
+    if tail:
+        pieces.append(f"stderr ends with:\n{_last_lines(tail)}")
+    return "; ".join(pieces)
+
+
+def _last_lines(text: str, count: int = 10, limit: int = 2000) -> str:
+    return "\n".join(text.strip().splitlines()[-count:])[-limit:]
+
+
+def _timeout_advice(spec: ModelSpec, attempt: _Attempt | None) -> str:
+    """The end of a timeout message: the partial output, or, when no answer came, what the
+    CLI said instead and what that suggests (a larger timeout does not fix a dead network)."""
+    partial = attempt.text if attempt is not None else ""
+    said = _what_it_said(attempt) if attempt is not None else ""
+    if attempt is None or partial.strip() or not said:
+        return (
+            f"; {len(partial)} characters of partial output are in the result. "
+            "Pass a larger timeout, or ask for a shorter answer."
+        )
+    errors = attempt.error_text()
+    auth = _first_match(spec.auth_patterns, errors)
+    # Advice only, so the common wordings count too (codex's spec leaves out its WebSocket
+    # line to avoid stopping early, yet after a whole timeout of it the network is the suspect).
+    unreachable = _first_match((*spec.unreachable_patterns, *GENERIC_UNREACHABLE_PATTERNS), errors)
+    if auth is not None:
+        fix = f" Fix: {spec.auth_hint}." if spec.auth_hint else ""
+        advice = (
+            f"That suggests missing or invalid credentials ({auth!r}); a larger timeout "
+            f"will not help.{fix}"
+        )
+    elif unreachable is not None:
+        advice = (
+            f"That suggests the CLI cannot reach its API ({unreachable!r}); a larger timeout "
+            f"will not help: {_unreachable_fix(spec)}."
+        )
     else:
-        how = f"exited with code {code}"
-    tail = attempt.stderr_tail().strip() or "\n".join(attempt.errors).strip()
-    tail = tail or (attempt.final.text or "" if attempt.final else "")
-    last_lines = "\n".join(tail.splitlines()[-10:])[-2000:]
-    detail = (
-        f"; stderr ends with:\n{last_lines}" if last_lines else "; it printed nothing on stderr"
+        advice = "If that is an error, fix its cause; otherwise pass a larger timeout."
+    return f" before any answer text arrived; {said}\n{advice}"
+
+
+def _repeated_error(
+    model: str, spec: ModelSpec, attempt: _Attempt, found: RepeatedError
+) -> LLMError:
+    """The error for an attempt ended early because its CLI kept repeating `found`."""
+    where = "on stderr" if found.source == "stderr" else "in its output"
+    credentials = found.kind is RepeatedErrorKind.CREDENTIALS
+    head = (
+        f"model {model!r}: stopped the CLI after it printed the same "
+        f"{'credentials' if credentials else 'connection'} error {found.count} times {where} "
+        f"without answering: {found.line!r}."
     )
-    return f"model {model!r}: the CLI {how}{detail}"
+    if credentials:
+        fix = f" Fix: {spec.auth_hint}." if spec.auth_hint else ""
+        return CredentialsMissingError(head + fix)
+    return ApiUnreachableError(
+        f"{head} It cannot reach its API: {_unreachable_fix(spec)}.",
+        exit_code=attempt.exit_code,
+        stderr_tail=attempt.stderr_tail(),
+    )
+
+
+def _unreachable_fix(spec: ModelSpec) -> str:
+    return spec.unreachable_hint or (
+        "check the network, the CLI's API base URL and any proxy (HTTPS_PROXY)"
+    )
 
 
 def _utf8_size(text: str) -> int:

@@ -19,6 +19,10 @@ their PIDs, one per line, to the file named by $FAKECLI_PIDFILE so tests can che
   line N [claude]     write one N-byte line of text, or one claude stream-json result line
   die SIGNAL          print, then kill itself with SIGNAL (SEGV, KILL, ...)
   exit-early CODE     exit CODE at once without reading stdin (a large prompt waits there)
+  script FILE         play FILE, a JSON script: {"child": true} first starts a grandchild in
+                      the group; each of "lines" ({"stdout" or "stderr": TEXT, "times": N})
+                      is written N times (default 1), one line each; then exit with "exit"
+                      (an int), or sleep forever when it is null or missing
 
 Grandchildren put $FAKECLI_MARKER in their command line so tests can find them by it.
 """
@@ -55,6 +59,22 @@ def double_fork() -> None:
         record_pid(grandchild)
         os._exit(0)
     os.waitpid(child, 0)
+
+
+def play(path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        script = json.load(f)
+    if script.get("child"):
+        record_pid(subprocess.Popen(grandchild_argv()).pid)
+    for step in script.get("lines", []):
+        stream = sys.stdout if "stdout" in step else sys.stderr
+        text = step.get("stdout", step.get("stderr", ""))
+        for _ in range(step.get("times", 1)):
+            stream.write(text + "\n")
+            stream.flush()
+    if script.get("exit") is None:
+        time.sleep(300)
+    return int(script.get("exit") or 0)
 
 
 def main() -> int:
@@ -128,6 +148,8 @@ def main() -> int:
     elif mode == "exit-early":
         sys.stderr.write("exiting before reading stdin\n")
         return int(args[0])
+    elif mode == "script":
+        return play(args[0])
     elif mode == "fail":
         sys.stderr.write(args[1] + "\n")
         return int(args[0])

@@ -142,6 +142,11 @@ def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int | None)
         raise _FieldValueError(attribute.name, f"{attribute.name} must be at least 1, got {value}")
 
 
+def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 0:
+        raise _FieldValueError(attribute.name, f"{attribute.name} must be at least 0, got {value}")
+
+
 def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not (math.isfinite(value) and value >= 0):
         raise _FieldValueError(
@@ -163,6 +168,39 @@ def _to_env(value: Mapping[str, str]) -> Mapping[str, str]:
 def _empty_to_none(value: str | None) -> str | None:
     """``prompt_separator = ""`` means no separator, exactly like leaving it out."""
     return value or None
+
+
+# Common wording CLIs, HTTP libraries and resolvers use when the API cannot be reached at all
+# (node: ECONNREFUSED, "fetch failed", getaddrinfo ENOTFOUND; Rust/reqwest: "error sending
+# request", "failed to lookup address"; Python: "Connection refused", openai's "Connection
+# error."). Chosen so ordinary notices never match: no bare "network", "timeout" or
+# "disconnected" (a stream dropped mid-answer is retried by the CLIs themselves).
+GENERIC_UNREACHABLE_PATTERNS = (
+    r"connection refused",
+    r"\bECONNREFUSED\b",
+    r"\bENOTFOUND\b",
+    r"\bEAI_AGAIN\b",
+    r"\bENETUNREACH\b",
+    r"\bEHOSTUNREACH\b",
+    r"connect ETIMEDOUT",
+    r"getaddrinfo",
+    r"fetch failed",
+    r"failed to connect",
+    r"could not connect",
+    r"unable to connect",
+    r"cannot connect to",
+    r"failed to lookup address",
+    r"name does not resolve",
+    r"name or service not known",
+    r"temporary failure in name resolution",
+    r"could not resolve host",
+    r"network is unreachable",
+    r"no route to host",
+    r"waiting for network",
+    r"\bconnection error\b",
+    r"\bconnection failed\b",
+    r"error sending request",
+)
 
 
 @frozen(kw_only=True)
@@ -197,6 +235,13 @@ class ModelSpec:
         rate_limit_patterns: regexes (case-insensitive) that mean "rate or usage limited".
         auth_patterns: regexes (case-insensitive) that mean "not logged in / no API key".
         auth_hint: how to fix missing credentials (``run `claude login```).
+        unreachable_patterns: regexes (case-insensitive) that mean "cannot reach the API"
+            (connection refused, DNS failure, ...); default: a shared list of common wordings.
+            A failure whose errors match is ``api_unreachable``, and a call whose CLI repeats
+            one matching line `Settings.stop_after_repeated_errors` times before answering is
+            ended early.
+        unreachable_hint: how to fix an unreachable API for this CLI (where its base URL is
+            set); None: generic advice (network, base URL, proxy).
         error_hints: regex (case-insensitive) -> fix, for fatal errors a CLI reports that need a
             specific fix (claude refusing to run as root); a failed call whose output matches
             is reported with the matched line and the fix.
@@ -236,6 +281,10 @@ class ModelSpec:
         default=(), converter=_to_tuple, validator=_valid_patterns
     )
     auth_hint: str | None = None
+    unreachable_patterns: tuple[str, ...] = field(
+        default=GENERIC_UNREACHABLE_PATTERNS, converter=_to_tuple, validator=_valid_patterns
+    )
+    unreachable_hint: str | None = None
     error_hints: Mapping[str, str] = field(
         factory=dict, converter=_to_env, validator=_valid_hint_patterns
     )
@@ -336,6 +385,9 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 "set ANTHROPIC_API_KEY for the server, or log in once by running `claude` and "
                 "typing /login (`claude setup-token` makes a token for CLAUDE_CODE_OAUTH_TOKEN)"
             ),
+            unreachable_hint=(
+                "check the network, ANTHROPIC_BASE_URL (when set) and any proxy (HTTPS_PROXY)"
+            ),
             error_hints={
                 r"dangerously-skip-permissions cannot be used with root": (
                     "claude refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1 "
@@ -383,6 +435,9 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 '({"security": {"auth": {"selectedType": "gemini-api-key"}}}), '
                 "or run `gemini` once to log in"
             ),
+            unreachable_hint=(
+                "check the network, GOOGLE_GEMINI_BASE_URL (when set) and any proxy (HTTPS_PROXY)"
+            ),
             error_hints={
                 r"not running in a trusted directory": (
                     "set GEMINI_CLI_TRUST_WORKSPACE=true for this model (the built-in spec "
@@ -418,6 +473,17 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 "run `codex login` (or `printenv OPENAI_API_KEY | codex login --with-api-key`), "
                 "or set the variable your model provider's env_key names (OPENAI_API_KEY)"
             ),
+            # Offline, codex repeats "Reconnecting... N/5 (... failed to lookup address ...)" and
+            # then "Reconnecting... waiting for network (Connection failed: ...)" on stdout for
+            # as long as it runs. Its stderr line "failed to connect to Responses WebSocket" is
+            # left out: codex falls back to HTTPS by itself when only WebSockets are blocked.
+            unreachable_patterns=tuple(
+                p for p in GENERIC_UNREACHABLE_PATTERNS if p != r"failed to connect"
+            ),
+            unreachable_hint=(
+                "check the network, the base_url of the model provider in ~/.codex/config.toml "
+                "(when set) and any proxy (HTTPS_PROXY)"
+            ),
             install_hint="npm install -g @openai/codex",
             version_command=_VERSION_FLAG,
             max_concurrency=4,
@@ -436,6 +502,9 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             # wrong key is a 401 "Incorrect API key provided".
             auth_patterns=(r"api_key client option must be set", r"incorrect api key"),
             auth_hint="set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)",
+            unreachable_hint=(
+                "check the network, OPENAI_BASE_URL (when set) and any proxy (HTTPS_PROXY)"
+            ),
             install_hint="pip install 'openai==1.109.1' (the last release with the `openai` CLI)",
             version_command=_VERSION_FLAG,
             max_concurrency=8,
@@ -454,6 +523,10 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             auth_hint=(
                 "set OPENAI_API_KEY (or run `llm keys set openai`); other providers' plugins "
                 "take `llm keys set NAME` or their own variable"
+            ),
+            unreachable_hint=(
+                "check the network, OPENAI_BASE_URL (when set) or the model plugin's API "
+                "address, and any proxy (HTTPS_PROXY)"
             ),
             error_hints={
                 r"unknown model": (
@@ -483,6 +556,9 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                     "for llama:NAME"
                 ),
             },
+            unreachable_hint=(
+                "start the ollama server (`ollama serve`) or set OLLAMA_HOST to where it runs"
+            ),
             install_hint="install ollama from https://ollama.com and run `ollama serve`",
             version_command=_VERSION_FLAG,
             timeout_category=TimeoutCategory.NORMAL,
@@ -501,12 +577,16 @@ class Settings:
         grace_period_s: seconds between SIGTERM and SIGKILL of a process group.
         max_output_bytes: answer text kept per call; more is dropped and flagged.
         stderr_tail_bytes: how much of the end of stderr is kept.
+        stop_after_repeated_errors: end a call once its CLI has printed the same connection or
+            credentials error line (a model's ``unreachable_patterns`` / ``auth_patterns``)
+            this many times without any answer text; 0 never ends a call early.
     """
 
     default_max_concurrency: int = field(default=8, validator=_positive)
     grace_period_s: float = field(default=3.0, validator=_finite_non_negative)
     max_output_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     stderr_tail_bytes: int = field(default=8192, validator=_positive)
+    stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
 
 
 @frozen(kw_only=True)

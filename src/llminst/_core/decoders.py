@@ -177,7 +177,10 @@ class ClaudeStreamJsonDecoder:
       `TextDelta` (only with ``--include-partial-messages``).
     - ``assistant``: a `TextDelta` per text block, unless that message's text already streamed
       as deltas (same ``message.id`` as a streamed ``message_start``, or any text delta since the
-      previous ``assistant`` line), so the text is never duplicated.
+      previous ``assistant`` line), so the text is never duplicated. A message the CLI made up
+      to report an API failure (``is_api_error_message: true`` or an ``error`` field, as for
+      "Not logged in" or "Prompt is too long") gives an `ErrorNotice` per text block instead:
+      it is not part of the answer.
     - ``result``: `FinalResult`. An empty or missing ``result`` is rebuilt from every assistant
       text block seen (a known CLI bug); an error result without text uses its ``errors`` list.
       ``is_error`` is true when the CLI says so or the subtype starts with ``error`` (claude
@@ -246,6 +249,8 @@ class ClaudeStreamJsonDecoder:
             return []
         message = _dict(record.get("message"))
         texts = _text_blocks(message.get("content"))
+        if record.get("is_api_error_message") is True or _str(record.get("error")):
+            return [ErrorNotice(text) for text in texts]
         self._assistant_texts.extend(texts)
         message_id = _str(message.get("id"))
         streamed = self._streamed_since_assistant or (
