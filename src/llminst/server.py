@@ -11,22 +11,22 @@ kills the call's process tree on the way out.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import math
 import os
 import re
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, ParamSpec
+from typing import Annotated, Any
 
 import attrs
 import trio
 from attrs import Factory, define, frozen
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, create_model
 
@@ -40,11 +40,11 @@ from .errors import CallTimeoutError, ConfigError, InvalidInputError, LLMError
 from .logs import get_logger
 from .result import CallResult
 from .supervisor import CallStream, RetryScheduled, Supervisor, open_supervisor
+from .tool_arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
 
 __all__ = ["ServerOptions", "create_server"]
 
 _log = get_logger()
-P = ParamSpec("P")
 
 
 @frozen(kw_only=True)
@@ -181,28 +181,34 @@ def _error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
 _CALL_TOOLS = {"execute_llm", "stream_llm"}
 
 
-def _tool_errors(
-    fn: Callable[P, Awaitable[CallToolResult]],
-) -> Callable[P, Awaitable[CallToolResult]]:
-    """Turn every failure into a readable isError result; let cancellation through."""
-    returns_call_result = fn.__name__ in _CALL_TOOLS
+def _checked(tool: ToolBody, strict: ArgumentsModel) -> ToolBody:
+    """The function the SDK calls for `tool`: check the client's arguments against `strict`,
+    run the tool, and turn every failure into a readable isError result; let cancellation
+    through."""
+    name = tool.__name__
+    model_parameter = inspect.signature(tool).parameters.get("model")
+    default_model = model_parameter.default if model_parameter else None
 
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
-        model = str(kwargs.get("model", "claude")) if returns_call_result else None
+    async def checked(*, ctx: Context, arguments: dict[str, Any]) -> CallToolResult:
+        model = None
+        if name in _CALL_TOOLS:
+            # The model named in the structured result, even when the arguments are wrong.
+            sent = arguments.get("model", default_model)
+            model = sent if isinstance(sent, str) else ""
         try:
-            return await fn(*args, **kwargs)
+            result: CallToolResult = await tool(ctx, **check_arguments(strict, arguments))
+            return result
         except LLMError as exc:
-            _log.info("llminst.tool.failed", tool=fn.__name__, error=exc.kind)
+            _log.info("llminst.tool.failed", tool=name, error=exc.kind)
             return _error_result(exc, model=model)
         except Exception as exc:
-            _log.exception("llminst.tool.crashed", tool=fn.__name__)
+            _log.exception("llminst.tool.crashed", tool=name)
             error = LLMError(
                 f"internal error in llminst ({type(exc).__name__}: {exc}); please report it"
             )
             return _error_result(error, model=model)
 
-    return wrapper
+    return checked
 
 
 def _ok(model: BaseModel, text: str | None = None) -> CallToolResult:
@@ -319,12 +325,10 @@ class _State:
     options: ServerOptions
 
 
-def _add_tool(
-    server: MCPServer, fn: Callable[..., Awaitable[CallToolResult]], annotations: ToolAnnotations
-) -> None:
+def _tool(fn: ToolBody, annotations: ToolAnnotations) -> Tool:
     # The SDK uses docstrings verbatim; clients show them, so drop the source indentation.
     description = inspect.cleandoc(fn.__doc__ or "")
-    server.add_tool(_tool_errors(fn), description=description, annotations=annotations)
+    return strict_tool(fn, _checked, description=description, annotations=annotations)
 
 
 def _state(ctx: Context) -> _State:
@@ -362,12 +366,12 @@ def create_server(options: ServerOptions) -> MCPServer:
             "which are installed; the 'echo' model always works and answers with the prompt."
         ),
         lifespan=lifespan,
+        tools=_tools(),
     )
-    _register_tools(server)
     return server
 
 
-def _register_tools(server: MCPServer) -> None:
+def _tools() -> list[Tool]:
     running = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
     async def execute_llm(
@@ -587,11 +591,14 @@ def _register_tools(server: MCPServer) -> None:
             )
         )
 
-    _add_tool(server, execute_llm, running)
-    _add_tool(server, stream_llm, running)
-    _add_tool(server, get_llm_status, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    _add_tool(server, estimate_tokens, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    _add_tool(server, configure_llm, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    return [
+        _tool(execute_llm, running),
+        _tool(stream_llm, running),
+        _tool(get_llm_status, read_only),
+        _tool(estimate_tokens, read_only),
+        _tool(configure_llm, ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+    ]
 
 
 def _configure(
