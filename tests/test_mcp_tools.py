@@ -378,6 +378,53 @@ async def test_configure_llm_adds_updates_and_validates(mode: str) -> None:
     assert "later" in status.structured_content["unavailable"]
 
 
+async def test_configure_llm_updates_only_the_keys_given(mode: str) -> None:
+    """Omitted keys keep their value: an update needs no command, and leaves the timeout
+    category alone (regression: it was required, and the category fell back to normal)."""
+    shout = [sys.executable, "-c", "import sys; print(sys.argv[-1].upper(), end='')"]
+    async with connect(mode) as client:
+        await client.call_tool(
+            "configure_llm", {"model": "shout", "command": shout, "timeout_category": "long"}
+        )
+        updated = await client.call_tool(
+            "configure_llm", {"model": "shout", "rate_limit_patterns": ["slow down"]}
+        )
+        ran = await client.call_tool("execute_llm", {"model": "shout", "prompt": "still me"})
+        builtin = await client.call_tool(
+            "configure_llm", {"model": "echo", "timeout_category": "extended"}
+        )
+    assert not updated.is_error, text_of(updated)
+    assert updated.structured_content["created"] is False
+    assert updated.structured_content["command"] == shout
+    assert updated.structured_content["timeout_category"] == "long"
+    assert updated.structured_content["rate_limit_patterns"] == ["slow down"]
+    assert text_of(ran) == "STILL ME" and ran.structured_content["timeout_s"] == 600
+    assert builtin.structured_content["command"] == list(BUILTIN_MODELS["echo"].command)
+    assert builtin.structured_content["timeout_category"] == "extended"
+
+
+async def test_configure_llm_needs_a_command_for_a_new_model(mode: str) -> None:
+    """A new model without a command is refused, saying what to send and which models exist."""
+    async with connect(mode) as client:
+        result = await client.call_tool("configure_llm", {"model": "brand-new"})
+        status = await client.call_tool("get_llm_status", {})
+    text = text_of(result)
+    assert result.is_error
+    assert text.startswith("config: configure_llm: brand-new: "), text
+    assert "needs 'command'" in text and '["mycli", "--flag"]' in text, text
+    assert "claude, codex, echo" in text, text
+    assert "brand-new" not in {m["model"] for m in status.structured_content["models"]}
+
+
+async def test_configure_llm_names_the_key_of_an_unsplittable_command(mode: str) -> None:
+    """A command string a shell could not split is refused under its key path, like the others."""
+    async with connect(mode) as client:
+        result = await client.call_tool("configure_llm", {"model": "x", "command": "'unclosed"})
+    assert text_of(result).startswith("config: configure_llm: x.command: cannot split"), text_of(
+        result
+    )
+
+
 async def test_configure_llm_can_be_disabled(mode: str) -> None:
     """With allow_configure off (remote clients by default), configure_llm refuses and says how."""
     async with connect(mode, allow_configure=False) as client:

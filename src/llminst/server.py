@@ -467,17 +467,17 @@ def _tools() -> list[Tool]:
         ctx: Context,
         model: Annotated[str, Field(description="The model name to add or update.")],
         command: Annotated[
-            list[str] | str,
-            Field(
-                description='The CLI argv: a list (["mycli", "--flag"]) or one string split '
-                "like a shell would (no shell runs). An element exactly {prompt} is where the "
-                "prompt goes; otherwise it is appended."
+            list[str] | str | None,
+            _opt(
+                'The CLI argv: a list (["mycli", "--flag"]) or one string split like a shell '
+                "would (no shell runs). An element exactly {prompt} is where the prompt goes; "
+                "otherwise it is appended. Required for a new model."
             ),
-        ],
+        ] = None,
         timeout_category: Annotated[
-            str,
-            Field(description="quick (60 s), normal (300 s), long (600 s) or extended (1800 s)."),
-        ] = "normal",
+            str | None,
+            _opt("quick (60 s), normal (300 s, the default), long (600 s) or extended (1800 s)."),
+        ] = None,
         rate_limit_patterns: Annotated[
             list[str] | None,
             _opt(
@@ -532,9 +532,9 @@ def _tools() -> list[Tool]:
     ) -> Annotated[CallToolResult, ConfigureResult]:
         """Add or update a model at runtime.
 
-        Omitted fields keep their current value (or the default, for a new model). An executable
-        that is not installed yet is accepted with a warning; get_llm_status shows the model
-        unavailable until it is."""
+        Omitted fields keep their current value (or the default, for a new model, which needs a
+        command). An executable that is not installed yet is accepted with a warning;
+        get_llm_status shows the model unavailable until it is."""
         state = _state(ctx)
         if not state.options.allow_configure:
             raise InvalidInputError(
@@ -604,26 +604,37 @@ def _tools() -> list[Tool]:
 def _configure(
     supervisor: Supervisor,
     model: str,
-    command: list[str] | str,
+    command: list[str] | str | None,
     fields: dict[str, Any],
     *,
     allowed: tuple[str, ...] | None,
 ) -> tuple[ModelSpec, bool]:
+    """Add `model`, or update the keys given of the model that exists (the others keep theirs).
+
+    Raises:
+        ConfigError: a new model without a command, or a value the config file would refuse.
+        InvalidInputError: an executable or variable the allowlist does not permit.
+    """
+    existing = supervisor.models.get(model)
+    if command is None and existing is None:
+        raise ConfigError(
+            'a new model needs \'command\' (the CLI\'s argv, e.g. ["mycli", "--flag"]); without '
+            f"it, name a model that exists to update it: {', '.join(sorted(supervisor.models))}",
+            source="configure_llm",
+            key=model,
+        )
     if isinstance(command, str):
         try:
             command = shlex.split(command)
         except ValueError as exc:
             raise ConfigError(
-                f"cannot split the command string ({exc}); pass a list instead", key="command"
+                f"cannot split the command string ({exc}); pass a list instead",
+                source="configure_llm",
+                key=f"{model}.command",
             ) from None
-    existing = supervisor.models.get(model)
-    spec = spec_from_mapping(
-        model,
-        {**fields, "command": command},
-        base=existing,
-        source="configure_llm",
-        key_prefix=model,
-    )
+    if command is not None:
+        fields = {**fields, "command": command}
+    spec = spec_from_mapping(model, fields, base=existing, source="configure_llm", key_prefix=model)
     if allowed is not None:
         _check_allowed(supervisor, spec, fields.get("env", {}), allowed)
     supervisor.configure(spec)
