@@ -262,6 +262,28 @@ async def test_every_failure_is_a_readable_tool_error(
     assert not still_serving.is_error
 
 
+async def test_json_mode_errors_name_what_the_client_has(mode: str) -> None:
+    """A JSON-mode failure says the raw output follows (and is the result's output), never
+    "raw_output" or "candidate", which exist only on the library's exception (regression)."""
+    async with connect(
+        mode, _fake("prose", "say", "no JSON here"), _fake("wrong", "say", '{"question": 1}')
+    ) as client:
+        not_found = await client.call_tool(
+            "execute_llm", {"model": "prose", "prompt": "x", "json_mode": True}
+        )
+        mismatch = await client.call_tool(
+            "execute_llm", {"model": "wrong", "prompt": "x", "json_mode": True}
+        )
+    for result, raw in ((not_found, "no JSON here"), (mismatch, '{"question": 1}')):
+        text = text_of(result)
+        message, _, block = text.partition("\n--- raw output ---\n")
+        assert message.endswith("; the raw output follows and is the result's output"), text
+        assert block == raw and result.structured_content["output"] == raw
+        for where in (text, result.structured_content["error"]):
+            assert "raw_output" not in where and "candidate" not in where, where
+    assert 'first value found: {"question": 1}, at $: ' in text_of(mismatch)
+
+
 async def test_bad_argument_types_get_a_validation_message(mode: str) -> None:
     """Wrong argument types are refused as invalid_input naming the argument (more cases in
     test_mcp_arguments.py)."""

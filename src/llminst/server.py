@@ -153,7 +153,7 @@ def _error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
         text += f"\n--- partial output ---\n{partial.output}"
     raw = getattr(exc, "raw_output", None)
     if raw:
-        text += f"\n--- raw output ---\n{raw}"
+        text += f"; the raw output follows and is the result's output\n--- raw output ---\n{raw}"
     structured = None
     if model is not None:
         if partial is None:
