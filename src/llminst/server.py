@@ -1,8 +1,10 @@
 """The MCP adapter: the five tools, progress streaming, and errors the client can read.
 
-This is the only module that knows MCP. Each tool is a thin function over the supervisor (which
-the server's lifespan opens once for the server's whole life): it validates arguments, runs the
-call, forwards text as progress notifications, and turns the outcome into a tool result. Every
+With `tool_arguments` (the tools' argument checks), `wire` (decoding what arrives) and
+`transports`, it is the only place that knows MCP. Each tool is a thin function over the
+supervisor (which the server's lifespan opens once for the server's whole life): its arguments
+are checked, it runs the call, forwards text as progress notifications, and turns the outcome
+into a tool result. Every
 failure becomes an ``isError`` result whose text starts with the error's kind, never the SDK's
 opaque "Error executing tool". Cancellation (a client's ``notifications/cancelled`` or a
 disconnect) arrives as trio.Cancelled inside the tool and is left to propagate: the supervisor
@@ -27,8 +29,10 @@ from attrs import Factory, define, frozen
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, create_model
+from starlette.applications import Starlette
 
 from . import __version__
 from ._core.config import ModelSpec, Settings, spec_from_mapping
@@ -41,6 +45,7 @@ from .logs import get_logger
 from .result import CallResult
 from .supervisor import CallStream, RetryScheduled, Supervisor, open_supervisor
 from .tool_arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
+from .wire import AnswerMalformedMessages
 
 __all__ = ["ServerOptions", "create_server"]
 
@@ -337,6 +342,30 @@ def _state(ctx: Context) -> _State:
     return state
 
 
+class _Server(MCPServer):
+    """The SDK's server, whose streamable HTTP app answers a body that is not a JSON-RPC
+    message with the error stdio gives (see `wire`), whoever serves the app."""
+
+    def streamable_http_app(
+        self,
+        *,
+        streamable_http_path: str = "/mcp",
+        max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+        **options: Any,
+    ) -> Starlette:
+        app = super().streamable_http_app(
+            streamable_http_path=streamable_http_path,
+            max_request_body_size=max_request_body_size,
+            **options,
+        )
+        app.add_middleware(
+            AnswerMalformedMessages,
+            path=streamable_http_path,
+            max_body_size=max_request_body_size,
+        )
+        return app
+
+
 def create_server(options: ServerOptions) -> MCPServer:
     """Build the MCP server; its lifespan owns one supervisor for the server's whole life."""
 
@@ -357,7 +386,7 @@ def create_server(options: ServerOptions) -> MCPServer:
             finally:
                 _log.info("llminst.server.stopping", running=supervisor.running())
 
-    server = MCPServer(
+    server = _Server(
         "llminst",
         version=__version__,
         instructions=(
