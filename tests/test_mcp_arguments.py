@@ -12,8 +12,12 @@ import sys
 from typing import Any
 
 import pytest
+from mcp.server.mcpserver import Context
+from mcp_types import ToolAnnotations
 
+from llminst.errors import InvalidInputError
 from llminst.server import ExecuteResult
+from llminst.tool_arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
 
 from .test_mcp_tools import CONTRACT, connect, mode, text_of
 
@@ -130,3 +134,24 @@ async def test_numbers_take_integers_and_json_text_is_still_accepted(mode: str, 
         )
     assert not ran.is_error and ran.structured_content["timeout_s"] == 30
     assert configured.structured_content["command"] == ["sh", "-c", "echo hi"]
+
+
+def test_check_arguments_refuses_what_is_not_an_object_and_shortens_long_keys() -> None:
+    """Directly: arguments that are not an object are named as such, and an unknown key is
+    quoted at most 60 characters long (a client's key is not echoed back whole)."""
+    models: list[ArgumentsModel] = []
+
+    async def probe(ctx: Context, n: int = 1) -> None:
+        """A tool with one integer argument."""
+
+    def keep(body: ToolBody, strict: ArgumentsModel) -> ToolBody:
+        models.append(strict)
+        return body
+
+    strict_tool(probe, keep, description="probe", annotations=ToolAnnotations())
+    with pytest.raises(InvalidInputError, match=r"^arguments: .*expected an object"):
+        check_arguments(models[0], [])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError) as info:
+        check_arguments(models[0], {"k" * 1000: 1})
+    assert str(info.value) == f"unknown key(s) '{'k' * 57}...'; valid keys: n"
+    assert check_arguments(models[0], {"n": 3}) == {"n": 3}

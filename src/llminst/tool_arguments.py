@@ -108,9 +108,11 @@ def _describe(exc: ValidationError, arguments: Mapping[str, Any], model: Argumen
     problems: dict[str, tuple[int, str]] = {}  # argument -> (depth of the path, clause)
     unknown: list[str] = []
     for error in exc.errors():
+        if not error["loc"]:  # the arguments as a whole (the SDK only passes objects)
+            return f"arguments: {error['msg']}; expected an object of named arguments"
         name = str(error["loc"][0])
         if error["type"] == "extra_forbidden":
-            unknown.append(name)
+            unknown.append(name if len(name) <= 60 else name[:57] + "...")
             continue
         depth, clause = _clause(error, arguments, properties.get(name, {}))
         # Of a union's errors, the one that got deepest into the value says the most.
