@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
+from llminst import errors
 from llminst._core.jsonmode import extract_json
 from llminst.errors import LLMError
 from llminst.server import ServerOptions, create_server
@@ -32,6 +33,12 @@ EXAMPLES = 50
 """Examples per tool and mode; with the echo model the whole file runs in a few seconds."""
 
 BUILTIN_NAMES = ("claude", "gemini", "codex", "gpt-4", "llm", "llama", "echo")
+KINDS = {
+    cls.kind
+    for cls in vars(errors).values()
+    if isinstance(cls, type) and issubclass(cls, LLMError) and cls is not LLMError
+}
+"""Every error's text starts with one of these and a colon."""
 
 
 @pytest.fixture(params=["auto", "legacy"])
@@ -191,17 +198,28 @@ SCHEMAS = st.one_of(
 )
 
 
+def _rarely(strategy: st.SearchStrategy[Any], otherwise: st.SearchStrategy[Any]) -> Any:
+    """`strategy` one time in twenty, `otherwise` the rest."""
+    return st.integers(0, 19).flatmap(lambda i: strategy if i == 0 else otherwise)
+
+
 def _maybe_wrong(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """`strategy`, or one time in twenty a value of a wrong type (so most calls get past the
-    SDK's argument validation and reach llminst)."""
-    return st.integers(0, 19).flatmap(lambda i: WRONG_TYPES if i == 0 else strategy)
+    argument check and reach llminst)."""
+    return _rarely(WRONG_TYPES, strategy)
 
 
 def _args(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """Arguments with the required keys (usually) and any subset of the optional ones."""
-    return st.fixed_dictionaries(
-        {k: _maybe_wrong(v) for k, v in required.items()},
-        optional={k: _maybe_wrong(v) for k, v in optional.items()} | {"unexpected": ANY_TEXT},
+    """Arguments with the required keys (usually), any subset of the optional ones, and one time
+    in twenty an unknown key (refused, so rare enough that most calls get past the check)."""
+    unknown = _rarely(st.just({"unexpected": "x"}), st.just({}))
+    return st.builds(
+        lambda known, extra: {**known, **extra},
+        st.fixed_dictionaries(
+            {k: _maybe_wrong(v) for k, v in required.items()},
+            optional={k: _maybe_wrong(v) for k, v in optional.items()},
+        ),
+        unknown,
     )
 
 
@@ -229,10 +247,9 @@ def _check(tool: str, args: dict[str, Any], result: Any) -> None:
     if not result.is_error:
         assert result.structured_content is not None, shown
         return
-    assert text.strip(), f"{tool}({shown}) failed without a message"
-    head, _, reason = text.partition("Error executing tool")
-    if not head:
-        assert len(reason.split(":", 1)[-1].strip()) > 0, f"{tool}({shown}): {text[:300]}"
+    kind, _, reason = text.partition(": ")
+    assert kind in KINDS and reason.strip(), f"{tool}({shown}) without a kind: {text[:300]}"
+    assert "Error executing tool" not in text, f"{tool}({shown}): {text[:500]}"
     assert "internal error in llminst" not in text, f"{tool}({shown}): {text[:500]}"
     assert "Traceback" not in text, f"{tool}({shown}): {text[:500]}"
 

@@ -611,6 +611,24 @@ class TestExtractErrors:
             extract_json(text, DEFAULT_SCHEMA)
         assert info.value.candidate == {"question": "q"}
 
+    def test_messages_point_the_library_user_at_the_attributes(self) -> None:
+        """str(error) names the attributes a library caller has (raw_output, candidate); the
+        message itself, which MCP clients also see, names neither (regression: it told MCP
+        clients to check fields they never get). The first value found is quoted in it."""
+        with pytest.raises(JSONNotFoundError) as not_found:
+            extract_json("I cannot answer that.", DEFAULT_SCHEMA)
+        with pytest.raises(JSONSchemaMismatchError) as mismatch:
+            extract_json('Here: {"question": "q", "answer": 12}', DEFAULT_SCHEMA)
+        assert str(not_found.value).endswith("(the output is in raw_output)")
+        assert str(mismatch.value).endswith(
+            "(the output is in raw_output, the first value found in candidate)"
+        )
+        for error in (not_found.value, mismatch.value):
+            assert "raw_output" not in error.message and "candidate" not in error.message
+        assert 'first value found: {"question": "q", "answer": 12}, at $.answer' in str(
+            mismatch.value
+        )
+
     def test_nan_is_not_json(self) -> None:
         """NaN and Infinity are not accepted as JSON numbers."""
         with pytest.raises(JSONNotFoundError):

@@ -263,11 +263,34 @@ async def test_every_failure_is_a_readable_tool_error(
     assert not still_serving.is_error
 
 
+async def test_json_mode_errors_name_what_the_client_has(mode: str) -> None:
+    """A JSON-mode failure says the raw output follows (and is the result's output), never
+    "raw_output" or "candidate", which exist only on the library's exception (regression)."""
+    async with connect(
+        mode, _fake("prose", "say", "no JSON here"), _fake("wrong", "say", '{"question": 1}')
+    ) as client:
+        not_found = await client.call_tool(
+            "execute_llm", {"model": "prose", "prompt": "x", "json_mode": True}
+        )
+        mismatch = await client.call_tool(
+            "execute_llm", {"model": "wrong", "prompt": "x", "json_mode": True}
+        )
+    for result, raw in ((not_found, "no JSON here"), (mismatch, '{"question": 1}')):
+        text = text_of(result)
+        message, _, block = text.partition("\n--- raw output ---\n")
+        assert message.endswith("; the raw output follows and is the result's output"), text
+        assert block == raw and result.structured_content["output"] == raw
+        for where in (text, result.structured_content["error"]):
+            assert "raw_output" not in where and "candidate" not in where, where
+    assert 'first value found: {"question": 1}, at $: ' in text_of(mismatch)
+
+
 async def test_bad_argument_types_get_a_validation_message(mode: str) -> None:
-    """Wrong argument types are refused with the SDK's validation text, not a crash."""
+    """Wrong argument types are refused as invalid_input naming the argument (more cases in
+    test_mcp_arguments.py)."""
     async with connect(mode) as client:
         result = await client.call_tool("execute_llm", {"model": "echo", "prompt": 12})
-    assert result.is_error and "prompt" in text_of(result)
+    assert result.is_error and text_of(result) == "invalid_input: prompt: expected a string, got 12"
 
 
 async def test_client_cancellation_kills_the_process_tree(mode: str, tmp_path) -> None:
@@ -377,6 +400,53 @@ async def test_configure_llm_adds_updates_and_validates(mode: str) -> None:
     assert missing.structured_content["command"] == ["not-installed-cli", "--flag"]
     assert "not on PATH" in missing.structured_content["warnings"][0]
     assert "later" in status.structured_content["unavailable"]
+
+
+async def test_configure_llm_updates_only_the_keys_given(mode: str) -> None:
+    """Omitted keys keep their value: an update needs no command, and leaves the timeout
+    category alone (regression: it was required, and the category fell back to normal)."""
+    shout = [sys.executable, "-c", "import sys; print(sys.argv[-1].upper(), end='')"]
+    async with connect(mode) as client:
+        await client.call_tool(
+            "configure_llm", {"model": "shout", "command": shout, "timeout_category": "long"}
+        )
+        updated = await client.call_tool(
+            "configure_llm", {"model": "shout", "rate_limit_patterns": ["slow down"]}
+        )
+        ran = await client.call_tool("execute_llm", {"model": "shout", "prompt": "still me"})
+        builtin = await client.call_tool(
+            "configure_llm", {"model": "echo", "timeout_category": "extended"}
+        )
+    assert not updated.is_error, text_of(updated)
+    assert updated.structured_content["created"] is False
+    assert updated.structured_content["command"] == shout
+    assert updated.structured_content["timeout_category"] == "long"
+    assert updated.structured_content["rate_limit_patterns"] == ["slow down"]
+    assert text_of(ran) == "STILL ME" and ran.structured_content["timeout_s"] == 600
+    assert builtin.structured_content["command"] == list(BUILTIN_MODELS["echo"].command)
+    assert builtin.structured_content["timeout_category"] == "extended"
+
+
+async def test_configure_llm_needs_a_command_for_a_new_model(mode: str) -> None:
+    """A new model without a command is refused, saying what to send and which models exist."""
+    async with connect(mode) as client:
+        result = await client.call_tool("configure_llm", {"model": "brand-new"})
+        status = await client.call_tool("get_llm_status", {})
+    text = text_of(result)
+    assert result.is_error
+    assert text.startswith("config: configure_llm: brand-new: "), text
+    assert "needs 'command'" in text and '["mycli", "--flag"]' in text, text
+    assert "claude, codex, echo" in text, text
+    assert "brand-new" not in {m["model"] for m in status.structured_content["models"]}
+
+
+async def test_configure_llm_names_the_key_of_an_unsplittable_command(mode: str) -> None:
+    """A command string a shell could not split is refused under its key path, like the others."""
+    async with connect(mode) as client:
+        result = await client.call_tool("configure_llm", {"model": "x", "command": "'unclosed"})
+    assert text_of(result).startswith("config: configure_llm: x.command: cannot split"), text_of(
+        result
+    )
 
 
 async def test_configure_llm_can_be_disabled(mode: str) -> None:

@@ -362,13 +362,14 @@ async def test_progress_on_the_wire_is_complete_under_backpressure(tmp_path: Pat
 
 
 @asynccontextmanager
-async def raw_stdio_server(config: Path) -> AsyncIterator[trio.Process]:
+async def raw_stdio_server(config: Path, *, stderr: Any = None) -> AsyncIterator[trio.Process]:
     """A real `llminst serve` over stdio, spoken to in raw JSON lines, initialized (request id 1).
 
     Leaving closes its stdin, as a client that is done would, gives it 10 s to exit, then kills it.
+    `stderr` is where its stderr goes (default: inherited).
     """
     proc = await trio.lowlevel.open_process(
-        serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:

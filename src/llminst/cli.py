@@ -189,7 +189,10 @@ async def _run(args: argparse.Namespace, setup: _Setup) -> int:
                 result = await stream.wait()
         except LLMError as exc:
             _clear(status)
-            print(f"\nllminst: {exc.kind}: {exc}", file=sys.stderr)
+            print(
+                f"\nllminst: {exc.kind}: {_cli_message(exc, streamed=not args.json)}",
+                file=sys.stderr,
+            )
             return 1
         finally:
             nursery.cancel_scope.cancel()
@@ -199,6 +202,15 @@ async def _run(args: argparse.Namespace, setup: _Setup) -> int:
     elif result.output and not result.output.endswith("\n"):
         print()
     return 0
+
+
+def _cli_message(exc: LLMError, *, streamed: bool) -> str:
+    """The error as a terminal user reads it: JSON mode's raw output (an attribute of the
+    library's exception) follows the message unless it was already streamed to stdout."""
+    raw = getattr(exc, "raw_output", "")
+    if not raw or streamed:
+        return exc.message
+    return f"{exc.message}; the raw output follows\n--- raw output ---\n{raw}"
 
 
 def _write_stdout(text: str) -> bool:

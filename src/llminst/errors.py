@@ -194,6 +194,10 @@ class JSONNotFoundError(LLMError, ValueError):
         super().__init__(message, result=result)
         self.raw_output = raw_output
 
+    def __str__(self) -> str:
+        # Where the output is depends on the surface: here, on this exception.
+        return f"{self.message} (the output is in raw_output)" if self.raw_output else self.message
+
 
 class JSONSchemaMismatchError(LLMError, ValueError):
     """JSON mode: JSON was found but none of it matches the schema."""
@@ -211,3 +215,6 @@ class JSONSchemaMismatchError(LLMError, ValueError):
         super().__init__(message, result=result)
         self.raw_output = raw_output
         self.candidate = candidate
+
+    def __str__(self) -> str:
+        return f"{self.message} (the output is in raw_output, the first value found in candidate)"

@@ -1,8 +1,10 @@
 """The MCP adapter: the five tools, progress streaming, and errors the client can read.
 
-This is the only module that knows MCP. Each tool is a thin function over the supervisor (which
-the server's lifespan opens once for the server's whole life): it validates arguments, runs the
-call, forwards text as progress notifications, and turns the outcome into a tool result. Every
+With `tool_arguments` (the tools' argument checks), `wire` (decoding what arrives) and
+`transports`, it is the only place that knows MCP. Each tool is a thin function over the
+supervisor (which the server's lifespan opens once for the server's whole life): its arguments
+are checked, it runs the call, forwards text as progress notifications, and turns the outcome
+into a tool result. Every
 failure becomes an ``isError`` result whose text starts with the error's kind, never the SDK's
 opaque "Error executing tool". Cancellation (a client's ``notifications/cancelled`` or a
 disconnect) arrives as trio.Cancelled inside the tool and is left to propagate: the supervisor
@@ -11,24 +13,26 @@ kills the call's process tree on the way out.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import math
 import os
 import re
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, ParamSpec
+from typing import Annotated, Any
 
 import attrs
 import trio
 from attrs import Factory, define, frozen
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, create_model
+from starlette.applications import Starlette
 
 from . import __version__
 from ._core.config import ModelSpec, Settings, spec_from_mapping
@@ -40,11 +44,12 @@ from .errors import CallTimeoutError, ConfigError, InvalidInputError, LLMError
 from .logs import get_logger
 from .result import CallResult
 from .supervisor import CallStream, RetryScheduled, Supervisor, open_supervisor
+from .tool_arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
+from .wire import AnswerMalformedMessages
 
 __all__ = ["ServerOptions", "create_server"]
 
 _log = get_logger()
-P = ParamSpec("P")
 
 
 @frozen(kw_only=True)
@@ -153,7 +158,7 @@ def _error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
         text += f"\n--- partial output ---\n{partial.output}"
     raw = getattr(exc, "raw_output", None)
     if raw:
-        text += f"\n--- raw output ---\n{raw}"
+        text += f"; the raw output follows and is the result's output\n--- raw output ---\n{raw}"
     structured = None
     if model is not None:
         if partial is None:
@@ -181,28 +186,34 @@ def _error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
 _CALL_TOOLS = {"execute_llm", "stream_llm"}
 
 
-def _tool_errors(
-    fn: Callable[P, Awaitable[CallToolResult]],
-) -> Callable[P, Awaitable[CallToolResult]]:
-    """Turn every failure into a readable isError result; let cancellation through."""
-    returns_call_result = fn.__name__ in _CALL_TOOLS
+def _checked(tool: ToolBody, strict: ArgumentsModel) -> ToolBody:
+    """The function the SDK calls for `tool`: check the client's arguments against `strict`,
+    run the tool, and turn every failure into a readable isError result; let cancellation
+    through."""
+    name = tool.__name__
+    model_parameter = inspect.signature(tool).parameters.get("model")
+    default_model = model_parameter.default if model_parameter else None
 
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
-        model = str(kwargs.get("model", "claude")) if returns_call_result else None
+    async def checked(*, ctx: Context, arguments: dict[str, Any]) -> CallToolResult:
+        model = None
+        if name in _CALL_TOOLS:
+            # The model named in the structured result, even when the arguments are wrong.
+            sent = arguments.get("model", default_model)
+            model = sent if isinstance(sent, str) else ""
         try:
-            return await fn(*args, **kwargs)
+            result: CallToolResult = await tool(ctx, **check_arguments(strict, arguments))
+            return result
         except LLMError as exc:
-            _log.info("llminst.tool.failed", tool=fn.__name__, error=exc.kind)
+            _log.info("llminst.tool.failed", tool=name, error=exc.kind)
             return _error_result(exc, model=model)
         except Exception as exc:
-            _log.exception("llminst.tool.crashed", tool=fn.__name__)
+            _log.exception("llminst.tool.crashed", tool=name)
             error = LLMError(
                 f"internal error in llminst ({type(exc).__name__}: {exc}); please report it"
             )
             return _error_result(error, model=model)
 
-    return wrapper
+    return checked
 
 
 def _ok(model: BaseModel, text: str | None = None) -> CallToolResult:
@@ -319,18 +330,40 @@ class _State:
     options: ServerOptions
 
 
-def _add_tool(
-    server: MCPServer, fn: Callable[..., Awaitable[CallToolResult]], annotations: ToolAnnotations
-) -> None:
+def _tool(fn: ToolBody, annotations: ToolAnnotations) -> Tool:
     # The SDK uses docstrings verbatim; clients show them, so drop the source indentation.
     description = inspect.cleandoc(fn.__doc__ or "")
-    server.add_tool(_tool_errors(fn), description=description, annotations=annotations)
+    return strict_tool(fn, _checked, description=description, annotations=annotations)
 
 
 def _state(ctx: Context) -> _State:
     state = ctx.request_context.lifespan_context
     assert isinstance(state, _State)
     return state
+
+
+class _Server(MCPServer):
+    """The SDK's server, whose streamable HTTP app answers a body that is not a JSON-RPC
+    message with the error stdio gives (see `wire`), whoever serves the app."""
+
+    def streamable_http_app(
+        self,
+        *,
+        streamable_http_path: str = "/mcp",
+        max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+        **options: Any,
+    ) -> Starlette:
+        app = super().streamable_http_app(
+            streamable_http_path=streamable_http_path,
+            max_request_body_size=max_request_body_size,
+            **options,
+        )
+        app.add_middleware(
+            AnswerMalformedMessages,
+            path=streamable_http_path,
+            max_body_size=max_request_body_size,
+        )
+        return app
 
 
 def create_server(options: ServerOptions) -> MCPServer:
@@ -353,7 +386,7 @@ def create_server(options: ServerOptions) -> MCPServer:
             finally:
                 _log.info("llminst.server.stopping", running=supervisor.running())
 
-    server = MCPServer(
+    server = _Server(
         "llminst",
         version=__version__,
         instructions=(
@@ -362,12 +395,12 @@ def create_server(options: ServerOptions) -> MCPServer:
             "which are installed; the 'echo' model always works and answers with the prompt."
         ),
         lifespan=lifespan,
+        tools=_tools(),
     )
-    _register_tools(server)
     return server
 
 
-def _register_tools(server: MCPServer) -> None:
+def _tools() -> list[Tool]:
     running = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
     async def execute_llm(
@@ -463,17 +496,17 @@ def _register_tools(server: MCPServer) -> None:
         ctx: Context,
         model: Annotated[str, Field(description="The model name to add or update.")],
         command: Annotated[
-            list[str] | str,
-            Field(
-                description='The CLI argv: a list (["mycli", "--flag"]) or one string split '
-                "like a shell would (no shell runs). An element exactly {prompt} is where the "
-                "prompt goes; otherwise it is appended."
+            list[str] | str | None,
+            _opt(
+                'The CLI argv: a list (["mycli", "--flag"]) or one string split like a shell '
+                "would (no shell runs). An element exactly {prompt} is where the prompt goes; "
+                "otherwise it is appended. Required for a new model."
             ),
-        ],
+        ] = None,
         timeout_category: Annotated[
-            str,
-            Field(description="quick (60 s), normal (300 s), long (600 s) or extended (1800 s)."),
-        ] = "normal",
+            str | None,
+            _opt("quick (60 s), normal (300 s, the default), long (600 s) or extended (1800 s)."),
+        ] = None,
         rate_limit_patterns: Annotated[
             list[str] | None,
             _opt(
@@ -532,9 +565,9 @@ def _register_tools(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, ConfigureResult]:
         """Add or update a model at runtime.
 
-        Omitted fields keep their current value (or the default, for a new model). An executable
-        that is not installed yet is accepted with a warning; get_llm_status shows the model
-        unavailable until it is."""
+        Omitted fields keep their current value (or the default, for a new model, which needs a
+        command). An executable that is not installed yet is accepted with a warning;
+        get_llm_status shows the model unavailable until it is."""
         state = _state(ctx)
         if not state.options.allow_configure:
             raise InvalidInputError(
@@ -591,36 +624,50 @@ def _register_tools(server: MCPServer) -> None:
             )
         )
 
-    _add_tool(server, execute_llm, running)
-    _add_tool(server, stream_llm, running)
-    _add_tool(server, get_llm_status, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    _add_tool(server, estimate_tokens, ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    _add_tool(server, configure_llm, ToolAnnotations(destructive_hint=True, open_world_hint=False))
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    return [
+        _tool(execute_llm, running),
+        _tool(stream_llm, running),
+        _tool(get_llm_status, read_only),
+        _tool(estimate_tokens, read_only),
+        _tool(configure_llm, ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+    ]
 
 
 def _configure(
     supervisor: Supervisor,
     model: str,
-    command: list[str] | str,
+    command: list[str] | str | None,
     fields: dict[str, Any],
     *,
     allowed: tuple[str, ...] | None,
 ) -> tuple[ModelSpec, bool]:
+    """Add `model`, or update the keys given of the model that exists (the others keep theirs).
+
+    Raises:
+        ConfigError: a new model without a command, or a value the config file would refuse.
+        InvalidInputError: an executable or variable the allowlist does not permit.
+    """
+    existing = supervisor.models.get(model)
+    if command is None and existing is None:
+        raise ConfigError(
+            'a new model needs \'command\' (the CLI\'s argv, e.g. ["mycli", "--flag"]); without '
+            f"it, name a model that exists to update it: {', '.join(sorted(supervisor.models))}",
+            source="configure_llm",
+            key=model,
+        )
     if isinstance(command, str):
         try:
             command = shlex.split(command)
         except ValueError as exc:
             raise ConfigError(
-                f"cannot split the command string ({exc}); pass a list instead", key="command"
+                f"cannot split the command string ({exc}); pass a list instead",
+                source="configure_llm",
+                key=f"{model}.command",
             ) from None
-    existing = supervisor.models.get(model)
-    spec = spec_from_mapping(
-        model,
-        {**fields, "command": command},
-        base=existing,
-        source="configure_llm",
-        key_prefix=model,
-    )
+    if command is not None:
+        fields = {**fields, "command": command}
+    spec = spec_from_mapping(model, fields, base=existing, source="configure_llm", key_prefix=model)
     if allowed is not None:
         _check_allowed(supervisor, spec, fields.get("env", {}), allowed)
     supervisor.configure(spec)

@@ -4,6 +4,7 @@ stdio: the SDK's default transport reads stdin in a worker thread that trio cann
 signal would leave the server hanging until the client closes stdin. Here fds 0 and 1 are read
 and written with `trio.lowlevel.FdStream` on private duplicates, while fd 0 is pointed at
 /dev/null and fd 1 at stderr so a stray print (ours or a library's) never corrupts the protocol.
+The lines themselves go through `wire`, which answers every line that is not a message.
 
 HTTP: the SDK's Starlette app served by hypercorn's trio worker (uvicorn is asyncio-only),
 optionally behind a bearer token compared in constant time; DNS-rebinding protection stays on.
@@ -29,11 +30,11 @@ from typing import Any
 
 import trio
 from mcp.server import MCPServer
-from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 
 from .errors import InvalidInputError
 from .logs import get_logger
+from .wire import open_message_streams
 
 __all__ = [
     "cancel_on_disconnect",
@@ -55,7 +56,7 @@ ASGIApp = Callable[
 
 
 class _LineReader:
-    """The async iterator of str lines that the SDK's stdio_server reads."""
+    """The async iterator of request lines (bytes, each with its newline) from stdin."""
 
     def __init__(self, stream: trio.lowlevel.FdStream) -> None:
         self._stream = stream
@@ -65,14 +66,16 @@ class _LineReader:
     def __aiter__(self) -> _LineReader:
         return self
 
-    async def __anext__(self) -> str:
+    async def __anext__(self) -> bytes:
+        # Bytes, not text: decoding is the wire's job, which refuses what is not UTF-8
+        # instead of replacing it (a prompt must arrive byte for byte or not at all).
         while True:
             end = self._buffer.find(b"\n", self._scanned)
             if end >= 0:
                 line = bytes(self._buffer[: end + 1])
                 del self._buffer[: end + 1]
                 self._scanned = 0
-                return line.decode("utf-8", "replace")
+                return line
             self._scanned = len(self._buffer)
             data = await self._stream.receive_some(65536)
             if not data:
@@ -80,22 +83,9 @@ class _LineReader:
                     line = bytes(self._buffer)
                     self._buffer.clear()
                     self._scanned = 0
-                    return line.decode("utf-8", "replace")
+                    return line
                 raise StopAsyncIteration
             self._buffer += data
-
-
-class _Writer:
-    """The object with async write/flush that the SDK's stdio_server writes to."""
-
-    def __init__(self, stream: trio.lowlevel.FdStream) -> None:
-        self._stream = stream
-
-    async def write(self, text: str) -> None:
-        await self._stream.send_all(text.encode("utf-8"))
-
-    async def flush(self) -> None:
-        pass  # send_all has handed everything to the pipe
 
 
 @contextlib.asynccontextmanager
@@ -112,7 +102,7 @@ async def _trio_stdio() -> AsyncIterator[tuple[Any, Any]]:
         async with (
             trio.lowlevel.FdStream(wire_in) as stdin,
             trio.lowlevel.FdStream(wire_out) as stdout,
-            stdio_server(stdin=_LineReader(stdin), stdout=_Writer(stdout)) as streams,  # type: ignore[arg-type]
+            open_message_streams(_LineReader(stdin), stdout.send_all) as streams,
         ):
             yield streams
     finally:
@@ -203,7 +193,7 @@ def _request_id(body: bytes) -> str | int | None:
     """The id of the JSON-RPC request in a POST body, or None for anything else."""
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not a message: the app answers it
         return None
     if isinstance(message, dict) and "method" in message:
         request_id = message.get("id")

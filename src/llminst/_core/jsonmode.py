@@ -722,13 +722,17 @@ def _keep(siblings: list[_Span], spans: list[_Span]) -> None:
 # --- messages ------------------------------------------------------------------------------------
 
 
+# The messages say what happened and what to do, but not where the output is: that differs by
+# surface (a library caller has the exception's raw_output and candidate, an MCP client the
+# text after the message and the result's output), so each surface adds its own pointer.
+
+
 def _not_found_message(text: str) -> str:
     if not text.strip():
-        return "the output is empty, so it contains no JSON; ask again (raw_output has the output)"
+        return "the output is empty, so it contains no JSON; ask again"
     return (
         f"no JSON value found in the output ({len(text)} characters, starting "
-        f"{_shorten(text.strip(), _PREVIEW_CHARS)!r}); the model answered without JSON: ask again "
-        "or check raw_output"
+        f"{_shorten(text.strip(), _PREVIEW_CHARS)!r}); the model answered without JSON: ask again"
     )
 
 
@@ -747,9 +751,16 @@ def _mismatch_message(validator: Validator, candidate: Any, tried: int) -> str:
         )
     return (
         f"the output contains JSON but none of it matches the schema ({tried} value(s) checked); "
-        f"first value found: {where}. Ask again, or relax the schema; raw_output has the output "
-        "and candidate the first value found"
+        f"first value found: {_preview(candidate)}, {where}. Ask again, or relax the schema"
     )
+
+
+def _preview(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = "(a deeply nested value)"
+    return _shorten(text, _PREVIEW_CHARS)
 
 
 def _shorten(text: str, limit: int = 300) -> str:
