@@ -11,8 +11,10 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import trio
 from attrs import frozen
@@ -23,7 +25,11 @@ from ._core.events import TextDelta
 from .configfile import load_config, resolve_models
 from .errors import InvalidInputError, LLMError
 from .logs import configure_logging
+from .signals import Stopped, run_until_signal
 from .supervisor import RetryScheduled, open_supervisor
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
 
 __all__ = ["main"]
 
@@ -137,10 +143,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, setup)
     handler = {"run": _run, "models": _models, "status": _status, "demo": _demo}[args.command]
+    return _run_command(functools.partial(handler, args, setup))
+
+
+def _run_command(
+    body: Callable[[], Awaitable[int]], *, who: str = "llminst", verb: str = "cancelled"
+) -> int:
+    """Run a command's body under trio and return its exit status.
+
+    SIGINT, SIGTERM and SIGHUP cancel the body (its cleanup runs: every process tree it
+    started is killed and reaped); the command then says so in one line on stderr and exits
+    with 128 + the signal's number, as a shell reports a command a signal ended.
+    """
     try:
-        return trio.run(handler, args, setup)
-    except KeyboardInterrupt:
-        return 130
+        outcome = trio.run(run_until_signal, body)
+    except BaseException as exc:
+        # Ctrl-C before the signal receiver was installed, or after it was closed.
+        if not _only_keyboard_interrupts(exc):
+            raise
+        outcome = Stopped(signal.SIGINT)
+    if isinstance(outcome, Stopped):
+        print(f"{who}: {verb} by {outcome.name}", file=sys.stderr, flush=True)
+        return outcome.exit_status
+    return outcome
+
+
+def _only_keyboard_interrupts(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(KeyboardInterrupt)[1] is None
+    return isinstance(exc, KeyboardInterrupt)
 
 
 async def _run(args: argparse.Namespace, setup: _Setup) -> int:
@@ -153,8 +184,10 @@ async def _run(args: argparse.Namespace, setup: _Setup) -> int:
             print(f"llminst: cannot read schema file {args.schema!r}: {exc}", file=sys.stderr)
             return 2
     status = _StatusLine(args.model) if sys.stderr.isatty() else None
+    # `llminst run` owns every child of its process, so it can be a child subreaper: a
+    # descendant that left its call's process group (setsid) is killed and reaped with it.
     async with (
-        open_supervisor(models=setup.models, settings=setup.settings) as supervisor,
+        open_supervisor(models=setup.models, settings=setup.settings, subreaper=True) as supervisor,
         trio.open_nursery() as nursery,
     ):
         if status is not None:
@@ -272,7 +305,7 @@ def _raise_fd_limit() -> None:
 
 def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     from .server import ServerOptions, create_server
-    from .transports import check_http_binding, serve_http, serve_stdio
+    from .transports import check_http_binding
 
     _raise_fd_limit()
     over_http = args.transport == "http"
@@ -293,24 +326,30 @@ def _serve(args: argparse.Namespace, setup: _Setup) -> int:
                     "file, so remote clients cannot make the server run any command"
                 )
         server = create_server(options)
-        if over_http:
-            trio.run(
-                functools.partial(
-                    serve_http,
-                    server,
-                    host=args.host,
-                    port=args.port,
-                    token=args.token,
-                    allowed_hosts=args.allow_host,
-                )
-            )
-        else:
-            trio.run(serve_stdio, server)
+        body = (
+            functools.partial(_serve_http, server, args)
+            if over_http
+            else functools.partial(_serve_stdio, server)
+        )
+        return _run_command(body, who="llminst serve", verb="stopped")
     except LLMError as exc:
         print(f"llminst serve: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+
+
+async def _serve_stdio(server: MCPServer) -> int:
+    from .transports import serve_stdio
+
+    await serve_stdio(server)
+    return 0
+
+
+async def _serve_http(server: MCPServer, args: argparse.Namespace) -> int:
+    from .transports import serve_http
+
+    await serve_http(
+        server, host=args.host, port=args.port, token=args.token, allowed_hosts=args.allow_host
+    )
     return 0
 
 

@@ -10,8 +10,9 @@ optionally behind a bearer token compared in constant time; DNS-rebinding protec
 A call whose client drops its connection is cancelled, on either protocol era (see
 `cancel_on_disconnect`).
 
-Both handle SIGINT and SIGTERM by cancelling everything: the lifespan closes the supervisor,
-which kills every running process tree before the process exits.
+Both serve until they are cancelled (`llminst serve` cancels them on SIGINT, SIGTERM or SIGHUP,
+see `llminst.signals`): the lifespan then closes the supervisor, which kills every running
+process tree before the process exits. This module never installs signal handlers itself.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import hmac
 import ipaddress
 import json
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -125,22 +125,11 @@ async def _trio_stdio() -> AsyncIterator[tuple[Any, Any]]:
         os.close(saved_out)
 
 
-async def _cancel_on_signals(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            _log.info("llminst.server.signal", signal=signal.Signals(signum).name)
-            scope.cancel()
-            return
-
-
 async def serve_stdio(server: MCPServer) -> None:
-    """Serve over stdin/stdout until the client closes stdin or SIGINT/SIGTERM arrives."""
+    """Serve over stdin/stdout until the client closes stdin (or the caller cancels)."""
     lowlevel = server._lowlevel_server  # no public accessor in mcp 2.3
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
-        async with _trio_stdio() as (read, write):
-            await lowlevel.run(read, write, lowlevel.create_initialization_options())
-        nursery.cancel_scope.cancel()
+    async with _trio_stdio() as (read, write):
+        await lowlevel.run(read, write, lowlevel.create_initialization_options())
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,7 +294,7 @@ async def serve_http(
     allowed_hosts: list[str] | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve streamable HTTP at ``/mcp`` until SIGINT/SIGTERM (or cancellation).
+    """Serve streamable HTTP at ``/mcp`` until cancelled.
 
     `task_status.started` reports the bound URLs (useful with port 0).
 
@@ -329,7 +318,6 @@ async def serve_http(
     # Idle keep-alive connections would hold shutdown for the whole grace period.
     config.graceful_timeout = 0.2
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
         binds = await nursery.start(serve, app, config)
         _log.info("llminst.server.listening", urls=binds, auth=bool(token))
         task_status.started(binds)
