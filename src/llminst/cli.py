@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import trio
 from attrs import frozen
@@ -25,8 +25,10 @@ from ._core.events import TextDelta
 from .configfile import load_config, resolve_models
 from .errors import InvalidInputError, LLMError
 from .logs import configure_logging
+from .result import CallResult
 from .signals import Stopped, run_until_signal
-from .supervisor import RetryScheduled, open_supervisor
+from .supervisor import RetryScheduled, Supervisor, open_supervisor
+from .terminal import CursorModel, StatusLine, terminal_width
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -183,44 +185,28 @@ async def _run(args: argparse.Namespace, setup: _Setup) -> int:
         except OSError as exc:
             print(f"llminst: cannot read schema file {args.schema!r}: {exc}", file=sys.stderr)
             return 2
-    status = _StatusLine(args.model) if sys.stderr.isatty() else None
+    screen = _Screen(args.model)
     # `llminst run` owns every child of its process, so it can be a child subreaper: a
     # descendant that left its call's process group (setsid) is killed and reaped with it.
     async with (
         open_supervisor(models=setup.models, settings=setup.settings, subreaper=True) as supervisor,
         trio.open_nursery() as nursery,
     ):
-        if status is not None:
-            nursery.start_soon(status.run)
+        if screen.status is not None:
+            nursery.start_soon(screen.status.run)
         try:
-            async with supervisor.open_stream(
-                args.model,
-                prompt,
-                timeout=args.timeout,
-                json_mode=args.json or schema is not None,
-                json_schema=schema,
-            ) as stream:
-                async for event in stream.events():
-                    if isinstance(event, RetryScheduled):
-                        _clear(status)
-                        print(f"[llminst] {event.reason}", file=sys.stderr, flush=True)
-                    elif isinstance(event, TextDelta):
-                        if status is not None:
-                            status.received += len(event.text.encode("utf-8", "replace"))
-                        if not args.json:
-                            _clear(status)
-                            if not _write_stdout(event.text):
-                                return 1  # the reader went away (`| head`): stop the call
-                            if status is not None:
-                                status.at_line_start = event.text.endswith("\n")
-                result = await stream.wait()
+            result = await _stream_answer(supervisor, args, prompt, schema, screen)
         except LLMError as exc:
-            _clear(status)
-            print(f"\nllminst: {exc.kind}: {exc}", file=sys.stderr)
+            screen.say(f"llminst: {exc.kind}: {exc}")
             return 1
+        except trio.Cancelled:
+            screen.leave_answer_line()  # the signal's message gets a line of its own
+            raise
         finally:
             nursery.cancel_scope.cancel()
-            _clear(status)
+            screen.erase_status()
+    if result is None:
+        return 1  # the reader went away (`| head`): the call was stopped
     if args.json:
         print(json.dumps(result.parsed_json, indent=2, ensure_ascii=False))
     elif result.output and not result.output.endswith("\n"):
@@ -228,53 +214,94 @@ async def _run(args: argparse.Namespace, setup: _Setup) -> int:
     return 0
 
 
-def _write_stdout(text: str) -> bool:
-    """Write a piece of the answer; False once stdout's reader has gone away."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's final flush does not complain.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return False
-    return True
+async def _stream_answer(
+    supervisor: Supervisor,
+    args: argparse.Namespace,
+    prompt: str,
+    schema: str | None,
+    screen: _Screen,
+) -> CallResult | None:
+    """Stream the call's answer to stdout; None if stdout's reader went away (call stopped)."""
+    async with supervisor.open_stream(
+        args.model,
+        prompt,
+        timeout=args.timeout,
+        json_mode=args.json or schema is not None,
+        json_schema=schema,
+    ) as stream:
+        async for event in stream.events():
+            if isinstance(event, RetryScheduled):
+                screen.say(f"[llminst] {event.reason}")
+            elif isinstance(event, TextDelta):
+                if screen.status is not None:
+                    screen.status.received += len(event.text.encode("utf-8", "replace"))
+                if not args.json and not screen.answer(event.text):
+                    return None
+        return await stream.wait()
 
 
-class _StatusLine:
-    """A live `model · elapsed · bytes` line on a terminal's stderr while `run` streams.
+class _Screen:
+    """Where `run` writes: the answer on stdout, messages and the live status on stderr.
 
-    It never garbles the answer: when stdout is the same terminal it is drawn only while the
-    cursor is at the start of a line, and it is erased before each piece of the answer.
+    The status line is shown only when stderr is a terminal (see `llminst.terminal`). When
+    stdout is the same terminal, the cursor after the answer is followed, so that the status
+    never garbles the answer and every message starts on a line of its own.
     """
 
     def __init__(self, model: str) -> None:
-        self.model = model
-        self.received = 0
-        self.at_line_start = True
-        self.shown = False
-        self._shares_terminal = sys.stdout.isatty()
+        self._shared = _same_terminal(sys.stdout, sys.stderr)
+        self.cursor = CursorModel(terminal_width(sys.stdout)) if self._shared else None
+        self.status = (
+            StatusLine(
+                model,
+                out=sys.stderr,
+                answer_cursor=self.cursor,
+                width=functools.partial(terminal_width, sys.stderr),
+            )
+            if sys.stderr.isatty()
+            else None
+        )
 
-    async def run(self) -> None:
-        start = trio.current_time()
-        while True:
-            if self.at_line_start or not self._shares_terminal:
-                elapsed = trio.current_time() - start
-                size = (
-                    f"{self.received / 1024:.1f} KB"
-                    if self.received >= 1024
-                    else f"{self.received} B"
-                )
-                sys.stderr.write(f"\r\x1b[K[llminst] {self.model} · {elapsed:.1f} s · {size}")
-                sys.stderr.flush()
-                self.shown = True
-            await trio.sleep(0.1)
+    def answer(self, text: str) -> bool:
+        """Write a piece of the answer; False once stdout's reader has gone away."""
+        self.erase_status()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # Point stdout at /dev/null so the interpreter's final flush does not complain.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return False
+        if self.cursor is not None:
+            self.cursor.feed(text)
+        return True
+
+    def say(self, text: str) -> None:
+        """Write a message (one or more whole lines) on stderr."""
+        self.erase_status()
+        self.leave_answer_line()
+        print(text, file=sys.stderr, flush=True)
+
+    def leave_answer_line(self) -> None:
+        """On a shared terminal, end the answer's partial line so stderr starts a new one."""
+        if self.cursor is not None and not self.cursor.at_line_start:
+            print(file=sys.stderr, flush=True)
+            self.cursor.feed("\n")
+
+    def erase_status(self) -> None:
+        if self.status is not None:
+            self.status.erase()
 
 
-def _clear(status: _StatusLine | None) -> None:
-    if status is not None and status.shown:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
-        status.shown = False
+def _same_terminal(first: TextIO, second: TextIO) -> bool:
+    try:
+        return (
+            first.isatty()
+            and second.isatty()
+            and os.path.samestat(os.fstat(first.fileno()), os.fstat(second.fileno()))
+        )
+    except (OSError, ValueError):
+        return False
 
 
 async def _models(_args: argparse.Namespace, setup: _Setup) -> int:
