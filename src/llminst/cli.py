@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -198,6 +199,9 @@ async def _run(args: argparse.Namespace, setup: _Setup) -> int:
             result = await _stream_answer(supervisor, args, prompt, schema, screen)
         except LLMError as exc:
             screen.say(f"llminst: {exc.kind}: {exc}")
+            tail = _unseen_stderr_tail(exc)
+            if tail:
+                screen.say("llminst: the CLI's stderr ends with:\n" + textwrap.indent(tail, "  "))
             return 1
         except trio.Cancelled:
             screen.leave_answer_line()  # the signal's message gets a line of its own
@@ -238,6 +242,18 @@ async def _stream_answer(
                 if not args.json and not screen.answer(event.text):
                     return None
         return await stream.wait()
+
+
+# How much of the CLI's stderr `run` shows after an error (the result keeps more).
+_TAIL_LINES = 10
+_TAIL_CHARS = 2000
+
+
+def _unseen_stderr_tail(exc: LLMError) -> str:
+    """The end of the CLI's stderr, unless the error's message already quotes it."""
+    tail = exc.result.stderr_tail.strip() if exc.result is not None else ""
+    last_lines = "\n".join(tail.splitlines()[-_TAIL_LINES:])[-_TAIL_CHARS:]
+    return "" if last_lines in str(exc) else last_lines
 
 
 class _Screen:
