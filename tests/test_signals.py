@@ -24,6 +24,7 @@ import pexpect
 import pytest
 import trio
 from attrs import frozen
+from mcp import Client
 
 from .conftest import FAKECLI
 from .support.procs import read_pids, start_times, stop_server, tree_leftovers, wait_for_pids
@@ -313,3 +314,52 @@ async def test_stdio_serve_stops_on_a_signal_with_its_status(tmp_path: Path, sig
     argv = [*LLMINST, "--config", str(tree.config), "serve"]
     done = await signal_midway(argv, tree, sig, processes=4, stdin=_raw_calls("escaper", 2))
     assert_cancelled(done, sig, tree, line="llminst serve: stopped")
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=SIGNAL_IDS)
+async def test_http_serve_stops_on_a_signal_with_its_status(tmp_path: Path, sig: int) -> None:
+    """`llminst serve --transport http`: the same, with a call running over HTTP."""
+    tree = write_tree_config(tmp_path)
+    argv = [*LLMINST, "--config", str(tree.config), "serve", "--transport", "http", "--port", "0"]
+    proc = await trio.lowlevel.open_process(
+        argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=default_signals
+    )
+    assert proc.stderr is not None
+    try:
+        err = await read_until(proc.stderr, b"/mcp")
+        url = err.decode().split("listening on ", 1)[1].split()[0]
+        assert url.endswith("/mcp"), err
+        async with trio.open_nursery() as nursery:
+
+            async def call() -> None:
+                try:
+                    async with Client(url) as client:
+                        await client.call_tool("execute_llm", {"model": "escaper", "prompt": "x"})
+                except Exception:
+                    pass  # the connection closes under the call
+
+            nursery.start_soon(call)
+            started = start_times(await wait_for_pids(tree.pidfile, 2, within_s=60))
+            proc.send_signal(sig)
+            with trio.fail_after(30):
+                await proc.wait()
+            nursery.cancel_scope.cancel()
+        with trio.fail_after(10):
+            while data := await proc.stderr.receive_some(65536):
+                err += data
+    finally:
+        await stop_server(proc)
+        kill_leftovers(tree)
+    done = Finished(proc.returncode, "", err.decode(), started)
+    assert_cancelled(done, sig, tree, line="llminst serve: stopped")
+
+
+async def read_until(stream: trio.abc.ReceiveStream, needle: bytes) -> bytearray:
+    """Read `stream` until `needle` and the end of its line have arrived."""
+    seen = bytearray()
+    with trio.fail_after(60):
+        while needle not in seen or not seen.split(needle, 1)[1].count(b"\n"):
+            data = await stream.receive_some(65536)
+            assert data, f"the stream ended first: {bytes(seen)!r}"
+            seen += data
+    return seen

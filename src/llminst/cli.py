@@ -34,6 +34,8 @@ from .terminal import CursorModel, StatusLine, terminal_width
 if TYPE_CHECKING:
     from mcp.server import MCPServer
 
+    from .transports import HttpListening
+
 __all__ = ["main"]
 
 
@@ -348,7 +350,7 @@ def _raise_fd_limit() -> None:
 
 def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     from .server import ServerOptions, create_server
-    from .transports import check_http_binding
+    from .transports import check_http_options
 
     _raise_fd_limit()
     over_http = args.transport == "http"
@@ -361,7 +363,7 @@ def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     )
     try:
         if over_http:
-            check_http_binding(args.host, args.token)
+            check_http_options(args.host, args.port, args.token, args.allow_host)
             if args.allow_configure and not allowed:
                 raise InvalidInputError(
                     "--allow-configure over HTTP needs an allowlist of executables: add "
@@ -376,7 +378,7 @@ def _serve(args: argparse.Namespace, setup: _Setup) -> int:
         )
         return _run_command(body, who="llminst serve", verb="stopped")
     except LLMError as exc:
-        print(f"llminst serve: {exc}", file=sys.stderr)
+        print(f"llminst serve: {exc.kind}: {exc}", file=sys.stderr)
         return 2
 
 
@@ -391,9 +393,35 @@ async def _serve_http(server: MCPServer, args: argparse.Namespace) -> int:
     from .transports import serve_http
 
     await serve_http(
-        server, host=args.host, port=args.port, token=args.token, allowed_hosts=args.allow_host
+        server,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        allowed_hosts=args.allow_host,
+        task_status=_AnnounceListening(),
     )
     return 0
+
+
+class _AnnounceListening:
+    """The `task_status` of `serve_http` under `llminst serve`: once the server listens, say
+    where in one line on stderr, whether a token is required (never the token) and which Host
+    names are accepted. (Not a nursery's: an error before listening must reach `_serve` as it
+    is, not wrapped in an exception group.)"""
+
+    def started(self, value: HttpListening | None = None) -> None:
+        assert value is not None
+        auth = (
+            "clients must send Authorization: Bearer <token>"
+            if value.token_required
+            else "no token required"
+        )
+        print(
+            f"llminst serve: listening on {' '.join(value.urls)} ({auth}; "
+            f"accepted Host names: {', '.join(value.host_names)})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _status(args: argparse.Namespace, setup: _Setup) -> int:
