@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from .conftest import FAKECLI
+from .support.procs import is_alive, processes_with_marker, read_pids
 
 LLMINST = [sys.executable, "-m", "llminst.cli"]
 MARKER = "tail-marker-4f2a"
@@ -97,3 +100,25 @@ def test_run_shows_no_tail_when_the_cli_wrote_nothing_on_stderr(
     assert done.returncode == 1
     assert "llminst: json_not_found: " in done.stderr
     assert "stderr ends with" not in done.stderr, done.stderr
+
+
+def test_run_kills_a_descendant_that_left_the_group(tmp_path: Path) -> None:
+    """`llminst run` is a child subreaper: a grandchild that called setsid (and whose parent
+    already exited) is killed and reaped with the call, here at its timeout."""
+    pidfile, marker = tmp_path / "pids", f"escapee-{uuid.uuid4().hex}"
+    config = tmp_path / "escape.toml"
+    config.write_text(
+        f"[models.escape]\ncommand = {json.dumps([sys.executable, FAKECLI, 'double-fork'])}\n"
+        f"env = {{ FAKECLI_PIDFILE = {json.dumps(str(pidfile))}, "
+        f"FAKECLI_MARKER = {json.dumps(marker)} }}\n"
+    )
+    done = _run(config, tmp_path, "escape", "x", "--timeout", "2")
+    assert done.returncode == 1 and "llminst: timeout: " in done.stderr, done.stderr
+    pids = read_pids(pidfile)
+    assert len(pids) == 2, pids  # the CLI and its setsid grandchild
+    left = sorted({pid for pid in pids if is_alive(pid)} | set(processes_with_marker(marker)))
+    try:
+        assert not left, f"still running after llminst run exited: {left}"
+    finally:
+        for pid in processes_with_marker(marker):
+            os.kill(pid, signal.SIGKILL)

@@ -1,7 +1,8 @@
 """The `llminst` command: `run` a prompt, list `models`, and `demo` the whole job on `echo`.
 
 Answers go to stdout; logs and live status go to stderr. This module parses arguments and prints;
-it runs calls only through the supervisor.
+it runs calls only through the supervisor. SIGINT, SIGTERM and SIGHUP cancel any command (see
+`llminst.signals`): its process trees are killed and reaped, then it exits with 128 + the signal.
 """
 
 from __future__ import annotations
@@ -267,8 +268,8 @@ class _Screen:
     """
 
     def __init__(self, model: str) -> None:
-        self._shared = _same_terminal(sys.stdout, sys.stderr)
-        self.cursor = CursorModel(terminal_width(sys.stdout)) if self._shared else None
+        shared = _same_terminal(sys.stdout, sys.stderr)
+        self.cursor = CursorModel(terminal_width(sys.stdout)) if shared else None
         self.status = (
             StatusLine(
                 model,

@@ -6,7 +6,10 @@ and written with `trio.lowlevel.FdStream` on private duplicates, while fd 0 is p
 /dev/null and fd 1 at stderr so a stray print (ours or a library's) never corrupts the protocol.
 
 HTTP: the SDK's Starlette app served by hypercorn's trio worker (uvicorn is asyncio-only),
-optionally behind a bearer token compared in constant time; DNS-rebinding protection stays on.
+optionally behind a bearer token compared in constant time; DNS-rebinding protection stays on
+(``--allow-host`` names are accepted on any port, ``NAME:PORT`` on that port). The listening
+socket is bound before anything else starts, so an address that cannot be listened on is one
+clear `InvalidInputError`, never a traceback from inside the server.
 A call whose client drops its connection is cancelled, on either protocol era (see
 `cancel_on_disconnect`).
 
