@@ -21,6 +21,8 @@ from attrs import frozen
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from llminst.transports import host_patterns
+
 from .support.procs import stop_server
 
 LLMINST = [sys.executable, "-m", "llminst.cli"]
@@ -221,3 +223,20 @@ def test_the_token_refusal_names_its_kind() -> None:
         env={k: v for k, v in os.environ.items() if k != "LLMINST_HTTP_TOKEN"},
     )
     _assert_one_line_refusal(done, "without a token", "--token")
+
+
+@pytest.mark.parametrize(
+    ("value", "patterns"),
+    [
+        ("MyHost", ["myhost", "myhost:*"]),
+        ("myhost:8080", ["myhost:8080"]),
+        ("myhost:*", ["myhost:*"]),
+        ("192.0.2.7", ["192.0.2.7", "192.0.2.7:*"]),
+        ("2001:db8::7", ["[2001:db8::7]", "[2001:db8::7]:*"]),
+        ("[2001:db8::7]", ["[2001:db8::7]", "[2001:db8::7]:*"]),
+        ("[2001:db8::7]:8080", ["[2001:db8::7]:8080"]),
+    ],
+)
+def test_allow_host_values_become_host_header_patterns(value: str, patterns: list[str]) -> None:
+    """What each --allow-host form accepts, as the SDK's Host check matches it."""
+    assert host_patterns(value) == patterns
