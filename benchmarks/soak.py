@@ -322,8 +322,8 @@ async def streamed(client: Client, tag: str, rng: random.Random) -> str:
     result = await client.call_tool(
         "execute_llm", {"model": "echo", "prompt": prompt}, progress_callback=progress
     )
-    _expect(not result.is_error and _text(result) == prompt, f"streamed: {_text(result)[:200]!r}")
-    await progress.check(prompt)
+    _expect(not result.is_error and _text(result) == words, f"streamed: {_text(result)[:200]!r}")
+    await progress.check(words)
     return "ok"
 
 
@@ -361,7 +361,9 @@ async def rate_limited(client: Client, tag: str, rng: random.Random) -> str:
     result = await client.call_tool("execute_llm", {"model": "echo", "prompt": prompt})
     data = result.structured_content or {}
     _expect(
-        not result.is_error and _text(result) == prompt and data.get("attempts") == 2,
+        not result.is_error
+        and _text(result) == f"soak {tag} limited once"
+        and data.get("attempts") == 2,
         f"rate limited: attempts {data.get('attempts')}, {_text(result)[:200]!r}",
     )
     return "ok"

@@ -29,7 +29,26 @@ def test_echo_answers_with_the_prompt_from_argv_or_stdin() -> None:
 def test_echo_streams_in_word_chunks() -> None:
     """--stream writes the same text, word by word."""
     out = run([*ECHO, "--stream", "--", "[[echo:delay=0]] a b c"]).stdout
-    assert out == "[[echo:delay=0]] a b c"
+    assert out == "a b c"
+
+
+@pytest.mark.parametrize("stream", [[], ["--stream"]], ids=["plain", "stream"])
+def test_echo_leaves_its_directives_out_of_the_answer(stream: list[str]) -> None:
+    """Regression: [[echo:...]] directives leaked into the answer (and so into partial output).
+
+    Each directive goes, with the blanks after it; the rest stays byte for byte.
+    """
+    prompt = "[[echo:delay=0]] [[echo:stderr=note]]\tkeep  this [[echo:sleep=0]]text\n"
+    done = run([*ECHO, *stream, "--", prompt])
+    assert done.returncode == 0 and done.stdout == "keep  this text\n"
+    assert done.stderr == "note\n"
+
+
+def test_echo_json_mode_ignores_directives() -> None:
+    """Directives still act in JSON mode, and stay out of the JSON answer."""
+    prompt = apply_json_mode("[[echo:sleep=0]] What is 2+2?", DEFAULT_SCHEMA)
+    answer = json.loads(run([*ECHO, "--", prompt]).stdout)
+    assert answer == {"question": "What is 2+2?", "answer": "echo: What is 2+2?"}
 
 
 def test_echo_json_mode_fills_the_schema() -> None:
@@ -46,7 +65,7 @@ def test_echo_rate_limit_counts_runs_per_prompt(tmp_path: Path) -> None:
     first, second, third = (run([*ECHO, "--", prompt], env=env) for _ in range(3))
     assert first.returncode == second.returncode == 1
     assert "429" in first.stderr and "retry after 7 seconds" in first.stderr
-    assert third.returncode == 0 and third.stdout == prompt
+    assert third.returncode == 0 and third.stdout == "hi"
 
 
 def test_echo_exit_and_logged_out() -> None:
@@ -107,7 +126,7 @@ def test_demo_shows_every_tool_over_stdio() -> None:
         "== tools: execute_llm, stream_llm, get_llm_status, estimate_tokens, configure_llm" in out
     )
     assert "   -> Hello from llminst!" in out
-    assert "progress 3: 'arrive '" in out
+    assert "progress 2: 'arrive '" in out
     assert (
         "parsed_json = {'question': 'What is llminst?', 'answer': 'echo: What is llminst?'}" in out
     )
@@ -145,7 +164,7 @@ def test_run_shows_a_live_status_line_only_on_a_terminal() -> None:
     """On a terminal, stderr shows model, elapsed time and bytes; stdout stays the answer."""
     code, out, err = _run_with_terminal_stderr([*LLMINST, "run", "echo", "[[echo:sleep=0.5]] hi"])
     assert code == 0
-    assert out == b"[[echo:sleep=0.5]] hi\n"
+    assert out == b"hi\n"
     assert "[llminst] echo · 0.".encode() in err
     assert err.endswith(b"\r\x1b[K")  # the line is erased at the end
     piped = run([*LLMINST, "run", "echo", "[[echo:sleep=0.3]] hi"])
@@ -160,7 +179,7 @@ def test_run_stops_quietly_when_the_reader_goes_away() -> None:
         stderr=subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.read(1) == b"["
+    assert proc.stdout.read(1) == b"a"
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=20) == 1

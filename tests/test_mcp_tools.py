@@ -138,8 +138,8 @@ async def test_stream_llm_sends_keepalives_while_the_cli_is_silent(mode: str) ->
             {"model": "echo", "prompt": "[[echo:sleep=1.1]] late"},
             progress_callback=recorder,
         )
-        await recorder.wait_for_text("[[echo:sleep=1.1]] late")
-    assert not result.is_error and text_of(result) == "[[echo:sleep=1.1]] late"
+        await recorder.wait_for_text("late")
+    assert not result.is_error and text_of(result) == "late"
     messages = [m for _, m in recorder.ordered]
     first_text = next(i for i, m in enumerate(messages) if m is not None)
     assert first_text >= 4, messages
@@ -155,8 +155,8 @@ async def test_stream_llm_coalesces_a_fast_cli(mode: str) -> None:
             {"model": "echo", "prompt": f"[[echo:delay=0]] {words}"},
             progress_callback=recorder,
         )
-        await recorder.wait_for_text(f"[[echo:delay=0]] {words}")
-    assert text_of(result) == f"[[echo:delay=0]] {words}"
+        await recorder.wait_for_text(words)
+    assert text_of(result) == words
     assert len(recorder.chunks) < 300
 
 

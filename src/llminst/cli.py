@@ -1,7 +1,8 @@
 """The `llminst` command: `run` a prompt, list `models`, and `demo` the whole job on `echo`.
 
 Answers go to stdout; logs and live status go to stderr. This module parses arguments and prints;
-it runs calls only through the supervisor.
+it runs calls only through the supervisor. SIGINT, SIGTERM and SIGHUP cancel any command (see
+`llminst.signals`): its process trees are killed and reaped, then it exits with 128 + the signal.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 import trio
 from attrs import frozen
@@ -27,7 +31,15 @@ from ._core.status import render_status_table
 from .configfile import load_config, resolve_models
 from .errors import InvalidInputError, LLMError
 from .logs import configure_logging
-from .supervisor import RetryScheduled, open_supervisor
+from .result import CallResult
+from .signals import Stopped, run_until_signal
+from .supervisor import RetryScheduled, Supervisor, open_supervisor
+from .terminal import CursorModel, StatusLine, terminal_width
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
+    from .transports import HttpListening
 
 __all__ = ["main"]
 
@@ -143,10 +155,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, setup)
     handler = {"run": _run, "models": _models, "status": _status, "demo": _demo}[args.command]
+    return _run_command(functools.partial(handler, args, setup))
+
+
+def _run_command(
+    body: Callable[[], Awaitable[int]], *, who: str = "llminst", verb: str = "cancelled"
+) -> int:
+    """Run a command's body under trio and return its exit status.
+
+    SIGINT, SIGTERM and SIGHUP cancel the body (its cleanup runs: every process tree it
+    started is killed and reaped); the command then says so in one line on stderr and exits
+    with 128 + the signal's number, as a shell reports a command a signal ended.
+    """
     try:
-        return trio.run(handler, args, setup)
-    except KeyboardInterrupt:
-        return 130
+        outcome = trio.run(run_until_signal, body)
+    except BaseException as exc:
+        # Ctrl-C before the signal receiver was installed, or after it was closed.
+        if not _only_keyboard_interrupts(exc):
+            raise
+        outcome = Stopped(signal.SIGINT)
+    if isinstance(outcome, Stopped):
+        print(f"{who}: {verb} by {outcome.name}", file=sys.stderr, flush=True)
+        return outcome.exit_status
+    return outcome
+
+
+def _only_keyboard_interrupts(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(KeyboardInterrupt)[1] is None
+    return isinstance(exc, KeyboardInterrupt)
 
 
 async def _run(args: argparse.Namespace, setup: _Setup) -> int:
@@ -158,45 +195,31 @@ async def _run(args: argparse.Namespace, setup: _Setup) -> int:
         except OSError as exc:
             print(f"llminst: cannot read schema file {args.schema!r}: {exc}", file=sys.stderr)
             return 2
-    status = _StatusLine(args.model) if sys.stderr.isatty() else None
+    screen = _Screen(args.model)
+    # `llminst run` owns every child of its process, so it can be a child subreaper: a
+    # descendant that left its call's process group (setsid) is killed and reaped with it.
     async with (
-        open_supervisor(models=setup.models, settings=setup.settings) as supervisor,
+        open_supervisor(models=setup.models, settings=setup.settings, subreaper=True) as supervisor,
         trio.open_nursery() as nursery,
     ):
-        if status is not None:
-            nursery.start_soon(status.run)
+        if screen.status is not None:
+            nursery.start_soon(screen.status.run)
         try:
-            async with supervisor.open_stream(
-                args.model,
-                prompt,
-                timeout=args.timeout,
-                json_mode=args.json or schema is not None,
-                json_schema=schema,
-            ) as stream:
-                async for event in stream.events():
-                    if isinstance(event, RetryScheduled):
-                        _clear(status)
-                        print(f"[llminst] {event.reason}", file=sys.stderr, flush=True)
-                    elif isinstance(event, TextDelta):
-                        if status is not None:
-                            status.received += len(event.text.encode("utf-8", "replace"))
-                        if not args.json:
-                            _clear(status)
-                            if not _write_stdout(event.text):
-                                return 1  # the reader went away (`| head`): stop the call
-                            if status is not None:
-                                status.at_line_start = event.text.endswith("\n")
-                result = await stream.wait()
+            result = await _stream_answer(supervisor, args, prompt, schema, screen)
         except LLMError as exc:
-            _clear(status)
-            print(
-                f"\nllminst: {exc.kind}: {_cli_message(exc, streamed=not args.json)}",
-                file=sys.stderr,
-            )
+            screen.say(f"llminst: {exc.kind}: {_cli_message(exc, streamed=not args.json)}")
+            tail = _unseen_stderr_tail(exc)
+            if tail:
+                screen.say("llminst: the CLI's stderr ends with:\n" + textwrap.indent(tail, "  "))
             return 1
+        except trio.Cancelled:
+            screen.leave_answer_line()  # the signal's message gets a line of its own
+            raise
         finally:
             nursery.cancel_scope.cancel()
-            _clear(status)
+            screen.erase_status()
+    if result is None:
+        return 1  # the reader went away (`| head`): the call was stopped
     if args.json:
         print(json.dumps(result.parsed_json, indent=2, ensure_ascii=False))
     elif result.output and not result.output.endswith("\n"):
@@ -213,53 +236,106 @@ def _cli_message(exc: LLMError, *, streamed: bool) -> str:
     return f"{exc.message}; the raw output follows\n--- raw output ---\n{raw}"
 
 
-def _write_stdout(text: str) -> bool:
-    """Write a piece of the answer; False once stdout's reader has gone away."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's final flush does not complain.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return False
-    return True
+async def _stream_answer(
+    supervisor: Supervisor,
+    args: argparse.Namespace,
+    prompt: str,
+    schema: str | None,
+    screen: _Screen,
+) -> CallResult | None:
+    """Stream the call's answer to stdout; None if stdout's reader went away (call stopped)."""
+    async with supervisor.open_stream(
+        args.model,
+        prompt,
+        timeout=args.timeout,
+        json_mode=args.json or schema is not None,
+        json_schema=schema,
+    ) as stream:
+        async for event in stream.events():
+            if isinstance(event, RetryScheduled):
+                screen.say(f"[llminst] {event.reason}")
+            elif isinstance(event, TextDelta):
+                if screen.status is not None:
+                    screen.status.received += len(event.text.encode("utf-8", "replace"))
+                if not args.json and not screen.answer(event.text):
+                    return None
+        return await stream.wait()
 
 
-class _StatusLine:
-    """A live `model · elapsed · bytes` line on a terminal's stderr while `run` streams.
+# How much of the CLI's stderr `run` shows after an error (the result keeps more).
+_TAIL_LINES = 10
+_TAIL_CHARS = 2000
 
-    It never garbles the answer: when stdout is the same terminal it is drawn only while the
-    cursor is at the start of a line, and it is erased before each piece of the answer.
+
+def _unseen_stderr_tail(exc: LLMError) -> str:
+    """The end of the CLI's stderr, unless the error's message already quotes it."""
+    tail = exc.result.stderr_tail.strip() if exc.result is not None else ""
+    last_lines = "\n".join(tail.splitlines()[-_TAIL_LINES:])[-_TAIL_CHARS:]
+    return "" if last_lines in str(exc) else last_lines
+
+
+class _Screen:
+    """Where `run` writes: the answer on stdout, messages and the live status on stderr.
+
+    The status line is shown only when stderr is a terminal (see `llminst.terminal`). When
+    stdout is the same terminal, the cursor after the answer is followed, so that the status
+    never garbles the answer and every message starts on a line of its own.
     """
 
     def __init__(self, model: str) -> None:
-        self.model = model
-        self.received = 0
-        self.at_line_start = True
-        self.shown = False
-        self._shares_terminal = sys.stdout.isatty()
+        shared = _same_terminal(sys.stdout, sys.stderr)
+        self.cursor = CursorModel(terminal_width(sys.stdout)) if shared else None
+        self.status = (
+            StatusLine(
+                model,
+                out=sys.stderr,
+                answer_cursor=self.cursor,
+                width=functools.partial(terminal_width, sys.stderr),
+            )
+            if sys.stderr.isatty()
+            else None
+        )
 
-    async def run(self) -> None:
-        start = trio.current_time()
-        while True:
-            if self.at_line_start or not self._shares_terminal:
-                elapsed = trio.current_time() - start
-                size = (
-                    f"{self.received / 1024:.1f} KB"
-                    if self.received >= 1024
-                    else f"{self.received} B"
-                )
-                sys.stderr.write(f"\r\x1b[K[llminst] {self.model} · {elapsed:.1f} s · {size}")
-                sys.stderr.flush()
-                self.shown = True
-            await trio.sleep(0.1)
+    def answer(self, text: str) -> bool:
+        """Write a piece of the answer; False once stdout's reader has gone away."""
+        self.erase_status()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # Point stdout at /dev/null so the interpreter's final flush does not complain.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return False
+        if self.cursor is not None:
+            self.cursor.feed(text)
+        return True
+
+    def say(self, text: str) -> None:
+        """Write a message (one or more whole lines) on stderr."""
+        self.erase_status()
+        self.leave_answer_line()
+        print(text, file=sys.stderr, flush=True)
+
+    def leave_answer_line(self) -> None:
+        """On a shared terminal, end the answer's partial line so stderr starts a new one."""
+        if self.cursor is not None and not self.cursor.at_line_start:
+            print(file=sys.stderr, flush=True)
+            self.cursor.feed("\n")
+
+    def erase_status(self) -> None:
+        if self.status is not None:
+            self.status.erase()
 
 
-def _clear(status: _StatusLine | None) -> None:
-    if status is not None and status.shown:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
-        status.shown = False
+def _same_terminal(first: TextIO, second: TextIO) -> bool:
+    try:
+        return (
+            first.isatty()
+            and second.isatty()
+            and os.path.samestat(os.fstat(first.fileno()), os.fstat(second.fileno()))
+        )
+    except (OSError, ValueError):
+        return False
 
 
 async def _models(_args: argparse.Namespace, setup: _Setup) -> int:
@@ -290,7 +366,7 @@ def _raise_fd_limit() -> None:
 
 def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     from .server import ServerOptions, create_server
-    from .transports import check_http_binding, serve_http, serve_stdio
+    from .transports import check_http_options
 
     _raise_fd_limit()
     over_http = args.transport == "http"
@@ -303,7 +379,7 @@ def _serve(args: argparse.Namespace, setup: _Setup) -> int:
     )
     try:
         if over_http:
-            check_http_binding(args.host, args.token)
+            check_http_options(args.host, args.port, args.token, args.allow_host)
             if args.allow_configure and not allowed:
                 raise InvalidInputError(
                     "--allow-configure over HTTP needs an allowlist of executables: add "
@@ -311,25 +387,57 @@ def _serve(args: argparse.Namespace, setup: _Setup) -> int:
                     "file, so remote clients cannot make the server run any command"
                 )
         server = create_server(options)
-        if over_http:
-            trio.run(
-                functools.partial(
-                    serve_http,
-                    server,
-                    host=args.host,
-                    port=args.port,
-                    token=args.token,
-                    allowed_hosts=args.allow_host,
-                )
-            )
-        else:
-            trio.run(serve_stdio, server)
+        body = (
+            functools.partial(_serve_http, server, args)
+            if over_http
+            else functools.partial(_serve_stdio, server)
+        )
+        return _run_command(body, who="llminst serve", verb="stopped")
     except LLMError as exc:
-        print(f"llminst serve: {exc}", file=sys.stderr)
+        print(f"llminst serve: {exc.kind}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+
+
+async def _serve_stdio(server: MCPServer) -> int:
+    from .transports import serve_stdio
+
+    await serve_stdio(server)
     return 0
+
+
+async def _serve_http(server: MCPServer, args: argparse.Namespace) -> int:
+    from .transports import serve_http
+
+    await serve_http(
+        server,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        allowed_hosts=args.allow_host,
+        task_status=_AnnounceListening(),
+    )
+    return 0
+
+
+class _AnnounceListening:
+    """The `task_status` of `serve_http` under `llminst serve`: once the server listens, say
+    where in one line on stderr, whether a token is required (never the token) and which Host
+    names are accepted. (Not a nursery's: an error before listening must reach `_serve` as it
+    is, not wrapped in an exception group.)"""
+
+    def started(self, value: HttpListening | None = None) -> None:
+        assert value is not None
+        auth = (
+            "clients must send Authorization: Bearer <token>"
+            if value.token_required
+            else "no token required"
+        )
+        print(
+            f"llminst serve: listening on {' '.join(value.urls)} ({auth}; "
+            f"accepted Host names: {', '.join(value.host_names)})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _status(args: argparse.Namespace, setup: _Setup) -> int:

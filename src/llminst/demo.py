@@ -9,6 +9,7 @@ estimates and runtime configuration. Everything runs on the built-in `echo` mode
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from typing import Any
@@ -35,7 +36,12 @@ async def run_demo(*, config: str | None = None, real: bool = False) -> int:
     args = ["-m", "llminst.cli", "--log-level", "warning"]
     if config:
         args += ["--config", config]
-    params = StdioServerParameters(command=sys.executable, args=[*args, "serve"])
+    # The server gets this process's whole environment, as `llminst serve` started by hand
+    # would: the SDK's default passes only HOME, PATH and a few others, so API keys (for
+    # --real) and PYTHONPATH would be lost.
+    params = StdioServerParameters(
+        command=sys.executable, args=[*args, "serve"], env=dict(os.environ)
+    )
     _say(f"== starting `{sys.executable} {' '.join(args)} serve` and connecting over stdio")
     async with Client(params) as client:
         tools = await client.list_tools()

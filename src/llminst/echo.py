@@ -1,9 +1,11 @@
 """`python -m llminst.echo`: a tiny deterministic LLM CLI, the model every machine can run.
 
-It answers with the prompt itself, byte for byte (the prompt comes from the last argument, after
-an optional ``--``, or from stdin when there is none). When the prompt carries llminst's JSON-mode
-instructions it answers with a JSON object that fills the schema instead. Directives inside the
-prompt simulate what real CLIs do, so servers, tests and demos can exercise every path:
+It answers with the prompt itself, byte for byte, less its directives (the prompt comes from the
+last argument, after an optional ``--``, or from stdin when there is none). When the prompt
+carries llminst's JSON-mode instructions it answers with a JSON object that fills the schema
+instead. Directives inside the prompt simulate what real CLIs do, so servers, tests and demos can
+exercise every path; each directive, with the spaces and tabs after it, is left out of the answer
+(a real CLI would not repeat its instructions either):
 
 - ``[[echo:sleep=S]]``         wait S seconds before answering
 - ``[[echo:delay=S]]``         with ``--stream``, wait S seconds between chunks (default 0.02)
@@ -30,6 +32,7 @@ from typing import Any
 
 VERSION = "llminst-echo 0.1.0"
 _DIRECTIVE = re.compile(r"\[\[echo:([a-z-]+)(?:=([^\]]*))?\]\]")
+_DIRECTIVE_AND_BLANKS = re.compile(_DIRECTIVE.pattern + r"[ \t]*")
 _JSON_MARKER = "<json_schema>"
 
 
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"echo: failing with exit code {directives['exit']} as asked", file=sys.stderr)
         return int(directives["exit"])
 
-    answer = _json_answer(prompt) if _JSON_MARKER in prompt else prompt
+    text = _DIRECTIVE_AND_BLANKS.sub("", prompt)
+    answer = _json_answer(text) if _JSON_MARKER in text else text
     _write(answer, stream=stream, delay=float(directives.get("delay") or 0.02))
     return 0
 

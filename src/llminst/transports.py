@@ -7,28 +7,35 @@ and written with `trio.lowlevel.FdStream` on private duplicates, while fd 0 is p
 The lines themselves go through `wire`, which answers every line that is not a message.
 
 HTTP: the SDK's Starlette app served by hypercorn's trio worker (uvicorn is asyncio-only),
-optionally behind a bearer token compared in constant time; DNS-rebinding protection stays on.
+optionally behind a bearer token compared in constant time; DNS-rebinding protection stays on
+(``--allow-host`` names are accepted on any port, ``NAME:PORT`` on that port). The listening
+socket is bound before anything else starts, so an address that cannot be listened on is one
+clear `InvalidInputError`, never a traceback from inside the server.
 A call whose client drops its connection is cancelled, on either protocol era (see
 `cancel_on_disconnect`).
 
-Both handle SIGINT and SIGTERM by cancelling everything: the lifespan closes the supervisor,
-which kills every running process tree before the process exits.
+Both serve until they are cancelled (`llminst serve` cancels them on SIGINT, SIGTERM or SIGHUP,
+see `llminst.signals`): the lifespan then closes the supervisor, which kills every running
+process tree before the process exits. This module never installs signal handlers itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import functools
 import hmac
 import ipaddress
 import json
 import os
-import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import trio
+from attrs import frozen
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -37,8 +44,12 @@ from .logs import get_logger
 from .wire import open_message_streams
 
 __all__ = [
+    "HttpListening",
     "cancel_on_disconnect",
     "check_http_binding",
+    "check_http_options",
+    "check_port",
+    "host_patterns",
     "require_bearer",
     "serve_http",
     "serve_stdio",
@@ -115,22 +126,11 @@ async def _trio_stdio() -> AsyncIterator[tuple[Any, Any]]:
         os.close(saved_out)
 
 
-async def _cancel_on_signals(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            _log.info("llminst.server.signal", signal=signal.Signals(signum).name)
-            scope.cancel()
-            return
-
-
 async def serve_stdio(server: MCPServer) -> None:
-    """Serve over stdin/stdout until the client closes stdin or SIGINT/SIGTERM arrives."""
+    """Serve over stdin/stdout until the client closes stdin (or the caller cancels)."""
     lowlevel = server._lowlevel_server  # no public accessor in mcp 2.3
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
-        async with _trio_stdio() as (read, write):
-            await lowlevel.run(read, write, lowlevel.create_initialization_options())
-        nursery.cancel_scope.cancel()
+    async with _trio_stdio() as (read, write):
+        await lowlevel.run(read, write, lowlevel.create_initialization_options())
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,14 +276,88 @@ async def _post_cancellation(app: ASGIApp, scope: Scope, request_id: str | int) 
     await app({**scope, "headers": headers}, receive, discard)
 
 
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
+
+
+def check_port(port: int) -> None:
+    """Raises: InvalidInputError: `port` is not a TCP port (0 picks a free one)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidInputError(
+            f"port {port!r} is not a TCP port: use 1-65535, or 0 to let the system pick a free "
+            "one (--port)"
+        )
+
+
+def host_patterns(value: str) -> list[str]:
+    """The Host header values an ``--allow-host`` value accepts, as the SDK matches them.
+
+    A bare name or address accepts it on any port (``myhost`` -> ``myhost`` and ``myhost:*``;
+    clients send ``Host: myhost:PORT``); ``myhost:8080`` accepts that port only. IPv6 addresses
+    are bracketed as in a Host header. Names are compared lower-cased.
+
+    Raises:
+        InvalidInputError: a URL, a path, an empty value or a bad port.
+    """
+    text = value.strip().lower()
+    if not text or "/" in text or "@" in text or any(c.isspace() for c in text):
+        raise InvalidInputError(
+            f"--allow-host {value!r} is not a host: give a name or address, optionally with "
+            ":PORT (myhost, myhost:8765, 192.0.2.7, [2001:db8::7]), not a URL"
+        )
+    if text.count(":") > 1 and not text.startswith("["):
+        return [f"[{text}]", f"[{text}]:*"]  # a bare IPv6 address
+    _, colon, port = text.rpartition(":") if not text.endswith("]") else ("", "", "")
+    if not colon:
+        return [text, f"{text}:*"]
+    if port != "*" and not (port.isdigit() and 0 < int(port) <= 65535):
+        raise InvalidInputError(
+            f"--allow-host {value!r}: {port!r} is not a port; use NAME:PORT with a port of "
+            "1-65535, or the bare NAME for any port"
+        )
+    return [text]
+
+
 def _transport_security(host: str, allowed_hosts: list[str]) -> TransportSecuritySettings:
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *allowed_hosts]
-    if not _is_loopback(host) and host not in ("0.0.0.0", "::"):
-        hosts.append(f"{host}:*")
-    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    names = [*_LOCAL_HOSTS, *allowed_hosts]
+    if not _is_loopback(host) and host not in _WILDCARD_HOSTS:
+        names.append(host)  # the address it was told to bind
+    hosts = [pattern for name in names for pattern in host_patterns(name)]
+    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
+
+
+@frozen
+class HttpListening:
+    """What `serve_http` reports once it listens (through ``task_status.started``).
+
+    Attributes:
+        urls: the MCP endpoint of each bound address, ``http://127.0.0.1:PORT/mcp`` (the port
+            actually bound, also with port 0).
+        token_required: requests must carry ``Authorization: Bearer <token>``.
+        host_names: the Host header names accepted (DNS-rebinding protection), without ports.
+    """
+
+    urls: tuple[str, ...]
+    token_required: bool
+    host_names: tuple[str, ...]
+
+
+def check_http_options(
+    host: str, port: int, token: str | None, allowed_hosts: list[str] | None = None
+) -> None:
+    """Check the HTTP options before anything starts (`serve_http` calls it too).
+
+    Raises:
+        InvalidInputError: a non-loopback host without a token, a bad port, a bad
+            ``--allow-host`` value.
+    """
+    check_port(port)
+    check_http_binding(host, token)
+    for value in allowed_hosts or []:
+        host_patterns(value)
 
 
 async def serve_http(
@@ -293,34 +367,80 @@ async def serve_http(
     port: int = 8765,
     token: str | None = None,
     allowed_hosts: list[str] | None = None,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[HttpListening] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve streamable HTTP at ``/mcp`` until SIGINT/SIGTERM (or cancellation).
+    """Serve streamable HTTP at ``/mcp`` until cancelled.
 
-    `task_status.started` reports the bound URLs (useful with port 0).
+    The port is bound before anything else starts; `task_status.started` then reports where it
+    listens (`HttpListening`).
 
     Raises:
-        InvalidInputError: a non-loopback host without a token (see `check_http_binding`).
+        InvalidInputError: bad options (see `check_http_options`), or the address cannot be
+            listened on (port in use, a name that does not resolve, an address of another
+            machine, a privileged port); the message says which and what to do.
     """
     from hypercorn.config import Config
-    from hypercorn.trio import serve
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
 
-    check_http_binding(host, token)
-    app: ASGIApp = server.streamable_http_app(
-        host=host, transport_security=_transport_security(host, allowed_hosts or [])
-    )
-    app = cancel_on_disconnect(app)
-    if token:
-        app = require_bearer(app, token)
+    check_http_options(host, port, token, allowed_hosts)
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = None
     # Idle keep-alive connections would hold shutdown for the whole grace period.
     config.graceful_timeout = 0.2
+    security = _transport_security(host, allowed_hosts or [])
+    app: ASGIApp = server.streamable_http_app(host=host, transport_security=security)
+    app = cancel_on_disconnect(app)
+    if token:
+        app = require_bearer(app, token)
+    wrapped = wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi")
+    sockets = _listen(config, host, port)  # hypercorn serves (and closes) them from here on
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
-        binds = await nursery.start(serve, app, config)
-        _log.info("llminst.server.listening", urls=binds, auth=bool(token))
-        task_status.started(binds)
-        await trio.sleep_forever()
+        binds = await nursery.start(
+            functools.partial(worker_serve, sockets=sockets), wrapped, config
+        )
+        listening = HttpListening(
+            urls=tuple(f"{bind}/mcp" for bind in binds),
+            token_required=bool(token),
+            host_names=tuple(h for h in security.allowed_hosts if not h.endswith(":*")),
+        )
+        _log.info("llminst.server.listening", urls=listening.urls, auth=bool(token))
+        task_status.started(listening)
+
+
+def _listen(config: Any, host: str, port: int) -> Any:
+    """Bind and listen on the configured address; errors say what is wrong and what to do."""
+    try:
+        sockets = config.create_sockets()
+        for sock in sockets.insecure_sockets:
+            sock.listen(config.backlog)
+    except socket.gaierror as exc:
+        raise InvalidInputError(
+            f"cannot listen on {host!r}: the name does not resolve ({exc.strerror}). Pass an "
+            "address of this machine (--host 127.0.0.1, or 0.0.0.0 for every interface)"
+        ) from None
+    except OSError as exc:
+        raise InvalidInputError(_bind_failure(host, port, exc)) from None
+    return sockets
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: the port is already in use (another llminst serve?). "
+            "Pick another --port, or --port 0 for a free one"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {where}: {host} is not an address of this machine. Pass one of "
+            "its addresses (--host), or 0.0.0.0 for every interface"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"cannot listen on {where}: no permission (ports below 1024 need privileges). "
+            "Pick a port above 1023 (--port)"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc}"
