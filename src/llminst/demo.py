@@ -120,10 +120,10 @@ async def run_demo(*, config: str | None = None, real: bool = False) -> int:
         )
 
         _say("== get_llm_status")
-        status = await client.call_tool("get_llm_status", {})
+        status = await _settled_status(client)
         for model in status.structured_content["models"]:
             ready = "ready" if model["available"] else "missing"
-            detail = model["version"] or model["hint"] or ""
+            detail = model["version"] or model["hint"] or model["version_note"] or ""
             _say(f"   {model['model']:8} {ready:8} {detail}")
 
         if real:
@@ -143,3 +143,17 @@ async def run_demo(*, config: str | None = None, real: bool = False) -> int:
                 )
     _say("== done: the server exited with the client")
     return 0
+
+
+# A status answers at once and reports slow version commands as `probing`; the demo asks again
+# (each ask waits for them a little) so what it shows is complete, within a bound.
+_SETTLE_WITHIN_S = 30.0
+
+
+async def _settled_status(client: Client) -> Any:
+    status = await client.call_tool("get_llm_status", {})
+    with trio.move_on_after(_SETTLE_WITHIN_S):
+        while any(m["version_state"] == "probing" for m in status.structured_content["models"]):
+            await trio.sleep(0.2)
+            status = await client.call_tool("get_llm_status", {})
+    return status
