@@ -6,14 +6,14 @@ fields a terminal user never sees, and with --json the model's output was shown 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import FAKECLI
+from .support.config import write_config
+from .support.paths import FAKECLI, LLMINST
 
 
 @pytest.mark.parametrize(
@@ -24,11 +24,9 @@ def test_run_json_failure_prints_the_raw_output_on_stderr(
     tmp_path: Path, answer: str, kind: str
 ) -> None:
     """stdout stays empty (it carries only the answer); stderr says the raw output follows."""
-    config = tmp_path / "llminst.toml"
-    config.write_text(
-        f"[models.fake]\ncommand = {json.dumps([sys.executable, FAKECLI, 'say', answer])}\n"
-    )
-    argv = [sys.executable, "-m", "llminst.cli", "--config", str(config), "--log-level", "error"]
+    fake = {"command": [sys.executable, FAKECLI, "say", answer]}
+    config = write_config(tmp_path / "llminst.toml", models={"fake": fake})
+    argv = [*LLMINST, "--config", str(config), "--log-level", "error"]
     result = subprocess.run(
         [*argv, "run", "fake", "--json", "q"], capture_output=True, text=True, timeout=60
     )

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from llminst._core.config import OutputFormat
 from llminst._core.decoders import (
     ClaudeStreamJsonDecoder,
-    Decoder,
     TextDecoder,
     make_decoder,
 )
@@ -27,49 +24,23 @@ from llminst._core.events import (
     Truncated,
 )
 
+from .support.decoding import (
+    chunkings,
+    jsonl,
+    non_text,
+    one_byte_at_a_time,
+    pure_property,
+    run,
+    split_at,
+    text_of,
+)
 from .support.records import malformed_records
 
 CHUNK = 64 * 1024
 
-# The decoders are pure and fast: timing noise on a busy machine is no failure.
-pure_property = settings(deadline=None)
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def jsonl(records: Iterable[dict[str, Any] | str], *, ending: str = "\n") -> bytes:
-    """Serialize records as claude does (dicts as JSON, strings as raw text lines)."""
-    lines = (r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records)
-    return "".join(line + ending for line in lines).encode()
-
-
-def run(decoder: Decoder, chunks: Iterable[bytes]) -> list[Event]:
-    events: list[Event] = []
-    for chunk in chunks:
-        events.extend(decoder.feed(chunk))
-    events.extend(decoder.close())
-    return events
-
 
 def claude(data: bytes, **kwargs: Any) -> list[Event]:
     return run(ClaudeStreamJsonDecoder(**kwargs), [data])
-
-
-def text_of(events: Iterable[Event]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
-
-
-def non_text(events: Iterable[Event]) -> list[Event]:
-    return [e for e in events if not isinstance(e, TextDelta)]
-
-
-def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def one_byte_at_a_time(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
 
 
 # --- realistic claude transcripts -----------------------------------------------------------------
@@ -695,11 +666,6 @@ def claude_lines(draw: st.DrawFn) -> dict[str, Any] | str:
     ]
     line: dict[str, Any] | str = draw(st.sampled_from(choices))
     return line
-
-
-def chunkings(data: bytes) -> st.SearchStrategy[list[bytes]]:
-    cuts = st.lists(st.integers(0, len(data)), max_size=20).map(lambda c: split_at(data, c))
-    return cuts | st.just(one_byte_at_a_time(data))
 
 
 @pure_property

@@ -8,49 +8,17 @@ The fixtures are the raw stdout of claude-code 2.1.331 (``-p --output-format str
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from llminst._core.config import BUILTIN_MODELS
-from llminst._core.decoders import ClaudeStreamJsonDecoder
-from llminst._core.events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta
+from llminst._core.events import ErrorNotice, FinalResult, RetryNotice, TextDelta
 from llminst._core.retry import detect_rate_limit
 
-FIXTURES = Path(__file__).parent / "fixtures" / "claude"
-NAMES = sorted(p.stem for p in FIXTURES.glob("*.jsonl"))
+from .support.recordings import CLAUDE_FIXTURES, decode, load_fixture
 
-
-def load_fixture(name: str) -> bytes:
-    return (FIXTURES / f"{name}.jsonl").read_bytes()
-
-
-def decode(data: bytes, chunk: int = 4096) -> list[Event]:
-    decoder = ClaudeStreamJsonDecoder()
-    events: list[Event] = []
-    for start in range(0, len(data), chunk):
-        events += decoder.feed(data[start : start + chunk])
-    return events + decoder.close()
-
-
-def decode_summary(data: bytes) -> dict[str, Any]:
-    """What llminst takes from an output, minus what changes run to run (ids, timings)."""
-    events = decode(re.sub(rb"limit reached\|\d+", b"limit reached|EPOCH", data))
-    final = next((e for e in events if isinstance(e, FinalResult)), None)
-    return {
-        "text": "".join(e.text for e in events if isinstance(e, TextDelta)),
-        "final_text": final.text if final else None,
-        "is_error": final.is_error if final else None,
-        "subtype": final.subtype if final else None,
-        "has_session_id": bool(final and final.session_id),
-        "usage_input_tokens": (final.usage or {}).get("input_tokens") if final else None,
-        "notices": [
-            (n.rate_limited, n.delay_s is not None) for n in events if isinstance(n, RetryNotice)
-        ],
-    }
+NAMES = sorted(p.stem for p in CLAUDE_FIXTURES.glob("*.jsonl"))
 
 
 def test_every_scenario_is_recorded() -> None:

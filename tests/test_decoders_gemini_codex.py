@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +30,10 @@ from llminst._core.events import (
 from llminst._core.jsonmode import extract_json, parse_schema
 from llminst._core.retry import detect_rate_limit
 
+from .support.decoding import chunkings, jsonl, non_text, pure_property, run, text_of
+from .support.paths import FIXTURES
 from .support.records import malformed_records
-from .test_decoders import chunkings, jsonl, non_text, pure_property, run, text_of
 
-FIXTURES = Path(__file__).parent / "fixtures"
 GEMINI = BUILTIN_MODELS["gemini"]
 CODEX = BUILTIN_MODELS["codex"]
 

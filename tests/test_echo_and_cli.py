@@ -12,8 +12,10 @@ import pytest
 
 from llminst._core.jsonmode import DEFAULT_SCHEMA, apply_json_mode
 
+from .support.config import write_config
+from .support.paths import LLMINST
+
 ECHO = [sys.executable, "-m", "llminst.echo"]
-LLMINST = [sys.executable, "-m", "llminst.cli"]
 
 
 def run(argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
@@ -99,8 +101,8 @@ def test_cli_run_errors_name_the_kind_and_exit_nonzero() -> None:
 
 def test_cli_reports_config_mistakes(tmp_path: Path) -> None:
     """A bad config file is reported with file and key, exit code 2."""
-    config = tmp_path / "bad.toml"
-    config.write_text('[models.x]\ncommand = ["a"]\ntimeout_category = "forever"\n')
+    bad = {"command": ["a"], "timeout_category": "forever"}
+    config = write_config(tmp_path / "bad.toml", models={"x": bad})
     result = run([*LLMINST, "--config", str(config), "models"])
     assert result.returncode == 2
     assert str(config) in result.stderr and "models.x.timeout_category" in result.stderr
@@ -108,8 +110,7 @@ def test_cli_reports_config_mistakes(tmp_path: Path) -> None:
 
 def test_cli_models_lists_config_models(tmp_path: Path) -> None:
     """Models from the config file are listed next to the built-ins."""
-    config = tmp_path / "ok.toml"
-    config.write_text('[models.mine]\ncommand = ["mycli", "--x"]\n')
+    config = write_config(tmp_path / "ok.toml", models={"mine": {"command": ["mycli", "--x"]}})
     result = run([*LLMINST, "models"], env={**os.environ, "LLMINST_CONFIG": str(config)})
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
@@ -189,8 +190,7 @@ def test_run_stops_quietly_when_the_reader_goes_away() -> None:
 
 def test_config_settings_reach_the_commands(tmp_path: Path) -> None:
     """Regression: [settings] in the config file were read but never applied by the CLI."""
-    config = tmp_path / "settings.toml"
-    config.write_text("[settings]\nmax_output_bytes = 5\n")
+    config = write_config(tmp_path / "settings.toml", settings={"max_output_bytes": 5})
     result = run([*LLMINST, "--config", str(config), "run", "echo", "hello world"])
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello\n"

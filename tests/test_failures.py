@@ -34,10 +34,12 @@ from llminst import (
 )
 from llminst.server import ServerOptions, create_server
 
-from .conftest import FAKECLI, models_with
+from .support.config import write_config
+from .support.models import models_with
+from .support.paths import FAKECLI, LLMINST
 from .support.procs import is_alive, read_pids
+from .support.tools import text_of
 
-LLMINST = [sys.executable, "-m", "llminst.cli"]
 SETTINGS = Settings(grace_period_s=0.5)
 # The stalled calls below end early within a second or so; this deadline (far enough for a
 # busy machine) only bounds how long a broken early stop makes a test wait before it fails.
@@ -388,12 +390,11 @@ async def test_a_claude_error_result_keeps_the_streamed_answer(
 def test_llminst_run_prints_only_the_answer_on_stdout(tmp_path: Path) -> None:
     """Regression: `llminst run` printed `...in 2025 days andPrompt is too long` on stdout."""
     script = claude_failing_after_streaming(tmp_path)
-    config = tmp_path / "llminst.toml"
-    config.write_text(
-        "[models.fake]\n"
-        f"command = {json.dumps([sys.executable, FAKECLI, 'script', script])}\n"
-        'output_format = "claude-stream-json"\n'
-    )
+    fake = {
+        "command": [sys.executable, FAKECLI, "script", script],
+        "output_format": "claude-stream-json",
+    }
+    config = write_config(tmp_path / "llminst.toml", models={"fake": fake})
     done = subprocess.run(
         [*LLMINST, "--config", str(config), "run", "fake", "hi"],
         capture_output=True,
@@ -478,13 +479,13 @@ async def test_mcp_errors_carry_the_same_messages(tmp_path: Path, pidfile: Path)
         unreachable = await client.call_tool(
             "execute_llm", {"model": "stalled", "prompt": "hi", "timeout": NO_DEADLINE}
         )
-    failed_text = "".join(c.text for c in failed.content if c.type == "text")
+    failed_text = text_of(failed)
     assert failed.is_error and failed_text.startswith(
         "process_failed: model 'fake': the CLI reported a failure (turn.failed) with exit code "
         f"1; the CLI's result line says: {CONTEXT_TOO_SMALL}; stderr ends with:"
     ), failed_text
     assert failed.structured_content["output"] == ""
-    text = "".join(c.text for c in unreachable.content if c.type == "text")
+    text = text_of(unreachable)
     assert unreachable.is_error and text.startswith(
         "api_unreachable: model 'stalled': stopped the CLI after it printed the same connection "
         "error 3 times on stderr without answering: 'fetch failed: getaddrinfo ENOTFOUND api'."

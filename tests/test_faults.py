@@ -8,8 +8,6 @@ time (deadline or cancel to tree gone).
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -25,9 +23,18 @@ from llminst._core.config import ModelSpec, OutputFormat, PromptMode, Settings
 from llminst.errors import LLMError, ProcessFailedError
 from llminst.supervisor import open_supervisor
 
-from .conftest import FAKECLI, models_with
-from .support.procs import processes_with_marker, read_pids, wait_for_pids
-from .test_mcp_transports import _read_until_result, raw_stdio_server, send_lines
+from .support.config import write_config
+from .support.models import models_with
+from .support.paths import FAKECLI
+from .support.procs import (
+    cmdline,
+    fd_count,
+    processes_with_marker,
+    read_pids,
+    state,
+    wait_for_pids,
+)
+from .support.serve import raw_stdio_server, read_until_result, result_text, send_lines
 
 CAP = 1 << 20  # the output cap for the flood and long-line faults
 GRACE = 0.5
@@ -65,24 +72,17 @@ FAULTS = {
 }
 
 
-def _fd_count(pid: int | str = "self") -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def _leftovers(pids: list[int], marker: str) -> list[str]:
     """Recorded PIDs still present (alive or zombie) plus live processes carrying `marker`."""
     found = []
     for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_bytes()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
+        letter, command = state(pid), cmdline(pid)
+        if letter is None or command is None:
             continue
-        state = stat[stat.rfind(b")") + 2 :].split()[0]
         # An exiting process has an empty command line: still present. Anything else without
         # the helper's name is a reused PID.
-        if state == b"Z" or not cmdline or b"fakecli" in cmdline:
-            found.append(f"{pid} ({state.decode()})")
+        if letter == "Z" or not command or b"fakecli" in command:
+            found.append(f"{pid} ({letter})")
     found += [f"{pid} (marker)" for pid in processes_with_marker(marker)]
     return found
 
@@ -90,7 +90,7 @@ def _leftovers(pids: list[int], marker: str) -> list[str]:
 @asynccontextmanager
 async def nothing_left(pidfile: Path, marker: str) -> AsyncIterator[Callable[[], float]]:
     """Yields a clock; on exit waits (bounded) for the tree to go and checks descriptors."""
-    fds = _fd_count()
+    fds = fd_count()
     started = [trio.current_time()]
 
     def mark() -> float:
@@ -103,9 +103,9 @@ async def nothing_left(pidfile: Path, marker: str) -> AsyncIterator[Callable[[],
             await trio.sleep(0.01)
     assert not _leftovers(read_pids(pidfile), marker)
     with trio.move_on_after(5):
-        while _fd_count() != fds:  # noqa: ASYNC110
+        while fd_count() != fds:  # noqa: ASYNC110
             await trio.sleep(0.01)
-    assert _fd_count() == fds
+    assert fd_count() == fds
 
 
 def _spec_fields(name: str, fault: Fault, pidfile: Path, marker: str) -> dict[str, Any]:
@@ -204,17 +204,12 @@ async def test_fault_through_the_supervisor(name: str, tmp_path: Path) -> None:
 
 def _write_config(tmp_path: Path, name: str, pidfile: Path, marker: str) -> Path:
     fields = _spec_fields(name, FAULTS[name], pidfile, marker)
-    lines = [f"[models.{json.dumps(name)}]"]
-    for key, value in fields.items():
-        if key == "env":
-            inner = ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items())
-            lines.append(f"env = {{ {inner} }}")
-        elif key != "name":
-            lines.append(f"{key} = {json.dumps(value)}")
-    lines += ["[settings]", f"grace_period_s = {GRACE}", f"max_output_bytes = {CAP}"]
-    config = tmp_path / "llminst.toml"
-    config.write_text("\n".join(lines) + "\n")
-    return config
+    del fields["name"]
+    return write_config(
+        tmp_path / "llminst.toml",
+        models={name: fields},
+        settings={"grace_period_s": GRACE, "max_output_bytes": CAP},
+    )
 
 
 @pytest.mark.parametrize("name", FAULTS)
@@ -244,20 +239,20 @@ async def test_fault_through_llminst_serve(name: str, tmp_path: Path) -> None:
             assert proc.stdout is not None
             # The server's own descriptors: a baseline once a call has run, then after the fault.
             await send_lines(proc, warm_up)
-            await _read_until_result(proc.stdout, 2)
-            server_fds = _fd_count(proc.pid)
+            await read_until_result(proc.stdout, 2)
+            server_fds = fd_count(proc.pid)
             start = clock()
             await send_lines(proc, call)
-            _, result = await _read_until_result(proc.stdout, 3)
+            _, result = await read_until_result(proc.stdout, 3)
             elapsed = trio.current_time() - start
             gone = _leftovers(read_pids(pidfile), marker)
             with trio.move_on_after(5):
-                while _fd_count(proc.pid) != server_fds:  # noqa: ASYNC110
+                while fd_count(proc.pid) != server_fds:  # noqa: ASYNC110
                     await trio.sleep(0.01)
-            server_fds_after = _fd_count(proc.pid)
+            server_fds_after = fd_count(proc.pid)
         assert not gone, f"left when the answer came: {gone}"
         assert server_fds_after == server_fds, f"server fds {server_fds} -> {server_fds_after}"
-    text = "".join(c["text"] for c in result["content"] if c["type"] == "text")
+    text = result_text(result)
     fds = f"server fds {server_fds} -> {server_fds_after}"
     if fault.outcome == "cancel":
         assert result["isError"] and text.startswith("timeout: "), text[:200]
@@ -280,8 +275,7 @@ async def test_fault_not_executable_through_llminst_serve(tmp_path: Path) -> Non
     script = tmp_path / "cli"
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(0o644)
-    config = tmp_path / "llminst.toml"
-    config.write_text(f'[models.noexec]\ncommand = ["{script}"]\n')
+    config = write_config(tmp_path / "llminst.toml", models={"noexec": {"command": [str(script)]}})
     call = {
         "jsonrpc": "2.0",
         "id": 2,
@@ -291,8 +285,8 @@ async def test_fault_not_executable_through_llminst_serve(tmp_path: Path) -> Non
     async with raw_stdio_server(config) as proc:
         assert proc.stdout is not None
         await send_lines(proc, call)
-        _, result = await _read_until_result(proc.stdout, 2)
-    text = "".join(c["text"] for c in result["content"] if c["type"] == "text")
+        _, result = await read_until_result(proc.stdout, 2)
+    text = result_text(result)
     assert result["isError"] and text.startswith("process_failed: "), text
     assert "not executable" in text and "chmod +x" in text
     assert proc.returncode == 0

@@ -26,8 +26,8 @@ from llminst._core.jsonmode import extract_json
 from llminst.errors import LLMError
 from llminst.server import ServerOptions, create_server
 
-from .conftest import models_with
-from .test_mcp_tools import FAST, text_of
+from .support.models import FAST, models_with
+from .support.tools import text_of
 
 EXAMPLES = 50
 """Examples per tool and mode; with the echo model the whole file runs in a few seconds."""
@@ -39,11 +39,6 @@ KINDS = {
     if isinstance(cls, type) and issubclass(cls, LLMError) and cls is not LLMError
 }
 """Every error's text starts with one of these and a colon."""
-
-
-@pytest.fixture(params=["auto", "legacy"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture

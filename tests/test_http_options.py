@@ -10,7 +10,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,9 +22,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from llminst.transports import host_patterns
 
+from .support.paths import LLMINST
 from .support.procs import stop_server
 
-LLMINST = [sys.executable, "-m", "llminst.cli"]
 TOKEN = "start-line-token-91c4"
 LISTENING = re.compile(r"^llminst serve: listening on (http://\S+/mcp) \((.*)\)$", re.MULTILINE)
 INITIALIZE = {

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from .support.paths import LLMINST
+
 pytestmark = pytest.mark.inspector
 
-SERVE = [sys.executable, "-m", "llminst.cli", "serve"]
+SERVE = [*LLMINST, "serve"]
 
 
 def inspector(tmp_path: Path, *args: str, expect_tool_error: bool = False) -> dict:

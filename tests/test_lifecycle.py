@@ -9,7 +9,6 @@ test's command-line marker. Measured times are printed (`pytest -s`).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -26,21 +25,24 @@ import trio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from .conftest import FAKECLI
+from .support.config import write_config
 from .support.mcp_pipes import process_transport
+from .support.paths import FAKECLI, MCP_HTTP_CALL
 from .support.procs import (
+    fd_count,
+    fd_targets,
     read_pids,
     start_times,
     stop_server,
     tree_leftovers,
     wait_for_pids,
 )
-from .test_mcp_transports import TOKEN, authorized, free_port, serve_argv, text_of
+from .support.serve import TOKEN, authorized, free_port, serve_argv
+from .support.tools import text_of
 
 GRACE = 0.3  # SIGTERM -> SIGKILL for the `stubborn` CLI, which ignores SIGTERM
 # A pinned version: the client's mode="auto" falls back to the legacy handshake if its probe is slow.
 MODERN = "2026-07-28"
-HTTP_CALL = str(Path(__file__).parent / "support" / "mcp_http_call.py")
 
 # Hanging CLIs: model name -> (helper CLI arguments, PIDs it records once running).
 HANGING = {
@@ -52,21 +54,21 @@ HANGING = {
 }
 
 
-def write_config(tmp_path: Path, marker: str) -> tuple[Path, Path]:
+def hanging_config(tmp_path: Path, marker: str) -> tuple[Path, Path]:
     """A config serving the HANGING models (they record PIDs and carry `marker`), short grace."""
     pidfile = tmp_path / "pids"
-    lines = []
-    for name, (args, _) in HANGING.items():
-        env = {"FAKECLI_PIDFILE": str(pidfile), "FAKECLI_MARKER": marker}
-        lines += [
-            f"[models.{name}]",
-            f"command = {json.dumps([sys.executable, FAKECLI, *args, marker])}",
-            "env = { " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in env.items()) + " }",
-            "max_concurrency = 64",
-        ]
-    lines += ["[settings]", f"grace_period_s = {GRACE}"]
-    config = tmp_path / "llminst.toml"
-    config.write_text("\n".join(lines) + "\n")
+    env = {"FAKECLI_PIDFILE": str(pidfile), "FAKECLI_MARKER": marker}
+    models = {
+        name: {
+            "command": [sys.executable, FAKECLI, *args, marker],
+            "env": env,
+            "max_concurrency": 64,
+        }
+        for name, (args, _) in HANGING.items()
+    }
+    config = write_config(
+        tmp_path / "llminst.toml", models=models, settings={"grace_period_s": GRACE}
+    )
     return config, pidfile
 
 
@@ -98,10 +100,6 @@ def _listening(port: int) -> bool:
     return False
 
 
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
 def own_fd_count(pid: int) -> int:
     """The server's descriptors, less its connections whose peer already closed (CLOSE_WAIT).
 
@@ -111,11 +109,7 @@ def own_fd_count(pid: int) -> int:
     """
     states = _tcp_states()
     closing = 0
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{name}")
-        except OSError:
-            continue
+    for target in fd_targets(pid):
         if target.startswith("socket:[") and states.get(target[8:-1]) == "08":
             closing += 1
     return fd_count(pid) - closing
@@ -127,7 +121,7 @@ async def wait_for_fds(pid: int, expected: int, *, within_s: float = 10.0) -> fl
     with trio.move_on_after(within_s):
         while fd_count(pid) != expected:  # noqa: ASYNC110 - another process's state
             await trio.sleep(0.02)
-    assert fd_count(pid) == expected, os.listdir(f"/proc/{pid}/fd")
+    assert fd_count(pid) == expected, fd_targets(pid)
     return trio.current_time() - start
 
 
@@ -219,7 +213,7 @@ async def test_http_connection_dropped_mid_call_kills_the_tree(
 ) -> None:
     """A client whose connection drops mid-call: its tree is gone within 1 s, the server serves on."""
     marker = f"lifecycle-{uuid.uuid4().hex}"
-    config, pidfile = write_config(tmp_path, marker)
+    config, pidfile = hanging_config(tmp_path, marker)
     async with serving(config, "http") as (server, url):
         port = int(url.split(":")[2].split("/")[0])
         async with authorized() as http, http_client(url, http, mode) as client:
@@ -231,7 +225,8 @@ async def test_http_connection_dropped_mid_call_kills_the_tree(
             # A client process killed mid-call while the response streams progress to it:
             # the kernel closes its sockets; no DELETE, no cancellation, no MCP shutdown.
             caller = await trio.lowlevel.open_process(
-                [sys.executable, HTTP_CALL, url, TOKEN, mode, "tree", "x"], stdout=subprocess.PIPE
+                [sys.executable, MCP_HTTP_CALL, url, TOKEN, mode, "tree", "x"],
+                stdout=subprocess.PIPE,
             )
             assert caller.stdout is not None
             try:
@@ -303,7 +298,7 @@ async def test_signal_with_50_calls_running_leaves_nothing(
     """SIGTERM/SIGINT with 50 trees running: the server exits in seconds with status 128 + the
     signal, nothing left."""
     marker = f"lifecycle-{uuid.uuid4().hex}"
-    config, pidfile = write_config(tmp_path, marker)
+    config, pidfile = hanging_config(tmp_path, marker)
     models = [list(HANGING)[i % len(HANGING)] for i in range(CALLS)]
     expected_pids = sum(HANGING[m][1] for m in models)
     hanging: set[int] = set()  # calls whose CLI printed its first line

@@ -1,4 +1,4 @@
-"""Load: many concurrent calls through a real `llminst serve` over stdio, and a soak smoke run.
+"""Load: many concurrent calls through a real `llminst serve` over stdio.
 
 The server runs as a subprocess (the in-memory client would measure this test process) and its
 memory, descriptors and children are read from /proc. The figures are printed on a line starting
@@ -8,39 +8,34 @@ bounds here are loose; speed targets belong to the benchmarks.
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import resource
-import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from benchmarks.soak import (
-    MARKER_VAR,
-    STREAMER,
-    Sample,
+from mcp import Client, StdioServerParameters
+
+from .support.config import write_config
+from .support.procs import (
     child_with,
     descendants,
     fd_count,
-    first_difference,
-    judge,
     memory_kb,
     processes_with_env,
-    streamed_text,
     thread_count,
 )
-from mcp import Client, StdioServerParameters
+from .support.streamer import STREAMER, first_difference, streamed_text
+from .support.tools import text_of
 
-ROOT = Path(__file__).parent.parent
+# Every process the server starts inherits this variable (it is in the server's environment),
+# so a leftover is found by it even after it was re-parented.
+MARKER_VAR = "LLMINST_LOAD_MARKER"
 CALLS = 1000
 STREAMS = 100
 STREAM_LINES = 65536  # 16-byte lines: 1 MiB per call
@@ -48,20 +43,11 @@ STREAM_LINES = 65536  # 16-byte lines: 1 MiB per call
 SLEEPER = ["/bin/sh", "-c", "sleep 1; printf 'answer:%s' \"$0\""]
 
 
-def _text(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
-
-
 def _write_config(tmp_path: Path, name: str, command: list[str], max_concurrency: int) -> Path:
-    config = tmp_path / f"{name}.toml"
-    config.write_text(
-        "[settings]\ngrace_period_s = 1.0\n\n"
-        f"[models.{name}]\n"
-        f"command = {json.dumps(command)}\n"
-        f"max_concurrency = {max_concurrency}\n"
-        'timeout_category = "quick"\n'
+    model = {"command": command, "max_concurrency": max_concurrency, "timeout_category": "quick"}
+    return write_config(
+        tmp_path / f"{name}.toml", models={name: model}, settings={"grace_period_s": 1.0}
     )
-    return config
 
 
 @asynccontextmanager
@@ -115,19 +101,6 @@ def fd_limit() -> Iterator[Callable[[int], None]]:
 
     yield ensure
     resource.setrlimit(resource.RLIMIT_NOFILE, saved)
-
-
-@pytest.fixture
-def report(capsys: pytest.CaptureFixture[str], record_property: Any) -> Callable[..., None]:
-    """Show a line in the test output even without -s; record the figures for JUnit XML."""
-
-    def show(line: str, **figures: object) -> None:
-        for key, value in figures.items():
-            record_property(key, value)
-        with capsys.disabled():
-            print(f"\n{line}")
-
-    return show
 
 
 class _Peaks:
@@ -196,10 +169,10 @@ async def test_1000_concurrent_execute_llm_calls(
         fds_after=fds_after,
     )
     wrong = [
-        (i, _text(r)[:200])
+        (i, text_of(r)[:200])
         for i, r in sorted(answers.items())
         if r.is_error
-        or _text(r) != f"answer:call-{i:04d}"
+        or text_of(r) != f"answer:call-{i:04d}"
         or r.structured_content["output"] != f"answer:call-{i:04d}"
     ]
     assert len(answers) == CALLS
@@ -245,9 +218,9 @@ async def test_100_concurrent_1mb_streams(tmp_path: Path, report: Callable[..., 
                     await trio.sleep(0.01)
             counters = [p for p, _ in sorted(notifications)]
             if result.is_error:
-                problems.append(f"{tag}: {_text(result)[:300]}")
-            elif _text(result) != expected or result.structured_content["output"] != expected:
-                problems.append(f"{tag} result: {first_difference(_text(result), expected)}")
+                problems.append(f"{tag}: {text_of(result)[:300]}")
+            elif text_of(result) != expected or result.structured_content["output"] != expected:
+                problems.append(f"{tag} result: {first_difference(text_of(result), expected)}")
             elif progress_text() != expected:
                 problems.append(f"{tag} progress: {first_difference(progress_text(), expected)}")
             elif counters != list(range(1, len(counters) + 1)):
@@ -273,72 +246,3 @@ async def test_100_concurrent_1mb_streams(tmp_path: Path, report: Callable[..., 
     assert wall < 60
     assert fds_after == fds_before
     assert not left, f"left behind: {left}"
-
-
-@pytest.mark.slow
-def test_soak_smoke(report: Callable[..., None]) -> None:
-    """`python -m benchmarks.soak --duration 10` passes: right answers, flat RSS, descriptors
-    back to baseline and no process left."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.soak", "--duration", "10"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    summary = result.stdout.strip()
-    report(summary, soak_summary=summary)
-    assert result.returncode == 0, f"{summary}\n{result.stderr[-3000:]}"
-    assert "soak: PASS" in summary
-    calls = re.search(r"soak: (\d+) calls", summary)
-    assert calls and int(calls.group(1)) >= 50, summary
-
-
-# --------------------------------------------------------------------------------------------
-# The soak's verdict can fail
-
-
-def _samples(rss_mb: Sequence[float], fds: int = 20) -> list[Sample]:
-    return [Sample(t=i, rss_kb=int(mb * 1024), fds=fds, threads=4) for i, mb in enumerate(rss_mb)]
-
-
-def test_soak_verdict_accepts_a_flat_run() -> None:
-    """Warm-up growth, noise and a lower end are all flat."""
-    rss = [60, 70, 75, 76, 79, 77, 78, 80, 76, 77, 79, 78, 77, 76, 78]
-    assert judge(_samples(rss), baseline_fds=12, idle_fds=12) == []
-
-
-def test_soak_verdict_rejects_growth_descriptors_leftovers_and_wrong_answers() -> None:
-    """Steady RSS growth, descriptors not back, a process left, a wrong answer: each fails."""
-    growing = [80 + 2 * i for i in range(30)]  # 2 MB/s
-    problems = judge(
-        _samples(growing), baseline_fds=12, idle_fds=14, leftovers=["4242 (S)"], wrong=1
-    )
-    assert len(problems) == 4, problems
-    assert any(p.startswith("RSS grew") for p in problems)
-    assert any("descriptors" in p for p in problems)
-    assert any("4242" in p for p in problems)
-    assert any("wrong" in p for p in problems)
-    assert judge(_samples([80, 81]), baseline_fds=1, idle_fds=1)  # too short to judge
-
-
-async def test_soak_finds_leftover_processes_by_marker_and_parent() -> None:
-    """The leftover checks see live processes carrying the marker, and the children of one."""
-    marker = uuid.uuid4().hex
-    proc = await trio.lowlevel.open_process(
-        ["/bin/sh", "-c", "sleep 30 & wait"],
-        env={**os.environ, MARKER_VAR: marker},
-        start_new_session=True,
-    )
-    try:
-        with trio.fail_after(5):
-            while len(processes_with_env(MARKER_VAR, marker)) < 2:  # noqa: ASYNC110
-                await trio.sleep(0.01)
-        (child,) = [pid for pid, _ in descendants(proc.pid)]
-        assert processes_with_env(MARKER_VAR, marker, exclude=[proc.pid]) == [child]
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-    with trio.fail_after(5):
-        while processes_with_env(MARKER_VAR, marker):  # noqa: ASYNC110
-            await trio.sleep(0.01)

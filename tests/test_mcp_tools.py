@@ -6,75 +6,21 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 import trio
-from mcp import Client
 
-from llminst import BUILTIN_MODELS, BackoffPolicy, CallResult, ModelSpec
-from llminst.server import ExecuteResult, ServerOptions, create_server
+from llminst import BUILTIN_MODELS, CallResult, ModelSpec
+from llminst.server import ExecuteResult
 
-from .conftest import FAKECLI, models_with
+from .support.paths import FAKECLI
 from .support.procs import is_alive, read_pids, wait_for_pids
 from .support.progress import ProgressRecorder
+from .support.tools import CONTRACT, connect, text_of
 from .support.versions import settled_models
-
-CONTRACT = {
-    "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
-    "stream_llm": ["model", "prompt", "timeout"],
-    "get_llm_status": ["probe"],
-    "estimate_tokens": ["text", "model"],
-    "configure_llm": [
-        "model",
-        "command",
-        "timeout_category",
-        "rate_limit_patterns",
-        "prompt_mode",
-        "stdin_fallback",
-        "prompt_separator",
-        "stream_args",
-        "json_args",
-        "json_schema_args",
-        "submodel_args",
-        "default_submodel",
-        "output_format",
-        "env",
-        "env_remove",
-        "credential_env",
-        "auth_patterns",
-        "auth_hint",
-        "error_hints",
-        "install_hint",
-        "max_attempts",
-        "max_concurrency",
-        "cwd",
-        "version_command",
-    ],
-}
-FAST = BackoffPolicy(initial_s=0.01, maximum_s=0.05, jitter_s=0.0)
-
-
-@pytest.fixture(params=["auto", "legacy"])
-def mode(request: pytest.FixtureRequest) -> str:
-    """Both the direct dispatcher and the real JSON-RPC dispatcher."""
-    return str(request.param)
-
-
-@asynccontextmanager
-async def connect(mode: str, *specs: ModelSpec, **options: Any) -> AsyncIterator[Client]:
-    options.setdefault("backoff", FAST)
-    server = create_server(ServerOptions(models=models_with(*specs), **options))
-    async with Client(server, mode=mode) as client:
-        yield client
-
-
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
 
 
 async def test_tools_match_the_public_contract(mode: str) -> None:

@@ -6,13 +6,8 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
@@ -20,38 +15,20 @@ import trio
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from .conftest import FAKECLI
-from .support.procs import is_alive, stop_server, wait_for_pids
+from .support.procs import is_alive, parent, wait_for_pids
 from .support.progress import ProgressRecorder
-
-TOKEN = "test-token-3f9a"
-
-
-def write_config(tmp_path: Path) -> tuple[Path, Path]:
-    """A config with a `tree` model (hangs with a grandchild) that records its PIDs."""
-    pidfile = tmp_path / "pids"
-    config = tmp_path / "llminst.toml"
-    config.write_text(
-        "[models.tree]\n"
-        f"command = {json.dumps([sys.executable, FAKECLI, 'hang-tree'])}\n"
-        f"env = {{ FAKECLI_PIDFILE = {json.dumps(str(pidfile))} }}\n"
-        "[settings]\ngrace_period_s = 1.0\n"
-    )
-    return config, pidfile
-
-
-def serve_argv(config: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "llminst.cli", "--config", str(config), "serve", *extra]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
+from .support.serve import (
+    TOKEN,
+    authorized,
+    handshake,
+    http_server,
+    raw_stdio_server,
+    read_until_result,
+    send_lines,
+    serve_argv,
+    tree_config,
+)
+from .support.tools import text_of
 
 
 async def exercise(client: Client) -> None:
@@ -90,7 +67,7 @@ async def exercise(client: Client) -> None:
 
 async def test_stdio_with_the_trio_client(tmp_path: Path) -> None:
     """The SDK client on trio drives `llminst serve` over stdio."""
-    config, _ = write_config(tmp_path)
+    config, _ = tree_config(tmp_path)
     argv = serve_argv(config)
     async with Client(StdioServerParameters(command=argv[0], args=argv[1:])) as client:
         await exercise(client)
@@ -98,7 +75,7 @@ async def test_stdio_with_the_trio_client(tmp_path: Path) -> None:
 
 async def test_stdio_with_the_asyncio_client(tmp_path: Path) -> None:
     """The SDK client on asyncio drives `llminst serve` over stdio."""
-    config, _ = write_config(tmp_path)
+    config, _ = tree_config(tmp_path)
     argv = serve_argv(config)
 
     async def main() -> None:
@@ -120,15 +97,10 @@ async def exercise_asyncio(client: Client) -> None:
     await recorder.wait_for_text("x y z")
 
 
-def _parent_of(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_bytes()
-    return int(stat[stat.rfind(b")") + 2 :].split()[1])
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_signal_to_the_stdio_server_mid_call_leaves_nothing(tmp_path: Path, sig: int) -> None:
     """SIGTERM/SIGINT mid-call: the server exits within seconds and no process of the tree lives."""
-    config, pidfile = write_config(tmp_path)
+    config, pidfile = tree_config(tmp_path)
     argv = serve_argv(config)
     errors: list[BaseException] = []
     async with trio.open_nursery() as nursery:
@@ -142,7 +114,8 @@ async def test_signal_to_the_stdio_server_mid_call_leaves_nothing(tmp_path: Path
 
         nursery.start_soon(call)
         pids = await wait_for_pids(pidfile, 2)
-        server = _parent_of(pids[0])
+        server = parent(pids[0])
+        assert server is not None
         os.kill(server, sig)
         start = trio.current_time()
         with trio.fail_after(5):
@@ -155,34 +128,6 @@ async def test_signal_to_the_stdio_server_mid_call_leaves_nothing(tmp_path: Path
 
 # --------------------------------------------------------------------------------------------
 # Streamable HTTP
-
-
-@asynccontextmanager
-async def http_server(tmp_path: Path, *extra: str) -> AsyncIterator[tuple[str, trio.Process]]:
-    config, _ = write_config(tmp_path)
-    port = free_port()
-    argv = serve_argv(config, "--transport", "http", "--port", str(port), *extra)
-    proc = await trio.lowlevel.open_process(argv, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        with trio.fail_after(20):
-            while True:
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", port)
-                    await stream.aclose()
-                    break
-                except OSError:
-                    assert proc.poll() is None, "the server exited early"
-                    await trio.sleep(0.05)
-        yield url, proc
-    finally:
-        await stop_server(proc)
-
-
-def authorized(token: str = TOKEN) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=300)
-    )
 
 
 async def test_http_with_the_trio_client(tmp_path: Path) -> None:
@@ -250,7 +195,7 @@ async def test_http_refuses_configure_llm_unless_allowed(tmp_path: Path) -> None
 
 def test_http_allow_configure_without_an_allowlist_is_refused(tmp_path: Path) -> None:
     """--allow-configure over HTTP without --allow-command refuses to start and names the fix."""
-    config, _ = write_config(tmp_path)
+    config, _ = tree_config(tmp_path)
     argv = serve_argv(config, "--transport", "http", "--port", "0", "--allow-configure")
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
@@ -259,7 +204,7 @@ def test_http_allow_configure_without_an_allowlist_is_refused(tmp_path: Path) ->
 
 async def test_http_sigterm_mid_call_leaves_nothing(tmp_path: Path) -> None:
     """SIGTERM to the HTTP server mid-call: it exits promptly and the call's tree is gone."""
-    _, pidfile = write_config(tmp_path)
+    _, pidfile = tree_config(tmp_path)
     async with http_server(tmp_path) as (url, proc), trio.open_nursery() as nursery:
 
         async def call() -> None:
@@ -283,7 +228,7 @@ async def test_http_sigterm_mid_call_leaves_nothing(tmp_path: Path) -> None:
 
 def test_non_loopback_bind_without_token_is_refused(tmp_path: Path) -> None:
     """Binding beyond loopback without a token exits 2 with the reason and the fix."""
-    config, _ = write_config(tmp_path)
+    config, _ = tree_config(tmp_path)
     result = subprocess.run(
         serve_argv(config, "--transport", "http", "--host", "0.0.0.0", "--port", "0"),
         capture_output=True,
@@ -297,13 +242,13 @@ def test_non_loopback_bind_without_token_is_refused(tmp_path: Path) -> None:
 
 async def test_stdio_client_disconnect_mid_call_kills_the_tree(tmp_path: Path) -> None:
     """A client that closes the pipe mid-call: the tree dies at once and the server exits."""
-    config, pidfile = write_config(tmp_path)
+    config, pidfile = tree_config(tmp_path)
     proc = await trio.lowlevel.open_process(
         serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     assert proc.stdin is not None
     messages = [
-        *_handshake(),
+        *handshake(),
         {
             "jsonrpc": "2.0",
             "id": 2,
@@ -337,7 +282,7 @@ async def test_progress_on_the_wire_is_complete_under_backpressure(tmp_path: Pat
     Read the raw stdio wire: the progress counters must run 1..N without a gap and the messages
     must spell the output exactly.
     """
-    config, _ = write_config(tmp_path)
+    config, _ = tree_config(tmp_path)
     words = " ".join(f"w{i}" for i in range(3000))
     for _ in range(3):
         call = {
@@ -353,77 +298,9 @@ async def test_progress_on_the_wire_is_complete_under_backpressure(tmp_path: Pat
         async with raw_stdio_server(config) as proc:
             assert proc.stdout is not None
             await send_lines(proc, call)
-            progress, result = await _read_until_result(proc.stdout, 2)
+            progress, result = await read_until_result(proc.stdout, 2)
         assert [p for p, _ in progress] == list(range(1, len(progress) + 1))
         assert (
             "".join(m for _, m in progress if m is not None)
             == result["structuredContent"]["output"]
         )
-
-
-@asynccontextmanager
-async def raw_stdio_server(config: Path, *, stderr: Any = None) -> AsyncIterator[trio.Process]:
-    """A real `llminst serve` over stdio, spoken to in raw JSON lines, initialized (request id 1).
-
-    Leaving closes its stdin, as a client that is done would, gives it 10 s to exit, then kills it.
-    `stderr` is where its stderr goes (default: inherited).
-    """
-    proc = await trio.lowlevel.open_process(
-        serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        await send_lines(proc, *_handshake())
-        await _read_until_result(proc.stdout, 1)
-        yield proc
-    finally:
-        with trio.CancelScope(shield=True):
-            await proc.stdin.aclose()
-            with trio.move_on_after(10):
-                await proc.wait()
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            await proc.stdout.aclose()
-
-
-async def send_lines(proc: trio.Process, *messages: dict[str, Any]) -> None:
-    assert proc.stdin is not None
-    for message in messages:
-        await proc.stdin.send_all((json.dumps(message) + "\n").encode())
-
-
-def _handshake() -> list[dict[str, Any]]:
-    return [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-    ]
-
-
-async def _read_until_result(
-    stdout: trio.abc.ReceiveStream, request_id: int
-) -> tuple[list[tuple[int, str | None]], dict[str, Any]]:
-    buffer = b""
-    progress: list[tuple[int, str | None]] = []
-    with trio.fail_after(30):
-        while True:
-            data = await stdout.receive_some(65536)
-            assert data, "the server closed stdout before answering"
-            buffer += data
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                message = json.loads(line)
-                if message.get("method") == "notifications/progress":
-                    params = message["params"]
-                    progress.append((params["progress"], params.get("message")))
-                elif message.get("id") == request_id:
-                    return progress, message["result"]

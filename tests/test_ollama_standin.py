@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from llminst import BUILTIN_MODELS, BackoffPolicy
+from llminst import BUILTIN_MODELS
 from llminst._core.command import build_invocation
 
 from .realcli import harness
-from .realcli.harness import clean_env, stream_call, text_of
+from .realcli.harness import clean_env, stream_call
 from .support.fake_ollama import VERSION, install_fake_ollama
+from .support.models import FAST
+from .support.tools import text_of
 from .support.versions import settled_models
 
-FAST = BackoffPolicy(initial_s=0.01, maximum_s=0.05, jitter_s=0.0)
 LLAMA = BUILTIN_MODELS["llama"]
 
 

@@ -14,7 +14,7 @@ import pytest
 from llminst import BUILTIN_MODELS
 from llminst._core.retry import detect_rate_limit
 
-from .realcli.conftest import FIXTURES
+from .support.paths import FIXTURES
 
 SPECS = {"openai": BUILTIN_MODELS["gpt-4"], "llm": BUILTIN_MODELS["llm"]}
 NAMES = ("plain", "stream", "rate_limit_429", "server_error_500", "no_key")

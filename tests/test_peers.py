@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,8 @@ from llminst._core.config import OutputFormat
 from llminst._core.decoders import make_decoder
 from llminst._core.events import FinalResult, TextDelta
 
-FIXTURES = Path(__file__).parent / "fixtures" / "claude"
+from .support.recordings import CLAUDE_FIXTURES
+
 RECORDED = STANDIN.parent
 ONE_SHOT = ["-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]
 # What claude-agent-sdk passes with default options (see recorded_sdk_stdin.jsonl for its input).
@@ -95,7 +95,7 @@ def decode(stdout: str) -> tuple[str, list[FinalResult]]:
 )
 def test_standin_one_shot_matches_real_claude(fixture: str, extra: list[str]) -> None:
     """One-shot output: the real claude's records and fields, decoded by llminst to the answer."""
-    real = records((FIXTURES / fixture).read_text())
+    real = records((CLAUDE_FIXTURES / fixture).read_text())
     prompt = real[-1]["result"].removeprefix("Echo: ")
     done = run_standin(*ONE_SHOT, *extra, "--", prompt)
     assert done.returncode == 0, done.stderr
@@ -103,7 +103,7 @@ def test_standin_one_shot_matches_real_claude(fixture: str, extra: list[str]) ->
     assert shapes(mine) == shapes(real)
 
     text, finals = decode(done.stdout)
-    real_text, real_finals = decode((FIXTURES / fixture).read_text())
+    real_text, real_finals = decode((CLAUDE_FIXTURES / fixture).read_text())
     assert text == real_text == f"Echo: {prompt}"
     assert [f.text for f in finals] == [f.text for f in real_finals] == [text]
     final = finals[0]

@@ -36,8 +36,9 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
 from .realcli.fake_anthropic import FakeAnthropic, prompt_of
 from .realcli.fake_gemini import FakeGemini, gemini_env
 from .realcli.fake_openai_responses import FakeResponses, codex_config_toml
-from .realcli.harness import connect, text_of
+from .realcli.harness import connect
 from .support.readme import PERMISSIONS, README, readme_config, section, toml_blocks
+from .support.tools import text_of
 
 pytestmark = pytest.mark.realcli
 

@@ -34,9 +34,10 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
     realcli_bin,
 )
 from .realcli.fake_anthropic import FakeAnthropic
-from .realcli.harness import connect, execute, run_invocation, stream_call, text_of
-from .support.load import machine_load  # noqa: F401 - a fixture, requested by name
+from .realcli.harness import connect, execute, run_invocation, stream_call
 from .support.progress import ProgressRecorder
+from .support.recordings import decode_summary, load_fixture
+from .support.tools import text_of
 from .support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
@@ -234,8 +235,6 @@ def _prompt(body: Any) -> str | None:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_recorded_output_still_matches(name: str, claude_env: dict[str, str]) -> None:
     """The live CLI's stdout decodes like the recorded fixture (catches format drift)."""
-    from .test_decoders_claude_fixtures import decode_summary, load_fixture
-
     scenario = SCENARIOS[name]
     env = {k: v for k, v in claude_env.items() if k != scenario.get("unset")}
     schema = scenario.get("schema")

@@ -26,8 +26,8 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
 )
 from .realcli.fake_gemini import FakeGemini, gemini_env
 from .realcli.fake_openai_responses import FakeResponses, codex_config_toml
-from .realcli.harness import clean_env, connect, execute, locate_clis, stream_call, text_of
-from .support.load import machine_load  # noqa: F401 - a fixture, requested by name
+from .realcli.harness import clean_env, connect, execute, locate_clis, stream_call
+from .support.tools import text_of
 from .support.versions import settled_models
 
 pytestmark = pytest.mark.realcli

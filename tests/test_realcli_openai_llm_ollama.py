@@ -32,9 +32,9 @@ from .realcli.conftest import (  # noqa: F401 - fixtures used by name
     realcli_bin,
 )
 from .realcli.fake_openai_chat import FakeOpenAIChat, prompt_of
-from .realcli.harness import connect, execute, run_invocation, stream_call, text_of
+from .realcli.harness import connect, execute, run_invocation, stream_call
 from .realcli.install import CACHE
-from .support.load import machine_load  # noqa: F401 - a fixture, requested by name
+from .support.tools import text_of
 from .support.versions import settled_models
 
 pytestmark = pytest.mark.realcli

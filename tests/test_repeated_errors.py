@@ -23,7 +23,8 @@ from llminst._core.repeated_errors import (
     RepeatedErrorKind,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from .support.paths import FIXTURES
+
 REFUSED = "Error: connect ECONNREFUSED 127.0.0.1:8080"
 
 

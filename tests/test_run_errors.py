@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FAKECLI
+from .support.config import write_config
+from .support.paths import FAKECLI, LLMINST
 from .support.procs import is_alive, processes_with_marker, read_pids
 
-LLMINST = [sys.executable, "-m", "llminst.cli"]
 MARKER = "tail-marker-4f2a"
 
 
@@ -42,17 +41,12 @@ MODELS = {
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "llminst.toml"
-    extra = {
-        "loggedout": 'auth_patterns = ["not logged in"]\nenv = { LLMINST_ECHO_LOGGED_OUT = "1" }\n'
+    models = {name: {"command": command} for name, command in MODELS.items()}
+    models["loggedout"] |= {
+        "auth_patterns": ["not logged in"],
+        "env": {"LLMINST_ECHO_LOGGED_OUT": "1"},
     }
-    path.write_text(
-        "".join(
-            f"[models.{name}]\ncommand = {json.dumps(command)}\n{extra.get(name, '')}"
-            for name, command in MODELS.items()
-        )
-    )
-    return path
+    return write_config(tmp_path / "llminst.toml", models=models)
 
 
 def _run(config: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,12 +100,11 @@ def test_run_kills_a_descendant_that_left_the_group(tmp_path: Path) -> None:
     """`llminst run` is a child subreaper: a grandchild that called setsid (and whose parent
     already exited) is killed and reaped with the call, here at its timeout."""
     pidfile, marker = tmp_path / "pids", f"escapee-{uuid.uuid4().hex}"
-    config = tmp_path / "escape.toml"
-    config.write_text(
-        f"[models.escape]\ncommand = {json.dumps([sys.executable, FAKECLI, 'double-fork'])}\n"
-        f"env = {{ FAKECLI_PIDFILE = {json.dumps(str(pidfile))}, "
-        f"FAKECLI_MARKER = {json.dumps(marker)} }}\n"
-    )
+    escape = {
+        "command": [sys.executable, FAKECLI, "double-fork"],
+        "env": {"FAKECLI_PIDFILE": str(pidfile), "FAKECLI_MARKER": marker},
+    }
+    config = write_config(tmp_path / "escape.toml", models={"escape": escape})
     done = _run(config, tmp_path, "escape", "x", "--timeout", "2")
     assert done.returncode == 1 and "llminst: timeout: " in done.stderr, done.stderr
     pids = read_pids(pidfile)

@@ -27,8 +27,10 @@ from mcp import Client, StdioServerParameters
 from llminst import ModelSpec
 from llminst.server import ServerOptions, create_server
 
-from .conftest import FAKECLI, models_with
-from .test_mcp_tools import FAST, text_of
+from .support.config import write_config
+from .support.models import FAST, models_with
+from .support.paths import FAKECLI, LLMINST
+from .support.tools import text_of
 
 SECRETS = {
     "ANTHROPIC_API_KEY": "sk-llminst-canary-7f3a9",
@@ -113,16 +115,10 @@ async def test_no_secret_in_results_or_logs_in_memory(mode: str, echo_state) -> 
 
 async def test_no_secret_in_a_real_stdio_server(tmp_path: Path, echo_state) -> None:
     """`llminst serve --log-level debug` over stdio: no key in results or on its stderr."""
-    config = tmp_path / "llminst.toml"
-    config.write_text(
-        "".join(
-            f"[models.{spec.name}]\ncommand = {json.dumps(list(spec.command))}\n"
-            f"credential_env = {json.dumps(list(spec.credential_env))}\n"
-            for spec in MODELS
-        )
-    )
+    models = {s.name: {"command": s.command, "credential_env": s.credential_env} for s in MODELS}
+    config = write_config(tmp_path / "llminst.toml", models=models)
     stderr = tmp_path / "stderr.log"
-    argv = [sys.executable, "-m", "llminst.cli", "--config", str(config), "serve"]
+    argv = [*LLMINST, "--config", str(config), "serve"]
     params = StdioServerParameters(
         command="sh",
         args=["-c", 'exec "$@" 2>"$STDERR_LOG"', "sh", *argv, "--log-level", "debug"],

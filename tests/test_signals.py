@@ -26,10 +26,19 @@ import trio
 from attrs import frozen
 from mcp import Client
 
-from .conftest import FAKECLI
-from .support.procs import read_pids, start_times, stop_server, tree_leftovers, wait_for_pids
+from .support.config import write_config
+from .support.paths import FAKECLI, LLMINST
+from .support.procs import (
+    parent,
+    processes_with_env,
+    read_pids,
+    start_times,
+    stop_server,
+    tree_leftovers,
+    wait_for_pids,
+)
+from .support.serve import handshake
 
-LLMINST = [sys.executable, "-m", "llminst.cli"]
 SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
 SIGNAL_IDS = ["SIGTERM", "SIGHUP", "SIGINT"]
 CANCEL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -52,16 +61,15 @@ def write_tree_config(tmp_path: Path, *, as_echo: bool = False) -> Tree:
     """
     pidfile = tmp_path / "pids"
     marker = f"signals-{uuid.uuid4().hex}"
-    env = f"env = {{ FAKECLI_PIDFILE = {json.dumps(str(pidfile))}, FAKECLI_MARKER = {json.dumps(marker)} }}\n"
-    text = ""
+    env = {"FAKECLI_PIDFILE": str(pidfile), "FAKECLI_MARKER": marker}
+    models = {}
     for name, mode in [("tree", "hang-tree"), ("escaper", "setsid-child")]:
         names = [name, "echo"] if as_echo and name == "tree" else [name]
         for model in names:
-            command = [sys.executable, FAKECLI, mode]
-            text += f"[models.{model}]\ncommand = {json.dumps(command)}\n{env}"
-    text += "[settings]\ngrace_period_s = 1.0\n"
-    config = tmp_path / "llminst.toml"
-    config.write_text(text)
+            models[model] = {"command": [sys.executable, FAKECLI, mode], "env": env}
+    config = write_config(
+        tmp_path / "llminst.toml", models=models, settings={"grace_period_s": 1.0}
+    )
     return Tree(config, pidfile, marker)
 
 
@@ -134,12 +142,9 @@ def kill_leftovers(tree: Tree) -> None:
     Only processes with the tree's marker in their environment are killed (a PID from the
     pidfile may have been reused by now).
     """
-    needle = f"FAKECLI_MARKER={tree.marker}".encode()
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if needle in Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0"):
-                    os.kill(int(entry.name), signal.SIGKILL)
+    for pid in processes_with_env("FAKECLI_MARKER", tree.marker):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def assert_cancelled(done: Finished, sig: int, tree: Tree, *, line: str) -> None:
@@ -183,8 +188,8 @@ async def test_run_keeps_a_signal_its_parent_ignored(tmp_path: Path) -> None:
         f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
         "print('answered')\n"
     )
-    config = tmp_path / "llminst.toml"
-    config.write_text(f"[models.waiter]\ncommand = {json.dumps([sys.executable, '-c', script])}\n")
+    waiter = {"command": [sys.executable, "-c", script]}
+    config = write_config(tmp_path / "llminst.toml", models={"waiter": waiter})
 
     def ignore_hangups() -> None:
         default_signals()
@@ -250,8 +255,9 @@ def _ctrl_c_in_a_terminal(argv: list[str], tree: Tree) -> tuple[str, int, dict[i
 
 def _demo_server(pids: list[int]) -> list[int]:
     """The `llminst serve` the demo started: the parent of the CLI."""
-    stat = Path(f"/proc/{pids[0]}/stat").read_bytes()
-    return [int(stat[stat.rfind(b")") + 2 :].split()[1])]
+    server = parent(pids[0])
+    assert server is not None, f"the CLI {pids[0]} is already gone"
+    return [server]
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=SIGNAL_IDS)
@@ -289,20 +295,7 @@ def _raw_calls(model: str, count: int) -> bytes:
         }
         for i in range(count)
     ]
-    messages: list[dict[str, Any]] = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        *calls,
-    ]
+    messages: list[dict[str, Any]] = [*handshake(), *calls]
     return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
 
 

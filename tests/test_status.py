@@ -39,8 +39,9 @@ from llminst._core.status import (
 from llminst.server import ServerOptions, create_server
 from llminst.supervisor import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Supervisor
 
-from .conftest import models_with
-from .support.load import machine_load  # noqa: F401 - a fixture, requested by name
+from .support.config import write_config
+from .support.models import models_with
+from .support.paths import LLMINST
 from .support.procs import is_alive, processes_with_marker, wait_for_pids
 from .support.versions import settled_models, settled_statuses
 
@@ -348,7 +349,6 @@ async def test_probe_runs_a_tiny_prompt() -> None:
 # --------------------------------------------------------------------------------------------
 # The `llminst status` table fits the terminal
 
-LLMINST = [sys.executable, "-m", "llminst.cli"]
 LONG_HINT = " ".join(
     f"step{n}: fetch the vendor's installer from https://example.com/install/{n} and run it"
     for n in range(1, 6)
@@ -385,11 +385,8 @@ def model_rows(lines: list[str], model: str) -> list[str]:
 
 
 def long_hint_config(tmp_path: Path) -> Path:
-    config = tmp_path / "llminst.toml"
-    config.write_text(
-        f'[models.vendor]\ncommand = ["no-such-vendor-cli-xyz"]\ninstall_hint = "{LONG_HINT}"\n'
-    )
-    return config
+    vendor = {"command": ["no-such-vendor-cli-xyz"], "install_hint": LONG_HINT}
+    return write_config(tmp_path / "llminst.toml", models={"vendor": vendor})
 
 
 def cli_env(config: Path) -> dict[str, str]:

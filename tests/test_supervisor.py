@@ -31,8 +31,8 @@ from llminst import (
     open_supervisor,
 )
 
-from .conftest import models_with
-from .support.procs import is_alive, read_pids, wait_for_pids
+from .support.models import models_with
+from .support.procs import fd_count, is_alive, read_pids, wait_for_pids
 
 FAST_BACKOFF = BackoffPolicy(initial_s=0.01, maximum_s=0.05, multiplier=2.0, jitter_s=0.0)
 
@@ -237,9 +237,7 @@ async def test_running_out_of_descriptors_names_the_limit_and_the_fix() -> None:
     async with open_supervisor(models=models_with(spec)) as sup:
         hog = []
         try:
-            resource.setrlimit(
-                resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, saved[1])
-            )
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd_count() + 8, saved[1]))
             with contextlib.suppress(OSError):
                 while True:
                     hog.append(os.open("/dev/null", os.O_RDONLY))

@@ -7,7 +7,6 @@ through pyte, a VT100/xterm emulator, to see the screen a user would see.
 from __future__ import annotations
 
 import io
-import json
 import re
 import sys
 import time
@@ -21,7 +20,9 @@ from hypothesis import strategies as st
 
 from llminst.terminal import CursorModel
 
-LLMINST = [sys.executable, "-m", "llminst.cli"]
+from .support.config import write_config
+from .support.paths import LLMINST
+
 ELAPSED = re.compile("· (\\d+\\.\\d) s ·".encode())
 
 
@@ -96,9 +97,8 @@ def _pausing_model(tmp_path: Path, before: str, after: str) -> tuple[Path, Path]
         f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
         f"sys.stdout.write({after!r}); sys.stdout.flush()\n"
     )
-    config = tmp_path / "llminst.toml"
-    config.write_text(f"[models.pause]\ncommand = {json.dumps([sys.executable, '-c', script])}\n")
-    return config, go
+    pause = {"command": [sys.executable, "-c", script]}
+    return write_config(tmp_path / "llminst.toml", models={"pause": pause}), go
 
 
 def _spawn_run(config: Path, rows: int, cols: int) -> tuple[pexpect.spawn, io.BytesIO]:

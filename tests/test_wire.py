@@ -22,7 +22,7 @@ from mcp_types import JSONRPCNotification, JSONRPCRequest
 
 from llminst.wire import Rejection, decode_message
 
-from .test_mcp_transports import http_server, raw_stdio_server, write_config
+from .support.serve import http_server, raw_stdio_server, tree_config
 
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 
@@ -129,7 +129,7 @@ async def _read_messages(stdout: trio.abc.ReceiveStream, count: int) -> list[dic
 async def test_serve_answers_every_bad_line_and_keeps_serving(tmp_path: Path) -> None:
     """Over raw stdio each bad line gets its JSON-RPC error in order, is logged to stderr, and a
     valid call sent afterwards is still answered."""
-    config, _ = write_config(tmp_path)
+    config, _ = tree_config(tmp_path)
     stderr_path = tmp_path / "stderr.log"
     bad = [line for line, *_ in BAD_LINES]
     with stderr_path.open("wb") as stderr:

@@ -7,7 +7,6 @@
 - `connect` / `execute`: an in-memory MCP client of a fresh llminst server over `env`.
 - `stream_call`: ``stream_llm`` with the time of each progress chunk, for "the answer arrives
   before the end" tests.
-- `text_of`: the text content of a tool result.
 - `run_invocation`: run a built CLI command line directly (no llminst), for recorded outputs.
 """
 
@@ -71,10 +70,6 @@ def clean_env(
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
     return env
-
-
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
 
 
 @asynccontextmanager
