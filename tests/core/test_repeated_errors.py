@@ -23,7 +23,7 @@ from llminst._core.repeated_errors import (
     RepeatedErrorKind,
 )
 
-from .support.paths import FIXTURES
+from ..support.paths import FIXTURES
 
 REFUSED = "Error: connect ECONNREFUSED 127.0.0.1:8080"
 

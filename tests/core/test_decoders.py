@@ -24,7 +24,7 @@ from llminst._core.events import (
     Truncated,
 )
 
-from .support.decoding import (
+from ..support.decoding import (
     chunkings,
     jsonl,
     non_text,
@@ -34,7 +34,7 @@ from .support.decoding import (
     split_at,
     text_of,
 )
-from .support.records import malformed_records
+from ..support.records import malformed_records
 
 CHUNK = 64 * 1024
 
