@@ -4,7 +4,7 @@ The Models table and the table of what each CLI may do are rendered from the bui
 (tests/support/readme.py; ``python -m tests.support.readme`` rewrites them). These tests fail when
 the README's copy is stale, when `llminst models` prints something other than what runs, and when
 a TOML example in the README is not a valid config or stops doing what the text around it says.
-The realcli side (the examples run against the real CLIs) is tests/test_readme_profiles.py.
+The realcli side (the examples run against the real CLIs) is tests/clis/test_readme_profiles.py.
 """
 
 from __future__ import annotations

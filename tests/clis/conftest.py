@@ -1,26 +1,24 @@
 """Fixtures for the `realcli` tests: the installed real CLIs, the fake APIs, a private HOME.
 
 The CLIs come from ``tests/realcli/install.py`` (``tox -e realcli`` runs it first). A test that
-needs a CLI which is not installed fails with the command to run: it is never skipped. The test
-modules (one folder up) import these fixtures by name; plain helpers are in ``harness.py``.
+needs a CLI which is not installed fails with the command to run: it is never skipped. The fake
+APIs and plain helpers (``harness.py``) live in tests/realcli/; pytest hands these fixtures to
+every test module in this folder.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .fake_anthropic import FakeAnthropic
-from .fake_gemini import FakeGemini
-from .fake_openai_chat import FakeOpenAIChat
-from .fake_openai_responses import FakeResponses
-from .harness import clean_env, locate_clis
-from .install import CACHE, CLIS
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from ..realcli.fake_anthropic import FakeAnthropic
+from ..realcli.fake_gemini import FakeGemini
+from ..realcli.fake_openai_chat import FakeOpenAIChat
+from ..realcli.fake_openai_responses import FakeResponses
+from ..realcli.harness import clean_env, locate_clis
+from ..realcli.install import CLIS
 
 
 @pytest.fixture(scope="session")
@@ -80,9 +78,3 @@ def claude_env(base_env: dict[str, str], fake_anthropic: FakeAnthropic) -> dict[
         "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-tests",
         "IS_SANDBOX": "1",
     }
-
-
-def installed_version(name: str) -> str:
-    """The pinned version install.py put in place (from paths.json)."""
-    paths = json.loads((CACHE / "paths.json").read_text())
-    return str(paths[name]["version"])

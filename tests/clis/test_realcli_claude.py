@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the shared realcli fixtures are imported by name, then requested by name
 """The real claude CLI (npm @anthropic-ai/claude-code) through llminst's MCP tools, offline.
 
 Each test runs the installed binary against the fake Anthropic API (tests/realcli) with its own
@@ -24,21 +23,13 @@ from mcp import Client, StdioServerParameters
 from llminst import BUILTIN_MODELS
 from llminst._core.command import build_invocation
 
-from .realcli.conftest import (  # noqa: F401 - fixtures used by name
-    FIXTURES,
-    base_env,
-    claude_env,
-    cli_home,
-    fake_anthropic,
-    installed_version,
-    realcli_bin,
-)
-from .realcli.fake_anthropic import FakeAnthropic
-from .realcli.harness import connect, execute, run_invocation, stream_call
-from .support.progress import ProgressRecorder
-from .support.recordings import decode_summary, load_fixture
-from .support.tools import text_of
-from .support.versions import settled_models
+from ..realcli.fake_anthropic import FakeAnthropic
+from ..realcli.harness import connect, execute, installed_version, run_invocation, stream_call
+from ..support.paths import FIXTURES
+from ..support.progress import ProgressRecorder
+from ..support.recordings import decode_summary, load_fixture
+from ..support.tools import text_of
+from ..support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
 
@@ -213,7 +204,7 @@ async def test_over_a_real_stdio_server(claude_env: dict[str, str], tmp_path: Pa
 
 
 # --------------------------------------------------------------------------------------------
-# Recorded outputs: the raw stdout of these scenarios, for tests/test_decoders_claude_fixtures.py
+# Recorded outputs: the raw stdout of these scenarios, for tests/clis/test_decoders_claude_fixtures.py
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "plain": {"prompt": "hello from llminst"},
@@ -227,7 +218,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 
 def _prompt(body: Any) -> str | None:
-    from .realcli.fake_anthropic import prompt_of
+    from ..realcli.fake_anthropic import prompt_of
 
     return prompt_of(body) if isinstance(body, dict) else None
 

@@ -1,7 +1,7 @@
 """The gpt-4 (openai CLI) and llm specs' patterns over the real CLIs' recorded outputs.
 
 tests/fixtures/openai/ and tests/fixtures/llm/ hold what `openai` 1.109.1 and `llm` 0.36 printed
-against the fake OpenAI API (recorded by tests/test_realcli_openai_llm_ollama.py). Pure: no
+against the fake OpenAI API (recorded by tests/clis/test_realcli_openai_llm_ollama.py). Pure: no
 process runs.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from llminst import BUILTIN_MODELS
 from llminst._core.retry import detect_rate_limit
 
-from .support.paths import FIXTURES
+from ..support.paths import FIXTURES
 
 SPECS = {"openai": BUILTIN_MODELS["gpt-4"], "llm": BUILTIN_MODELS["llm"]}
 NAMES = ("plain", "stream", "rate_limit_429", "server_error_500", "no_key")

@@ -17,12 +17,12 @@ import pytest
 from llminst import BUILTIN_MODELS
 from llminst._core.command import build_invocation
 
-from .realcli import harness
-from .realcli.harness import clean_env, stream_call
-from .support.fake_ollama import VERSION, install_fake_ollama
-from .support.models import FAST
-from .support.tools import text_of
-from .support.versions import settled_models
+from ..realcli import harness
+from ..realcli.harness import clean_env, stream_call
+from ..support.fake_ollama import VERSION, install_fake_ollama
+from ..support.models import FAST
+from ..support.tools import text_of
+from ..support.versions import settled_models
 
 LLAMA = BUILTIN_MODELS["llama"]
 

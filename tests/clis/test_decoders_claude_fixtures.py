@@ -1,7 +1,7 @@
 """The claude decoder over real recorded output (tests/fixtures/claude/*.jsonl).
 
 The fixtures are the raw stdout of claude-code 2.1.331 (``-p --output-format stream-json
---verbose``) against the fake Anthropic API, recorded by tests/test_realcli_claude.py with
+--verbose``) against the fake Anthropic API, recorded by tests/clis/test_realcli_claude.py with
 ``LLMINST_REALCLI_RECORD=1`` (HOME, port and cwd replaced by placeholders). Fast, no CLI needed.
 """
 
@@ -16,7 +16,7 @@ from llminst._core.config import BUILTIN_MODELS
 from llminst._core.events import ErrorNotice, FinalResult, RetryNotice, TextDelta
 from llminst._core.retry import detect_rate_limit
 
-from .support.recordings import CLAUDE_FIXTURES, decode, load_fixture
+from ..support.recordings import CLAUDE_FIXTURES, decode, load_fixture
 
 NAMES = sorted(p.stem for p in CLAUDE_FIXTURES.glob("*.jsonl"))
 

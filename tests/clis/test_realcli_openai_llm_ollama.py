@@ -1,9 +1,8 @@
-# ruff: noqa: F811 - the shared realcli fixtures are imported by name, then requested by name
 """The real `openai` (gpt-4) and `llm` CLIs through llminst's MCP tools, offline.
 
 Each test runs the installed program against the fake OpenAI Chat Completions API
 (tests/realcli/fake_openai_chat.py) with its own HOME. ollama cannot be installed here: its
-tests run against a stand-in in the default suite (tests/test_ollama_standin.py). Run with
+tests run against a stand-in in the default suite (tests/clis/test_ollama_standin.py). Run with
 ``tox -e realcli`` (installs the CLIs) or ``pytest -m realcli``. Set ``LLMINST_REALCLI_RECORD=1``
 to rewrite the recorded outputs in tests/fixtures/openai/ and tests/fixtures/llm/.
 """
@@ -23,19 +22,12 @@ from llminst import BUILTIN_MODELS
 from llminst._core.command import build_invocation
 from llminst._core.config import split_model_name
 
-from .realcli.conftest import (  # noqa: F401 - fixtures used by name
-    FIXTURES,
-    base_env,
-    cli_home,
-    fake_openai,
-    installed_version,
-    realcli_bin,
-)
-from .realcli.fake_openai_chat import FakeOpenAIChat, prompt_of
-from .realcli.harness import connect, execute, run_invocation, stream_call
-from .realcli.install import CACHE
-from .support.tools import text_of
-from .support.versions import settled_models
+from ..realcli.fake_openai_chat import FakeOpenAIChat, prompt_of
+from ..realcli.harness import connect, execute, installed_version, run_invocation, stream_call
+from ..realcli.install import CACHE
+from ..support.paths import FIXTURES
+from ..support.tools import text_of
+from ..support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
 
@@ -205,7 +197,7 @@ async def test_status_reports_the_installed_versions(openai_env: dict[str, str])
 
 
 # --------------------------------------------------------------------------------------------
-# Recorded outputs: stdout and stderr of these scenarios, for tests/test_openai_llm_fixtures.py
+# Recorded outputs: stdout and stderr of these scenarios, for tests/clis/test_openai_llm_fixtures.py
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "plain": {"prompt": "hello from llminst"},

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the shared realcli fixtures are imported by name, then requested by name
 """README.md's claims about what the real CLIs may do, and its config examples, on the real CLIs.
 
 The table in "What the CLIs may do" says what each built-in is allowed; the TOML examples under
@@ -6,7 +5,7 @@ it make claude, gemini and codex read-only, and "claude with a small local model
 plain chat client. Here the installed CLIs run those exact settings (read from README.md) against
 the fake APIs of tests/realcli, and the tests look at what each CLI did: the tools it offered its
 model (recorded by the fake), the sandbox it told its model about, the commands it ran when the
-model asked. Run with ``tox -e realcli`` or ``pytest -m realcli tests/test_readme_profiles.py``.
+model asked. Run with ``tox -e realcli`` or ``pytest -m realcli tests/clis/test_readme_profiles.py``.
 """
 
 from __future__ import annotations
@@ -24,21 +23,12 @@ from mcp import Client, StdioServerParameters
 
 from llminst import BUILTIN_MODELS, ModelSpec
 
-from .realcli.conftest import (  # noqa: F401 - fixtures used by name
-    base_env,
-    claude_env,
-    cli_home,
-    fake_anthropic,
-    fake_gemini,
-    fake_responses,
-    realcli_bin,
-)
-from .realcli.fake_anthropic import FakeAnthropic, prompt_of
-from .realcli.fake_gemini import FakeGemini, gemini_env
-from .realcli.fake_openai_responses import FakeResponses, codex_config_toml
-from .realcli.harness import connect
-from .support.readme import PERMISSIONS, README, readme_config, section, toml_blocks
-from .support.tools import text_of
+from ..realcli.fake_anthropic import FakeAnthropic, prompt_of
+from ..realcli.fake_gemini import FakeGemini, gemini_env
+from ..realcli.fake_openai_responses import FakeResponses, codex_config_toml
+from ..realcli.harness import connect
+from ..support.readme import PERMISSIONS, README, readme_config, section, toml_blocks
+from ..support.tools import text_of
 
 pytestmark = pytest.mark.realcli
 

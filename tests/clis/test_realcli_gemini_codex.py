@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the shared realcli fixtures are imported by name, then requested by name
 """The real gemini and codex CLIs through llminst's MCP tools, offline against fake APIs.
 
 Each test runs the installed binary (npm ``@google/gemini-cli`` 0.61.0, ``@openai/codex``
@@ -19,16 +18,11 @@ import pytest
 
 from llminst import BUILTIN_MODELS
 
-from .realcli.conftest import (  # noqa: F401 - fixtures used by name
-    cli_home,
-    fake_gemini,
-    fake_responses,
-)
-from .realcli.fake_gemini import FakeGemini, gemini_env
-from .realcli.fake_openai_responses import FakeResponses, codex_config_toml
-from .realcli.harness import clean_env, connect, execute, locate_clis, stream_call
-from .support.tools import text_of
-from .support.versions import settled_models
+from ..realcli.fake_gemini import FakeGemini, gemini_env
+from ..realcli.fake_openai_responses import FakeResponses, codex_config_toml
+from ..realcli.harness import clean_env, connect, execute, locate_clis, stream_call
+from ..support.tools import text_of
+from ..support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
 
