@@ -16,7 +16,7 @@ import trio
 from benchmarks.procs import descendants, processes_with_env
 from benchmarks.soak import MARKER_VAR, Sample, judge
 
-from .support.paths import ROOT
+from ..support.paths import ROOT
 
 
 @pytest.mark.slow

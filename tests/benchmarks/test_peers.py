@@ -23,7 +23,7 @@ from llminst._core.config import OutputFormat
 from llminst._core.decoders import make_decoder
 from llminst._core.events import FinalResult, TextDelta
 
-from .support.recordings import CLAUDE_FIXTURES
+from ..support.recordings import CLAUDE_FIXTURES
 
 RECORDED = STANDIN.parent
 ONE_SHOT = ["-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]

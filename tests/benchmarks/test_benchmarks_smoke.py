@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+from ..support.paths import ROOT
 
 
 def test_progress_latency_benchmark_runs() -> None:
