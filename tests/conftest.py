@@ -21,17 +21,11 @@ from .support.load import machine_load
 from .support.paths import FAKECLI
 from .support.report import report
 
-__all__ = ["echo_state", "fake_spec", "machine_load", "mode", "pidfile", "report"]
+__all__ = ["echo_state", "fake_spec", "machine_load", "pidfile", "report"]
 
 # Two shared cores under CI make wall-clock deadlines on examples meaningless.
 hypothesis_settings.register_profile("default", deadline=None)
 hypothesis_settings.load_profile("default")
-
-
-@pytest.fixture(params=["auto", "legacy"])
-def mode(request: pytest.FixtureRequest) -> str:
-    """Both the direct dispatcher and the real JSON-RPC dispatcher."""
-    return str(request.param)
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ import trio
 from llminst import BUILTIN_MODELS, CallResult, ModelSpec
 from llminst.server import ExecuteResult
 
-from .support.paths import FAKECLI
-from .support.procs import is_alive, read_pids, wait_for_pids
-from .support.progress import ProgressRecorder
-from .support.tools import CONTRACT, connect, text_of
-from .support.versions import settled_models
+from ..support.paths import FAKECLI
+from ..support.procs import is_alive, read_pids, wait_for_pids
+from ..support.progress import ProgressRecorder
+from ..support.tools import CONTRACT, connect, text_of
+from ..support.versions import settled_models
 
 
 async def test_tools_match_the_public_contract(mode: str) -> None:

@@ -19,7 +19,7 @@ from llminst.errors import InvalidInputError
 from llminst.server import ExecuteResult
 from llminst.tool_arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
 
-from .support.tools import CONTRACT, connect, text_of
+from ..support.tools import CONTRACT, connect, text_of
 
 CALL_TOOLS = {"execute_llm", "stream_llm"}
 SHOUT = [sys.executable, "-c", "import sys; print(sys.argv[-1].upper(), end='')"]
