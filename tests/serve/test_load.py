@@ -21,8 +21,8 @@ import pytest
 import trio
 from mcp import Client, StdioServerParameters
 
-from .support.config import write_config
-from .support.procs import (
+from ..support.config import write_config
+from ..support.procs import (
     child_with,
     descendants,
     fd_count,
@@ -30,8 +30,8 @@ from .support.procs import (
     processes_with_env,
     thread_count,
 )
-from .support.streamer import STREAMER, first_difference, streamed_text
-from .support.tools import text_of
+from ..support.streamer import STREAMER, first_difference, streamed_text
+from ..support.tools import text_of
 
 # Every process the server starts inherits this variable (it is in the server's environment),
 # so a leftover is found by it even after it was re-parented.

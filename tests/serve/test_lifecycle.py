@@ -25,10 +25,10 @@ import trio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from .support.config import write_config
-from .support.mcp_pipes import process_transport
-from .support.paths import FAKECLI, MCP_HTTP_CALL
-from .support.procs import (
+from ..support.config import write_config
+from ..support.mcp_pipes import process_transport
+from ..support.paths import FAKECLI, MCP_HTTP_CALL
+from ..support.procs import (
     fd_count,
     fd_targets,
     read_pids,
@@ -37,8 +37,8 @@ from .support.procs import (
     tree_leftovers,
     wait_for_pids,
 )
-from .support.serve import TOKEN, authorized, free_port, serve_argv
-from .support.tools import text_of
+from ..support.serve import TOKEN, authorized, free_port, serve_argv
+from ..support.tools import text_of
 
 GRACE = 0.3  # SIGTERM -> SIGKILL for the `stubborn` CLI, which ignores SIGTERM
 # A pinned version: the client's mode="auto" falls back to the legacy handshake if its probe is slow.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .support.paths import LLMINST
+from ..support.paths import LLMINST
 
 pytestmark = pytest.mark.inspector
 

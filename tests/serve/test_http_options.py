@@ -22,8 +22,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from llminst.transports import host_patterns
 
-from .support.paths import LLMINST
-from .support.procs import stop_server
+from ..support.paths import LLMINST
+from ..support.procs import stop_server
 
 TOKEN = "start-line-token-91c4"
 LISTENING = re.compile(r"^llminst serve: listening on (http://\S+/mcp) \((.*)\)$", re.MULTILINE)

@@ -15,9 +15,9 @@ import trio
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from .support.procs import is_alive, parent, wait_for_pids
-from .support.progress import ProgressRecorder
-from .support.serve import (
+from ..support.procs import is_alive, parent, wait_for_pids
+from ..support.progress import ProgressRecorder
+from ..support.serve import (
     TOKEN,
     authorized,
     handshake,
@@ -28,7 +28,7 @@ from .support.serve import (
     serve_argv,
     tree_config,
 )
-from .support.tools import text_of
+from ..support.tools import text_of
 
 
 async def exercise(client: Client) -> None:

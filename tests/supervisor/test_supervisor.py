@@ -31,8 +31,8 @@ from llminst import (
     open_supervisor,
 )
 
-from .support.models import models_with
-from .support.procs import fd_count, is_alive, read_pids, wait_for_pids
+from ..support.models import models_with
+from ..support.procs import fd_count, is_alive, read_pids, wait_for_pids
 
 FAST_BACKOFF = BackoffPolicy(initial_s=0.01, maximum_s=0.05, multiplier=2.0, jitter_s=0.0)
 
