@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from llminst.terminal import CursorModel
 
-from .support.config import write_config
-from .support.paths import LLMINST
+from ..support.config import write_config
+from ..support.paths import LLMINST
 
 ELAPSED = re.compile("· (\\d+\\.\\d) s ·".encode())
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .support.config import write_config
-from .support.paths import FAKECLI, LLMINST
+from ..support.config import write_config
+from ..support.paths import FAKECLI, LLMINST
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ import pytest
 
 from llminst._core.jsonmode import DEFAULT_SCHEMA, apply_json_mode
 
-from .support.config import write_config
-from .support.paths import LLMINST
+from ..support.config import write_config
+from ..support.paths import LLMINST
 
 ECHO = [sys.executable, "-m", "llminst.echo"]
 

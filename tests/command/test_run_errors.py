@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .support.config import write_config
-from .support.paths import FAKECLI, LLMINST
-from .support.procs import is_alive, processes_with_marker, read_pids
+from ..support.config import write_config
+from ..support.paths import FAKECLI, LLMINST
+from ..support.procs import is_alive, processes_with_marker, read_pids
 
 MARKER = "tail-marker-4f2a"
 
