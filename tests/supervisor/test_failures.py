@@ -1,23 +1,19 @@
 """How a failing or stalled call ends and is worded: real processes playing what real CLIs did.
 
-Each helper CLI plays a script (tests/support/fakecli.py ``script``) modelled on a recording or
-a report from the real CLIs: codex offline repeating connection errors, claude's error result
-after a streamed answer, codex's turn.failed next to an unrelated stderr warning. Calls go
-through the supervisor, `llminst run` and the MCP tools.
+Each helper CLI plays a script (tests/support/scripts.py) modelled on a recording or a report
+from the real CLIs: codex offline repeating connection errors, claude's error result after a
+streamed answer, codex's turn.failed next to an unrelated stderr warning. Calls go through the
+supervisor here; the same failures through `llminst run` and the MCP tools are in
+tests/command/test_failures.py and tests/server/test_failures.py.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
 import trio
-from mcp import Client
 from structlog.testing import capture_logs
 
 from llminst import (
@@ -26,129 +22,32 @@ from llminst import (
     CallTimeoutError,
     CredentialsMissingError,
     LLMError,
-    ModelSpec,
     OutputFormat,
     ProcessFailedError,
-    Settings,
     open_supervisor,
 )
-from llminst.server import ServerOptions, create_server
 
-from .support.config import write_config
-from .support.models import models_with
-from .support.paths import FAKECLI, LLMINST
-from .support.procs import is_alive, read_pids
-from .support.tools import text_of
-
-SETTINGS = Settings(grace_period_s=0.5)
-# The stalled calls below end early within a second or so; this deadline (far enough for a
-# busy machine) only bounds how long a broken early stop makes a test wait before it fails.
-NO_DEADLINE = 60.0
-
-CODEX_START = [
-    {"stdout": json.dumps({"type": "thread.started", "thread_id": "t-1"})},
-    {
-        "stdout": json.dumps(
-            {
-                "type": "item.completed",
-                "item": {
-                    "id": "item_0",
-                    "type": "error",
-                    "message": "Model metadata for `gpt-fake-1` not found. Defaulting to "
-                    "fallback metadata; this can degrade performance and cause issues.",
-                },
-            }
-        )
-    },
-    {"stdout": json.dumps({"type": "turn.started"})},
-]
-WAITING_FOR_NETWORK = (
-    "Reconnecting... waiting for network (Connection failed: error sending request)"
+from ..support.models import models_with
+from ..support.procs import is_alive, read_pids
+from ..support.scripts import (
+    CODEX_START,
+    CONTEXT_TOO_SMALL,
+    NO_DEADLINE,
+    PATH_ALIAS_WARNING,
+    SETTINGS,
+    STREAMED,
+    WAITING_FOR_NETWORK,
+    claude_api_error,
+    claude_error_result,
+    claude_failing_after_streaming,
+    claude_line,
+    codex_answer,
+    codex_line,
+    codex_turn_failed,
+    script_spec,
+    websocket_error,
+    write_script,
 )
-CONTEXT_TOO_SMALL = "request (4560 tokens) exceeds the available context size (4096 tokens)"
-PATH_ALIAS_WARNING = (
-    "WARNING: proceeding, even though we could not create PATH aliases: Read-only file system "
-    "(os error 30)"
-)
-
-
-def codex_line(record: dict[str, Any]) -> dict[str, str]:
-    return {"stdout": json.dumps(record)}
-
-
-def codex_answer(text: str) -> list[dict[str, str]]:
-    return [
-        codex_line(
-            {"type": "item.completed", "item": {"id": "i1", "type": "agent_message", "text": text}}
-        ),
-        codex_line({"type": "turn.completed", "usage": {"input_tokens": 3, "output_tokens": 2}}),
-    ]
-
-
-def websocket_error(second: int) -> dict[str, str]:
-    """codex 0.169's stderr line for each failed WebSocket connection (as recorded offline)."""
-    return {
-        "stderr": f"2026-11-25T02:27:{second:02d}.299348Z ERROR "
-        "codex_api::endpoint::responses_websocket: failed to connect to Responses WebSocket "
-        "stage=Unknown"
-    }
-
-
-def claude_line(record: dict[str, Any]) -> dict[str, str]:
-    return {"stdout": json.dumps(record)}
-
-
-def claude_delta(text: str) -> dict[str, str]:
-    event = {
-        "type": "content_block_delta",
-        "index": 0,
-        "delta": {"type": "text_delta", "text": text},
-    }
-    return claude_line({"type": "stream_event", "event": event, "parent_tool_use_id": None})
-
-
-def claude_api_error(text: str) -> dict[str, str]:
-    """The assistant line claude makes up to report an API failure, then its error result."""
-    return claude_line(
-        {
-            "type": "assistant",
-            "message": {
-                "id": "synthetic-1",
-                "model": "<synthetic>",
-                "role": "assistant",
-                "content": [{"type": "text", "text": text}],
-            },
-            "parent_tool_use_id": None,
-            "error": "invalid_request",
-            "is_api_error_message": True,
-        }
-    )
-
-
-def claude_error_result(text: str) -> dict[str, str]:
-    return claude_line(
-        {"type": "result", "subtype": "success", "is_error": True, "result": text, "num_turns": 1}
-    )
-
-
-def write_script(
-    tmp_path: Path, lines: list[dict[str, str]], *, exit: int | None, child: bool = False
-) -> str:
-    path = tmp_path / f"script-{len(list(tmp_path.glob('script-*')))}.json"
-    path.write_text(json.dumps({"lines": lines, "exit": exit, "child": child}))
-    return str(path)
-
-
-def script_spec(
-    pidfile: Path, script: str, *, base: ModelSpec | None = None, **fields: Any
-) -> ModelSpec:
-    """A model playing `script`: from scratch, or the built-in `base` with only its command
-    (and pidfile) replaced, so its patterns, hints and decoder are the real ones."""
-    command = (sys.executable, FAKECLI, "script", script)
-    env = {"FAKECLI_PIDFILE": str(pidfile)}
-    if base is not None:
-        return attrs.evolve(base, name="fake", command=command, env=env, **fields)
-    return ModelSpec(name="fake", command=command, env=env, **fields)
 
 
 def assert_tree_gone(pidfile: Path, count: int) -> None:
@@ -343,21 +242,6 @@ async def test_a_timeout_with_only_errors_says_what_they_suggest(
 
 # --- 3. claude's error result keeps the streamed answer out of the error and vice versa ----------
 
-STREAMED = ["It takes two years, ", "that is 730 days ", "in 2025 days and"]
-
-
-def claude_failing_after_streaming(tmp_path: Path) -> str:
-    lines = [
-        claude_line({"type": "system", "subtype": "init", "session_id": "s-1"}),
-        claude_line(
-            {"type": "stream_event", "event": {"type": "message_start", "message": {"id": "m1"}}}
-        ),
-        *(claude_delta(piece) for piece in STREAMED),
-        claude_api_error("Prompt is too long"),
-        claude_error_result("Prompt is too long"),
-    ]
-    return write_script(tmp_path, lines, exit=1)
-
 
 async def test_a_claude_error_result_keeps_the_streamed_answer(
     tmp_path: Path, pidfile: Path
@@ -387,40 +271,7 @@ async def test_a_claude_error_result_keeps_the_streamed_answer(
     assert stream.result.error == str(error)
 
 
-def test_llminst_run_prints_only_the_answer_on_stdout(tmp_path: Path) -> None:
-    """Regression: `llminst run` printed `...in 2025 days andPrompt is too long` on stdout."""
-    script = claude_failing_after_streaming(tmp_path)
-    fake = {
-        "command": [sys.executable, FAKECLI, "script", script],
-        "output_format": "claude-stream-json",
-    }
-    config = write_config(tmp_path / "llminst.toml", models={"fake": fake})
-    done = subprocess.run(
-        [*LLMINST, "--config", str(config), "run", "fake", "hi"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 1
-    assert done.stdout == "".join(STREAMED)
-    assert (
-        "llminst: process_failed: model 'fake': the CLI reported a failure with exit code 1; "
-        "the CLI's result line says: Prompt is too long"
-    ) in done.stderr
-
-
 # --- 4. the CLI's structured error is preferred over an unrelated stderr tail --------------------
-
-
-def codex_turn_failed(tmp_path: Path) -> str:
-    lines = [
-        {"stderr": PATH_ALIAS_WARNING},
-        *CODEX_START,
-        codex_line({"type": "error", "message": CONTEXT_TOO_SMALL}),
-        codex_line({"type": "turn.failed", "error": {"message": CONTEXT_TOO_SMALL}}),
-    ]
-    return write_script(tmp_path, lines, exit=1)
 
 
 async def test_codex_turn_failed_names_its_cause_before_the_stderr_tail(
@@ -459,38 +310,6 @@ async def test_the_result_line_decides_the_kind_over_earlier_connection_notices(
             await sup.run("fake", "hi", timeout=NO_DEADLINE)
     assert type(info.value) is ProcessFailedError, info.value
     assert CONTEXT_TOO_SMALL in str(info.value)
-
-
-async def test_mcp_errors_carry_the_same_messages(tmp_path: Path, pidfile: Path) -> None:
-    """Through execute_llm: the kind, then the message; the structured result has the kind."""
-    codex = script_spec(pidfile, codex_turn_failed(tmp_path), base=BUILTIN_MODELS["codex"])
-    stalled = attrs.evolve(
-        script_spec(
-            pidfile,
-            write_script(
-                tmp_path, [{"stderr": "fetch failed: getaddrinfo ENOTFOUND api"}] * 3, exit=None
-            ),
-        ),
-        name="stalled",
-    )
-    options = ServerOptions(models=models_with(codex, stalled), settings=SETTINGS)
-    async with Client(create_server(options)) as client:
-        failed = await client.call_tool("execute_llm", {"model": "fake", "prompt": "hi"})
-        unreachable = await client.call_tool(
-            "execute_llm", {"model": "stalled", "prompt": "hi", "timeout": NO_DEADLINE}
-        )
-    failed_text = text_of(failed)
-    assert failed.is_error and failed_text.startswith(
-        "process_failed: model 'fake': the CLI reported a failure (turn.failed) with exit code "
-        f"1; the CLI's result line says: {CONTEXT_TOO_SMALL}; stderr ends with:"
-    ), failed_text
-    assert failed.structured_content["output"] == ""
-    text = text_of(unreachable)
-    assert unreachable.is_error and text.startswith(
-        "api_unreachable: model 'stalled': stopped the CLI after it printed the same connection "
-        "error 3 times on stderr without answering: 'fetch failed: getaddrinfo ENOTFOUND api'."
-    ), text
-    assert unreachable.structured_content["error_kind"] == "api_unreachable"
 
 
 # --- 5. each part of a failure message says where it came from -----------------------------------
