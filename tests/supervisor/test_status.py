@@ -1,49 +1,34 @@
-"""Model status: executables, versions, credential names (never values), hints.
+"""Model status through the supervisor: executables, versions, credential names (never values),
+hints, probes.
 
 Versions come from a configured version command only, run in the supervisor's nursery: a
 status waits a moment for it and says ``probing`` while a slow one keeps running, then a later
 status has the version (or says it timed out or failed, and why). The version tests run twice,
-on an idle machine and with every core busy (`machine_load`).
+on an idle machine and with every core busy (`machine_load`). The pure part (parsing, the
+table) is tests/core/test_status.py; `llminst status` is tests/command/test_status.py.
 """
 
 from __future__ import annotations
 
-import fcntl
 import math
 import os
-import pty
-import stat
-import struct
-import subprocess
 import sys
-import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import trio
-from mcp import Client
 from structlog.testing import capture_logs
 
 from llminst import ModelSpec, open_supervisor
-from llminst._core.config import BUILTIN_MODELS, parse_config
-from llminst._core.status import (
-    NOT_CONFIGURED,
-    NOT_INSTALLED,
-    ModelStatus,
-    describe_model,
-    parse_version,
-    render_status_table,
-)
-from llminst.server import ServerOptions, create_server
+from llminst._core.status import ModelStatus
 from llminst.supervisor import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Supervisor
 
-from .support.config import write_config
-from .support.models import models_with
-from .support.paths import LLMINST
-from .support.procs import is_alive, processes_with_marker, wait_for_pids
-from .support.versions import settled_models, settled_statuses
+from ..support.models import models_with
+from ..support.procs import is_alive, processes_with_marker, wait_for_pids
+from ..support.status import recording_cli
+from ..support.versions import settled_statuses
 
 # A stand-in version command: records its PID, sleeps argv[2] seconds, prints argv[3], exits argv[4].
 VERSION_CLI = """
@@ -78,15 +63,6 @@ def version_spec(
 def runs_of(tmp_path: Path) -> list[int]:
     runs = tmp_path / "runs"
     return [int(pid) for pid in runs.read_text().split()] if runs.exists() else []
-
-
-def test_parse_version() -> None:
-    """The first version-looking token is the version; otherwise the first line."""
-    assert parse_version("2.1.197 (Claude Code)\n") == "2.1.197"
-    assert parse_version("llm, version 0.36\n") == "0.36"
-    assert parse_version("openai 1.109.1") == "1.109.1"
-    assert parse_version("weird build\nmore") == "weird build"
-    assert parse_version("") is None
 
 
 @pytest.mark.usefixtures("machine_load")
@@ -270,39 +246,6 @@ async def test_a_version_command_that_cannot_start_says_why(tmp_path: Path) -> N
 # Only configured or built-in version commands run
 
 
-def recording_cli(tmp_path: Path) -> tuple[Path, Path]:
-    """An executable that appends its arguments to a file on every run (a paid-API wrapper)."""
-    log = tmp_path / "invocations"
-    script = tmp_path / "wrapper"
-    script.write_text(f'#!/bin/sh\necho "$*" >> {log}\necho "wrapper 9.8.7"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return script, log
-
-
-async def test_status_never_runs_a_custom_model_without_a_version_command(
-    tmp_path: Path,
-) -> None:
-    """A custom model (in code and through configure_llm) has nothing run by status: no
-    version, and a note saying no version_command is configured."""
-    script, log = recording_cli(tmp_path)
-    custom = ModelSpec(name="wrapper", command=(str(script),))
-    async with open_supervisor(models={"wrapper": custom}) as sup:
-        for _ in range(3):
-            (status,) = await sup.status(version_wait_s=float("inf"))
-    server = create_server(ServerOptions(models=dict(BUILTIN_MODELS)))
-    async with Client(server) as client:
-        configured = await client.call_tool(
-            "configure_llm", {"model": "paid", "command": [str(script)]}
-        )
-        assert not configured.is_error
-        paid = (await settled_models(client))["paid"]
-    assert not log.exists(), log.read_text()
-    for reported in (status.to_dict(), paid):
-        assert reported["available"] and reported["version"] is None
-        assert reported["version_state"] == "not_configured"
-        assert reported["version_note"].startswith("no version_command configured")
-
-
 async def test_a_configured_version_command_runs_the_configured_argv(tmp_path: Path) -> None:
     """version_command (with {executable} for the model's executable) is what status runs."""
     script, log = recording_cli(tmp_path)
@@ -317,24 +260,6 @@ async def test_a_configured_version_command_runs_the_configured_argv(tmp_path: P
     assert statuses["wrapper"]["version"] == "9.8.7"
 
 
-def test_version_commands_are_configured_or_built_in() -> None:
-    """Built-in CLIs read `EXE --version`, also when a config points them elsewhere; a model
-    added in a config file has no version command unless it sets one."""
-    config = parse_config(
-        '[models.claude]\ncommand = ["/opt/claude/bin/claude", "-p"]\n'
-        '[models.mine]\ncommand = ["mycli"]\n'
-        '[models.versioned]\ncommand = ["mycli"]\nversion_command = ["mycli", "-V"]\n'
-        "[models.gemini]\nversion_command = []\n",
-        source="test.toml",
-    )
-    assert BUILTIN_MODELS["codex"].version_argv == ("codex", "--version")
-    assert config.models["claude"].version_argv == ("/opt/claude/bin/claude", "--version")
-    assert config.models["mine"].version_argv == ()
-    assert config.models["versioned"].version_argv == ("mycli", "-V")
-    assert config.models["gemini"].version_argv == ()
-    assert ModelSpec(name="x", command=("x",)).version_argv == ()
-
-
 async def test_probe_runs_a_tiny_prompt() -> None:
     """probe=True runs a real prompt on available models and reports ok or the error."""
     failing = ModelSpec(name="failing", command=(sys.executable, "-c", "import sys; sys.exit(3)"))
@@ -344,154 +269,3 @@ async def test_probe_runs_a_tiny_prompt() -> None:
     assert statuses["failing"].probe is not None
     assert statuses["failing"].probe.startswith("process_failed: ")
     assert all(s.probe is None for s in statuses.values() if not s.available)
-
-
-# --------------------------------------------------------------------------------------------
-# The `llminst status` table fits the terminal
-
-LONG_HINT = " ".join(
-    f"step{n}: fetch the vendor's installer from https://example.com/install/{n} and run it"
-    for n in range(1, 6)
-)
-
-
-def same_text(wrapped: str, original: str) -> bool:
-    """Equal but for where the lines broke (a word longer than the column is split)."""
-    return wrapped.replace(" ", "") == original.replace(" ", "")
-
-
-def hint_column(lines: list[str], model: str) -> tuple[str, list[str]]:
-    """The HINT / PATH text of `model`'s row and its continuation lines, and those lines."""
-    rows = model_rows(lines, model)
-    hint_at = lines[0].index("HINT / PATH")
-    return " ".join(line[hint_at:].strip() for line in rows), rows
-
-
-def credentials_column(lines: list[str], model: str) -> str:
-    credentials_at, hint_at = lines[0].index("CREDENTIALS"), lines[0].index("HINT / PATH")
-    return " ".join(line[credentials_at:hint_at].strip() for line in model_rows(lines, model))
-
-
-def model_rows(lines: list[str], model: str) -> list[str]:
-    """`model`'s row and its continuation lines (not its "version:" or "probe:" line)."""
-    credentials_at, hint_at = lines[0].index("CREDENTIALS"), lines[0].index("HINT / PATH")
-    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [model])
-    rows = [lines[start]]
-    for line in lines[start + 1 :]:
-        if line[:credentials_at].strip() or line[credentials_at:hint_at].strip().endswith(":"):
-            break
-        rows.append(line)
-    return rows
-
-
-def long_hint_config(tmp_path: Path) -> Path:
-    vendor = {"command": ["no-such-vendor-cli-xyz"], "install_hint": LONG_HINT}
-    return write_config(tmp_path / "llminst.toml", models={"vendor": vendor})
-
-
-def cli_env(config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return {**env, "LLMINST_CONFIG": str(config)}
-
-
-def statuses_with_long_cells() -> list[ModelStatus]:
-    """A 400-character hint, a 61-character path and three credential names set."""
-    gemini = BUILTIN_MODELS["gemini"]
-    return [
-        describe_model(
-            ModelSpec(name="vendor", command=("vendor",), install_hint=LONG_HINT),
-            executable_path=None,
-            version=NOT_INSTALLED,
-            env={},
-            max_concurrency=1,
-            running=0,
-        ),
-        describe_model(
-            gemini,
-            executable_path=GEMINI_PATH,
-            version=NOT_CONFIGURED,
-            env=dict.fromkeys(gemini.credential_env, "x"),
-            max_concurrency=4,
-            running=0,
-        ),
-    ]
-
-
-GEMINI_PATH = "/opt/a/rather/long/folder/for/the/gemini/executable/bin/gemini"
-
-
-@pytest.mark.parametrize("width", [120, 100, 80, 72])
-def test_status_table_wraps_long_cells_to_the_width(width: int) -> None:
-    """The hint, the path and the credential names wrap under their columns: every line fits
-    and no word is lost."""
-    lines = render_status_table(statuses_with_long_cells(), width=width)
-    assert max(len(line) for line in lines) <= width, "\n".join(lines)
-    assert len(LONG_HINT) > 300
-    hint, rows = hint_column(lines, "vendor")
-    assert same_text(hint, f"'vendor' not found: {LONG_HINT}") and len(rows) > 1
-    path, _ = hint_column(lines, "gemini")
-    assert same_text(path, GEMINI_PATH)
-    credentials = credentials_column(lines, "gemini")
-    assert same_text(credentials, ", ".join(BUILTIN_MODELS["gemini"].credential_env))
-    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["version:"])
-    note = " ".join(line[lines[0].index("HINT / PATH") :].strip() for line in lines[at:])
-    assert same_text(note, NOT_CONFIGURED.note or "")
-
-
-def test_a_terminal_too_narrow_for_the_table_gets_a_block_per_model() -> None:
-    """40 columns: each model is a block of labelled lines, every line fits, nothing is lost."""
-    lines = render_status_table(statuses_with_long_cells(), width=40)
-    assert max(len(line) for line in lines) <= 40, "\n".join(lines)
-    text = " ".join(line.strip() for line in lines)
-    assert lines[0].startswith("vendor: ready no, version -, normal")
-    assert same_text(
-        text.split("hint / path:")[1].split("gemini:")[0], f"'vendor' not found: {LONG_HINT}"
-    )
-    assert same_text(text.split("hint / path:")[2].split("version:")[0], GEMINI_PATH)
-
-
-def test_llminst_status_fits_100_columns_when_not_a_terminal(tmp_path: Path) -> None:
-    """Piped, `llminst status` lays the table out for 100 columns and keeps the whole hint."""
-    done = subprocess.run(
-        [*LLMINST, "status"],
-        env=cli_env(long_hint_config(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert max(len(line) for line in lines) <= 100, done.stdout
-    hint, _ = hint_column(lines, "vendor")
-    assert same_text(hint, f"'no-such-vendor-cli-xyz' not found: {LONG_HINT}")
-
-
-def test_llminst_status_fits_the_terminal_it_prints_to(tmp_path: Path) -> None:
-    """On a real pseudo-terminal 72 columns wide, every line of the table fits in 72."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 72, 0, 0))
-    proc = subprocess.Popen(
-        [*LLMINST, "status"],
-        env=cli_env(long_hint_config(tmp_path)),
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=subprocess.PIPE,
-    )
-    os.close(slave)
-    output = b""
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO once the child side is closed
-            break
-        if not data:
-            break
-        output += data
-    os.close(master)
-    assert proc.wait(timeout=300) == 0
-    lines = output.decode().replace("\r\n", "\n").splitlines()
-    assert lines and lines[0].startswith("MODEL")
-    assert max(len(line) for line in lines) <= 72, output.decode()
-    hint, _ = hint_column(lines, "vendor")
-    assert same_text(hint, f"'no-such-vendor-cli-xyz' not found: {LONG_HINT}")
