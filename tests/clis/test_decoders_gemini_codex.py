@@ -30,9 +30,16 @@ from llminst._core.events import (
 from llminst._core.jsonmode import extract_json, parse_schema
 from llminst._core.retry import detect_rate_limit
 
-from ..support.decoding import chunkings, jsonl, non_text, pure_property, run, text_of
+from ..support.decoding import (
+    chunkings,
+    jsonl,
+    malformed_records,
+    non_text,
+    pure_property,
+    run,
+    text_of,
+)
 from ..support.paths import FIXTURES
-from ..support.records import malformed_records
 
 GEMINI = BUILTIN_MODELS["gemini"]
 CODEX = BUILTIN_MODELS["codex"]

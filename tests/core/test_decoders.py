@@ -27,6 +27,7 @@ from llminst._core.events import (
 from ..support.decoding import (
     chunkings,
     jsonl,
+    malformed_records,
     non_text,
     one_byte_at_a_time,
     pure_property,
@@ -34,7 +35,6 @@ from ..support.decoding import (
     split_at,
     text_of,
 )
-from ..support.records import malformed_records
 
 CHUNK = 64 * 1024
 

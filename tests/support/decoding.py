@@ -1,16 +1,17 @@
 """Feeding decoders in tests: claude-style JSON lines, every chunking, the events' text.
 
 `run(decoder, chunks)` feeds each chunk then closes the decoder; `chunkings(data)` is a
-Hypothesis strategy of ways to cut `data` (anywhere, or one byte at a time). `pure_property`
-drops Hypothesis' deadline: the decoders are pure and fast, and timing noise on a busy machine
-is no failure.
+Hypothesis strategy of ways to cut `data` (anywhere, or one byte at a time), and
+`malformed_records` one of JSON records of known types with fields of any shape: what a decoder
+must survive. `pure_property` drops Hypothesis' deadline: the decoders are pure and fast, and
+timing noise on a busy machine is no failure.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hypothesis import settings
@@ -59,3 +60,31 @@ def chunkings(data: bytes) -> st.SearchStrategy[list[bytes]]:
     """Ways to cut `data`: at up to 20 places anywhere, or one byte at a time."""
     cuts = st.lists(st.integers(0, len(data)), max_size=20).map(lambda c: split_at(data, c))
     return cuts | st.just(one_byte_at_a_time(data))
+
+
+def malformed_records(
+    types: Sequence[str], keys: Sequence[str], values: Sequence[Any]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Records whose `type` is one of `types` and whose fields (named from `keys`) hold any
+    mix of `values`, scalars, lists and nested objects: what a decoder must survive."""
+    scalars = (
+        st.sampled_from(list(values))
+        | st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats()
+        | st.text(max_size=5)
+    )
+    fields = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(list(keys)), inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
+    return st.builds(
+        lambda kind, extra: {**extra, "type": kind},
+        st.sampled_from(list(types)),
+        st.dictionaries(st.sampled_from(list(keys)), fields, max_size=6),
+    )
