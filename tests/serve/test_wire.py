@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 import trio
 
-from ..support.serve import http_server, raw_stdio_server, tree_config
+from ..support.serve import handshake, http_server, raw_stdio_server, tree_config
 from ..support.wire import BAD_LINES, call_line
 
 
@@ -61,16 +61,7 @@ async def test_http_answers_the_same_bad_bodies_with_the_same_errors(tmp_path: P
     null or boolean id for a notification (202, never answered).
     """
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "0"},
-        },
-    }
+    initialize, _ = handshake()
     async with http_server(tmp_path) as (url, _), httpx2.AsyncClient(timeout=60) as http:
         started = await http.post(url, json=initialize, headers=headers)
         session = {
