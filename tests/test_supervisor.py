@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -23,6 +24,7 @@ from llminst import (
     JSONNotFoundError,
     JSONSchemaMismatchError,
     LLMError,
+    ModelSpec,
     OutputFormat,
     ProcessFailedError,
     RateLimitedError,
@@ -335,33 +337,55 @@ async def test_stdin_prompt_mode(fake_spec) -> None:
     assert dumped["argv"] == [] and base64.b64decode(dumped["stdin"]) == b"via stdin\n"
 
 
-async def test_per_model_concurrency_limit() -> None:
-    """max_concurrency=2 runs four 0.4 s calls in two waves."""
-    from llminst import ModelSpec
+# Records its PID, waits until the file named by its first argument exists, answers.
+_GATED = (
+    "import os, sys, time\n"
+    "open(os.environ['FAKECLI_PIDFILE'], 'a').write(f'{os.getpid()}\\n')\n"
+    "while not os.path.exists(sys.argv[1]): time.sleep(0.01)\n"
+    "print('ok')\n"
+)
 
-    sleeper = ModelSpec(
-        name="sleeper",
-        command=(sys.executable, "-c", "import time; time.sleep(0.4); print('ok')"),
+
+async def test_per_model_concurrency_limit(tmp_path: Path, pidfile: Path) -> None:
+    """max_concurrency=2: of four calls two run while two wait, and all four complete.
+
+    Counted by the processes that exist, not by wall time, so a loaded machine cannot fail it.
+    """
+    gate = tmp_path / "open"
+    gated = ModelSpec(
+        name="gated",
+        command=(sys.executable, "-c", _GATED, str(gate)),
+        env={"FAKECLI_PIDFILE": str(pidfile)},
         max_concurrency=2,
     )
-    async with open_supervisor(models=models_with(sleeper)) as sup:
-        start = trio.current_time()
+    results = []
+    async with open_supervisor(models=models_with(gated)) as sup:
+
+        async def call() -> None:
+            results.append(await sup.run("gated", "x", timeout=300))
+
         async with trio.open_nursery() as nursery:
             for _ in range(4):
-                nursery.start_soon(sup.run, "sleeper", "x")
-        elapsed = trio.current_time() - start
-    assert 0.8 <= elapsed < 1.6
+                nursery.start_soon(call)
+            first = await wait_for_pids(pidfile, 2)
+            await trio.sleep(0.5)  # a broken limit would start the others meanwhile
+            assert read_pids(pidfile) == first
+            assert sup.running() == {"gated": 4}
+            gate.touch()
+    assert [r.output for r in results] == ["ok\n"] * 4
+    assert len(read_pids(pidfile)) == 4
 
 
-async def test_concurrent_calls_run_in_parallel() -> None:
-    """Ten 0.5 s calls finish in about the time of one."""
-    async with open_supervisor() as sup:
-        start = trio.current_time()
-        async with trio.open_nursery() as nursery:
-            for i in range(10):
-                nursery.start_soon(sup.run, "echo", f"[[echo:sleep=0.5]] {i}")
-        elapsed = trio.current_time() - start
-    assert elapsed < 2.0
+async def test_concurrent_calls_run_in_parallel(fake_spec, pidfile) -> None:
+    """Ten calls run at the same time: all ten processes are alive at once."""
+    spec = fake_spec("hang", max_concurrency=10)
+    async with open_supervisor(models=models_with(spec)) as sup, trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(functools.partial(sup.run, "fake", "x", timeout=300))
+        pids = await wait_for_pids(pidfile, 10, within_s=60)
+        assert all(is_alive(p) for p in pids)
+        nursery.cancel_scope.cancel()
+    assert not [p for p in read_pids(pidfile) if is_alive(p)]
 
 
 async def test_json_mode_default_schema() -> None:
