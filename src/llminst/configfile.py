@@ -14,7 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from ._core.config import BUILTIN_MODELS, ModelSpec, UserConfig, merge_models, parse_config
-from .errors import ConfigError
+from ._core.errors import ConfigError
 
 __all__ = ["default_config_path", "load_config", "load_models", "resolve_models"]
 

@@ -27,7 +27,7 @@ import attrs
 import cattrs
 from attrs import field, frozen
 
-from ..errors import ConfigError
+from .errors import ConfigError
 from .timeouts import TimeoutCategory
 
 __all__ = [

@@ -36,7 +36,7 @@ from jsonschema import (
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.protocols import Validator
 
-from ..errors import InvalidJSONSchemaError, JSONNotFoundError, JSONSchemaMismatchError
+from .errors import InvalidJSONSchemaError, JSONNotFoundError, JSONSchemaMismatchError
 
 __all__ = [
     "DEFAULT_SCHEMA",
