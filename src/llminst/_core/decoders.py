@@ -20,8 +20,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
-from .config import OutputFormat
 from .events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta, Truncated
+from .spec import OutputFormat
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
