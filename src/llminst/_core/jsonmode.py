@@ -36,6 +36,7 @@ from jsonschema import (
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.protocols import Validator
 
+from .decoders import answer_in_wrapper
 from .errors import InvalidJSONSchemaError, JSONNotFoundError, JSONSchemaMismatchError
 
 __all__ = [
@@ -460,7 +461,7 @@ def _children(value: Any) -> list[Any]:
 def _candidates(text: str, search: _Search, depth: int) -> Iterator[_Candidate]:
     whole = _loads(text.strip())
     if whole is not _MISSING:
-        yield _Candidate(whole, wrapper=_unwrap(whole) is not None)
+        yield _Candidate(whole, wrapper=answer_in_wrapper(whole) is not None)
     for block in _fenced_blocks(text):
         value = _loads(block.strip())
         if value is not _MISSING:
@@ -493,7 +494,7 @@ def _trailing_candidates(text: str) -> Iterator[_Candidate]:
                 value, _ = _DECODER.raw_decode(text, offset)
             except (ValueError, RecursionError):
                 continue
-            yield _Candidate(value, wrapper=_unwrap(value) is not None, nested=True)
+            yield _Candidate(value, wrapper=answer_in_wrapper(value) is not None, nested=True)
 
 
 def _loads(text: str) -> Any:
@@ -527,58 +528,9 @@ def _fenced_blocks(text: str) -> Iterator[str]:
 # --- CLI wrappers --------------------------------------------------------------------------------
 
 
-def _claude_result(obj: dict[str, Any]) -> str | None:
-    result = obj.get("result")
-    return result if obj.get("type") == "result" and isinstance(result, str) else None
-
-
-def _claude_assistant(obj: dict[str, Any]) -> str | None:
-    message = obj.get("message")
-    if obj.get("type") != "assistant" or not isinstance(message, dict):
-        return None
-    content = message.get("content")
-    if not isinstance(content, list):
-        return None
-    texts = [
-        part["text"]
-        for part in content
-        if isinstance(part, dict)
-        and part.get("type") == "text"
-        and isinstance(part.get("text"), str)
-    ]
-    return "".join(texts) if texts else None
-
-
-def _gemini_response(obj: dict[str, Any]) -> str | None:
-    response = obj.get("response")
-    return response if isinstance(response, str) else None
-
-
-def _codex_message(obj: dict[str, Any]) -> str | None:
-    item = obj.get("item")
-    if obj.get("type") != "item.completed" or not isinstance(item, dict):
-        return None
-    text = item.get("text")
-    return text if item.get("type") == "agent_message" and isinstance(text, str) else None
-
-
-_WRAPPERS: Final = (_claude_result, _gemini_response, _codex_message, _claude_assistant)
-"""Recognisers of JSON printed by a CLI around the model's answer; each returns the answer text."""
-
-
-def _unwrap(value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return None
-    for wrapper in _WRAPPERS:
-        inner = wrapper(value)
-        if inner is not None:
-            return inner
-    return None
-
-
 def _wrapped_texts(text: str, whole: Any) -> Iterator[str]:
     """Answer texts inside CLI wrappers: the whole output, else its last JSON lines, last first."""
-    inner = _unwrap(whole)
+    inner = answer_in_wrapper(whole)
     if inner is not None:
         yield inner
         return
@@ -588,7 +540,7 @@ def _wrapped_texts(text: str, whole: Any) -> Iterator[str]:
     for line in reversed(lines[-MAX_WRAPPER_LINES:]):
         line = line.strip()
         if line.startswith("{") and line.endswith("}"):
-            inner = _unwrap(_loads(line))
+            inner = answer_in_wrapper(_loads(line))
             if inner is not None:
                 yield inner
 
@@ -637,7 +589,7 @@ def _scan_candidates(text: str, search: _Search) -> Iterator[_Candidate]:
         except (ValueError, RecursionError):
             todo.extend(reversed(span.children))
             continue
-        wrapper = _unwrap(value) is not None
+        wrapper = answer_in_wrapper(value) is not None
         yield _Candidate(value, wrapper=wrapper, nested=not wrapper)
 
 
