@@ -205,7 +205,7 @@ class _Report:
     def decide(
         self, delay_s: float | None, verdict: str, *details: str, deadline_note: bool = True
     ) -> RetryDecision:
-        """The decision, its reason: the hit; the verdict, the reset time, `details`, the deadline."""
+        """The decision, its reason naming the hit, verdict, reset, `details` and deadline."""
         notes = (*details, self.deadline_note) if deadline_note else details
         reason = _join((f"{self.limited}; {verdict}", self.resets, *notes))
         return RetryDecision(delay_s, reason, self.reset_at)

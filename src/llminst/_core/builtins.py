@@ -1,4 +1,4 @@
-"""The built-in models: the specs of the CLIs llminst knows out of the box, and their shared patterns.
+"""The built-in models: the specs of the CLIs llminst knows out of the box, and shared patterns.
 
 Each spec records what was measured on the real CLI (how it takes the prompt, its output format,
 its exit codes and messages for rate limits, missing credentials and an unreachable API) in

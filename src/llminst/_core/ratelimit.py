@@ -1,4 +1,4 @@
-"""Rate limits in a CLI's output: is this a rate or usage limit, and did the CLI say how long to wait?
+"""Rate limits in a CLI's output: is it a rate or usage limit, and did the CLI say how long to wait?
 
 This module owns two questions and nothing else:
 

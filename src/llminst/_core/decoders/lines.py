@@ -1,4 +1,4 @@
-"""The shared plumbing of the line-based output formats: bounded lines, the JSON-lines base, field readers.
+"""Shared plumbing of the line-based output formats: bounded lines, JSON lines, field readers.
 
 `LineSplitter` cuts a byte stream into lines with bounded memory; `JsonLinesDecoder` turns each line
 into a JSON object for a format's `_on_record`, passing anything else through as text. The small
