@@ -61,6 +61,18 @@ def _git_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def _cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo (Linux), else the platform's word for it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def header(*, standin: str, smoke: bool, sections: list[str]) -> dict[str, Any]:
     """Where and when the figures were measured."""
     try:
@@ -74,6 +86,7 @@ def header(*, standin: str, smoke: bool, sections: list[str]) -> dict[str, Any]:
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "platform": platform.platform(),
         "cpus": f"{os.cpu_count()} ({usable} usable)",
+        "cpu model": _cpu_model(),
         "mcp": _version("mcp"),
         "trio": _version("trio"),
         "stand-in CLI": standin,
@@ -283,9 +296,12 @@ _TARGET_COLUMNS = ["target", "goal", "measured", "met", "raw baseline, same run"
 def readme_block(report: dict[str, Any], results_dir: str = "benchmarks/results") -> str:
     """The README's benchmark block: the run's header line, targets table and chart."""
     head = report["header"]
+    raw_ms = _get(report, "sections", "overhead", "data", "methods", "raw", "median")
+    spawn = f", a raw spawn + read + reap of the stand-in takes {raw_ms:.2f} ms" if raw_ms else ""
     lines = [
         README_BEGIN,
-        f"Latest full run: {head['date']}, {head['cpus']} CPUs, {head['python']}, stand-in "
+        f"Latest full run: {head['date']}, {head['cpus']} CPUs "
+        f"({head.get('cpu model', 'unknown')}){spawn}, {head['python']}, stand-in "
         f"{head['stand-in CLI']}, git {head['git']}, load average at start "
         f"{head['load average at start']}. Every section: "
         f"[{results_dir}/latest.md]({results_dir}/latest.md) "

@@ -27,8 +27,6 @@ FORBIDDEN_MODULES = {"trio", "anyio", "subprocess", "asyncio", "socket", "time",
 FORBIDDEN_CALLS = {"open", "os.environ", "os.getenv", "os.kill", "os.killpg", "time.time"}
 # The libraries the pure core may use besides the standard library.
 CORE_LIBRARIES = {"attrs", "cattrs", "jsonschema", "referencing"}
-# The pure leaves _core still imports from above it; the core branch moves them into _core.
-MOVING_INTO_CORE = {"llminst.errors", "llminst.result"}
 # What the supervisor must never import: the MCP SDK, and llminst's modules that speak MCP.
 MCP_MODULES = {"mcp", "mcp_types"}
 MCP_SIDE = ("llminst.server", "llminst.transports", "llminst.wire", "llminst.tool_arguments")
@@ -186,21 +184,18 @@ def test_core_module_imports_no_io(path: Path) -> None:
 @pytest.mark.parametrize("path", CORE_MODULES, ids=CORE_IDS)
 def test_core_module_imports_only_core_its_libraries_and_the_stdlib(path: Path) -> None:
     """A _core module imports _core, the standard library, attrs, cattrs, jsonschema and
-    referencing, and nothing else (the errors and the result aside: the check below pins them)."""
+    referencing, and nothing else."""
     outside = sorted(
         name
         for name in imports_of(path)
-        if not in_core(name)
-        and name.split(".")[0] not in CORE_LIBRARIES | sys.stdlib_module_names
-        and name not in MOVING_INTO_CORE
+        if not in_core(name) and name.split(".")[0] not in CORE_LIBRARIES | sys.stdlib_module_names
     )
     assert not outside, f"{path.relative_to(SRC)} imports {outside}"
 
 
-@pytest.mark.xfail(strict=True, reason="errors.py moves into _core in the core branch")
 def test_core_imports_no_llminst_module_outside_core() -> None:
-    """The wall: _core imports nothing of llminst outside _core (not even the errors or the
-    result)."""
+    """The wall: _core imports nothing of llminst outside _core (the errors and the result are
+    _core's own since issue 11)."""
     outside = {
         str(path.relative_to(SRC)): sorted(
             name for name in imports_of(path) if name.startswith("llminst") and not in_core(name)

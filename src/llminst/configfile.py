@@ -2,7 +2,7 @@
 
 The path comes from the caller (``--config``), else ``$LLMINST_CONFIG``, else
 ``<user config dir>/llminst/config.toml`` (platformdirs). A missing default file is not an error;
-a missing explicit file is. Parsing and validation live in `_core.config`.
+a missing explicit file is. Parsing and validation live in `_core.userconfig`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import platformdirs
 
-from ._core.config import BUILTIN_MODELS, ModelSpec, UserConfig, merge_models, parse_config
-from .errors import ConfigError
+from ._core.builtins import BUILTIN_MODELS
+from ._core.errors import ConfigError
+from ._core.spec import ModelSpec
+from ._core.userconfig import UserConfig, merge_models, parse_config
 
 __all__ = ["default_config_path", "load_config", "load_models", "resolve_models"]
 

@@ -599,6 +599,44 @@ def test_plan_reason_names_wait_reset_and_deadline() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        (
+            {
+                "attempt": 3,
+                "max_attempts": 3,
+                "hit": _hit(reset_at=NOW + 90),
+                "deadline": NOW + 600,
+            },
+            "rate limited on attempt 3 of 3 ('rate limit' matched); no attempts left, giving up; "
+            "the limit resets at 2026-11-25T00:31:30Z (in 90 s)",
+        ),
+        (
+            {"hit": _hit(retry_after_s=9.5), "deadline": NOW + 10},
+            "rate limited on attempt 1 of 10 ('rate limit' matched); giving up now; "
+            "the limit resets at 2026-11-25T00:30:09Z (in 9.5 s); "
+            "that is less than 1.0 s before the call's deadline; "
+            "the call's deadline is 2026-11-25T00:30:10Z (in 10 s)",
+        ),
+        (
+            {"deadline": NOW - 5},
+            "rate limited on attempt 1 of 10 ('rate limit' matched); giving up: less than 1.0 s "
+            "is left before the deadline; the call's deadline is 2026-11-25T00:29:55Z (in 0.0 s)",
+        ),
+        (
+            {"attempt": 2, "deadline": math.inf},
+            "rate limited on attempt 2 of 10 ('rate limit' matched); retrying in 2.0 s (backoff)",
+        ),
+    ],
+    ids=["out of attempts", "hint too close to the deadline", "deadline passed", "no deadline"],
+)
+def test_plan_reason_in_full(kwargs: dict[str, object], reason: str) -> None:
+    """Every branch's whole reason: the hit, the verdict, the reset time, then the deadline
+    (a decision for want of attempts leaves the deadline out; a call without one has none)."""
+    assert _plan(**kwargs).reason == reason  # type: ignore[arg-type]
+
+
 def test_plan_reason_when_shortened() -> None:
     """A backoff cut short by the deadline says so."""
     decision = _plan(attempt=6, deadline=NOW + 11)

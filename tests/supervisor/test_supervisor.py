@@ -4,29 +4,38 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import resource
 import sys
+import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from structlog.testing import capture_logs
 
 from llminst import (
+    AttemptStarted,
     BackoffPolicy,
+    CallResult,
     CallTimeoutError,
     CLINotFoundError,
     CredentialsMissingError,
     JSONNotFoundError,
     JSONSchemaMismatchError,
     LLMError,
+    ModelSpec,
     OutputFormat,
     ProcessFailedError,
     RateLimitedError,
+    RetryScheduled,
     Settings,
+    Supervisor,
     UnknownModelError,
     open_supervisor,
 )
@@ -151,24 +160,102 @@ async def test_rate_limited_twice_then_succeeds(echo_state) -> None:
     assert waits == [0.01, 0.02]
 
 
-async def test_retry_hint_is_honoured(echo_state) -> None:
-    """A 'retry after N seconds' hint in the output sets the wait."""
+@contextlib.asynccontextmanager
+async def real_time_limit(seconds: float) -> AsyncIterator[None]:
+    """Fail the block after `seconds` of real time: on a frozen virtual clock nothing else would
+    end a wait that never comes (a timer thread counts real time whatever the clock says)."""
+    token = trio.lowlevel.current_trio_token()
+    with trio.CancelScope() as scope:
+        timer = threading.Timer(seconds, lambda: token.run_sync_soon(scope.cancel))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+    if scope.cancelled_caught:
+        pytest.fail(f"still waiting after {seconds:g} s of real time")
+
+
+def next_deadline_in() -> float:
+    """Virtual seconds until the earliest deadline of any task (a sleep's wake-up)."""
+    return trio.lowlevel.current_statistics().seconds_to_next_deadline
+
+
+async def run_across_backoff(
+    sup: Supervisor, clock: trio.testing.MockClock, prompt: str
+) -> tuple[CallResult, list[float], list[float]]:
+    """Run `prompt` on a frozen virtual clock that moves only across each backoff sleep, in two
+    steps: to just short of the planned wait (the call must still be asleep, due to wake exactly
+    then), then to its end. Returns the result, the planned waits and the virtual time from each
+    retry being scheduled to the next attempt's start."""
+    planned: list[float] = []
+    waited: list[float] = []
+    scheduled_at = 0.0
+    async with real_time_limit(120), sup.open_stream("echo", prompt, timeout=600) as stream:
+        async for event in stream.events():
+            if isinstance(event, AttemptStarted) and event.attempt > 1:
+                waited.append(trio.current_time() - scheduled_at)
+            if not isinstance(event, RetryScheduled):
+                continue
+            planned.append(event.delay_s)
+            scheduled_at = trio.current_time()
+            # Asleep in its backoff, the call wakes at the next deadline: the planned wait away.
+            await trio.testing.wait_all_tasks_blocked()
+            assert next_deadline_in() == pytest.approx(event.delay_s, abs=1e-6)
+            clock.jump(event.delay_s - 0.001)
+            await trio.testing.wait_all_tasks_blocked()
+            assert next_deadline_in() == pytest.approx(0.001, abs=1e-6)  # still asleep
+            clock.jump(0.001)
+        result = await stream.wait()
+    return result, planned, waited
+
+
+async def test_backoff_waits_exactly_the_planned_time(
+    echo_state, mock_clock: trio.testing.MockClock
+) -> None:
+    """On a virtual clock: each retry starts exactly its backoff wait after the rate-limited
+    attempt (initial_s, then initial_s * multiplier), not a moment before; the call's duration
+    includes the waits."""
+    policy = BackoffPolicy(initial_s=20.0, maximum_s=100.0, multiplier=2.0, jitter_s=0.0)
+    async with open_supervisor(backoff=policy) as sup:
+        result, planned, waited = await run_across_backoff(
+            sup, mock_clock, "[[echo:rate-limit=2]] hello"
+        )
+    assert result.success and result.attempts == 3 and result.output == "hello"
+    assert planned == [20.0, 40.0]
+    assert waited == [pytest.approx(20.0), pytest.approx(40.0)]
+    assert result.duration_s == pytest.approx(60.0, abs=0.01)
+
+
+async def test_retry_hint_is_honoured(echo_state, mock_clock: trio.testing.MockClock) -> None:
+    """A 'retry after N seconds' hint in the output sets the wait (on a virtual clock: the next
+    attempt starts exactly N s later, far beyond the backoff's 0.05 s maximum)."""
     async with open_supervisor(backoff=FAST_BACKOFF) as sup:
         start = trio.current_time()
-        result = await sup.run("echo", "[[echo:rate-limit=1]] [[echo:retry-after=0.6]] hi")
+        result, planned, waited = await run_across_backoff(
+            sup, mock_clock, "[[echo:rate-limit=1]] [[echo:retry-after=45]] hi"
+        )
         elapsed = trio.current_time() - start
     assert result.attempts == 2
-    assert elapsed >= 0.6
+    assert elapsed >= 45
+    assert planned == [45.0] and waited == [pytest.approx(45.0)]
 
 
-async def test_reset_after_the_deadline_fails_at_once(echo_state) -> None:
-    """A limit that resets after the call's deadline fails fast and says when it resets."""
+async def test_reset_after_the_deadline_fails_at_once(
+    echo_state, mock_clock: trio.testing.MockClock
+) -> None:
+    """A limit that resets after the call's deadline fails fast and says when it resets (on a
+    frozen virtual clock: without sleeping at all)."""
     async with open_supervisor(backoff=FAST_BACKOFF) as sup:
         start = time.time()
+        virtual_start = trio.current_time()
         with pytest.raises(RateLimitedError) as info:
-            await sup.run("echo", "[[echo:rate-limit=5]] [[echo:reset-in=3600]] hi", timeout=30)
+            async with real_time_limit(120):
+                await sup.run("echo", "[[echo:rate-limit=5]] [[echo:reset-in=3600]] hi", timeout=30)
         elapsed = time.time() - start
     assert elapsed < 5
+    assert trio.current_time() == virtual_start
     assert info.value.reset_at == pytest.approx(start + 3600, abs=5)
     assert "reset" in str(info.value).lower()
     assert info.value.result is not None and info.value.result.attempts == 1
@@ -333,33 +420,55 @@ async def test_stdin_prompt_mode(fake_spec) -> None:
     assert dumped["argv"] == [] and base64.b64decode(dumped["stdin"]) == b"via stdin\n"
 
 
-async def test_per_model_concurrency_limit() -> None:
-    """max_concurrency=2 runs four 0.4 s calls in two waves."""
-    from llminst import ModelSpec
+# Records its PID, waits until the file named by its first argument exists, answers.
+_GATED = (
+    "import os, sys, time\n"
+    "open(os.environ['FAKECLI_PIDFILE'], 'a').write(f'{os.getpid()}\\n')\n"
+    "while not os.path.exists(sys.argv[1]): time.sleep(0.01)\n"
+    "print('ok')\n"
+)
 
-    sleeper = ModelSpec(
-        name="sleeper",
-        command=(sys.executable, "-c", "import time; time.sleep(0.4); print('ok')"),
+
+async def test_per_model_concurrency_limit(tmp_path: Path, pidfile: Path) -> None:
+    """max_concurrency=2: of four calls two run while two wait, and all four complete.
+
+    Counted by the processes that exist, not by wall time, so a loaded machine cannot fail it.
+    """
+    gate = tmp_path / "open"
+    gated = ModelSpec(
+        name="gated",
+        command=(sys.executable, "-c", _GATED, str(gate)),
+        env={"FAKECLI_PIDFILE": str(pidfile)},
         max_concurrency=2,
     )
-    async with open_supervisor(models=models_with(sleeper)) as sup:
-        start = trio.current_time()
+    results = []
+    async with open_supervisor(models=models_with(gated)) as sup:
+
+        async def call() -> None:
+            results.append(await sup.run("gated", "x", timeout=300))
+
         async with trio.open_nursery() as nursery:
             for _ in range(4):
-                nursery.start_soon(sup.run, "sleeper", "x")
-        elapsed = trio.current_time() - start
-    assert 0.8 <= elapsed < 1.6
+                nursery.start_soon(call)
+            first = await wait_for_pids(pidfile, 2)
+            await trio.sleep(0.5)  # a broken limit would start the others meanwhile
+            assert read_pids(pidfile) == first
+            assert sup.running() == {"gated": 4}
+            gate.touch()
+    assert [r.output for r in results] == ["ok\n"] * 4
+    assert len(read_pids(pidfile)) == 4
 
 
-async def test_concurrent_calls_run_in_parallel() -> None:
-    """Ten 0.5 s calls finish in about the time of one."""
-    async with open_supervisor() as sup:
-        start = trio.current_time()
-        async with trio.open_nursery() as nursery:
-            for i in range(10):
-                nursery.start_soon(sup.run, "echo", f"[[echo:sleep=0.5]] {i}")
-        elapsed = trio.current_time() - start
-    assert elapsed < 2.0
+async def test_concurrent_calls_run_in_parallel(fake_spec, pidfile) -> None:
+    """Ten calls run at the same time: all ten processes are alive at once."""
+    spec = fake_spec("hang", max_concurrency=10)
+    async with open_supervisor(models=models_with(spec)) as sup, trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(functools.partial(sup.run, "fake", "x", timeout=300))
+        pids = await wait_for_pids(pidfile, 10, within_s=60)
+        assert all(is_alive(p) for p in pids)
+        nursery.cancel_scope.cancel()
+    assert not [p for p in read_pids(pidfile) if is_alive(p)]
 
 
 async def test_json_mode_default_schema() -> None:

@@ -20,7 +20,6 @@ from typing import Any
 
 from attrs import frozen
 
-from ..errors import InvalidInputError
 from .config import (
     PROMPT_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
@@ -28,6 +27,7 @@ from .config import (
     ModelSpec,
     PromptMode,
 )
+from .errors import InvalidInputError
 
 __all__ = ["PROMPT_STAND_IN", "STDIN_NOTE", "Invocation", "build_invocation", "command_line"]
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from attrs import asdict, frozen
 
-from .config import ModelSpec
+from .spec import ModelSpec
 
 __all__ = [
     "NOT_CONFIGURED",

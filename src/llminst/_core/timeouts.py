@@ -40,7 +40,7 @@ from numbers import Real
 
 import attrs
 
-from ..errors import InvalidInputError
+from .errors import InvalidInputError
 
 __all__ = [
     "MAX_EXPLICIT_TIMEOUT_S",

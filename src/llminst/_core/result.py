@@ -1,0 +1,56 @@
+"""`CallResult`: everything one call produced, returned by the Python API and the MCP tools.
+
+Pure data (attrs, frozen); it must stay free of I/O and of trio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import asdict, frozen
+
+__all__ = ["CallResult"]
+
+
+@frozen(kw_only=True)
+class CallResult:
+    """The outcome of one call (all of its attempts).
+
+    Attributes:
+        model: the model name the call used.
+        output: the answer text (the last attempt's; possibly truncated, see `truncated`).
+        success: True when the CLI succeeded (and, in JSON mode, valid JSON was found).
+        exit_code: the last attempt's exit code; negative for a signal; None if it never exited.
+        attempts: how many processes were started.
+        duration_s: wall time of the whole call, including backoff sleeps.
+        timeout_s: the deadline the call ran under.
+        timeout_category: the category that timeout came from, or "explicit".
+        parsed_json: the validated JSON value in JSON mode, else None.
+        usage: token usage when the CLI reported it.
+        cost_usd: cost when the CLI reported it.
+        session_id: the CLI's session id when it reported one.
+        stderr_tail: the last few KB of stderr of the last attempt.
+        truncated: True when output beyond the size cap was dropped.
+        error: a message when the call failed, else None.
+        error_kind: the failure's kind (``timeout``, ``rate_limited``, ... as `LLMError.kind`).
+    """
+
+    model: str
+    output: str
+    success: bool
+    exit_code: int | None
+    attempts: int
+    duration_s: float
+    timeout_s: float
+    timeout_category: str
+    parsed_json: Any = None
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    session_id: str | None = None
+    stderr_tail: str = ""
+    truncated: bool = False
+    error: str | None = None
+    error_kind: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,358 @@
+"""Model specs: what a model is (`ModelSpec`), its enums, validators, and the supervisor settings.
+
+A `ModelSpec` says everything llminst needs to run one CLI: its argv, how the prompt reaches it,
+which flags turn on streaming or JSON output, how its output is decoded, which environment it
+gets, and how it reports rate limits and missing credentials. Specs are frozen; a runtime change
+makes a new spec. `Settings` and `ServerSettings` are what a config file may set beside models.
+
+Validators refuse a wrong value with a `FieldValueError` naming the field, so `userconfig` can
+report it under its key path. Pure: this module never opens a file, reads the environment or
+touches a process; the built-in models live in `builtins`, reading TOML in `userconfig`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from .timeouts import TimeoutCategory
+
+__all__ = [
+    "DEFAULT_ARGV_PROMPT_LIMIT",
+    "EXECUTABLE_PLACEHOLDER",
+    "GENERIC_UNREACHABLE_PATTERNS",
+    "PROMPT_PLACEHOLDER",
+    "SCHEMA_PLACEHOLDER",
+    "SUBMODEL_PLACEHOLDER",
+    "FieldValueError",
+    "ModelSpec",
+    "OutputFormat",
+    "PromptMode",
+    "ServerSettings",
+    "Settings",
+    "split_model_name",
+]
+
+PROMPT_PLACEHOLDER = "{prompt}"
+SUBMODEL_PLACEHOLDER = "{submodel}"
+SCHEMA_PLACEHOLDER = "{schema}"
+EXECUTABLE_PLACEHOLDER = "{executable}"
+# Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
+# NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
+DEFAULT_ARGV_PROMPT_LIMIT = 100_000
+
+
+class PromptMode(enum.Enum):
+    """How the prompt reaches the CLI."""
+
+    ARGV = "argv"
+    """As one argv element (at the `{prompt}` placeholder, else appended)."""
+    STDIN = "stdin"
+    """Written to the CLI's stdin, which is then closed."""
+
+
+class OutputFormat(enum.Enum):
+    """How the CLI's stdout is decoded."""
+
+    TEXT = "text"
+    CLAUDE_STREAM_JSON = "claude-stream-json"
+    GEMINI_STREAM_JSON = "gemini-stream-json"
+    CODEX_JSONL = "codex-jsonl"
+
+
+class FieldValueError(ValueError):
+    """A validator refused a field's value; `field` names it so config errors can give its key."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _valid_model_name(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    problem = _model_name_problem(value)
+    if problem is not None:
+        raise FieldValueError(attribute.name, f"model name {value!r}: {problem}")
+
+
+def _model_name_problem(name: str) -> str | None:
+    if not name:
+        return "a model needs a non-empty name"
+    if ":" in name:
+        return '":" separates a sub-model (claude:sonnet); pick a name without it'
+    if any(char.isspace() for char in name):
+        return "whitespace is not allowed (names are typed in calls); use - or _ instead"
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        return "control characters are not allowed; use letters, digits, - or _"
+    return None
+
+
+def _non_empty_argv(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value or not value[0].strip():
+        raise FieldValueError(
+            attribute.name, f"{attribute.name} must be a non-empty list of strings (argv)"
+        )
+
+
+def _valid_patterns(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for pattern in value:
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise FieldValueError(
+                attribute.name,
+                f"{attribute.name}: {pattern!r} is not a valid regular expression ({exc}); "
+                "escape special characters such as ( [ { * + ? with a backslash",
+            ) from None
+
+
+def _valid_hint_patterns(
+    _inst: object, attribute: attrs.Attribute[Any], value: Mapping[str, str]
+) -> None:
+    _valid_patterns(_inst, attribute, tuple(value))
+
+
+def _needs_submodel_args(inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not inst.submodel_args:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} {value!r} needs submodel_args saying where it goes "
+            '(e.g. ["--model", "{submodel}"])',
+        )
+
+
+def _each_non_empty(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if any(not item.strip() for item in value):
+        raise FieldValueError(
+            attribute.name, f"{attribute.name} must list executables; an empty name was given"
+        )
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and value < 1:
+        raise FieldValueError(attribute.name, f"{attribute.name} must be at least 1, got {value}")
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 0:
+        raise FieldValueError(attribute.name, f"{attribute.name} must be at least 0, got {value}")
+
+
+def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise FieldValueError(
+            attribute.name, f"{attribute.name} must be a finite number, at least 0, got {value}"
+        )
+
+
+def _to_tuple(value: Any) -> tuple[str, ...]:
+    """Python callers may give one string for a one-element list (config files may not)."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _to_env(value: Mapping[str, str]) -> Mapping[str, str]:
+    return dict(value)
+
+
+def _empty_to_none(value: str | None) -> str | None:
+    """``prompt_separator = ""`` means no separator, exactly like leaving it out."""
+    return value or None
+
+
+# Common wording CLIs, HTTP libraries and resolvers use when the API cannot be reached at all
+# (node: ECONNREFUSED, "fetch failed", getaddrinfo ENOTFOUND; Rust/reqwest: "error sending
+# request", "failed to lookup address"; Python: "Connection refused", openai's "Connection
+# error."). Chosen so ordinary notices never match: no bare "network", "timeout" or
+# "disconnected" (a stream dropped mid-answer is retried by the CLIs themselves).
+GENERIC_UNREACHABLE_PATTERNS = (
+    r"connection refused",
+    r"\bECONNREFUSED\b",
+    r"\bENOTFOUND\b",
+    r"\bEAI_AGAIN\b",
+    r"\bENETUNREACH\b",
+    r"\bEHOSTUNREACH\b",
+    r"connect ETIMEDOUT",
+    r"getaddrinfo",
+    r"fetch failed",
+    r"failed to connect",
+    r"could not connect",
+    r"unable to connect",
+    r"cannot connect to",
+    r"failed to lookup address",
+    r"name does not resolve",
+    r"name or service not known",
+    r"temporary failure in name resolution",
+    r"could not resolve host",
+    r"network is unreachable",
+    r"no route to host",
+    r"waiting for network",
+    r"\bconnection error\b",
+    r"\bconnection failed\b",
+    r"error sending request",
+)
+
+
+@frozen(kw_only=True)
+class ModelSpec:
+    """Everything needed to run one model's CLI.
+
+    Attributes:
+        name: the model name callers use (``claude``, ``echo``, ...): non-empty, without ``:``
+            (it separates the sub-model, ``claude:sonnet``), whitespace or control characters.
+        command: the argv; an element that is exactly ``{prompt}`` is replaced by the prompt
+            (``{prompt}`` inside a longer element is passed as is), else the prompt is appended.
+        prompt_mode: argv (default) or stdin.
+        stdin_fallback: the CLI also reads the prompt from stdin, so prompts too large for argv
+            (or that start with ``-`` where the CLI would read them as a flag) go there.
+        prompt_separator: inserted before an appended argv prompt (``--``) so a prompt that
+            starts with ``-`` is never read as a flag; ``""`` is the same as None (no separator).
+        argv_prompt_limit: prompts larger than this (UTF-8 bytes) do not go through argv.
+        stream_args: extra args when the caller streams.
+        json_args: extra args in JSON mode.
+        json_schema_args: args that hand the JSON schema to the CLI itself (``--json-schema``,
+            ``{schema}``: ``{schema}`` is replaced by the schema as compact JSON). Used instead
+            of prompt instructions only when the CLI's help (`help_argv`) lists the first of
+            them (checked once per executable); otherwise the prompt carries the schema.
+        submodel_args: args that select a sub-model (``claude:sonnet``); ``{submodel}`` is
+            replaced wherever it occurs in an element (``--model={submodel}`` works too).
+        default_submodel: the sub-model used when the caller names none (``llama`` is
+            ``llama:llama2``); None: without a sub-model, `submodel_args` are left out.
+        output_format: how stdout is decoded.
+        env: environment variables added for the CLI.
+        env_remove: environment variable names removed for the CLI.
+        credential_env: variable names that carry credentials (reported by name, never value).
+        rate_limit_patterns: regexes (case-insensitive) that mean "rate or usage limited".
+        auth_patterns: regexes (case-insensitive) that mean "not logged in / no API key".
+        auth_hint: how to fix missing credentials (``run `claude login```).
+        unreachable_patterns: regexes (case-insensitive) that mean "cannot reach the API"
+            (connection refused, DNS failure, ...); default: a shared list of common wordings.
+            A failure whose errors match is ``api_unreachable``, and a call whose CLI repeats
+            one matching line `Settings.stop_after_repeated_errors` times before answering is
+            ended early.
+        unreachable_hint: how to fix an unreachable API for this CLI (where its base URL is
+            set); None: generic advice (network, base URL, proxy).
+        error_hints: regex (case-insensitive) -> fix, for fatal errors a CLI reports that need a
+            specific fix (claude refusing to run as root); a failed call whose output matches
+            is reported with the matched line and the fix.
+        install_hint: how to install the CLI.
+        timeout_category: the default category (the prompt may raise it).
+        max_attempts: attempts including the first, for rate limits.
+        max_concurrency: concurrent calls of this model (None: the supervisor's default).
+        cwd: the working directory of the CLI (None: the server's).
+        version_command: the argv that prints the version cheaply; an element that is exactly
+            ``{executable}`` is the model's executable (the built-in CLIs use ``{executable}
+            --version``, so overriding their command keeps reading the right version). None or
+            empty (the default for a model you add): status never runs anything to read a
+            version, since a wrapper script may spend an API call on every run.
+    """
+
+    name: str = field(validator=_valid_model_name)
+    command: tuple[str, ...] = field(converter=_to_tuple, validator=_non_empty_argv)
+    prompt_mode: PromptMode = PromptMode.ARGV
+    stdin_fallback: bool = False
+    prompt_separator: str | None = field(default=None, converter=_empty_to_none)
+    argv_prompt_limit: int = field(default=DEFAULT_ARGV_PROMPT_LIMIT, validator=_positive)
+    stream_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    json_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    json_schema_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    submodel_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    default_submodel: str | None = field(
+        default=None, converter=_empty_to_none, validator=_needs_submodel_args
+    )
+    output_format: OutputFormat = OutputFormat.TEXT
+    env: Mapping[str, str] = field(factory=dict, converter=_to_env)
+    env_remove: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    credential_env: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    rate_limit_patterns: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_patterns
+    )
+    auth_patterns: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_patterns
+    )
+    auth_hint: str | None = None
+    unreachable_patterns: tuple[str, ...] = field(
+        default=GENERIC_UNREACHABLE_PATTERNS, converter=_to_tuple, validator=_valid_patterns
+    )
+    unreachable_hint: str | None = None
+    error_hints: Mapping[str, str] = field(
+        factory=dict, converter=_to_env, validator=_valid_hint_patterns
+    )
+    install_hint: str | None = None
+    timeout_category: TimeoutCategory = TimeoutCategory.NORMAL
+    max_attempts: int = field(default=3, validator=_positive)
+    max_concurrency: int | None = field(default=None, validator=_positive)
+    cwd: str | None = None
+    version_command: tuple[str, ...] | None = field(
+        default=None, converter=attrs.converters.optional(_to_tuple)
+    )
+
+    @property
+    def executable(self) -> str:
+        return self.command[0]
+
+    @property
+    def help_argv(self) -> tuple[str, ...]:
+        """The argv printing the CLI's flags: the version command with ``--help`` for
+        ``--version`` (so ``python -m tool`` forms work), else the executable and ``--help``."""
+        argv = self.version_argv
+        if argv and argv[-1] == "--version":
+            return (*argv[:-1], "--help")
+        return (self.executable, "--help")
+
+    @property
+    def version_argv(self) -> tuple[str, ...]:
+        """The version command with ``{executable}`` filled in; empty when none is configured."""
+        return tuple(
+            self.executable if part == EXECUTABLE_PLACEHOLDER else part
+            for part in self.version_command or ()
+        )
+
+
+@frozen(kw_only=True)
+class Settings:
+    """Supervisor-wide settings a config file may set.
+
+    Attributes:
+        default_max_concurrency: concurrent calls per model when a spec sets none.
+        grace_period_s: seconds between SIGTERM and SIGKILL of a process group.
+        max_output_bytes: answer text kept per call; more is dropped and flagged.
+        stderr_tail_bytes: how much of the end of stderr is kept.
+        stop_after_repeated_errors: end a call once its CLI has printed the same connection or
+            credentials error line (a model's ``unreachable_patterns`` / ``auth_patterns``)
+            this many times without any answer text; 0 never ends a call early.
+    """
+
+    default_max_concurrency: int = field(default=8, validator=_positive)
+    grace_period_s: float = field(default=3.0, validator=_finite_non_negative)
+    max_output_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
+    stderr_tail_bytes: int = field(default=8192, validator=_positive)
+    stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
+
+
+@frozen(kw_only=True)
+class ServerSettings:
+    """What a config file's ``[server]`` table may set for ``llminst serve``.
+
+    Attributes:
+        allow_commands: executables (names looked up on PATH, or absolute paths) that
+            ``configure_llm`` may point a model at; empty means any command on stdio, and no
+            remote configuration at all over HTTP. Adds to ``--allow-command``.
+    """
+
+    allow_commands: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_each_non_empty
+    )
+
+
+def split_model_name(model: str) -> tuple[str, str | None]:
+    """``claude:sonnet`` -> (``claude``, ``sonnet``); ``echo`` -> (``echo``, None)."""
+    base, sep, sub = model.partition(":")
+    return base, (sub or None) if sep else None
