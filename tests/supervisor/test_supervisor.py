@@ -108,8 +108,12 @@ async def test_cancelling_the_caller_kills_the_tree(fake_spec, pidfile) -> None:
     """Cancelling the caller's scope reaps the process tree before control returns."""
     spec = fake_spec("hang-tree")
     async with open_supervisor(models=models_with(spec)) as sup:
-        with trio.move_on_after(0.2) as scope:
-            await sup.run("fake", "hi")
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sup.run, "fake", "hi")
+                # Cancel once the tree is in place (a fixed delay lost that race under load).
+                await wait_for_pids(pidfile, 2, within_s=60)
+                scope.cancel()
         assert scope.cancelled_caught
         pids = read_pids(pidfile)
         assert pids and not [p for p in pids if is_alive(p)]
