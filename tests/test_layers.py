@@ -14,13 +14,15 @@ checks also catch what a module pulls in indirectly.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+TESTS = Path(__file__).resolve().parent
+SRC = TESTS.parent / "src"
 PACKAGE = SRC / "llminst"
 CORE = PACKAGE / "_core"
 FORBIDDEN_MODULES = {"trio", "anyio", "subprocess", "asyncio", "socket", "time", "random", "mcp"}
@@ -57,8 +59,8 @@ def layer(name: str) -> list[Path]:
     return ([single] if single.exists() else []) + sorted(package.rglob("*.py"))
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
+def module_name(path: Path, root: Path = SRC) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -307,3 +309,37 @@ def test_echo_cli_starts_without_trio() -> None:
         "assert 'trio' not in sys.modules and 'mcp' not in sys.modules, sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The tests' own layout
+
+TEST_MODULES = sorted(p for p in TESTS.rglob("*.py") if "fixtures" not in p.parts)
+
+
+def test_no_test_imports_a_test_module_or_a_conftest() -> None:
+    """Shared helpers live in tests/support: a test module, a conftest (its fixtures come by
+    name) and benchmarks.soak (but for the soak's own tests) are never imported."""
+    offenders = []
+    for path in TEST_MODULES:
+        module = module_name(path, TESTS.parent)
+        for name in imported_modules(
+            path.read_text(), module, is_package=path.name == "__init__.py"
+        ):
+            last = name.rsplit(".", 1)[-1]
+            soak = name == "benchmarks.soak" and not module.startswith("tests.benchmarks.")
+            if last.startswith("test_") or last == "conftest" or soak:
+                offenders.append(f"{path.relative_to(TESTS)} imports {name}")
+    assert not offenders
+
+
+def test_support_modules_shadow_no_other_module() -> None:
+    """The scripts in tests/support run with that folder first on sys.path: a helper named
+    like a standard or installed module (``secrets``, ``mcp``) would replace it in them."""
+    names = sorted(p.stem for p in (TESTS / "support").glob("*.py") if p.stem != "__init__")
+    shadowing = [
+        name
+        for name in names
+        if name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None
+    ]
+    assert not shadowing
