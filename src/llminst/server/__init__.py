@@ -34,18 +34,18 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, create_model
 from starlette.applications import Starlette
 
-from . import __version__
-from ._core.config import ModelSpec, Settings, spec_from_mapping
-from ._core.events import RetryNotice, TextDelta
-from ._core.retry import BackoffPolicy
-from ._core.status import ModelStatus
-from ._core.tokens import estimate_tokens as _estimate_tokens
-from .errors import CallTimeoutError, ConfigError, InvalidInputError, LLMError
-from .logs import get_logger
-from .result import CallResult
-from .supervisor import CallStream, RetryScheduled, Supervisor, open_supervisor
-from .tool_arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
-from .wire import AnswerMalformedMessages
+from .. import __version__
+from .._core.config import ModelSpec, Settings, spec_from_mapping
+from .._core.events import RetryNotice, TextDelta
+from .._core.retry import BackoffPolicy
+from .._core.status import ModelStatus
+from .._core.tokens import estimate_tokens as _estimate_tokens
+from ..errors import CallTimeoutError, ConfigError, InvalidInputError, LLMError
+from ..logs import get_logger
+from ..result import CallResult
+from ..supervisor import CallStream, RetryScheduled, Supervisor, open_supervisor
+from ..wire import AnswerMalformedMessages
+from .arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
 
 __all__ = ["ServerOptions", "create_server"]
 
