@@ -1,101 +1,80 @@
 """Progress: a running call's text sent to the client as progress notifications.
 
-Ordered, rate limited, with keepalives while the CLI is silent. It only reads the call's events
-and reports progress; it never starts, ends or retries a call.
+The trio loop around `_core.coalesce.ProgressCoalescer`, which decides what goes out and when:
+this module waits for the next event or the coalescer's deadline, whichever comes first, and
+sends what it is told to, numbering the notifications (the MCP `progress` value must increase
+with each one). It only reads the call's events and reports progress; it never starts, ends or
+retries a call.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
 import trio
-from attrs import Factory, define
-from mcp.server.mcpserver import Context
 
+from .._core.coalesce import Notice, ProgressCoalescer
 from .._core.events import RetryNotice, TextDelta
-from ..supervisor import CallStream, RetryScheduled
+from ..supervisor import RetryScheduled
 
-__all__ = ["ProgressForwarder"]
+__all__ = ["ReportProgress", "forward_progress"]
+
+ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
+"""Sends one progress notification: ``(progress, total, message)``, as `Context.report_progress`."""
 
 _TIMER = object()
 
 
-@define
-class ProgressForwarder:
-    """Sends a call's text as progress notifications: ordered, rate limited, with keepalives.
+async def forward_progress(
+    events: AsyncIterable[object],
+    report: ReportProgress,
+    *,
+    coalesce_s: float,
+    coalesce_bytes: int,
+    keepalive_s: float,
+) -> None:
+    """Send the text in `events` (a call's `CallStream.events()`) as progress notifications
+    until they end: ordered, coalesced, with keepalives while the CLI is silent.
 
-    Text goes out at once when nothing was sent for `coalesce_s` (a slow stream pays no added
-    latency); during a burst, what arrives is batched into one notification per `coalesce_s`,
-    or sooner once `coalesce_bytes` are pending. `progress` counts notifications (it must
-    increase with each one); `message` carries the text, or None for a keepalive or status
-    notice, so concatenating the non-None messages gives the streamed text exactly.
+    Each notification's `message` is a piece of text, or None for a keepalive or a retry, so
+    the messages that are not None concatenate to exactly the streamed text.
+
+    Cancellation: cancelling the caller stops forwarding; text still pending is not sent.
     """
+    coalescer = ProgressCoalescer(
+        coalesce_s=coalesce_s,
+        coalesce_bytes=coalesce_bytes,
+        keepalive_s=keepalive_s,
+        started_at=trio.current_time(),
+    )
+    numbers = itertools.count(1)
 
-    ctx: Context
-    coalesce_s: float
-    coalesce_bytes: int
-    keepalive_s: float
-    sent: int = 0
-    pending: list[str] = Factory(list)
-    pending_bytes: int = 0
-    last_sent_at: float = -math.inf
-    last_text_at: float = -math.inf
+    async def send(notices: Iterable[Notice]) -> None:
+        for notice in notices:
+            await report(next(numbers), None, notice)
+            coalescer.sent(notice, trio.current_time())
 
-    async def run(self, stream: CallStream) -> None:
-        self.last_sent_at = trio.current_time()
-        events = stream.events().__aiter__()
-        while True:
-            event: object = _TIMER
-            # Only the receive may be cut short by the timer (a memory channel loses nothing
-            # when cancelled); a send cut short would lose that notification.
-            with trio.move_on_at(self._next_deadline()):
-                try:
-                    event = await events.__anext__()
-                except StopAsyncIteration:
-                    break
-            if event is _TIMER:
-                await self._on_timer()
-            else:
-                await self._on_event(event)
-        await self._flush()
+    iterator = aiter(events)
+    while True:
+        event: object = _TIMER
+        # Only the receive may be cut short by the timer (a memory channel loses nothing
+        # when cancelled); a send cut short would lose that notification.
+        with trio.move_on_at(coalescer.next_deadline()):
+            try:
+                event = await anext(iterator)
+            except StopAsyncIteration:
+                break
+        await send(_decide(coalescer, event))
+    await send(coalescer.finish())
 
-    def _next_deadline(self) -> float:
-        keepalive = self.last_sent_at + self.keepalive_s
-        if not self.pending:
-            return keepalive
-        return min(keepalive, self.last_text_at + self.coalesce_s)
 
-    async def _on_event(self, event: object) -> None:
-        if isinstance(event, TextDelta):
-            self.pending.append(event.text)
-            self.pending_bytes += len(event.text)
-            quiet = trio.current_time() - self.last_text_at >= self.coalesce_s
-            if quiet or self.pending_bytes >= self.coalesce_bytes:
-                await self._flush()
-        elif isinstance(event, RetryScheduled | RetryNotice):
-            # A retry (llminst's, or the CLI's own: claude's api_retry lines) shows as a
-            # notification without text: the client sees the call is alive, the text stays exact.
-            await self._flush()
-            await self._send(None)
-
-    async def _on_timer(self) -> None:
-        if self.pending:
-            await self._flush()
-        else:
-            await self._send(None)  # keepalive: the CLI is silent, the call is alive
-
-    async def _flush(self) -> None:
-        if not self.pending:
-            return
-        text = "".join(self.pending)
-        self.pending = []
-        self.pending_bytes = 0
-        await self._send(text)
-        # Measured from the end of the send: a slow client must not make every chunk look
-        # like the first after a quiet spell.
-        self.last_text_at = trio.current_time()
-
-    async def _send(self, message: str | None) -> None:
-        self.sent += 1
-        await self.ctx.report_progress(self.sent, None, message)
-        self.last_sent_at = trio.current_time()
+def _decide(coalescer: ProgressCoalescer, event: object) -> list[Notice]:
+    if event is _TIMER:
+        return coalescer.timer(trio.current_time())
+    if isinstance(event, TextDelta):
+        return coalescer.text(event.text, trio.current_time())
+    if isinstance(event, RetryScheduled | RetryNotice):
+        # llminst's retry, or the CLI's own (claude's api_retry lines).
+        return coalescer.retry()
+    return []

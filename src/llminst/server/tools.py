@@ -22,7 +22,7 @@ from pydantic import Field
 from .. import __version__
 from .._core.tokens import estimate_tokens as _estimate_tokens
 from ..result import CallResult
-from .progress import ProgressForwarder
+from .progress import forward_progress
 from .registry import register
 from .results import (
     ExecuteResult,
@@ -79,7 +79,7 @@ async def execute_llm(
         timeout=timeout,
         json_mode=json_mode,
         json_schema=json_schema,
-        forward_progress=stream,
+        with_progress=stream,
     )
     return ok_result(call_result(result), text=_answer_text(result))
 
@@ -98,7 +98,7 @@ async def stream_llm(
     50 ms); notifications with no message are keepalives sent while the CLI is silent (at
     least every 10 s), so clients that reset their timeout on progress keep waiting.
     """
-    result = await _run(ctx, model=model, prompt=prompt, timeout=timeout, forward_progress=True)
+    result = await _run(ctx, model=model, prompt=prompt, timeout=timeout, with_progress=True)
     return ok_result(call_result(result), text=result.output)
 
 
@@ -159,7 +159,7 @@ async def _run(
     timeout: float | None,  # noqa: ASYNC109 (the tools' parameter, passed through)
     json_mode: bool = False,
     json_schema: str | Mapping[str, Any] | None = None,
-    forward_progress: bool,
+    with_progress: bool,
 ) -> CallResult:
     """Run one call on the server's supervisor, forwarding its text as progress if asked."""
     state = state_of(ctx)
@@ -170,16 +170,16 @@ async def _run(
         timeout=timeout,
         json_mode=json_mode,
         json_schema=json_schema,
-        stream=forward_progress,
+        stream=with_progress,
     ) as stream:
-        if forward_progress:
-            forwarder = ProgressForwarder(
-                ctx,
+        if with_progress:
+            await forward_progress(
+                stream.events(),
+                ctx.report_progress,
                 coalesce_s=options.coalesce_s,
                 coalesce_bytes=options.coalesce_bytes,
                 keepalive_s=options.keepalive_s,
             )
-            await forwarder.run(stream)
         return await stream.wait()
 
 
