@@ -9,9 +9,7 @@ executables up on PATH.
 from __future__ import annotations
 
 import os
-import re
 import shlex
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 import attrs
@@ -20,6 +18,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from .._core.allowlist import Locate, Located, check_allowed
 from .._core.config import ModelSpec, spec_from_mapping
 from ..errors import ConfigError, InvalidInputError
 from ..logs import get_logger
@@ -206,43 +205,17 @@ def _configure(
         fields = {**fields, "command": command}
     spec = spec_from_mapping(model, fields, base=existing, source="configure_llm", key_prefix=model)
     if allowed is not None:
-        _check_allowed(supervisor, spec, fields.get("env", {}), allowed)
+        locate = _locator(supervisor, spec)
+        check_allowed(spec, env=fields.get("env", {}), allowed=allowed, locate=locate)
     supervisor.configure(spec)
     return spec, existing is None
 
 
-# Variables with which an allowed executable would load or run code the client chose.
-_CODE_LOADING_ENV = re.compile(
-    r"PATH|LD_.*|DYLD_.*|PYTHON.*|NODE_OPTIONS|NODE_PATH|BASH_ENV|ENV|PERL5.*|RUBY.*|GCONV_PATH"
-    r"|IFS|SHELLOPTS|GIT_.*|NPM_CONFIG_.*|npm_config_.*"
-)
+def _locator(supervisor: Supervisor, spec: ModelSpec) -> Locate:
+    """Looks executables up on the PATH `spec`'s CLI would get, and resolves their symlinks."""
 
+    def locate(executable: str) -> Located | None:
+        path = supervisor.find_executable(attrs.evolve(spec, command=(executable,)))
+        return None if path is None else Located(path, os.path.realpath(path))
 
-def _check_allowed(
-    supervisor: Supervisor, spec: ModelSpec, env: Mapping[str, str], allowed: tuple[str, ...]
-) -> None:
-    """Refuse a spec whose executables are not on the allowlist (compared as real paths)."""
-    risky = sorted(name for name in env if _CODE_LOADING_ENV.fullmatch(name))
-    if risky:
-        raise InvalidInputError(
-            f"configure_llm: this server only runs allowlisted executables, so env may not set "
-            f"{', '.join(risky)} (they make a program load other code); set them in the "
-            "server's own environment or config file instead"
-        )
-    permitted = {
-        os.path.realpath(path)
-        for name in allowed
-        if (path := supervisor.find_executable(attrs.evolve(spec, command=(name,))))
-    }
-    argvs = [("command", spec.command)]
-    if spec.version_argv:
-        argvs.append(("version_command", spec.version_argv))
-    for key, argv in argvs:
-        path = supervisor.find_executable(attrs.evolve(spec, command=argv))
-        if path is None or os.path.realpath(path) not in permitted:
-            where = "not found on PATH" if path is None else f"resolves to {path}"
-            raise InvalidInputError(
-                f"configure_llm: {key} {argv[0]!r} ({where}) is not on this server's allowlist "
-                f"of executables ({', '.join(allowed) or 'empty'}); the server's operator can "
-                "add it with --allow-command or [server] allow_commands in the config file"
-            )
+    return locate
