@@ -8,8 +8,13 @@ executables up on PATH.
 
 from __future__ import annotations
 
+import enum
+import inspect
 import os
 import shlex
+import types
+import typing
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import attrs
@@ -32,77 +37,68 @@ __all__ = ["configure_llm", "configure_tool"]
 _log = get_logger()
 
 
-def _opt(description: str) -> Any:
-    return Field(default=None, description=description)
+# What each key does, as clients read it in the input schema: one entry per ModelSpec field
+# except `name` (that is the `model` argument), in the order clients list them. The argument's
+# type comes from the field's type (`_argument_type`), so a new spec field only needs its line
+# here, and a test fails until it has one.
+KEY_DESCRIPTIONS: dict[str, str] = {
+    "command": (
+        'The CLI argv: a list (["mycli", "--flag"]) or one string split like a shell '
+        "would (no shell runs). An element exactly {prompt} is where the prompt goes; "
+        "otherwise it is appended. Required for a new model."
+    ),
+    "timeout_category": (
+        "quick (60 s), normal (300 s, the default), long (600 s) or extended (1800 s)."
+    ),
+    "rate_limit_patterns": (
+        "Regexes (case-insensitive) meaning the CLI is rate limited; retried with backoff."
+    ),
+    "prompt_mode": "argv (default) or stdin.",
+    "stdin_fallback": "The CLI also reads the prompt from stdin (used for huge prompts).",
+    "prompt_separator": 'Inserted before an appended prompt, e.g. "--".',
+    "argv_prompt_limit": (
+        "Prompts over this many UTF-8 bytes go to stdin when stdin_fallback is set "
+        "(default 100000)."
+    ),
+    "stream_args": "Extra args when streaming.",
+    "json_args": "Extra args in JSON mode.",
+    "json_schema_args": (
+        'Args passing the schema to the CLI natively, e.g. ["--json-schema", "{schema}"]; '
+        "used when its --help lists the first one."
+    ),
+    "submodel_args": 'Args selecting a sub-model, e.g. ["--model", "{submodel}"].',
+    "default_submodel": "The sub-model used when the call names none (needs submodel_args).",
+    "output_format": (
+        "How stdout is decoded: text, claude-stream-json, gemini-stream-json or codex-jsonl."
+    ),
+    "env": "Environment variables to add.",
+    "env_remove": "Environment variable names to remove.",
+    "credential_env": "Variables holding credentials (reported by name only).",
+    "auth_patterns": "Regexes meaning the CLI lacks credentials.",
+    "auth_hint": "How to fix missing credentials.",
+    "unreachable_patterns": (
+        "Regexes meaning the CLI cannot reach its API (default: common wordings such as "
+        "connection refused); a call repeating one before answering is ended early."
+    ),
+    "unreachable_hint": "How to fix an unreachable API (e.g. which variable sets its base URL).",
+    "error_hints": "Regex -> fix, for fatal errors the CLI reports that need a specific fix.",
+    "install_hint": "How to install the CLI.",
+    "max_attempts": "Attempts for rate limits (default 3).",
+    "max_concurrency": "Concurrent calls of this model.",
+    "cwd": "Working directory of the CLI.",
+    "version_command": (
+        "The argv printing the version cheaply ({executable} is the executable); "
+        "without it status runs nothing to read a version."
+    ),
+}
+
+# Arguments a client may send in a form the spec field does not have.
+_WIDER_TYPES: dict[str, Any] = {"command": list[str] | str}  # a string is split like a shell
 
 
 async def configure_llm(
-    ctx: Context,
-    model: Annotated[str, Field(description="The model name to add or update.")],
-    command: Annotated[
-        list[str] | str | None,
-        _opt(
-            'The CLI argv: a list (["mycli", "--flag"]) or one string split like a shell '
-            "would (no shell runs). An element exactly {prompt} is where the prompt goes; "
-            "otherwise it is appended. Required for a new model."
-        ),
-    ] = None,
-    timeout_category: Annotated[
-        str | None,
-        _opt("quick (60 s), normal (300 s, the default), long (600 s) or extended (1800 s)."),
-    ] = None,
-    rate_limit_patterns: Annotated[
-        list[str] | None,
-        _opt("Regexes (case-insensitive) meaning the CLI is rate limited; retried with backoff."),
-    ] = None,
-    prompt_mode: Annotated[str | None, _opt("argv (default) or stdin.")] = None,
-    stdin_fallback: Annotated[
-        bool | None, _opt("The CLI also reads the prompt from stdin (used for huge prompts).")
-    ] = None,
-    prompt_separator: Annotated[
-        str | None, _opt('Inserted before an appended prompt, e.g. "--".')
-    ] = None,
-    stream_args: Annotated[list[str] | None, _opt("Extra args when streaming.")] = None,
-    json_args: Annotated[list[str] | None, _opt("Extra args in JSON mode.")] = None,
-    json_schema_args: Annotated[
-        list[str] | None,
-        _opt(
-            'Args passing the schema to the CLI natively, e.g. ["--json-schema", "{schema}"]; '
-            "used when its --help lists the first one."
-        ),
-    ] = None,
-    submodel_args: Annotated[
-        list[str] | None, _opt('Args selecting a sub-model, e.g. ["--model", "{submodel}"].')
-    ] = None,
-    default_submodel: Annotated[
-        str | None, _opt("The sub-model used when the call names none (needs submodel_args).")
-    ] = None,
-    output_format: Annotated[str | None, _opt("text or claude-stream-json.")] = None,
-    env: Annotated[dict[str, str] | None, _opt("Environment variables to add.")] = None,
-    env_remove: Annotated[list[str] | None, _opt("Environment variable names to remove.")] = None,
-    credential_env: Annotated[
-        list[str] | None, _opt("Variables holding credentials (reported by name only).")
-    ] = None,
-    auth_patterns: Annotated[
-        list[str] | None, _opt("Regexes meaning the CLI lacks credentials.")
-    ] = None,
-    auth_hint: Annotated[str | None, _opt("How to fix missing credentials.")] = None,
-    error_hints: Annotated[
-        dict[str, str] | None,
-        _opt("Regex -> fix, for fatal errors the CLI reports that need a specific fix."),
-    ] = None,
-    install_hint: Annotated[str | None, _opt("How to install the CLI.")] = None,
-    max_attempts: Annotated[int | None, _opt("Attempts for rate limits (default 3).")] = None,
-    max_concurrency: Annotated[int | None, _opt("Concurrent calls of this model.")] = None,
-    cwd: Annotated[str | None, _opt("Working directory of the CLI.")] = None,
-    version_command: Annotated[
-        list[str] | None,
-        _opt(
-            "The argv printing the version cheaply ({executable} is the executable); "
-            "without it status runs nothing to read a version."
-        ),
-    ] = None,
-) -> Annotated[CallToolResult, ConfigureResult]:
+    ctx: Context, model: str, command: list[str] | str | None = None, **keys: Any
+) -> CallToolResult:
     """Add or update a model at runtime.
 
     Omitted fields keep their current value (or the default, for a new model, which needs a
@@ -115,33 +111,9 @@ async def configure_llm(
             "command); start it with --allow-configure to enable it, or add the model to the "
             "config file"
         )
-    given = {
-        "timeout_category": timeout_category,
-        "rate_limit_patterns": rate_limit_patterns,
-        "prompt_mode": prompt_mode,
-        "stdin_fallback": stdin_fallback,
-        "prompt_separator": prompt_separator,
-        "stream_args": stream_args,
-        "json_args": json_args,
-        "json_schema_args": json_schema_args,
-        "submodel_args": submodel_args,
-        "default_submodel": default_submodel,
-        "output_format": output_format,
-        "env": env,
-        "env_remove": env_remove,
-        "credential_env": credential_env,
-        "auth_patterns": auth_patterns,
-        "auth_hint": auth_hint,
-        "error_hints": error_hints,
-        "install_hint": install_hint,
-        "max_attempts": max_attempts,
-        "max_concurrency": max_concurrency,
-        "cwd": cwd,
-        "version_command": version_command,
-    }
-    fields = {key: value for key, value in given.items() if value is not None}
+    given = {key: value for key, value in keys.items() if value is not None}
     spec, created = _configure(
-        state.supervisor, model, command, fields, allowed=state.options.allowed_commands
+        state.supervisor, model, command, given, allowed=state.options.allowed_commands
     )
     path = state.supervisor.find_executable(spec)
     warnings = []
@@ -163,6 +135,61 @@ async def configure_llm(
             warnings=warnings,
         )
     )
+
+
+def _argument_type(field_type: Any) -> Any:
+    """The JSON-shaped type a client sends for a spec field: lists for tuples, objects for
+    mappings, the value's string for an enum."""
+    members = typing.get_args(field_type) if isinstance(field_type, types.UnionType) else ()
+    if members:
+        (member,) = [m for m in members if m is not type(None)]
+        return _argument_type(member)
+    if field_type == tuple[str, ...]:
+        return list[str]
+    if field_type == Mapping[str, str]:
+        return dict[str, str]
+    if isinstance(field_type, type) and issubclass(field_type, enum.Enum):
+        return str
+    if field_type in (str, int, float, bool):
+        return field_type
+    raise TypeError(f"configure_llm has no argument type for a spec field of type {field_type}")
+
+
+def _signature() -> inspect.Signature:
+    """configure_llm's signature as the SDK reads it: `model`, then one optional argument per
+    spec field, typed from the field and described by `KEY_DESCRIPTIONS`."""
+    field_types = {a.name: a.type for a in attrs.fields(attrs.resolve_types(ModelSpec))}
+    model = Annotated[str, Field(description="The model name to add or update.")]
+    parameters = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context),
+        inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=model),
+    ]
+    for key, description in KEY_DESCRIPTIONS.items():
+        argument = _WIDER_TYPES.get(key) or _argument_type(field_types[key])
+        field = Field(default=None, description=description)
+        # A type built at run time, which a static checker cannot follow.
+        annotation = Annotated[argument | None, field]  # type: ignore[valid-type]
+        parameters.append(
+            inspect.Parameter(
+                key, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation
+            )
+        )
+    result = Annotated[CallToolResult, ConfigureResult]
+    return inspect.Signature(parameters, return_annotation=result)
+
+
+def _publish_signature(fn: Callable[..., Any]) -> None:
+    """Give `fn` the generated signature: the SDK builds the input schema from it, and finds
+    the context argument in the annotations."""
+    signature = _signature()
+    fn.__signature__ = signature  # type: ignore[attr-defined]
+    fn.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values()},
+        "return": signature.return_annotation,
+    }
+
+
+_publish_signature(configure_llm)
 
 
 def configure_tool() -> Tool:
