@@ -124,16 +124,16 @@ async def configure_llm(
         )
     _log.info("llminst.model.configured", model=spec.name, created=created)
     return ok_result(
-        ConfigureResult(
-            model=spec.name,
-            created=created,
-            command=list(spec.command),
-            timeout_category=spec.timeout_category.value,
-            rate_limit_patterns=list(spec.rate_limit_patterns),
-            available=path is not None,
-            executable_path=path,
-            warnings=warnings,
-        )
+        {
+            "model": spec.name,
+            "created": created,
+            "command": list(spec.command),
+            "timeout_category": spec.timeout_category.value,
+            "rate_limit_patterns": list(spec.rate_limit_patterns),
+            "available": path is not None,
+            "executable_path": path,
+            "warnings": warnings,
+        }
     )
 
 

@@ -1,19 +1,26 @@
 """Tool results: the output schemas clients see, and the results and error results they get.
 
 Every tool answers with text content and structured content that conforms to its output
-schema, also on errors: clients validate it (the TypeScript SDK does even for an error). An
-error result's text starts with the error's kind (``timeout: ...``), never the SDK's opaque
-"Error executing tool". This module only shapes results: it never runs a call.
+schema, also on errors: clients validate it (the TypeScript SDK does even for an error). A
+result changes form once: the attrs value a tool got (a `CallResult`, a `ModelStatus`) becomes
+the structured content, a JSON-ready dict, and the text is the answer or that dict as JSON. The
+pydantic models here only describe the output schemas. An error result's text starts with the
+error's kind (``timeout: ...``), never the SDK's opaque "Error executing tool".
+
+This module only shapes results: it never runs a call.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 
+from .. import __version__
 from .._core.status import ModelStatus
 from ..errors import CallTimeoutError, LLMError
 from ..result import CallResult
@@ -27,17 +34,39 @@ __all__ = [
     "call_result",
     "error_result",
     "ok_result",
+    "status_result",
 ]
 
 
+def _nullable_as_type_list(schema: dict[str, Any]) -> None:
+    """``"type": ["integer", "null"]`` for a property pydantic writes as an ``anyOf`` of bare
+    types: the same values validate, and clients check results against it faster."""
+    for prop in schema.get("properties", {}).values():
+        members = prop.get("anyOf")
+        if members and all(_bare_type(member) for member in members):
+            del prop["anyOf"]
+            prop["type"] = [member["type"] for member in members]
+
+
+def _bare_type(member: Mapping[str, Any]) -> bool:
+    # An object with any properties is a bare object: additionalProperties true is the default.
+    return member.keys() == {"type"} or dict(member) == {
+        "type": "object",
+        "additionalProperties": True,
+    }
+
+
+_LEAN = ConfigDict(json_schema_extra=_nullable_as_type_list)
+
+
 def _output_model(cls: type[Any], doc: str) -> type[BaseModel]:
-    """The pydantic twin of an attrs class, for the tool's output schema (one field list)."""
+    """The output schema of an attrs class: a pydantic model with its fields (one field list)."""
     attrs.resolve_types(cls)
     fields: dict[str, Any] = {
         a.name: (a.type, ... if a.default is attrs.NOTHING else a.default)
         for a in attrs.fields(cls)
     }
-    return create_model(f"{cls.__name__}Out", __doc__=doc, **fields)
+    return create_model(f"{cls.__name__}Out", __doc__=doc, __config__=_LEAN, **fields)
 
 
 ExecuteResult = _output_model(CallResult, "The complete result of one call.")
@@ -47,6 +76,8 @@ ModelStatusOut = _output_model(ModelStatus, "One model's readiness.")
 class StatusResult(BaseModel):
     """Every model's readiness."""
 
+    model_config = _LEAN
+
     server_version: str
     models: list[ModelStatusOut]  # type: ignore[valid-type]  # built by _output_model
     available: list[str]
@@ -54,6 +85,8 @@ class StatusResult(BaseModel):
 
 
 class TokenEstimateOut(BaseModel):
+    model_config = _LEAN
+
     model: str
     tokens: int
     characters: int
@@ -62,6 +95,8 @@ class TokenEstimateOut(BaseModel):
 
 
 class ConfigureResult(BaseModel):
+    model_config = _LEAN
+
     model: str
     created: bool
     command: list[str]
@@ -72,22 +107,30 @@ class ConfigureResult(BaseModel):
     warnings: list[str]
 
 
-def ok_result(model: BaseModel, text: str | None = None) -> CallToolResult:
-    """A successful result: `model` as structured content, `text` (default: its JSON) as text."""
-    data = model.model_dump(mode="json")
-    return CallToolResult(
-        content=[
-            TextContent(
-                type="text", text=text if text is not None else model.model_dump_json(indent=2)
-            )
-        ],
-        structured_content=data,
+def ok_result(data: dict[str, Any], *, text: str | None = None) -> CallToolResult:
+    """A successful result: `data` as structured content, `text` (default: `data` as
+    indented JSON) as text."""
+    if text is None:
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def call_result(result: CallResult, *, text: str) -> CallToolResult:
+    """A finished call as the call tools answer it (`ExecuteResult`), with `text` as text."""
+    return ok_result(result.to_dict(), text=text)
+
+
+def status_result(statuses: Iterable[ModelStatus]) -> CallToolResult:
+    """Every model's readiness as get_llm_status answers it (`StatusResult`)."""
+    models = [status.to_dict() for status in statuses]
+    return ok_result(
+        {
+            "server_version": __version__,
+            "models": models,
+            "available": [m["model"] for m in models if m["available"]],
+            "unavailable": [m["model"] for m in models if not m["available"]],
+        }
     )
-
-
-def call_result(result: CallResult) -> BaseModel:
-    """A call's result in the shape of the call tools' output schema."""
-    return ExecuteResult(**result.to_dict())
 
 
 def error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
@@ -120,7 +163,7 @@ def error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
                 error=exc.message,
                 error_kind=exc.kind,
             )
-        structured = call_result(partial).model_dump(mode="json")
+        structured = partial.to_dict()
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
         structured_content=structured,

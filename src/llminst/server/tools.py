@@ -19,18 +19,17 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from .. import __version__
 from .._core.tokens import estimate_tokens as _estimate_tokens
 from ..result import CallResult
 from .progress import forward_progress
 from .registry import register
 from .results import (
     ExecuteResult,
-    ModelStatusOut,
     StatusResult,
     TokenEstimateOut,
     call_result,
     ok_result,
+    status_result,
 )
 from .state import state_of
 
@@ -81,7 +80,7 @@ async def execute_llm(
         json_schema=json_schema,
         with_progress=stream,
     )
-    return ok_result(call_result(result), text=_answer_text(result))
+    return call_result(result, text=_answer_text(result))
 
 
 async def stream_llm(
@@ -99,7 +98,7 @@ async def stream_llm(
     least every 10 s), so clients that reset their timeout on progress keep waiting.
     """
     result = await _run(ctx, model=model, prompt=prompt, timeout=timeout, with_progress=True)
-    return ok_result(call_result(result), text=result.output)
+    return call_result(result, text=result.output)
 
 
 async def get_llm_status(
@@ -111,14 +110,7 @@ async def get_llm_status(
 ) -> Annotated[CallToolResult, StatusResult]:
     """Which models are installed, their versions, credential variables set (names only),
     timeout categories and concurrency limits, with a hint for fixing what is missing."""
-    statuses = await state_of(ctx).supervisor.status(probe=probe)
-    out = StatusResult(
-        server_version=__version__,
-        models=[ModelStatusOut(**s.to_dict()) for s in statuses],
-        available=[s.model for s in statuses if s.available],
-        unavailable=[s.model for s in statuses if not s.available],
-    )
-    return ok_result(out)
+    return status_result(await state_of(ctx).supervisor.status(probe=probe))
 
 
 async def estimate_tokens(
@@ -129,13 +121,13 @@ async def estimate_tokens(
     """Estimate how many tokens `text` costs for `model` (a heuristic; see `method`)."""
     estimate = _estimate_tokens(text, model)
     return ok_result(
-        TokenEstimateOut(
-            model=model,
-            tokens=estimate.tokens,
-            characters=len(text),
-            family=estimate.family,
-            method=estimate.method,
-        )
+        {
+            "model": model,
+            "tokens": estimate.tokens,
+            "characters": len(text),
+            "family": estimate.family,
+            "method": estimate.method,
+        }
     )
 
 
