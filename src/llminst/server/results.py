@@ -12,13 +12,13 @@ This module only shapes results: it never runs a call.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, create_model
+from pydantic_core import to_json
 
 from .. import __version__
 from .._core.status import ModelStatus
@@ -111,7 +111,7 @@ def ok_result(data: dict[str, Any], *, text: str | None = None) -> CallToolResul
     """A successful result: `data` as structured content, `text` (default: `data` as
     indented JSON) as text."""
     if text is None:
-        text = json.dumps(data, ensure_ascii=False, indent=2)
+        text = to_json(data, indent=2).decode()  # as pydantic writes JSON; faster than json
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
