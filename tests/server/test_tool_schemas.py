@@ -40,19 +40,20 @@ def snapshot() -> dict[str, dict[str, Any]]:
     return data
 
 
-@pytest.fixture
-async def listed() -> dict[str, dict[str, Any]]:
-    return await listed_tools()
+@pytest.fixture(scope="module")
+def listed() -> dict[str, dict[str, Any]]:
+    """Listed once for the module (a server of its own, in a trio run of its own)."""
+    return trio.run(listed_tools)
 
 
-async def test_the_same_tools_in_the_same_order(snapshot: dict, listed: dict) -> None:
+def test_the_same_tools_in_the_same_order(snapshot: dict, listed: dict) -> None:
     """The server lists the recorded tools, in the recorded order."""
     assert list(listed) == list(snapshot)
 
 
 @pytest.mark.parametrize("part", ["description", "inputSchema", "annotations"])
 @pytest.mark.parametrize("tool", TOOLS)
-async def test_each_tool_keeps_what_clients_see(
+def test_each_tool_keeps_what_clients_see(
     snapshot: dict, listed: dict, tool: str, part: str
 ) -> None:
     """Arguments (names, order, types, descriptions, defaults), descriptions and annotations
@@ -63,7 +64,7 @@ async def test_each_tool_keeps_what_clients_see(
 
 
 @pytest.mark.parametrize("tool", TOOLS)
-async def test_each_tool_keeps_its_output_schema(snapshot: dict, listed: dict, tool: str) -> None:
+def test_each_tool_keeps_its_output_schema(snapshot: dict, listed: dict, tool: str) -> None:
     """A result's shape is exactly the recorded one."""
     assert json.dumps(listed[tool]["outputSchema"], indent=1) == json.dumps(
         snapshot[tool]["outputSchema"], indent=1

@@ -112,7 +112,7 @@ async def configure_llm(
             "config file"
         )
     given = {key: value for key, value in keys.items() if value is not None}
-    spec, created = _configure(
+    spec, created = _apply_configuration(
         state.supervisor, model, command, given, allowed=state.options.allowed_commands
     )
     path = state.supervisor.find_executable(spec)
@@ -197,7 +197,7 @@ def configure_tool() -> Tool:
     return register(configure_llm, ToolAnnotations(destructive_hint=True, open_world_hint=False))
 
 
-def _configure(
+def _apply_configuration(
     supervisor: Supervisor,
     model: str,
     command: list[str] | str | None,
