@@ -34,7 +34,8 @@ class ServerOptions:
             after resolving symlinks, and may not set environment variables that make an
             executable load other code (PATH, LD_*, PYTHON*, NODE_OPTIONS, ...). None: any.
         coalesce_s / coalesce_bytes: streamed text is sent at most every `coalesce_s` seconds,
-            or sooner once `coalesce_bytes` are pending, so a fast CLI cannot flood the client.
+            or sooner once `coalesce_bytes` (UTF-8 bytes) are pending, so a fast CLI cannot
+            flood the client.
         keepalive_s: a progress notification is sent at least this often while a CLI is silent.
     """
 
