@@ -1,4 +1,4 @@
-"""`python -m llminst.cli`: the `llminst` command, as the console script runs it."""
+"""`python -m llminst.cli`: the `llminst` command as the console script runs it, and nothing else."""
 
 from __future__ import annotations
 

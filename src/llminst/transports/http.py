@@ -62,6 +62,9 @@ async def serve_http(
     The port is bound before anything else starts; `task_status.started` then reports where it
     listens (`HttpListening`).
 
+    Cancellation: the server stops listening and its lifespan closes its supervisor, which
+    kills and reaps every running call's process tree; then the cancellation propagates.
+
     Raises:
         InvalidInputError: bad options (see `check_http_options`), or the address cannot be
             listened on (port in use, a name that does not resolve, an address of another

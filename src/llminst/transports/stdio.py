@@ -89,7 +89,11 @@ async def _trio_stdio() -> AsyncIterator[tuple[Any, Any]]:
 
 
 async def serve_stdio(server: MCPServer) -> None:
-    """Serve over stdin/stdout until the client closes stdin (or the caller cancels)."""
+    """Serve over stdin/stdout until the client closes stdin (or the caller cancels).
+
+    Cancellation: the server's lifespan closes its supervisor, which kills and reaps every
+    running call's process tree; fds 0 and 1 are restored, then the cancellation propagates.
+    """
     lowlevel = server._lowlevel_server  # no public accessor in mcp 2.3
     async with _trio_stdio() as (read, write):
         await lowlevel.run(read, write, lowlevel.create_initialization_options())
