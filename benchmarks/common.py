@@ -3,7 +3,7 @@
 This module owns the plumbing between the sections and llminst: the `Context` a section gets,
 `ModelSpec`s and config files that point llminst at the stand-in, starting `llminst serve` over
 stdio and over HTTP (with a bearer token), the raw-baseline call, and process probes (alive,
-RSS). It measures nothing and renders nothing.
+RSS; read by `procs`). It measures nothing and renders nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from attrs import frozen
 
 from llminst import ModelSpec, OutputFormat, Settings, TimeoutCategory
 
+from .procs import is_alive, rss_kb
 from .standins import StandIn
 
 __all__ = [
@@ -141,25 +142,6 @@ async def raw_call(argv: Sequence[str]) -> bytes:
     await proc.wait()
     await proc.stdout.aclose()
     return b"".join(chunks)
-
-
-def is_alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (PID 1 here may never reap orphans)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
-
-
-def rss_kb(pid: int | str = "self", field: str = "VmRSS") -> int:
-    """A memory figure of a process from /proc (kB): VmRSS, or VmHWM for the peak."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise LookupError(f"{field} not in /proc/{pid}/status")
 
 
 def reset_peak_rss() -> bool:

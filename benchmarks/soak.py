@@ -27,7 +27,6 @@ import argparse
 import functools
 import json
 import math
-import os
 import random
 import statistics
 import sys
@@ -35,13 +34,24 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import trio
 from mcp import Client, StdioServerParameters
+
+from .procs import (
+    child_with,
+    cpu_seconds,
+    descendants,
+    fd_count,
+    is_alive,
+    memory_kb,
+    processes_with_env,
+    thread_count,
+)
 
 # Every process the server starts inherits this variable (it is in the server's environment),
 # so a leftover is found by it even after it was re-parented.
@@ -70,107 +80,6 @@ for start in range(0, lines, chunk):
 def streamed_text(tag: str, lines: int) -> str:
     """What STREAMER writes for `tag` and `lines`."""
     return "".join(f"{tag} {n:09d}\n" for n in range(lines))
-
-
-# --------------------------------------------------------------------------------------------
-# The server's process, seen through /proc
-
-
-def _stat(pid: int) -> list[bytes] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2 :].split()
-
-
-def is_alive(pid: int) -> bool:
-    """True for a process that exists and is not a zombie."""
-    fields = _stat(pid)
-    return fields is not None and fields[0] not in (b"Z", b"X")
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    """VmRSS (resident now) and VmHWM (the peak of VmRSS) of `pid`, in KiB."""
-    found = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0])
-    return found
-
-
-def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def thread_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time `pid` has used."""
-    fields = _stat(pid)
-    assert fields is not None, f"process {pid} is gone"
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pids() -> list[int]:
-    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()]
-
-
-def child_with(text: str, *, parent: int | None = None) -> int:
-    """The PID of the child of `parent` (default: this process) whose command line holds `text`."""
-    parent = os.getpid() if parent is None else parent
-    needle = text.encode()
-    for pid in _pids():
-        fields = _stat(pid)
-        if fields is None or int(fields[1]) != parent:
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if needle in f.read():
-                    return pid
-        except OSError:
-            continue
-    raise LookupError(f"no child of {parent} has {text!r} in its command line")
-
-
-def descendants(pid: int) -> list[tuple[int, str]]:
-    """(PID, state) of every process below `pid`, zombies included."""
-    children: dict[int, list[tuple[int, str]]] = {}
-    for other in _pids():
-        fields = _stat(other)
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append((other, fields[0].decode()))
-    found: list[tuple[int, str]] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child[0])
-    return found
-
-
-def processes_with_env(name: str, value: str, *, exclude: Iterable[int] = ()) -> list[int]:
-    """Live (non-zombie) processes whose environment has NAME=VALUE, but for `exclude`."""
-    needle = f"{name}={value}".encode()
-    skip = set(exclude)
-    found = []
-    for pid in _pids():
-        if pid in skip:
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if needle in environ and is_alive(pid):
-            found.append(pid)
-    return found
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Shared fixtures: helper-CLI model specs, a pidfile, and a supervisor factory."""
+"""Fixtures every test folder shares: helper-CLI model specs, a pidfile, the echo CLI's state,
+a loaded machine (`machine_load`) and figure reports (`report`); structlog at debug level.
+
+Plain helpers live in tests/support/ (test modules import them from there, never from a
+conftest or from one another).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
-from llminst._core.config import BUILTIN_MODELS, ModelSpec
+from llminst._core.config import ModelSpec
 
-FAKECLI = str(Path(__file__).parent / "support" / "fakecli.py")
+from .support.load import machine_load
+from .support.models import models_with
+from .support.paths import FAKECLI
+from .support.report import report
+
+__all__ = ["echo_state", "fake_spec", "machine_load", "pidfile", "report"]
+# Compatibility for tests written before tests/support/ held these (issue 11's other branches
+# import them from here): removed when issue 11 lands.
+__all__ += ["FAKECLI", "models_with"]
+
+# Two shared cores under CI make wall-clock deadlines on examples meaningless.
+hypothesis_settings.register_profile("default", deadline=None)
+hypothesis_settings.load_profile("default")
 
 
 @pytest.fixture
@@ -46,17 +64,6 @@ def echo_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "echo-state"
     monkeypatch.setenv("LLMINST_ECHO_STATE_DIR", str(folder))
     return folder
-
-
-def models_with(*specs: ModelSpec) -> dict[str, ModelSpec]:
-    return {**BUILTIN_MODELS, **{s.name: s for s in specs}}
-
-
-# Two shared cores under CI make wall-clock deadlines on examples meaningless.
-from hypothesis import settings as _hypothesis_settings  # noqa: E402
-
-_hypothesis_settings.register_profile("default", deadline=None)
-_hypothesis_settings.load_profile("default")
 
 
 @pytest.fixture(autouse=True, scope="session")

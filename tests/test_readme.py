@@ -4,7 +4,7 @@ The Models table and the table of what each CLI may do are rendered from the bui
 (tests/support/readme.py; ``python -m tests.support.readme`` rewrites them). These tests fail when
 the README's copy is stale, when `llminst models` prints something other than what runs, and when
 a TOML example in the README is not a valid config or stops doing what the text around it says.
-The realcli side (the examples run against the real CLIs) is tests/test_readme_profiles.py.
+The realcli side (the examples run against the real CLIs) is tests/clis/test_readme_profiles.py.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from llminst._core.command import PROMPT_STAND_IN, STDIN_NOTE, build_invocation
 from llminst._core.config import ModelSpec, OutputFormat, parse_config
 
 from .support import readme
+from .support.paths import LLMINST
 from .support.readme import PERMISSIONS, README, granted
 
 README_TEXT = README.read_text()
@@ -96,7 +97,7 @@ def test_models_table_shows_the_argv_each_built_in_runs() -> None:
 def test_llminst_models_prints_the_command_llminst_runs() -> None:
     """`llminst models` prints each model's real command line, as the README's table does."""
     done = subprocess.run(
-        [sys.executable, "-m", "llminst.cli", "models"],
+        [*LLMINST, "models"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -2,7 +2,7 @@
 
 It owns the two wire protocols the benchmarked peers drive, record for record as the real CLI
 writes them (tests/fixtures/claude/*.jsonl and recorded_sdk_stdout.jsonl beside this file are
-recordings of the real CLI against a fake API; tests/test_peers.py compares against them):
+recordings of the real CLI against a fake API; tests/benchmarks/test_peers.py compares against them):
 
 - One-shot, as llminst and cc_executor run it: ``claude -p [flags] [--] PROMPT`` (the prompt as
   the one argument, or on stdin when there is none) with ``--output-format stream-json

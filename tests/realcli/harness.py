@@ -1,4 +1,4 @@
-"""Plain helpers the real-CLI tests share (the fixtures built on them live in ``conftest.py``).
+"""Plain helpers the real-CLI tests share (the fixtures built on them: tests/clis/conftest.py).
 
 - `locate_clis`: the folder holding the installed CLIs (``$LLMINST_REALCLI_BIN``, else
   ``.cache/realcli/bin``, else folders a module adds); fails with how to install them, never skips.
@@ -7,12 +7,13 @@
 - `connect` / `execute`: an in-memory MCP client of a fresh llminst server over `env`.
 - `stream_call`: ``stream_llm`` with the time of each progress chunk, for "the answer arrives
   before the end" tests.
-- `text_of`: the text content of a tool result.
 - `run_invocation`: run a built CLI command line directly (no llminst), for recorded outputs.
+- `installed_version`: the version install.py put in place for a CLI.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -71,10 +72,6 @@ def clean_env(
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
     return env
-
-
-def text_of(result: Any) -> str:
-    return "".join(c.text for c in result.content if c.type == "text")
 
 
 @asynccontextmanager
@@ -149,3 +146,9 @@ def run_invocation(invocation: Invocation) -> subprocess.CompletedProcess[bytes]
         timeout=60,
         check=False,
     )
+
+
+def installed_version(name: str) -> str:
+    """The pinned version install.py put in place (from paths.json)."""
+    paths = json.loads((CACHE / "paths.json").read_text())
+    return str(paths[name]["version"])

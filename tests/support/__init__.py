@@ -1,0 +1,14 @@
+"""Helpers the tests share; each is written once, here, and imported from here.
+
+paths (where things are, the `llminst` command) · models (model tables, a fast backoff) ·
+config (config files via tomli_w) · procs (the one /proc reader; PIDs; stopping servers) ·
+tools (the tools' contract, their text, an in-memory client) · serve (a real `llminst serve`
+over HTTP and raw stdio) · mcp_pipes (an SDK client over a process the test started) ·
+mcp_http_call (a throwaway client process) · progress (progress notifications, in order) ·
+versions (status once versions settle) · load (a machine with busy cores) · report (figure
+lines) · fakecli (the misbehaving helper CLI) · scripts (what real CLIs printed when they failed,
+for fakecli) · faults (fault table, nothing-left checks) · signals (signalling commands) ·
+secrets (canaries) · status (reading the status table) · wire (bad JSON-RPC lines) · decoding
+(feeding decoders) · recordings (the real CLIs' recorded outputs) · streamer (a streaming
+stand-in) · fake_ollama (the ollama stand-in) · readme (README's generated blocks).
+"""

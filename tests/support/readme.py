@@ -53,7 +53,7 @@ class CliPermissions:
     Attributes:
         grants: a flag (``--yolo``; ``--sandbox danger-full-access`` for a flag and its value)
             or an environment setting (``NAME=value``) -> what it lets the CLI do. The flags
-            are checked against each installed CLI's ``--help`` (tests/test_readme_profiles.py).
+            are checked against each installed CLI's ``--help`` (tests/clis/test_readme_profiles.py).
         otherwise: what the CLI may do when llminst passes none of `grants`; None where no
             built-in model does that (rendering such a model is then an error, not a guess).
     """
@@ -65,7 +65,7 @@ class CliPermissions:
 ANSWER_ONLY = "nothing but answer: the model gets the prompt and no tools"
 
 # Keyed by built-in model name. The claude, gemini and codex texts are what
-# tests/test_readme_profiles.py observes the installed CLIs do with exactly these settings (the
+# tests/clis/test_readme_profiles.py observes the installed CLIs do with exactly these settings (the
 # tools offered to the model, the sandbox reported to it, the commands run when it asks).
 PERMISSIONS: Mapping[str, CliPermissions] = {
     "echo": CliPermissions({}, otherwise="nothing but print the prompt back (a test stand-in)"),

@@ -1,0 +1,1 @@
+"""The benchmarks themselves: smoke runs of every section, the peers, the soak and its verdict."""

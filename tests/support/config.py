@@ -1,0 +1,31 @@
+"""Config files for `llminst --config`: written from plain dicts with tomli_w, never by hand.
+
+`write_config(path, models={"tree": {"command": [...], "env": {...}}}, settings={...})` gives
+the TOML llminst reads (``[settings]``, ``[server]``, ``[models.NAME]``); tuples become arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+
+def write_config(
+    path: Path,
+    *,
+    models: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    server: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a config file at `path` (tables left out when not given); returns `path`."""
+    document: dict[str, Any] = {}
+    for table, content in (("settings", settings), ("server", server)):
+        if content is not None:
+            document[table] = dict(content)
+    if models is not None:
+        document["models"] = {name: dict(fields) for name, fields in models.items()}
+    path.write_text(tomli_w.dumps(document))
+    return path

@@ -1,0 +1,13 @@
+"""Where the tests find things: the repository, the recorded outputs, the helper programs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent
+ROOT = TESTS.parent  # the repository: where `benchmarks` and `tests` import from
+FIXTURES = TESTS / "fixtures"  # the real CLIs' recorded outputs, one folder per CLI
+FAKECLI = str(TESTS / "support" / "fakecli.py")  # the misbehaving helper CLI (see its modes)
+MCP_HTTP_CALL = str(TESTS / "support" / "mcp_http_call.py")  # a throwaway MCP client process
+LLMINST = [sys.executable, "-m", "llminst.cli"]  # the `llminst` command of this checkout

@@ -1,0 +1,69 @@
+"""The MCP tools as a client sees them: their public contract, their text, an in-memory client.
+
+`connect(mode, *specs)` is the SDK's in-memory `Client` of a fresh server over the built-in
+models plus `specs` (mode ``auto``: the direct dispatcher; ``legacy``: real JSON-RPC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp import Client
+
+from llminst import ModelSpec
+from llminst.server import ServerOptions, create_server
+
+from .models import FAST, models_with
+
+# The tools and their parameters, in order: what clients rely on.
+CONTRACT = {
+    "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
+    "stream_llm": ["model", "prompt", "timeout"],
+    "get_llm_status": ["probe"],
+    "estimate_tokens": ["text", "model"],
+    "configure_llm": [
+        "model",
+        "command",
+        "timeout_category",
+        "rate_limit_patterns",
+        "prompt_mode",
+        "stdin_fallback",
+        "prompt_separator",
+        "argv_prompt_limit",
+        "stream_args",
+        "json_args",
+        "json_schema_args",
+        "submodel_args",
+        "default_submodel",
+        "output_format",
+        "env",
+        "env_remove",
+        "credential_env",
+        "auth_patterns",
+        "auth_hint",
+        "unreachable_patterns",
+        "unreachable_hint",
+        "error_hints",
+        "install_hint",
+        "max_attempts",
+        "max_concurrency",
+        "cwd",
+        "version_command",
+    ],
+}
+
+
+def text_of(result: Any) -> str:
+    """The text content of a tool result (what a client shows)."""
+    return "".join(c.text for c in result.content if c.type == "text")
+
+
+@asynccontextmanager
+async def connect(mode: str, *specs: ModelSpec, **options: Any) -> AsyncIterator[Client]:
+    """An in-memory client of a fresh server; `options` go to ServerOptions (backoff: FAST)."""
+    options.setdefault("backoff", FAST)
+    server = create_server(ServerOptions(models=models_with(*specs), **options))
+    async with Client(server, mode=mode) as client:
+        yield client
