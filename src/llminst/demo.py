@@ -5,6 +5,10 @@ fresh machine sees the whole job: tool listing, a plain call, streaming progress
 rate limit retried, a timeout with its partial output, cancellation, errors, status, token
 estimates and runtime configuration. Everything runs on the built-in `echo` model; with
 ``--real`` each installed real CLI also gets a one-line prompt (that spends tokens).
+
+Each step is one function, run in order by `run_demo`. This module is a client only: it must
+never import the server or the supervisor, or show anything an MCP client would not see; its
+stdout is the demo's transcript, and the server's logs stay on stderr.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -33,6 +38,11 @@ def _show(result: Any) -> None:
 
 
 async def run_demo(*, config: str | None = None, real: bool = False) -> int:
+    """Start ``llminst serve`` over stdio, show each step on stdout, and return 0.
+
+    Cancellation: cancelling it (``llminst demo`` does on SIGINT, SIGTERM or SIGHUP) closes the
+    client, which stops the server it started; that server kills its calls' process trees.
+    """
     args = ["-m", "llminst.cli", "--log-level", "warning"]
     if config:
         args += ["--config", config]
@@ -44,105 +54,136 @@ async def run_demo(*, config: str | None = None, real: bool = False) -> int:
     )
     _say(f"== starting `{sys.executable} {' '.join(args)} serve` and connecting over stdio")
     async with Client(params) as client:
-        tools = await client.list_tools()
-        _say("== tools: " + ", ".join(tool.name for tool in tools.tools))
-
-        _say("== execute_llm(model='echo', prompt='Hello from llminst!')")
-        _show(
-            await client.call_tool(
-                "execute_llm", {"model": "echo", "prompt": "Hello from llminst!"}
-            )
-        )
-
-        _say("== stream_llm: each progress notification carries the next chunk")
-        start = trio.current_time()
-
-        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            if message is not None:
-                _say(f"   +{trio.current_time() - start:5.2f}s progress {progress:g}: {message!r}")
-
-        result = await client.call_tool(
-            "stream_llm",
-            {"model": "echo", "prompt": "[[echo:delay=0.15]] tokens arrive one by one"},
-            progress_callback=on_progress,
-        )
-        _show(result)
-
-        _say("== execute_llm(json_mode=True): parsed_json validated against {question, answer}")
-        result = await client.call_tool(
-            "execute_llm", {"model": "echo", "prompt": "What is llminst?", "json_mode": True}
-        )
-        _say(f"   -> parsed_json = {result.structured_content['parsed_json']}")
-
-        _say("== a CLI that is rate limited once, retried with backoff (takes a second or two)")
-        result = await client.call_tool(
-            "execute_llm",
-            {"model": "echo", "prompt": f"[[echo:rate-limit=1]] demo {uuid.uuid4().hex[:6]}"},
-        )
-        _say(
-            f"   -> attempts = {result.structured_content['attempts']}, success = {not result.is_error}"
-        )
-
-        _say("== a CLI that outlives its timeout (1 s): killed, partial output kept")
-        slow_words = "[[echo:delay=0.4]] one two three four five six seven eight nine ten"
-        _show(
-            await client.call_tool(
-                "execute_llm", {"model": "echo", "prompt": slow_words, "timeout": 1}
-            )
-        )
-
-        _say("== a call the client cancels after 0.5 s: the server kills the process tree")
-        with trio.move_on_after(0.5):
-            await client.call_tool(
-                "execute_llm", {"model": "echo", "prompt": "[[echo:sleep=30]] x"}
-            )
-        _say("   -> cancelled; the server goes on serving:")
-        _show(await client.call_tool("execute_llm", {"model": "echo", "prompt": "still here"}))
-
-        _say("== errors name their kind and the fix")
-        _show(await client.call_tool("execute_llm", {"model": "no-such-model", "prompt": "hi"}))
-        _show(await client.call_tool("execute_llm", {"model": "echo", "prompt": "[[echo:exit=3]]"}))
-
-        _say("== estimate_tokens")
-        result = await client.call_tool(
-            "estimate_tokens",
-            {"text": "The quick brown fox jumps over the lazy dog.", "model": "claude"},
-        )
-        _say(f"   -> {result.structured_content}")
-
-        _say("== configure_llm(model='shout', command=[python, -c, ...])")
-        shout = [sys.executable, "-c", "import sys; print(sys.argv[-1].upper())"]
-        _show(await client.call_tool("configure_llm", {"model": "shout", "command": shout}))
-        _show(
-            await client.call_tool(
-                "execute_llm", {"model": "shout", "prompt": "configured at runtime"}
-            )
-        )
-
-        _say("== get_llm_status")
-        status = await _settled_status(client)
-        for model in status.structured_content["models"]:
-            ready = "ready" if model["available"] else "missing"
-            detail = model["version"] or model["hint"] or model["version_note"] or ""
-            _say(f"   {model['model']:8} {ready:8} {detail}")
-
+        for step in _STEPS:
+            await step(client)
+        status = await _show_status(client)
         if real:
-            for model in status.structured_content["available"]:
-                if model in ("echo", "shout"):
-                    continue
-                _say(f"== execute_llm(model={model!r}) on the real CLI")
-                _show(
-                    await client.call_tool(
-                        "execute_llm",
-                        {
-                            "model": model,
-                            "prompt": "Reply with one short sentence.",
-                            "timeout": 120,
-                        },
-                    )
-                )
+            await _ask_real_clis(client, status)
     _say("== done: the server exited with the client")
     return 0
+
+
+async def _list_tools(client: Client) -> None:
+    tools = await client.list_tools()
+    _say("== tools: " + ", ".join(tool.name for tool in tools.tools))
+
+
+async def _plain_call(client: Client) -> None:
+    _say("== execute_llm(model='echo', prompt='Hello from llminst!')")
+    _show(await client.call_tool("execute_llm", {"model": "echo", "prompt": "Hello from llminst!"}))
+
+
+async def _streaming(client: Client) -> None:
+    _say("== stream_llm: each progress notification carries the next chunk")
+    start = trio.current_time()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message is not None:
+            _say(f"   +{trio.current_time() - start:5.2f}s progress {progress:g}: {message!r}")
+
+    result = await client.call_tool(
+        "stream_llm",
+        {"model": "echo", "prompt": "[[echo:delay=0.15]] tokens arrive one by one"},
+        progress_callback=on_progress,
+    )
+    _show(result)
+
+
+async def _json_mode(client: Client) -> None:
+    _say("== execute_llm(json_mode=True): parsed_json validated against {question, answer}")
+    result = await client.call_tool(
+        "execute_llm", {"model": "echo", "prompt": "What is llminst?", "json_mode": True}
+    )
+    _say(f"   -> parsed_json = {result.structured_content['parsed_json']}")
+
+
+async def _rate_limit_retried(client: Client) -> None:
+    _say("== a CLI that is rate limited once, retried with backoff (takes a second or two)")
+    result = await client.call_tool(
+        "execute_llm",
+        {"model": "echo", "prompt": f"[[echo:rate-limit=1]] demo {uuid.uuid4().hex[:6]}"},
+    )
+    _say(
+        f"   -> attempts = {result.structured_content['attempts']}, success = {not result.is_error}"
+    )
+
+
+async def _timeout_keeps_partial_output(client: Client) -> None:
+    _say("== a CLI that outlives its timeout (1 s): killed, partial output kept")
+    slow_words = "[[echo:delay=0.4]] one two three four five six seven eight nine ten"
+    _show(
+        await client.call_tool("execute_llm", {"model": "echo", "prompt": slow_words, "timeout": 1})
+    )
+
+
+async def _client_cancels(client: Client) -> None:
+    _say("== a call the client cancels after 0.5 s: the server kills the process tree")
+    with trio.move_on_after(0.5):
+        await client.call_tool("execute_llm", {"model": "echo", "prompt": "[[echo:sleep=30]] x"})
+    _say("   -> cancelled; the server goes on serving:")
+    _show(await client.call_tool("execute_llm", {"model": "echo", "prompt": "still here"}))
+
+
+async def _errors(client: Client) -> None:
+    _say("== errors name their kind and the fix")
+    _show(await client.call_tool("execute_llm", {"model": "no-such-model", "prompt": "hi"}))
+    _show(await client.call_tool("execute_llm", {"model": "echo", "prompt": "[[echo:exit=3]]"}))
+
+
+async def _estimate_tokens(client: Client) -> None:
+    _say("== estimate_tokens")
+    result = await client.call_tool(
+        "estimate_tokens",
+        {"text": "The quick brown fox jumps over the lazy dog.", "model": "claude"},
+    )
+    _say(f"   -> {result.structured_content}")
+
+
+async def _configure(client: Client) -> None:
+    _say("== configure_llm(model='shout', command=[python, -c, ...])")
+    shout = [sys.executable, "-c", "import sys; print(sys.argv[-1].upper())"]
+    _show(await client.call_tool("configure_llm", {"model": "shout", "command": shout}))
+    _show(
+        await client.call_tool("execute_llm", {"model": "shout", "prompt": "configured at runtime"})
+    )
+
+
+# The demo's steps on the built-in `echo`, in the order shown.
+_STEPS: tuple[Callable[[Client], Awaitable[None]], ...] = (
+    _list_tools,
+    _plain_call,
+    _streaming,
+    _json_mode,
+    _rate_limit_retried,
+    _timeout_keeps_partial_output,
+    _client_cancels,
+    _errors,
+    _estimate_tokens,
+    _configure,
+)
+
+
+async def _show_status(client: Client) -> Any:
+    _say("== get_llm_status")
+    status = await _settled_status(client)
+    for model in status.structured_content["models"]:
+        ready = "ready" if model["available"] else "missing"
+        detail = model["version"] or model["hint"] or model["version_note"] or ""
+        _say(f"   {model['model']:8} {ready:8} {detail}")
+    return status
+
+
+async def _ask_real_clis(client: Client, status: Any) -> None:
+    for model in status.structured_content["available"]:
+        if model in ("echo", "shout"):
+            continue
+        _say(f"== execute_llm(model={model!r}) on the real CLI")
+        _show(
+            await client.call_tool(
+                "execute_llm",
+                {"model": model, "prompt": "Reply with one short sentence.", "timeout": 120},
+            )
+        )
 
 
 # A status answers at once and reports slow version commands as `probing`; the demo asks again

@@ -1,9 +1,10 @@
-"""The live status line of `llminst run` on a terminal, drawn so that it never garbles the answer.
+"""The screen of `llminst run`: the answer, its messages and a live status line that never garbles it.
 
-Owns: the status text (``[llminst] model · elapsed · bytes``), where on the screen it may be
-drawn, and a model of where the terminal's cursor is after the answer's text (`CursorModel`).
-It writes only to the stream it is given (stderr) and must never write to stdout, which carries
-the answer alone.
+Owns: where `run` writes (`Screen`: the answer to stdout, messages and the status to stderr), the
+status text (``[llminst] model · elapsed · bytes``), where on the screen it may be drawn, and a
+model of where the terminal's cursor is after the answer's text (`CursorModel`). It writes only
+to the streams it is given and must never write anything but the answer to the answer's stream
+(stdout): the status line and messages go to the other one (stderr) alone.
 
 When stdout goes elsewhere (a pipe, a file), the status is redrawn in place on its own line.
 When stdout is the same terminal, the answer and the status share the screen:
@@ -24,6 +25,7 @@ When stdout is the same terminal, the answer and the status share the screen:
 
 from __future__ import annotations
 
+import functools
 import os
 import unicodedata
 from collections.abc import Callable
@@ -31,7 +33,7 @@ from typing import TextIO
 
 import trio
 
-__all__ = ["CursorModel", "StatusLine", "terminal_width"]
+__all__ = ["CursorModel", "Screen", "StatusLine", "terminal_width"]
 
 _ERASE_LINE = "\r\x1b[K"
 _SAVE, _RESTORE = "\x1b7", "\x1b8"
@@ -181,3 +183,74 @@ class StatusLine:
         self._out.write(data)
         self._out.flush()
         self._shown = shown
+
+
+class Screen:
+    """Where `run` writes: the answer on `out` (stdout), messages and the live status on `err`.
+
+    The status line is shown only when `err` is a terminal. When `out` is the same terminal,
+    the cursor after the answer is followed, so that the status never garbles the answer and
+    every message starts on a line of its own.
+
+    Args:
+        model: the model name the status line shows.
+        out: the answer's stream (stdout).
+        err: the stream for messages and the status line (stderr).
+    """
+
+    def __init__(self, model: str, *, out: TextIO, err: TextIO) -> None:
+        self._out = out
+        self._err = err
+        shared = _same_terminal(out, err)
+        self.cursor = CursorModel(terminal_width(out)) if shared else None
+        self.status = (
+            StatusLine(
+                model,
+                out=err,
+                answer_cursor=self.cursor,
+                width=functools.partial(terminal_width, err),
+            )
+            if err.isatty()
+            else None
+        )
+
+    def answer(self, text: str) -> bool:
+        """Write a piece of the answer; False once the answer's reader has gone away."""
+        self.erase_status()
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except BrokenPipeError:
+            # Point stdout at /dev/null so the interpreter's final flush does not complain.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._out.fileno())
+            return False
+        if self.cursor is not None:
+            self.cursor.feed(text)
+        return True
+
+    def say(self, text: str) -> None:
+        """Write a message (one or more whole lines) on stderr."""
+        self.erase_status()
+        self.leave_answer_line()
+        print(text, file=self._err, flush=True)
+
+    def leave_answer_line(self) -> None:
+        """On a shared terminal, end the answer's partial line so stderr starts a new one."""
+        if self.cursor is not None and not self.cursor.at_line_start:
+            print(file=self._err, flush=True)
+            self.cursor.feed("\n")
+
+    def erase_status(self) -> None:
+        if self.status is not None:
+            self.status.erase()
+
+
+def _same_terminal(first: TextIO, second: TextIO) -> bool:
+    try:
+        return (
+            first.isatty()
+            and second.isatty()
+            and os.path.samestat(os.fstat(first.fileno()), os.fstat(second.fileno()))
+        )
+    except (OSError, ValueError):
+        return False

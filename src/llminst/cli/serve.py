@@ -1,0 +1,120 @@
+"""`llminst serve`: start the MCP server over stdio or HTTP and serve until a signal.
+
+Owns serve's start-up: the descriptor limit raised, the HTTP options and the configure_llm
+allowlist checked before anything starts (a mistake is one line and exit 2), the listening line
+on stderr. Over stdio, stdout belongs to the protocol: this module must never print to stdout,
+and it never prints the token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import sys
+from typing import TYPE_CHECKING
+
+from .._core.errors import InvalidInputError, LLMError
+from .common import Setup, run_command
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
+    from ..transports import HttpListening
+
+__all__ = ["serve"]
+
+# Each running call holds ~2 descriptors and each spawn ~7 more for a moment; the usual soft
+# limit of 1,024 would cap a server at a few hundred calls. Capped, not the hard limit itself:
+# children inherit it, and some programs loop over every possible descriptor at start.
+_SERVE_FD_LIMIT = 65536
+
+
+def _raise_fd_limit() -> None:
+    """Raise this process's soft RLIMIT_NOFILE towards the hard limit (never lowers it)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = _SERVE_FD_LIMIT if hard == resource.RLIM_INFINITY else min(hard, _SERVE_FD_LIMIT)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        # On failure keep the limit we have: calls beyond it fail with a clear error.
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def serve(args: argparse.Namespace, setup: Setup) -> int:
+    from ..server import ServerOptions, create_server
+    from ..transports import check_http_options
+
+    _raise_fd_limit()
+    over_http = args.transport == "http"
+    allowed = (*setup.allow_commands, *args.allow_command)
+    options = ServerOptions(
+        models=setup.models,
+        settings=setup.settings,
+        allow_configure=args.allow_configure or not over_http,
+        allowed_commands=allowed or None,
+    )
+    try:
+        if over_http:
+            check_http_options(args.host, args.port, args.token, args.allow_host)
+            if args.allow_configure and not allowed:
+                raise InvalidInputError(
+                    "--allow-configure over HTTP needs an allowlist of executables: add "
+                    "--allow-command NAME (repeatable) or [server] allow_commands in the config "
+                    "file, so remote clients cannot make the server run any command"
+                )
+        server = create_server(options)
+        body = (
+            functools.partial(_serve_http, server, args)
+            if over_http
+            else functools.partial(_serve_stdio, server)
+        )
+        return run_command(body, who="llminst serve", verb="stopped")
+    except LLMError as exc:
+        print(f"llminst serve: {exc.kind}: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _serve_stdio(server: MCPServer) -> int:
+    from ..transports import serve_stdio
+
+    await serve_stdio(server)
+    return 0
+
+
+async def _serve_http(server: MCPServer, args: argparse.Namespace) -> int:
+    from ..transports import serve_http
+
+    await serve_http(
+        server,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        allowed_hosts=args.allow_host,
+        task_status=_AnnounceListening(),
+    )
+    return 0
+
+
+class _AnnounceListening:
+    """The `task_status` of `serve_http` under `llminst serve`: once the server listens, say
+    where in one line on stderr, whether a token is required (never the token) and which Host
+    names are accepted. (Not a nursery's: an error before listening must reach `serve` as it
+    is, not wrapped in an exception group.)"""
+
+    def started(self, value: HttpListening | None = None) -> None:
+        assert value is not None
+        auth = (
+            "clients must send Authorization: Bearer <token>"
+            if value.token_required
+            else "no token required"
+        )
+        print(
+            f"llminst serve: listening on {' '.join(value.urls)} ({auth}; "
+            f"accepted Host names: {', '.join(value.host_names)})",
+            file=sys.stderr,
+            flush=True,
+        )

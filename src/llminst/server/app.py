@@ -1,0 +1,92 @@
+"""The MCP server: its tools, its lifespan (one supervisor for its whole life) and its HTTP app.
+
+This module assembles the server from the tool modules; it never starts a process (the
+supervisor does) and holds no tool logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+from starlette.applications import Starlette
+
+from .. import __version__
+from ..logs import get_logger
+from ..supervisor import open_supervisor
+from ..wire import AnswerMalformedMessages
+from .configure import configure_tool
+from .state import ServerOptions, ServerState
+from .tools import call_tools
+
+__all__ = ["create_server"]
+
+_log = get_logger()
+
+INSTRUCTIONS = (
+    "Runs LLM command-line tools (claude, gemini, codex, gpt-4, llm, llama, echo, or "
+    "any configured command) as supervised subprocesses. Call get_llm_status to see "
+    "which are installed; the 'echo' model always works and answers with the prompt."
+)
+
+
+class _Server(MCPServer):
+    """The SDK's server, whose streamable HTTP app answers a body that is not a JSON-RPC
+    message with the error stdio gives (see `wire`), whoever serves the app."""
+
+    def streamable_http_app(
+        self,
+        *,
+        streamable_http_path: str = "/mcp",
+        max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+        **options: Any,
+    ) -> Starlette:
+        app = super().streamable_http_app(
+            streamable_http_path=streamable_http_path,
+            max_request_body_size=max_request_body_size,
+            **options,
+        )
+        app.add_middleware(
+            AnswerMalformedMessages,
+            path=streamable_http_path,
+            max_body_size=max_request_body_size,
+        )
+        return app
+
+
+def create_server(options: ServerOptions) -> MCPServer:
+    """Build the MCP server; its lifespan owns one supervisor for the server's whole life."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[ServerState]:
+        async with open_supervisor(
+            models=options.models,
+            settings=options.settings,
+            base_env=options.base_env,
+            backoff=options.backoff,
+            # The server owns its children's descendants: those that escape their process
+            # group (setsid) are re-parented to it, killed and reaped at the end of each call.
+            subreaper=True,
+        ) as supervisor:
+            _log.info("llminst.server.started", models=sorted(options.models))
+            try:
+                yield ServerState(supervisor, options)
+            finally:
+                _log.info("llminst.server.stopping", running=supervisor.running())
+
+    return _Server(
+        "llminst",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        tools=_tools(),
+    )
+
+
+def _tools() -> list[Tool]:
+    """Every tool, in the order clients list them."""
+    return [*call_tools(), configure_tool()]

@@ -1,0 +1,171 @@
+"""Tool results: the output schemas clients see, and the results and error results they get.
+
+Every tool answers with text content and structured content that conforms to its output
+schema, also on errors: clients validate it (the TypeScript SDK does even for an error). A
+result changes form once: the attrs value a tool got (a `CallResult`, a `ModelStatus`) becomes
+the structured content, a JSON-ready dict, and the text is the answer or that dict as JSON. The
+pydantic models here only describe the output schemas. An error result's text starts with the
+error's kind (``timeout: ...``), never the SDK's opaque "Error executing tool".
+
+This module only shapes results: it never runs a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, ConfigDict, create_model
+from pydantic_core import to_json
+
+from .. import __version__
+from .._core.status import ModelStatus
+from ..errors import CallTimeoutError, LLMError
+from ..result import CallResult
+
+__all__ = [
+    "ConfigureResult",
+    "ExecuteResult",
+    "ModelStatusOut",
+    "StatusResult",
+    "TokenEstimateOut",
+    "call_result",
+    "error_result",
+    "ok_result",
+    "status_result",
+]
+
+
+def _nullable_as_type_list(schema: dict[str, Any]) -> None:
+    """``"type": ["integer", "null"]`` for a property pydantic writes as an ``anyOf`` of bare
+    types: the same values validate, and clients check results against it faster."""
+    for prop in schema.get("properties", {}).values():
+        members = prop.get("anyOf")
+        if members and all(_bare_type(member) for member in members):
+            del prop["anyOf"]
+            prop["type"] = [member["type"] for member in members]
+
+
+def _bare_type(member: Mapping[str, Any]) -> bool:
+    # An object with any properties is a bare object: additionalProperties true is the default.
+    return member.keys() == {"type"} or dict(member) == {
+        "type": "object",
+        "additionalProperties": True,
+    }
+
+
+_LEAN = ConfigDict(json_schema_extra=_nullable_as_type_list)
+
+
+def _output_model(cls: type[Any], doc: str) -> type[BaseModel]:
+    """The output schema of an attrs class: a pydantic model with its fields (one field list)."""
+    attrs.resolve_types(cls)
+    fields: dict[str, Any] = {
+        a.name: (a.type, ... if a.default is attrs.NOTHING else a.default)
+        for a in attrs.fields(cls)
+    }
+    return create_model(f"{cls.__name__}Out", __doc__=doc, __config__=_LEAN, **fields)
+
+
+ExecuteResult = _output_model(CallResult, "The complete result of one call.")
+ModelStatusOut = _output_model(ModelStatus, "One model's readiness.")
+
+
+class StatusResult(BaseModel):
+    """Every model's readiness."""
+
+    model_config = _LEAN
+
+    server_version: str
+    models: list[ModelStatusOut]  # type: ignore[valid-type]  # built by _output_model
+    available: list[str]
+    unavailable: list[str]
+
+
+class TokenEstimateOut(BaseModel):
+    model_config = _LEAN
+
+    model: str
+    tokens: int
+    characters: int
+    family: str
+    method: str
+
+
+class ConfigureResult(BaseModel):
+    model_config = _LEAN
+
+    model: str
+    created: bool
+    command: list[str]
+    timeout_category: str
+    rate_limit_patterns: list[str]
+    available: bool
+    executable_path: str | None
+    warnings: list[str]
+
+
+def ok_result(data: dict[str, Any], *, text: str | None = None) -> CallToolResult:
+    """A successful result: `data` as structured content, `text` (default: `data` as
+    indented JSON) as text."""
+    if text is None:
+        text = to_json(data, indent=2).decode()  # as pydantic writes JSON; faster than json
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def call_result(result: CallResult, *, text: str) -> CallToolResult:
+    """A finished call as the call tools answer it (`ExecuteResult`), with `text` as text."""
+    return ok_result(result.to_dict(), text=text)
+
+
+def status_result(statuses: Iterable[ModelStatus]) -> CallToolResult:
+    """Every model's readiness as get_llm_status answers it (`StatusResult`)."""
+    models = [status.to_dict() for status in statuses]
+    return ok_result(
+        {
+            "server_version": __version__,
+            "models": models,
+            "available": [m["model"] for m in models if m["available"]],
+            "unavailable": [m["model"] for m in models if not m["available"]],
+        }
+    )
+
+
+def error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
+    """An isError result whose text names the kind.
+
+    Clients validate structured content against the tool's output schema even on errors (the
+    TypeScript SDK does), so it is attached only for the call tools (`model` is the model the
+    call named), as an `ExecuteResult`: the partial result of the call, or an empty one when
+    no process ran.
+    """
+    text = f"{exc.kind}: {exc.message}"
+    partial = exc.result
+    if isinstance(exc, CallTimeoutError) and partial is not None and partial.output:
+        text += f"\n--- partial output ---\n{partial.output}"
+    raw = getattr(exc, "raw_output", None)
+    if raw:
+        text += f"; the raw output follows and is the result's output\n--- raw output ---\n{raw}"
+    structured = None
+    if model is not None:
+        if partial is None:
+            partial = CallResult(
+                model=model,
+                output="",
+                success=False,
+                exit_code=None,
+                attempts=0,
+                duration_s=0.0,
+                timeout_s=0.0,
+                timeout_category="",
+                error=exc.message,
+                error_kind=exc.kind,
+            )
+        structured = partial.to_dict()
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=structured,
+        is_error=True,
+    )

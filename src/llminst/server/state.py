@@ -1,0 +1,65 @@
+"""What every tool reaches: the options the server was built with, and its one supervisor.
+
+The server's lifespan makes one `ServerState` for the server's whole life; a tool finds it with
+`state_of(ctx)`. This module holds data only: it never runs a call or starts a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from attrs import Factory, frozen
+from mcp.server.mcpserver import Context
+
+from .._core.config import ModelSpec, Settings
+from .._core.retry import BackoffPolicy
+from ..supervisor import Supervisor
+
+__all__ = ["ServerOptions", "ServerState", "state_of"]
+
+
+@frozen(kw_only=True)
+class ServerOptions:
+    """How the MCP server behaves.
+
+    Attributes:
+        models: the models it serves.
+        settings: supervisor settings (concurrency, grace period, output cap).
+        backoff: the rate-limit backoff policy.
+        base_env: the environment CLIs start from (None: the server's own).
+        allow_configure: whether `configure_llm` may change models (off for remote clients
+            unless explicitly enabled).
+        allowed_commands: when set, `configure_llm` may only point a model (and its version
+            command) at these executables (names found on PATH, or absolute paths), compared
+            after resolving symlinks, and may not set environment variables that make an
+            executable load other code (PATH, LD_*, PYTHON*, NODE_OPTIONS, ...). None: any.
+        coalesce_s / coalesce_bytes: streamed text is sent at most every `coalesce_s` seconds,
+            or sooner once `coalesce_bytes` (UTF-8 bytes) are pending, so a fast CLI cannot
+            flood the client.
+        keepalive_s: a progress notification is sent at least this often while a CLI is silent.
+    """
+
+    models: Mapping[str, ModelSpec]
+    settings: Settings = Factory(Settings)
+    backoff: BackoffPolicy = Factory(BackoffPolicy)
+    base_env: Mapping[str, str] | None = None
+    allow_configure: bool = True
+    allowed_commands: tuple[str, ...] | None = None
+    coalesce_s: float = 0.05
+    coalesce_bytes: int = 4096
+    keepalive_s: float = 10.0
+
+
+@frozen
+class ServerState:
+    """The supervisor the lifespan opened, and the options the server was built with."""
+
+    supervisor: Supervisor
+    options: ServerOptions
+
+
+def state_of(ctx: Context) -> ServerState:
+    """The server's state, from a tool's context."""
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, ServerState)
+    return state

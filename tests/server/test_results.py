@@ -1,0 +1,125 @@
+"""Tool results: one shape per tool, conforming to the published output schemas.
+
+The output schemas write a nullable field as ``"type": [T, "null"]`` (issue 11: clients
+validate every result against them, and an ``anyOf`` per field made that slower); they accept
+exactly what pydantic's standard ``anyOf`` form accepts, value type by value type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import pytest
+from jsonschema import Draft202012Validator
+from mcp import Client
+from pydantic import BaseModel, TypeAdapter, create_model
+
+from llminst.result import CallResult
+from llminst.server import ServerOptions, create_server
+from llminst.server.results import (
+    ConfigureResult,
+    ExecuteResult,
+    ModelStatusOut,
+    TokenEstimateOut,
+)
+
+from ..conftest import models_with
+
+OUTPUT_MODELS = [ExecuteResult, ModelStatusOut, TokenEstimateOut, ConfigureResult]
+
+
+def schemas(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The published schema of `model`, and pydantic's standard one for the same fields."""
+    fields = {name: (f.annotation, f) for name, f in model.model_fields.items()}
+    standard = create_model(model.__name__, __doc__=model.__doc__, **fields)
+    return TypeAdapter(model).json_schema(), TypeAdapter(standard).json_schema()
+
+
+# A value of every JSON type, with the edge cases a type check could confuse.
+JSON_VALUES = [None, True, False, 0, -3, 1.5, 2.0, "", "x", [], ["x"], [1], {}, {"a": 1}]
+
+
+@pytest.mark.parametrize("model", OUTPUT_MODELS, ids=lambda m: m.__name__)
+def test_nullable_fields_are_type_lists(model: type[BaseModel]) -> None:
+    """No property of a published output schema is an anyOf of bare types."""
+    published, _ = schemas(model)
+    for name, prop in published["properties"].items():
+        assert "anyOf" not in prop, (name, prop)
+
+
+@pytest.mark.parametrize("model", OUTPUT_MODELS, ids=lambda m: m.__name__)
+def test_the_lean_schema_accepts_what_the_standard_one_does(model: type[BaseModel]) -> None:
+    """Property by property, both schemas accept the same values of every JSON type; the
+    rest of the schema (required fields, title, description) is the same."""
+    published, standard = schemas(model)
+    assert {k: v for k, v in published.items() if k != "properties"} == {
+        k: v for k, v in standard.items() if k != "properties"
+    }
+    assert list(published["properties"]) == list(standard["properties"])
+    for name, prop in published["properties"].items():
+        lean = Draft202012Validator(prop)
+        reference = Draft202012Validator(standard["properties"][name])
+        for value in JSON_VALUES:
+            assert lean.is_valid(value) == reference.is_valid(value), (name, value)
+
+
+@asynccontextmanager
+async def connect() -> AsyncIterator[tuple[Client, dict[str, Any]]]:
+    async with Client(create_server(ServerOptions(models=models_with()))) as client:
+        tools = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+        yield client, tools
+
+
+def text_of(result: Any) -> str:
+    return "".join(c.text for c in result.content if c.type == "text")
+
+
+async def test_a_call_result_is_the_call_results_fields() -> None:
+    """execute_llm's structured content is exactly the CallResult, field for field."""
+    async with connect() as (client, _):
+        result = await client.call_tool("execute_llm", {"model": "echo", "prompt": "hi"})
+    data = result.structured_content
+    assert list(data) == [a.name for a in attrs.fields(CallResult)]
+    assert CallResult(**data).to_dict() == data
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("get_llm_status", {}),
+        ("estimate_tokens", {"text": "héllo wörld"}),
+        ("configure_llm", {"model": "later", "command": ["not-installed-cli"]}),
+    ],
+)
+async def test_the_other_tools_text_is_their_structured_content(
+    tool: str, arguments: dict[str, Any]
+) -> None:
+    """Without an answer text, the text content is the structured content as indented JSON
+    (non-ASCII written as itself), and it conforms to the published schema."""
+    async with connect() as (client, schemas_by_tool):
+        result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text_of(result)
+    assert text_of(result) == json.dumps(result.structured_content, ensure_ascii=False, indent=2)
+    Draft202012Validator(schemas_by_tool[tool]).validate(result.structured_content)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"model": "nope", "prompt": "x"},
+        {"model": "echo", "prompt": "[[echo:exit=3]]"},
+        {"model": "echo", "prompt": 5},
+    ],
+    ids=["no-process", "partial-result", "bad-arguments"],
+)
+async def test_an_error_result_conforms_to_the_published_schema(arguments: dict[str, Any]) -> None:
+    """Clients validate isError results too (the TypeScript SDK does): they conform."""
+    async with connect() as (client, schemas_by_tool):
+        result = await client.call_tool("execute_llm", arguments)
+    assert result.is_error
+    Draft202012Validator(schemas_by_tool["execute_llm"]).validate(result.structured_content)
+    assert result.structured_content["error_kind"] == text_of(result).split(":")[0]
