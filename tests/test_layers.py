@@ -14,13 +14,17 @@ checks also catch what a module pulls in indirectly.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+from .support.imports import imported_names, imported_names_in
+
+TESTS = Path(__file__).resolve().parent
+SRC = TESTS.parent / "src"
 PACKAGE = SRC / "llminst"
 CORE = PACKAGE / "_core"
 FORBIDDEN_MODULES = {"trio", "anyio", "subprocess", "asyncio", "socket", "time", "random", "mcp"}
@@ -57,34 +61,13 @@ def layer(name: str) -> list[Path]:
     return ([single] if single.exists() else []) + sorted(package.rglob("*.py"))
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
+def module_name(path: Path, root: Path = SRC) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(source: str, module: str, *, is_package: bool = False) -> set[str]:
-    """The absolute names of the modules `source` (the module `module`) imports, relative
-    imports resolved; ``from . import x`` counts as importing the module ``package.x``."""
-    package = module if is_package else module.rpartition(".")[0]
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names.add(str(node.module))
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-            target = ".".join([*base, node.module] if node.module else base)
-            names.add(target)
-            if node.module is None:
-                names.update(f"{target}.{alias.name}" for alias in node.names)
-    return names
-
-
 def imports_of(path: Path) -> set[str]:
-    return imported_modules(
-        path.read_text(), module_name(path), is_package=path.name == "__init__.py"
-    )
+    return imported_names(path, SRC)
 
 
 def process_starts(source: str) -> list[str]:
@@ -132,19 +115,25 @@ def test_relative_imports_are_resolved_against_the_package() -> None:
         "from .. import logs as _logs\n"
         "def f():\n    from ..supervisor import Supervisor\n"
     )
-    assert imported_modules(source, "llminst._core.jsonmode") == {
+    assert imported_names_in(source, "llminst._core") == {
         "os.path",
         "attrs",
+        "attrs.frozen",
         "llminst.errors",
+        "llminst.errors.ConfigError",
         "llminst._core.events",
+        "llminst._core.events.TextDelta",
         "llminst._core",
         "llminst._core.timeouts",
         "llminst",
         "llminst.logs",
         "llminst.supervisor",
+        "llminst.supervisor.Supervisor",
     }
-    package = imported_modules("from .claude import X\n", "llminst._core.decoders", is_package=True)
-    assert package == {"llminst._core.decoders.claude"}
+    subpackage = imported_names_in("from ..spec import X\n", "llminst._core.decoders")
+    assert subpackage == {"llminst._core.spec", "llminst._core.spec.X"}
+    init = imported_names(CORE / "decoders" / "__init__.py", SRC)
+    assert "llminst._core.events" in init  # its `from ..events import Event`
 
 
 def test_process_starts_are_found_however_they_are_written() -> None:
@@ -307,3 +296,35 @@ def test_echo_cli_starts_without_trio() -> None:
         "assert 'trio' not in sys.modules and 'mcp' not in sys.modules, sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The tests' own layout
+
+TEST_MODULES = sorted(p for p in TESTS.rglob("*.py") if "fixtures" not in p.parts)
+
+
+def test_no_test_imports_a_test_module_or_a_conftest() -> None:
+    """Shared helpers live in tests/support: a test module, a conftest (its fixtures come by
+    name) and benchmarks.soak (but for the soak's own tests) are never imported."""
+    offenders = []
+    for path in TEST_MODULES:
+        module = module_name(path, TESTS.parent)
+        for name in imported_names(path, TESTS.parent):
+            *_, parent, last = ["", *name.split(".")]
+            soak = name == "benchmarks.soak" and not module.startswith("tests.benchmarks.")
+            if last.startswith("test_") or "conftest" in (parent, last) or soak:
+                offenders.append(f"{path.relative_to(TESTS)} imports {name}")
+    assert not offenders
+
+
+def test_support_modules_shadow_no_other_module() -> None:
+    """The scripts in tests/support run with that folder first on sys.path: a helper named
+    like a standard or installed module (``secrets``, ``mcp``) would replace it in them."""
+    names = sorted(p.stem for p in (TESTS / "support").glob("*.py") if p.stem != "__init__")
+    shadowing = [
+        name
+        for name in names
+        if name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None
+    ]
+    assert not shadowing

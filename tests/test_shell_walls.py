@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .support.imports import imported_names, reaches
+
 SRC = Path(__file__).parent.parent / "src" / "llminst"
 
 
@@ -21,23 +23,7 @@ def _modules(*names: str) -> list[Path]:
 
 def _imported(path: Path) -> set[str]:
     """Every module `path` imports, relative imports resolved to ``llminst.…`` names."""
-    package = ".".join(path.relative_to(SRC.parent).parts[:-1])  # llminst.cli for cli/run.py
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, base] if base else parent)
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
-
-
-def _reaches(imported: set[str], forbidden: str) -> bool:
-    return any(name == forbidden or name.startswith(forbidden + ".") for name in imported)
+    return imported_names(path, SRC.parent)
 
 
 def test_relative_imports_resolve() -> None:
@@ -56,7 +42,7 @@ def test_the_shell_never_starts_a_process_itself(path: Path) -> None:
     MCP SDK's client)."""
     imported = _imported(path)
     for forbidden in ("subprocess", "multiprocessing", "llminst._reaper"):
-        assert not _reaches(imported, forbidden), f"{path.name} imports {forbidden}"
+        assert not reaches(imported, forbidden), f"{path.name} imports {forbidden}"
 
 
 @pytest.mark.parametrize("path", _modules("transports"), ids=lambda p: p.name)
@@ -65,7 +51,7 @@ def test_transports_know_no_tools_and_no_calls(path: Path) -> None:
     the server's tools or the command line."""
     imported = _imported(path)
     for forbidden in ("llminst.supervisor", "llminst.server", "llminst.cli"):
-        assert not _reaches(imported, forbidden), f"{path.name} imports {forbidden}"
+        assert not reaches(imported, forbidden), f"{path.name} imports {forbidden}"
 
 
 def test_the_demo_is_a_client_only() -> None:
@@ -73,7 +59,7 @@ def test_the_demo_is_a_client_only() -> None:
     supervisor."""
     imported = _imported(SRC / "demo.py")
     for forbidden in ("llminst.server", "llminst.supervisor", "mcp.server"):
-        assert not _reaches(imported, forbidden), f"demo.py imports {forbidden}"
+        assert not reaches(imported, forbidden), f"demo.py imports {forbidden}"
 
 
 def test_the_terminal_writes_only_to_the_streams_it_is_given() -> None:

@@ -1,6 +1,6 @@
 """Secrets never appear in what a real `llminst serve --log-level debug` returns or logs.
 
-Every tool call of tests/support/secrets.py goes through the server over stdio, with the fake
+Every tool call of tests/support/canaries.py goes through the server over stdio, with the fake
 keys in its environment; neither the results nor the server's stderr may hold one. What is
 promised and what is not: tests/server/test_secrets.py.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from mcp import Client, StdioServerParameters
 
+from ..support.canaries import MODELS, SECRETS, assert_clean, run_all
 from ..support.config import write_config
 from ..support.paths import LLMINST
-from ..support.secrets import MODELS, SECRETS, assert_clean, run_all
 
 
 async def test_no_secret_in_a_real_stdio_server(tmp_path: Path, echo_state) -> None:

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
+from ..support.paths import TESTS
+
 pytestmark = pytest.mark.inspector
 
-SCRIPT = Path(__file__).parent.parent / "support" / "ts_client.mjs"
+SCRIPT = TESTS / "support" / "ts_client.mjs"
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("execute_llm", {"model": "echo", "prompt": "hello"}),
     ("execute_llm", {"model": "echo", "prompt": "2+2?", "json_mode": True}),

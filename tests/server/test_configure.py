@@ -22,7 +22,8 @@ from llminst._core.config import ModelSpec
 from llminst.server import ServerOptions, create_server
 from llminst.server.configure import KEY_DESCRIPTIONS
 
-from ..conftest import FAKECLI, models_with
+from ..support.models import models_with
+from ..support.paths import FAKECLI
 
 SPEC_KEYS = [a.name for a in attrs.fields(ModelSpec) if a.name != "name"]
 

@@ -27,7 +27,7 @@ from llminst.server.results import (
     TokenEstimateOut,
 )
 
-from ..conftest import models_with
+from ..support.models import models_with
 
 OUTPUT_MODELS = [ExecuteResult, ModelStatusOut, TokenEstimateOut, ConfigureResult]
 

@@ -1,6 +1,6 @@
 """Secrets in the environment never appear in logs, tool results or error messages.
 
-Distinctive fake keys (tests/support/secrets.py) are put in the environment CLIs start from;
+Distinctive fake keys (tests/support/canaries.py) are put in the environment CLIs start from;
 every tool is run (successes and each failure kind) in memory with structlog capturing at debug
 level, and through a real `llminst serve --log-level debug` over stdio whose stderr is kept
 (tests/serve/test_secrets.py); the keys must appear nowhere.
@@ -23,8 +23,8 @@ from mcp import Client
 
 from llminst.server import ServerOptions, create_server
 
+from ..support.canaries import MODELS, SECRETS, assert_clean, python_model, run_all
 from ..support.models import FAST, models_with
-from ..support.secrets import MODELS, SECRETS, assert_clean, python_model, run_all
 from ..support.tools import text_of
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,11 @@ from mcp import Client
 from llminst._core.config import BUILTIN_MODELS
 from llminst.server import ServerOptions, create_server
 
+from ..support.paths import FIXTURES
+
 TOOLS = ["execute_llm", "stream_llm", "get_llm_status", "estimate_tokens", "configure_llm"]
 
-SNAPSHOT = Path(__file__).parent.parent / "fixtures" / "mcp" / "tools.json"
+SNAPSHOT = FIXTURES / "mcp" / "tools.json"
 
 
 async def listed_tools() -> dict[str, dict[str, Any]]:

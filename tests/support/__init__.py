@@ -8,7 +8,12 @@ mcp_http_call (a throwaway client process) · progress (progress notifications, 
 versions (status once versions settle) · load (a machine with busy cores) · report (figure
 lines) · fakecli (the misbehaving helper CLI) · scripts (what real CLIs printed when they failed,
 for fakecli) · faults (fault table, nothing-left checks) · signals (signalling commands) ·
-secrets (canaries) · status (reading the status table) · wire (bad JSON-RPC lines) · decoding
-(feeding decoders) · recordings (the real CLIs' recorded outputs) · streamer (a streaming
-stand-in) · fake_ollama (the ollama stand-in) · readme (README's generated blocks).
+canaries (fake keys for the leak tests) · status (reading the status table) · wire (bad
+JSON-RPC lines) · decoding (feeding decoders) · recordings (the real CLIs' recorded outputs) ·
+streamer (a streaming stand-in) · fake_ollama (the ollama stand-in) · readme (README's
+generated blocks).
+
+The scripts here (fakecli, mcp_http_call, fake_ollama) run with this folder first on sys.path:
+a module here must not be named like a standard or installed module (tests/test_layers.py
+checks), or it would replace that module in them.
 """
