@@ -1,0 +1,227 @@
+"""One attempt of a call: start the CLI, move its output into the `AttemptOutput`, end its tree.
+
+`run_attempt` starts the invocation (`process.start`), then reads stdout in its own task while
+two helpers run beside it: one reads stderr, one waits for the CLI to exit. Once it has exited,
+what it left in its group (and, in subreaper mode, what escaped the group) is killed, and the
+pipes still open get a bounded wait for EOF (`pumps.Linger`). The output record
+decides what is kept and what the caller sees; this module forwards that, and ends the attempt
+early when the record says the CLI keeps repeating an error.
+
+Cleanup is a contract: however the attempt ends (exit, early stop, deadline, the caller
+cancelled, the supervisor closed), its process group gets SIGTERM, the grace period, SIGKILL,
+and is reaped, in a shielded scope, before `run_attempt` returns or raises.
+
+What it must never do: decide what an attempt's outcome is (`_core.outcome` does), or return
+with the CLI's process group alive.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .._core.command import Invocation
+from .._core.events import RetryNotice
+from .._core.output import AttemptOutput, Forward
+from .._core.request import CallRequest
+from ..errors import CLINotFoundError, InvalidInputError, ProcessFailedError
+from ..logs import get_logger
+from . import process
+from .capabilities import locate
+from .pumps import Linger, PipeReader, feed_stdin
+from .stream import AttemptStarted
+
+if TYPE_CHECKING:
+    from .call import Call
+
+__all__ = ["run_attempt"]
+
+EOF_LINGER_S = 1.0  # after the tree is gone, how long to wait for a pipe held by an escapee
+_log = get_logger()
+
+
+async def run_attempt(
+    call: Call, output: AttemptOutput, invocation: Invocation, *, grace_s: float, token: str
+) -> None:
+    """Run one attempt of `call` to its end; `output` gets what it produced and its exit code.
+
+    `token` is the attempt's reaper marker (in its environment in subreaper mode): processes
+    carrying it that escaped the group are killed too.
+
+    Raises:
+        LLMError: the CLI could not be started (not found, not executable, no descriptors,
+            no such working directory).
+
+    Cancellation: the process tree is killed (SIGTERM, `grace_s`, SIGKILL) and reaped in a
+    shielded scope before the cancellation goes on.
+    """
+    proc = await _spawn(call.request, invocation)
+    await _Attempt(call, output, proc, grace_s=grace_s, token=token).run(invocation)
+
+
+class _Attempt:
+    """One started process, its pipes, and the bookkeeping of its cleanup."""
+
+    def __init__(
+        self, call: Call, output: AttemptOutput, proc: trio.Process, *, grace_s: float, token: str
+    ) -> None:
+        self.call = call
+        self.output = output
+        self.proc = proc
+        self.grace_s = grace_s
+        self.token = token
+        self.context: dict[str, Any] = {**call.log_context(), "pid": proc.pid}
+        self.draining: trio.CancelScope | None = None  # cancelled to stop reading early
+        self.linger: Linger | None = None  # bounds reading once the tree is gone
+        self.readers: tuple[PipeReader, ...] = ()
+        self.tree_gone = False  # the leader is reaped and what it left is killed
+        self.truncation_logged = False
+
+    async def run(self, invocation: Invocation) -> None:
+        _log.info("llminst.attempt.started", **self.context, prompt_via=invocation.prompt_via)
+        started = trio.current_time()
+        try:
+            await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
+            await self._drain(invocation.stdin)
+            await self._forward(self.output.end_of_stdout())
+        finally:
+            if not self.tree_gone:
+                with trio.CancelScope(shield=True):
+                    await process.kill_tree(self.proc, self.grace_s, **self.context)
+                    if self.proc.returncode is not None:
+                        await process.kill_escapees(self.token, **self.context)
+            process.close_pipes(self.proc)
+            process.released(self.proc)
+            self.output.exit_code = self.proc.returncode
+            _log.info(
+                "llminst.attempt.finished",
+                **self.context,
+                exit_code=self.proc.returncode,
+                output_bytes=self.output.size,
+                dropped_bytes=self.output.dropped_bytes or None,
+                elapsed_s=round(trio.current_time() - started, 4),
+                pipes_abandoned=self._pipes_abandoned() or None,
+            )
+
+    async def _drain(self, stdin: bytes | None) -> None:
+        """Read both pipes (and feed stdin) until the CLI has exited and its pipes ended, or
+        it is stopped early."""
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        async with trio.open_nursery() as nursery:
+            self.draining = nursery.cancel_scope
+            self.linger = linger = Linger(nursery.cancel_scope)
+            stdout = PipeReader(self.proc.stdout, linger)
+            stderr = PipeReader(self.proc.stderr, linger)
+            self.readers = (stdout, stderr)
+            nursery.start_soon(stderr.run, self._on_stderr)
+            if stdin is not None and self.proc.stdin is not None:
+                nursery.start_soon(feed_stdin, self.proc.stdin, stdin)
+            nursery.start_soon(self._watch_exit, linger)
+            await stdout.run(self._on_stdout)
+
+    async def _watch_exit(self, linger: Linger) -> None:
+        """Once the CLI exits: kill what it left behind, and bound the wait for EOF."""
+        await process.wait_exited(self.proc)
+        self.output.process_exited()  # it ended by itself: what it said is classified as usual
+        # The leader is gone: whatever it left in its group is killed now, and a pipe
+        # still held open by a process outside the group gets a bounded wait for EOF.
+        await process.kill_tree(self.proc, self.grace_s, **self.context)
+        await process.kill_escapees(self.token, **self.context)
+        self.tree_gone = True
+        linger.start(EOF_LINGER_S)
+
+    def _pipes_abandoned(self) -> bool:
+        """Reading stopped before EOF because the pipes outlived the tree (not an early stop)."""
+        lingered = self.draining is not None and self.draining.cancelled_caught
+        return lingered and self.output.stopped is None and not all(r.at_eof for r in self.readers)
+
+    async def _on_stdout(self, data: bytes) -> None:
+        await self._forward(self.output.receive_stdout(data))
+        self._stop_if_repeating()
+
+    async def _on_stderr(self, data: bytes) -> None:
+        self.output.receive_stderr(data)
+        self._stop_if_repeating()
+
+    async def _forward(self, forwards: list[Forward]) -> None:
+        if self.output.truncated and not self.truncation_logged:
+            self.truncation_logged = True
+            _log.warning(
+                "llminst.output.truncated",
+                **self.call.log_context(),
+                cap_bytes=self.output.cap_bytes,
+                reason=self.output.truncation,
+                dropped_bytes=self.output.dropped_bytes,
+            )
+        for forward in forwards:
+            if isinstance(forward, RetryNotice):
+                _log.info(
+                    "llminst.cli.retry_notice", **self.call.log_context(), delay_s=forward.delay_s
+                )
+            await self.call.emit(forward)
+
+    def _stop_if_repeating(self) -> None:
+        found = self.output.stopped
+        if found is None or self.draining is None or self.draining.cancel_called:
+            return
+        _log.warning(
+            "llminst.attempt.stopped_early",
+            **self.context,
+            reason=found.kind.value,
+            repeats=found.count,
+            source=found.source,
+        )
+        self.draining.cancel()
+
+
+async def _spawn(request: CallRequest, invocation: Invocation) -> trio.Process:
+    """Start the invocation; a failure to start is an `LLMError` that names the fix."""
+    try:
+        return await process.start(
+            list(invocation.argv),
+            env=invocation.env,
+            stdin=subprocess.PIPE if invocation.stdin is not None else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=invocation.cwd,
+        )
+    except OSError as exc:
+        raise _start_error(request, invocation, exc) from None
+
+
+def _start_error(request: CallRequest, invocation: Invocation, exc: OSError) -> Exception:
+    spec, executable = request.spec, invocation.argv[0]
+    missing = isinstance(exc, FileNotFoundError | PermissionError)
+    if missing and locate(executable, invocation.env) is None:
+        if locate(executable, invocation.env, mode=os.F_OK) is not None:
+            return ProcessFailedError(
+                f"model {spec.name!r}: cannot execute {executable!r} (it exists but "
+                "is not executable); make it executable (chmod +x) or fix the model's command",
+                exit_code=None,
+            )
+        return CLINotFoundError(request.model, executable, spec.install_hint)
+    if isinstance(exc, FileNotFoundError):
+        if invocation.cwd is not None and not os.path.isdir(invocation.cwd):
+            return InvalidInputError(
+                f"model {spec.name!r}: working directory {invocation.cwd!r} does not exist; "
+                "fix the model's cwd"
+            )
+        return CLINotFoundError(request.model, executable, spec.install_hint)
+    if isinstance(exc, PermissionError):
+        return ProcessFailedError(
+            f"model {spec.name!r}: cannot execute {executable!r} ({exc.strerror}); "
+            "make it executable (chmod +x) or fix the model's command",
+            exit_code=None,
+        )
+    fix = ""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        fix = (
+            "; too many calls are running for this process's descriptor limit: lower "
+            "the models' max_concurrency or raise the limit (ulimit -n)"
+        )
+    return ProcessFailedError(
+        f"model {spec.name!r}: could not start {executable!r}: {exc}{fix}", exit_code=None
+    )

@@ -1,0 +1,278 @@
+"""One call, from start to result: the call's task in the supervisor's nursery.
+
+`CallRunner.drive` is the task that runs a `Call`. Under the call's cancel scope, whose deadline
+covers everything (queueing for the model's concurrency limit, every attempt, every backoff
+sleep), it takes a slot of the model's `trio.CapacityLimiter`, decides once whether the CLI
+takes the JSON schema by its own flag, then runs attempts (`attempt.run_attempt`) until one
+succeeds, fails, or a rate limit cannot be waited out; between rate-limited attempts it sleeps
+as `plan_retry` says. How each attempt ends and what the call returns is decided in
+`_core.outcome`; this module only sequences it and keeps the time.
+
+What it must never do: raise out of `drive` (every end of a call is a result or an `LLMError`
+on the `Call`, and `done` is always set), or leave a process running when the call ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+import attrs
+import trio
+from attrs import define
+
+from .._core.command import invocation_for
+from .._core.config import ModelSpec, Settings
+from .._core.outcome import (
+    CallFacts,
+    attach_result,
+    cancelled_error,
+    classify_failure,
+    finish,
+    internal_error,
+    rate_limited_error,
+    shutdown_error,
+    succeeded,
+    timeout_error,
+)
+from .._core.output import AttemptOutput
+from .._core.request import CallRequest
+from .._core.retry import BackoffPolicy, RateLimitHit, plan_retry
+from ..errors import LLMError
+from ..logs import get_logger
+from ..result import CallResult
+from . import reaper
+from .attempt import run_attempt
+from .capabilities import Capabilities
+from .stream import RetryScheduled, StreamEvent
+
+__all__ = ["Call", "CallRunner"]
+
+_log = get_logger()
+
+
+@define(eq=False)
+class Call:
+    """One call's state, shared by its task and its caller."""
+
+    id: str
+    request: CallRequest
+    scope: trio.CancelScope
+    started: float
+    events: trio.MemorySendChannel[StreamEvent] | None  # None: nobody reads them
+    done: trio.Event = attrs.Factory(trio.Event)
+    attempts: int = 0
+    last: AttemptOutput | None = None
+    result: CallResult | None = None
+    error: LLMError | None = None
+    abandoned: bool = False  # the caller left before the call ended
+
+    def log_context(self) -> dict[str, Any]:
+        return {"call": self.id, "model": self.request.model, "attempt": self.attempts}
+
+    def facts(self) -> CallFacts:
+        duration_s = trio.current_time() - self.started
+        return CallFacts(request=self.request, attempts=self.attempts, duration_s=duration_s)
+
+    def outcome(self) -> CallResult:
+        """The result of the ended call, or its error raised."""
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise RuntimeError("the call is still running")
+        return self.result
+
+    async def emit(self, event: StreamEvent) -> None:
+        """Pass `event` to the caller; waits only while the caller's buffer is full."""
+        if self.events is None:
+            return
+        # A consumer that stopped reading cancels the call when it leaves its block.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            try:
+                self.events.send_nowait(event)
+            except trio.WouldBlock:
+                await self.events.send(event)
+
+    def abandon(self) -> None:
+        """The caller is gone: end the call (`done` is set once its processes are gone)."""
+        if not self.done.is_set():
+            self.abandoned = True
+            self.scope.cancel()
+
+
+@define
+class CallRunner:
+    """What every call of a supervisor shares, and the task that runs each one."""
+
+    settings: Settings
+    backoff: BackoffPolicy
+    rng: random.Random
+    capabilities: Capabilities
+    limiters: dict[str, trio.CapacityLimiter] = attrs.Factory(dict)
+    calls: dict[str, Call] = attrs.Factory(dict)
+    """The calls running or queued, by id."""
+    _ids: Iterator[str] = attrs.field(
+        init=False,
+        factory=lambda: map(f"{uuid.uuid4().hex[:6]}-{{}}".format, itertools.count(1)),
+    )
+
+    def concurrency_limit(self, spec: ModelSpec) -> int:
+        return spec.max_concurrency or self.settings.default_max_concurrency
+
+    def reconfigured(self, spec: ModelSpec) -> None:
+        """`spec` replaced its model's spec: a new concurrency limit applies from now on."""
+        limiter = self.limiters.get(spec.name)
+        if limiter is not None:
+            limiter.total_tokens = self.concurrency_limit(spec)
+
+    def start(
+        self,
+        nursery: trio.Nursery,
+        request: CallRequest,
+        *,
+        events: trio.MemorySendChannel[StreamEvent] | None,
+    ) -> Call:
+        """Start `request` as a task of `nursery`; its events go to `events` (None: nowhere)."""
+        now = trio.current_time()
+        call = Call(
+            id=next(self._ids),
+            request=request,
+            scope=trio.CancelScope(deadline=now + request.timeout.seconds),
+            started=now,
+            events=events,
+        )
+        self.calls[call.id] = call
+        nursery.start_soon(self.drive, call)
+        return call
+
+    async def drive(self, call: Call) -> None:
+        """The task that runs one call; it never raises except trio.Cancelled on shutdown.
+
+        However it ends, `call.result` is set (and `call.error` for a failure) before
+        `call.done` is set and the event channel is closed, in that order.
+        """
+        request = call.request
+        _log.info(
+            "llminst.call.started",
+            **call.log_context(),
+            timeout_s=request.timeout.seconds,
+            timeout_category=request.timeout.category,
+            prompt_chars=len(request.prompt),
+        )
+        try:
+            with call.scope:
+                call.result = await self._within_limit(call)
+            if call.scope.cancelled_caught:
+                self._fail(call, cancelled_error() if call.abandoned else _timed_out(call))
+        except LLMError as exc:
+            self._fail(call, exc)
+        except Exception as exc:
+            _log.exception("llminst.call.crashed", **call.log_context())
+            self._fail(call, internal_error(exc))
+        finally:
+            # Only the supervisor's own cancellation gets here without a result (it may
+            # arrive wrapped in an exception group, so it is not matched by type).
+            if call.result is None:
+                self._fail(call, shutdown_error())
+            # Set before the channel closes, so a consumer that sees the end sees the result;
+            # and before logging, so nothing can leave a waiting caller hanging.
+            self.calls.pop(call.id, None)
+            call.done.set()
+            if call.events is not None:
+                call.events.close()
+            _log.info(
+                "llminst.call.finished",
+                **call.log_context(),
+                success=call.error is None,
+                error=None if call.error is None else call.error.kind,
+                elapsed_s=round(trio.current_time() - call.started, 4),
+            )
+
+    def _fail(self, call: Call, error: LLMError) -> None:
+        call.error = attach_result(error, call.facts(), call.last)
+        call.result = error.result
+
+    async def _within_limit(self, call: Call) -> CallResult:
+        """Run the call's attempts holding a slot of its model's concurrency limit."""
+        spec = call.request.spec
+        limiter = self.limiters.get(spec.name)
+        if limiter is None:
+            limiter = self.limiters[spec.name] = trio.CapacityLimiter(self.concurrency_limit(spec))
+        try:
+            limiter.acquire_nowait()  # a free slot costs no trip through the scheduler
+        except trio.WouldBlock:
+            await limiter.acquire()
+        try:
+            return await self._attempts(call)
+        finally:
+            limiter.release()
+
+    async def _attempts(self, call: Call) -> CallResult:
+        request = call.request
+        native_args = request.spec.json_schema_args
+        native = request.json_mode and bool(native_args)
+        if native:  # decided once per call: the CLI's help says whether it has the flag
+            native = await self.capabilities.supports_flag(request.spec, native_args[0])
+        while True:
+            call.attempts += 1
+            output = AttemptOutput.for_attempt(call.attempts, request.spec, self.settings)
+            call.last = output
+            token = f"{call.id}.{call.attempts}"  # how its escapees are recognised
+            invocation = invocation_for(
+                request,
+                native_schema=native,
+                base_env=self.capabilities.base_env,
+                extra_env={reaper.MARKER_VAR: token} if reaper.active() else None,
+            )
+            settings = self.settings
+            await run_attempt(
+                call, output, invocation, grace_s=settings.grace_period_s, token=token
+            )
+            if succeeded(output):
+                return finish(call.facts(), output)
+            now = time.time()
+            failure = classify_failure(request, output, now=now, tz=_local_timezone())
+            if not isinstance(failure, RateLimitHit):
+                raise failure
+            await self._wait_out(call, failure, now)
+
+    async def _wait_out(self, call: Call, hit: RateLimitHit, now: float) -> None:
+        """Sleep before the next attempt as `plan_retry` says, or raise if it says give up."""
+        attempt = call.attempts
+        remaining = call.scope.deadline - trio.current_time()
+        decision = plan_retry(
+            attempt=attempt,
+            max_attempts=call.request.spec.max_attempts,
+            hit=hit,
+            policy=self.backoff,
+            now=now,
+            deadline=now + remaining,
+            rand=self.rng.random(),
+        )
+        if decision.delay_s is None:
+            raise rate_limited_error(call.request, hit, decision, attempt)
+        _log.info(
+            "llminst.retry.scheduled",
+            **call.log_context(),
+            wait_s=round(decision.delay_s, 3),
+            reason=decision.reason,
+        )
+        await call.emit(
+            RetryScheduled(attempt, decision.delay_s, decision.reason, decision.reset_at)
+        )
+        await trio.sleep(decision.delay_s)
+
+
+def _timed_out(call: Call) -> LLMError:
+    return timeout_error(call.request, call.last, call.attempts)
+
+
+def _local_timezone() -> tzinfo:
+    # CLIs print reset times ("resets 1am") in the local time of this machine.
+    return datetime.now().astimezone().tzinfo or UTC
