@@ -232,8 +232,17 @@ def test_a_stopped_output_decodes_nothing_more() -> None:
 
 
 @pytest.mark.parametrize("repeats", [0, 3])
-def test_without_patterns_or_with_repeats_0_there_is_no_detector(repeats: int) -> None:
-    """Nothing to detect (no patterns) or detection off: no detector is made at all."""
+def test_a_detector_is_made_only_when_there_is_something_to_detect(repeats: int) -> None:
+    """No patterns, detection off, or no error before the answer: no detector is made."""
     spec = ModelSpec(name="p", command=("p",), unreachable_patterns=(), auth_patterns=())
-    assert output_for(spec, repeats=repeats).detector is None
-    assert (output_for(TEXT_SPEC, repeats=repeats).detector is None) == (repeats == 0)
+    without_patterns = output_for(spec, repeats=repeats)
+    without_patterns.receive_stderr(b"connection refused\n")
+    assert without_patterns.detector is None
+    with_patterns = output_for(TEXT_SPEC, repeats=repeats)
+    assert with_patterns.detector is None  # nothing said yet
+    with_patterns.receive_stderr(b"connection refused\n")
+    assert (with_patterns.detector is None) == (repeats == 0)
+    answered = output_for(TEXT_SPEC, repeats=repeats)
+    answered.receive_event(TextDelta("the answer"))
+    answered.receive_stderr(b"connection refused\n")
+    assert answered.detector is None

@@ -17,6 +17,9 @@ text or more than the stderr tail, or forward text it did not keep.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import attrs
 from attrs import define
 
@@ -40,7 +43,9 @@ class AttemptOutput:
         cap_bytes: how much answer text (UTF-8 bytes) is kept.
         stderr_tail_bytes: how much of the end of stderr is kept.
         decoder: the model's output decoder.
-        detector: the repeated-error detector (None: never stop early).
+        make_detector: makes the repeated-error detector (None: never stop early).
+        detector: that detector, made when the first error it could count arrives.
+        answered: answer text (not just whitespace) has arrived.
         parts: the answer text as it streamed, within the cap.
         size: the UTF-8 size of `parts`.
         final: the CLI's own final result (its text within the cap), if it gave one.
@@ -57,7 +62,9 @@ class AttemptOutput:
     cap_bytes: int
     stderr_tail_bytes: int
     decoder: Decoder
+    make_detector: Callable[[], RepeatedErrorDetector] | None = None
     detector: RepeatedErrorDetector | None = None
+    answered: bool = False
     parts: list[str] = attrs.Factory(list)
     size: int = 0
     final: FinalResult | None = None
@@ -73,11 +80,12 @@ class AttemptOutput:
     @classmethod
     def for_attempt(cls, number: int, spec: ModelSpec, settings: Settings) -> AttemptOutput:
         """An empty output for attempt `number` of `spec` under `settings`."""
-        detector = None
+        make_detector = None
         if settings.stop_after_repeated_errors and (
             spec.unreachable_patterns or spec.auth_patterns
         ):
-            detector = RepeatedErrorDetector(
+            make_detector = functools.partial(
+                RepeatedErrorDetector,
                 unreachable_patterns=spec.unreachable_patterns,
                 auth_patterns=spec.auth_patterns,
                 repeats=settings.stop_after_repeated_errors,
@@ -87,7 +95,7 @@ class AttemptOutput:
             cap_bytes=settings.max_output_bytes,
             stderr_tail_bytes=settings.stderr_tail_bytes,
             decoder=make_decoder(spec.output_format, max_line_bytes=settings.max_output_bytes),
-            detector=detector,
+            make_detector=make_detector,
         )
 
     # -- feeding -------------------------------------------------------------------------
@@ -102,9 +110,8 @@ class AttemptOutput:
 
     def receive_event(self, event: Event) -> Forward | None:
         """Take in one decoder event; returns what to pass on to the caller, if anything."""
-        if self.detector is not None:
-            self._stop_if(self.detector.feed_event(event))
         if isinstance(event, TextDelta):
+            self.answered = self.answered or bool(event.text.strip())
             text = self._within_cap(event.text)
             if not text:
                 return None
@@ -117,6 +124,8 @@ class AttemptOutput:
             return event
         elif isinstance(event, ErrorNotice):
             self.errors.append(event.message)
+            if (detector := self._error_detector()) is not None:
+                self._stop_if(detector.feed_event(event))
         elif isinstance(event, Truncated):
             self._truncated(event.reason, event.dropped_bytes)
         return None
@@ -125,8 +134,8 @@ class AttemptOutput:
         """Take in the next chunk of stderr (split anywhere); only its tail is kept."""
         self.stderr += data
         del self.stderr[: -self.stderr_tail_bytes]
-        if self.detector is not None:
-            self._stop_if(self.detector.feed_stderr(bytes(data)))
+        if (detector := self._error_detector()) is not None:
+            self._stop_if(detector.feed_stderr(bytes(data)))
 
     def process_exited(self) -> None:
         """The process ended by itself: what it said is classified as usual, never stopped."""
@@ -139,6 +148,15 @@ class AttemptOutput:
             if forward is not None:
                 forwards.append(forward)
         return forwards
+
+    def _error_detector(self) -> RepeatedErrorDetector | None:
+        """The detector, made at the first error it could count; none once the CLI answered
+        (a CLI that answers reaches its API)."""
+        if self.answered:
+            return None
+        if self.detector is None and self.make_detector is not None:
+            self.detector = self.make_detector()
+        return self.detector
 
     def _stop_if(self, found: RepeatedError | None) -> None:
         if found is not None and self.stopped is None and not self.exited:

@@ -1,11 +1,12 @@
 """One attempt of a call: start the CLI, move its output into the `AttemptOutput`, end its tree.
 
-`run_attempt` starts the invocation (`process.start`), then reads stdout in its own task while
-two helpers run beside it: one reads stderr, one waits for the CLI to exit. Once it has exited,
-what it left in its group (and, in subreaper mode, what escaped the group) is killed, and the
-pipes still open get a bounded wait for EOF (`pumps.Linger`). The output record
-decides what is kept and what the caller sees; this module forwards that, and ends the attempt
-early when the record says the CLI keeps repeating an error.
+`run_attempt` starts the invocation (`process.start`), then drains the CLI: on Linux in the
+call's own task, told by a `pumps.Watch` which pipe is ready and when the CLI has exited;
+elsewhere stdout is read in the call's task while one helper task reads stderr and another
+waits for the exit. Once the CLI has exited, what it left in its group (and, in subreaper mode,
+what escaped the group) is killed, and pipes still open get `EOF_LINGER_S` of silence before
+they are given up. The output record decides what is kept and what the caller sees; this module
+forwards that, and ends the attempt early when the record says the CLI keeps repeating an error.
 
 Cleanup is a contract: however the attempt ends (exit, early stop, deadline, the caller
 cancelled, the supervisor closed), its process group gets SIGTERM, the grace period, SIGKILL,
@@ -18,21 +19,22 @@ with the CLI's process group alive.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import subprocess
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
+from trio.lowlevel import FdStream
 
 from .._core.command import Invocation
 from .._core.events import RetryNotice
 from .._core.output import AttemptOutput, Forward
 from .._core.request import CallRequest
 from ..errors import CLINotFoundError, InvalidInputError, ProcessFailedError
-from ..logs import get_logger
 from . import process
 from .capabilities import locate
-from .pumps import Linger, PipeReader, feed_stdin
+from .pumps import Linger, PipeReader, StdinWriter, Watch, feed_stdin, read_ready
 from .stream import AttemptStarted
 
 if TYPE_CHECKING:
@@ -41,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["run_attempt"]
 
 EOF_LINGER_S = 1.0  # after the tree is gone, how long to wait for a pipe held by an escapee
-_log = get_logger()
+ONE_TASK = Watch.available()
+"""Read an attempt's pipes and see its exit in one task (Linux); False: a task per pipe."""
 
 
 async def run_attempt(
@@ -74,15 +77,15 @@ class _Attempt:
         self.proc = proc
         self.grace_s = grace_s
         self.token = token
-        self.context: dict[str, Any] = {**call.log_context(), "pid": proc.pid}
+        self.log = call.log.bind(attempt=output.number, pid=proc.pid)
         self.draining: trio.CancelScope | None = None  # cancelled to stop reading early
-        self.linger: Linger | None = None  # bounds reading once the tree is gone
-        self.readers: tuple[PipeReader, ...] = ()
         self.tree_gone = False  # the leader is reaped and what it left is killed
+        self.pipes_abandoned = False  # held open after the tree was gone, past the linger
+        self.stop_logged = False
         self.truncation_logged = False
 
     async def run(self, invocation: Invocation) -> None:
-        _log.info("llminst.attempt.started", **self.context, prompt_via=invocation.prompt_via)
+        self.log.info("llminst.attempt.started", prompt_via=invocation.prompt_via)
         started = trio.current_time()
         try:
             await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
@@ -91,53 +94,107 @@ class _Attempt:
         finally:
             if not self.tree_gone:
                 with trio.CancelScope(shield=True):
-                    await process.kill_tree(self.proc, self.grace_s, **self.context)
+                    await process.kill_tree(self.proc, self.grace_s, log=self.log)
                     if self.proc.returncode is not None:
-                        await process.kill_escapees(self.token, **self.context)
+                        await process.kill_escapees(self.token, log=self.log)
             process.close_pipes(self.proc)
             process.released(self.proc)
             self.output.exit_code = self.proc.returncode
-            _log.info(
+            self.log.info(
                 "llminst.attempt.finished",
-                **self.context,
                 exit_code=self.proc.returncode,
                 output_bytes=self.output.size,
                 dropped_bytes=self.output.dropped_bytes or None,
                 elapsed_s=round(trio.current_time() - started, 4),
-                pipes_abandoned=self._pipes_abandoned() or None,
+                pipes_abandoned=self.pipes_abandoned or None,
             )
 
     async def _drain(self, stdin: bytes | None) -> None:
         """Read both pipes (and feed stdin) until the CLI has exited and its pipes ended, or
         it is stopped early."""
+        watch = None
+        pipes = (self.proc.stdout, self.proc.stderr)
+        if ONE_TASK and all(isinstance(pipe, FdStream) for pipe in pipes):
+            try:
+                watch = Watch(self.proc.pid)
+            except OSError:  # no pidfds on this kernel
+                watch = None
+        if watch is None:
+            await self._drain_by_tasks(stdin)
+            return
+        with watch:
+            await self._drain_watched(watch, stdin)
+
+    async def _drain_watched(self, watch: Watch, stdin: bytes | None) -> None:
+        """All of it in this task, told by `watch` what is ready (Linux)."""
+        assert isinstance(self.proc.stdout, FdStream) and isinstance(self.proc.stderr, FdStream)
+        handlers = {
+            self.proc.stdout.fileno(): self._on_stdout,
+            self.proc.stderr.fileno(): self._on_stderr,
+        }
+        for fd in handlers:
+            watch.readable(fd)
+        writer = None
+        if stdin is not None and isinstance(self.proc.stdin, FdStream):
+            writer = StdinWriter(self.proc.stdin, stdin)
+            watch.writable(writer.fd)
+        linger_until = math.inf  # once the tree is gone: give up on pipes silent this long
+        while handlers or not self.tree_gone:
+            ready = await watch.wait(linger_until)
+            if ready is None:
+                self.pipes_abandoned = True
+                return
+            for fd in ready:
+                if fd == watch.exit_fd:
+                    watch.forget(fd)
+                    await self._after_exit()
+                elif writer is not None and fd == writer.fd:
+                    if writer.write_some():
+                        watch.forget(fd)
+                        writer.close()
+                        writer = None
+                elif fd in handlers and (data := read_ready(fd)) is not None:
+                    if not data:
+                        watch.forget(fd)
+                        del handlers[fd]
+                        continue
+                    await handlers[fd](data)
+                if self.tree_gone:  # handing data on took time of its own: not counted
+                    linger_until = trio.current_time() + EOF_LINGER_S
+            if self.output.stopped is not None:
+                return
+
+    async def _drain_by_tasks(self, stdin: bytes | None) -> None:
+        """stdout in this task, stderr and the exit in one task each (where `Watch` is not)."""
         assert self.proc.stdout is not None and self.proc.stderr is not None
         async with trio.open_nursery() as nursery:
             self.draining = nursery.cancel_scope
-            self.linger = linger = Linger(nursery.cancel_scope)
+            linger = Linger(nursery.cancel_scope)
             stdout = PipeReader(self.proc.stdout, linger)
             stderr = PipeReader(self.proc.stderr, linger)
-            self.readers = (stdout, stderr)
             nursery.start_soon(stderr.run, self._on_stderr)
             if stdin is not None and self.proc.stdin is not None:
                 nursery.start_soon(feed_stdin, self.proc.stdin, stdin)
             nursery.start_soon(self._watch_exit, linger)
             await stdout.run(self._on_stdout)
+        ended_early = nursery.cancel_scope.cancelled_caught and self.output.stopped is None
+        self.pipes_abandoned = ended_early and not (stdout.at_eof and stderr.at_eof)
 
     async def _watch_exit(self, linger: Linger) -> None:
-        """Once the CLI exits: kill what it left behind, and bound the wait for EOF."""
         await process.wait_exited(self.proc)
-        self.output.process_exited()  # it ended by itself: what it said is classified as usual
-        # The leader is gone: whatever it left in its group is killed now, and a pipe
-        # still held open by a process outside the group gets a bounded wait for EOF.
-        await process.kill_tree(self.proc, self.grace_s, **self.context)
-        await process.kill_escapees(self.token, **self.context)
-        self.tree_gone = True
+        await self._after_exit()
         linger.start(EOF_LINGER_S)
 
-    def _pipes_abandoned(self) -> bool:
-        """Reading stopped before EOF because the pipes outlived the tree (not an early stop)."""
-        lingered = self.draining is not None and self.draining.cancelled_caught
-        return lingered and self.output.stopped is None and not all(r.at_eof for r in self.readers)
+    async def _after_exit(self) -> None:
+        """The CLI exited by itself: what it said is classified as usual (no early stop), and
+        whatever it left in its group is killed now (in subreaper mode also what left the
+        group); a pipe still held open after that gets a bounded wait for EOF."""
+        if self.proc.poll() is None:  # pragma: no cover - its exit was seen
+            await self.proc.wait()
+        self.output.process_exited()
+        await process.kill_tree(self.proc, self.grace_s, log=self.log)
+        await process.kill_escapees(self.token, log=self.log)
+        self.tree_gone = True
 
     async def _on_stdout(self, data: bytes) -> None:
         await self._forward(self.output.receive_stdout(data))
@@ -150,32 +207,30 @@ class _Attempt:
     async def _forward(self, forwards: list[Forward]) -> None:
         if self.output.truncated and not self.truncation_logged:
             self.truncation_logged = True
-            _log.warning(
+            self.log.warning(
                 "llminst.output.truncated",
-                **self.call.log_context(),
                 cap_bytes=self.output.cap_bytes,
                 reason=self.output.truncation,
                 dropped_bytes=self.output.dropped_bytes,
             )
         for forward in forwards:
             if isinstance(forward, RetryNotice):
-                _log.info(
-                    "llminst.cli.retry_notice", **self.call.log_context(), delay_s=forward.delay_s
-                )
+                self.log.info("llminst.cli.retry_notice", delay_s=forward.delay_s)
             await self.call.emit(forward)
 
     def _stop_if_repeating(self) -> None:
         found = self.output.stopped
-        if found is None or self.draining is None or self.draining.cancel_called:
+        if found is None or self.stop_logged:
             return
-        _log.warning(
+        self.stop_logged = True
+        self.log.warning(
             "llminst.attempt.stopped_early",
-            **self.context,
             reason=found.kind.value,
             repeats=found.count,
             source=found.source,
         )
-        self.draining.cancel()
+        if self.draining is not None:  # read by tasks: end them (one task sees `stopped`)
+            self.draining.cancel()
 
 
 async def _spawn(request: CallRequest, invocation: Invocation) -> trio.Process:

@@ -66,15 +66,13 @@ class Call:
     scope: trio.CancelScope
     started: float
     events: trio.MemorySendChannel[StreamEvent] | None  # None: nobody reads them
+    log: Any  # structlog, bound to the call's id and model
     done: trio.Event = attrs.Factory(trio.Event)
     attempts: int = 0
     last: AttemptOutput | None = None
     result: CallResult | None = None
     error: LLMError | None = None
     abandoned: bool = False  # the caller left before the call ended
-
-    def log_context(self) -> dict[str, Any]:
-        return {"call": self.id, "model": self.request.model, "attempt": self.attempts}
 
     def facts(self) -> CallFacts:
         duration_s = trio.current_time() - self.started
@@ -140,12 +138,14 @@ class CallRunner:
     ) -> Call:
         """Start `request` as a task of `nursery`; its events go to `events` (None: nowhere)."""
         now = trio.current_time()
+        call_id = next(self._ids)
         call = Call(
-            id=next(self._ids),
+            id=call_id,
             request=request,
             scope=trio.CancelScope(deadline=now + request.timeout.seconds),
             started=now,
             events=events,
+            log=_log.bind(call=call_id, model=request.model),
         )
         self.calls[call.id] = call
         nursery.start_soon(self.drive, call)
@@ -158,9 +158,9 @@ class CallRunner:
         `call.done` is set and the event channel is closed, in that order.
         """
         request = call.request
-        _log.info(
+        call.log.info(
             "llminst.call.started",
-            **call.log_context(),
+            attempt=0,
             timeout_s=request.timeout.seconds,
             timeout_category=request.timeout.category,
             prompt_chars=len(request.prompt),
@@ -173,7 +173,7 @@ class CallRunner:
         except LLMError as exc:
             self._fail(call, exc)
         except Exception as exc:
-            _log.exception("llminst.call.crashed", **call.log_context())
+            call.log.exception("llminst.call.crashed", attempt=call.attempts)
             self._fail(call, internal_error(exc))
         finally:
             # Only the supervisor's own cancellation gets here without a result (it may
@@ -186,9 +186,9 @@ class CallRunner:
             call.done.set()
             if call.events is not None:
                 call.events.close()
-            _log.info(
+            call.log.info(
                 "llminst.call.finished",
-                **call.log_context(),
+                attempt=call.attempts,
                 success=call.error is None,
                 error=None if call.error is None else call.error.kind,
                 elapsed_s=round(trio.current_time() - call.started, 4),
@@ -257,9 +257,9 @@ class CallRunner:
         )
         if decision.delay_s is None:
             raise rate_limited_error(call.request, hit, decision, attempt)
-        _log.info(
+        call.log.info(
             "llminst.retry.scheduled",
-            **call.log_context(),
+            attempt=attempt,
             wait_s=round(decision.delay_s, 3),
             reason=decision.reason,
         )

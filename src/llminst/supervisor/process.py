@@ -110,15 +110,15 @@ def group_has_live_members(pgid: int) -> bool:
     return procfs.group_has_live_members(pgid)
 
 
-def _signal_group(pgid: int, sig: signal.Signals, **context: Any) -> None:
+def _signal_group(pgid: int, sig: signal.Signals, log: Any) -> None:
     try:
         os.killpg(pgid, sig)
     except ProcessLookupError:
         return
     except PermissionError:  # pragma: no cover - a member changed its uid
-        _log.warning("llminst.process.signal_refused", pgid=pgid, signal=sig.name, **context)
+        log.warning("llminst.process.signal_refused", pgid=pgid, signal=sig.name)
         return
-    _log.info("llminst.process.killed", pgid=pgid, signal=sig.name, **context)
+    log.info("llminst.process.killed", pgid=pgid, signal=sig.name)
 
 
 async def _wait_gone(proc: trio.Process, deadline: float) -> bool:
@@ -138,20 +138,21 @@ async def _wait_gone(proc: trio.Process, deadline: float) -> bool:
         pause = min(pause * 2, 0.05)
 
 
-async def kill_tree(proc: trio.Process, grace_s: float, **context: Any) -> None:
+async def kill_tree(proc: trio.Process, grace_s: float, *, log: Any) -> None:
     """SIGTERM the process group, wait up to `grace_s`, SIGKILL it, reap. Call shielded.
 
     Returns at once (without a checkpoint) when the leader is reaped and the group empty.
+    Each signal sent is logged (``llminst.process.killed``) on `log`, a bound structlog logger.
     """
     if proc.poll() is None or group_has_live_members(proc.pid):
-        _signal_group(proc.pid, signal.SIGTERM, **context)
+        _signal_group(proc.pid, signal.SIGTERM, log)
         if not await _wait_gone(proc, trio.current_time() + grace_s):
-            _signal_group(proc.pid, signal.SIGKILL, **context)
+            _signal_group(proc.pid, signal.SIGKILL, log)
             # SIGKILL cannot be ignored; the wait only covers the kernel tearing them down.
             await _wait_gone(proc, trio.current_time() + _KILL_WAIT_S)
 
 
-async def kill_escapees(token: str, **context: Any) -> None:
+async def kill_escapees(token: str, *, log: Any) -> None:
     """Kill and reap the attempt's descendants that left its group (subreaper mode only).
 
     Call once the attempt's group is gone (its escapees have been re-parented to us by then).
@@ -166,7 +167,7 @@ async def kill_escapees(token: str, **context: Any) -> None:
             await trio.sleep(pause)
             pause = min(pause * 2, 0.02)
     if killed:
-        _log.info("llminst.process.escapees_killed", pids=sorted(killed), **context)
+        log.info("llminst.process.escapees_killed", pids=sorted(killed))
 
 
 def close_pipes(proc: trio.Process) -> None:
@@ -204,7 +205,7 @@ async def run_briefly(argv: list[str], env: Mapping[str, str], limit_s: float) -
             await proc.wait()
     finally:
         with trio.CancelScope(shield=True):
-            await kill_tree(proc, 0.5, probe=argv[0])
+            await kill_tree(proc, 0.5, log=_log.bind(probe=argv[0]))
             close_pipes(proc)
         released(proc)
     output = b"".join(chunks).decode("utf-8", "replace")
