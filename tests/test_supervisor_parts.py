@@ -17,7 +17,7 @@ import trio
 from llminst import ModelSpec, open_supervisor
 from llminst.supervisor import Supervisor, procfs
 from llminst.supervisor.process import wait_exited
-from llminst.supervisor.pumps import Linger, PipeReader
+from llminst.supervisor.pumps import Linger, PipeReader, Watch
 
 from .conftest import models_with
 
@@ -226,3 +226,31 @@ async def test_run_and_open_stream_name_the_clis_streaming_flags_alike(
         assert await stream_flags() == ["--streaming"]
         assert await stream_flags(cli_streaming=False) == []
         assert await stream_flags(stream=False) == []
+
+
+class _TaskCounter(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.spawned: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.spawned.append(task.name)
+
+
+@pytest.mark.skipif(not Watch.available(), reason="one task per attempt needs epoll and pidfds")
+async def test_a_run_starts_no_task_and_a_stream_one() -> None:
+    """Per-call cost, pinned: `run` drains its CLI in the caller's own task, `open_stream` in
+    one task of the supervisor's nursery (before: three tasks per call, and three for each
+    stream)."""
+    spec = ModelSpec(name="say", command=(sys.executable, "-c", "print('hi')"))
+    counter = _TaskCounter()
+    async with open_supervisor(models=models_with(spec)) as sup:
+        trio.lowlevel.add_instrument(counter)
+        try:
+            assert (await sup.run("say", "x")).output == "hi\n"
+            ran = list(counter.spawned)
+            async with sup.open_stream("say", "x") as stream:
+                assert (await stream.wait()).output == "hi\n"
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+    assert ran == []
+    assert len(counter.spawned) == 1

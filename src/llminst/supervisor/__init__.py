@@ -1,9 +1,9 @@
 """The supervisor: the only place in llminst that starts, reads, signals, kills and reaps processes.
 
-`open_supervisor()` opens a nursery that owns every running call; the `Supervisor` it yields is
-the facade callers use. A call is one task in that nursery (`call.CallRunner.drive`), under its
-own cancel scope whose deadline covers queueing for the model's concurrency limit, every
-attempt and every backoff sleep. Each attempt (`attempt`) starts the CLI in a new session
+`open_supervisor()` opens a nursery and yields the `Supervisor`, the facade callers use. A call
+runs (`call.CallRunner.drive`) in its caller's task (`run`) or as a task of that nursery
+(`open_stream`), under its own cancel scope whose deadline covers queueing for the model's
+concurrency limit, every attempt and every backoff sleep. Each attempt (`attempt`) starts the CLI in a new session
 (process group) with stdin from /dev/null (or the prompt written and closed), drains stdout and
 stderr concurrently, and passes what the caller should see into a bounded trio memory channel
 (backpressure, not unbounded buffering).
@@ -208,11 +208,8 @@ class Supervisor:
         request = self._request(
             model, prompt, timeout, json_mode, json_schema, _streaming(cli_streaming, stream)
         )
-        call = self._runner.start(self._nursery, request, events=None)
-        try:
-            await call.done.wait()
-        finally:
-            await _end(call)
+        call = self._runner.new_call(request, events=None)
+        await self._runner.drive(call)  # in this task: nothing to hand over
         return call.outcome()
 
     @asynccontextmanager
@@ -241,7 +238,8 @@ class Supervisor:
             model, prompt, timeout, json_mode, json_schema, _streaming(cli_streaming, stream)
         )
         send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
-        call = self._runner.start(self._nursery, request, events=send)
+        call = self._runner.new_call(request, events=send)
+        self._nursery.start_soon(self._runner.drive, call)
         try:
             yield CallStream(call, receive)
         finally:
@@ -330,6 +328,7 @@ async def open_supervisor(
             finally:
                 supervisor._closed = True
                 nursery.cancel_scope.cancel()
+                await supervisor._runner.end_all()
     finally:
         if reaping:
             reaper.disable()

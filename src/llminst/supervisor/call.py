@@ -72,7 +72,9 @@ class Call:
     last: AttemptOutput | None = None
     result: CallResult | None = None
     error: LLMError | None = None
+    inline: bool = False  # run in its caller's task (`run`), not in the supervisor's nursery
     abandoned: bool = False  # the caller left before the call ended
+    shut_down: bool = False  # its supervisor closed before the call ended
 
     def facts(self) -> CallFacts:
         duration_s = trio.current_time() - self.started
@@ -103,6 +105,12 @@ class Call:
             self.abandoned = True
             self.scope.cancel()
 
+    def shut_down_now(self) -> None:
+        """The supervisor closes: end the call (`done` is set once its processes are gone)."""
+        if not self.done.is_set():
+            self.shut_down = True
+            self.scope.cancel()
+
 
 @define
 class CallRunner:
@@ -129,14 +137,13 @@ class CallRunner:
         if limiter is not None:
             limiter.total_tokens = self.concurrency_limit(spec)
 
-    def start(
-        self,
-        nursery: trio.Nursery,
-        request: CallRequest,
-        *,
-        events: trio.MemorySendChannel[StreamEvent] | None,
+    def new_call(
+        self, request: CallRequest, *, events: trio.MemorySendChannel[StreamEvent] | None
     ) -> Call:
-        """Start `request` as a task of `nursery`; its events go to `events` (None: nowhere)."""
+        """A call of `request`, counted as running; `drive` it (inline, or as a task).
+
+        Its events go to `events` (None: nowhere, and it runs in its caller's task).
+        """
         now = trio.current_time()
         call_id = next(self._ids)
         call = Call(
@@ -146,13 +153,27 @@ class CallRunner:
             started=now,
             events=events,
             log=_log.bind(call=call_id, model=request.model),
+            inline=events is None,
         )
         self.calls[call.id] = call
-        nursery.start_soon(self.drive, call)
         return call
 
+    async def end_all(self) -> None:
+        """The supervisor closes: end every call, and wait (shielded) until each is over.
+
+        Calls run inline end in their callers' tasks, which trio schedules as usual; those in
+        the supervisor's nursery are cancelled with it.
+        """
+        calls = list(self.calls.values())
+        for call in calls:
+            call.shut_down_now()
+        with trio.CancelScope(shield=True):
+            for call in calls:
+                await call.done.wait()
+
     async def drive(self, call: Call) -> None:
-        """The task that runs one call; it never raises except trio.Cancelled on shutdown.
+        """Run one call to its end, in the caller's task (`run`) or as a task of the
+        supervisor's nursery (`open_stream`); it never raises but trio.Cancelled from outside.
 
         However it ends, `call.result` is set (and `call.error` for a failure) before
         `call.done` is set and the event channel is closed, in that order.
@@ -169,17 +190,18 @@ class CallRunner:
             with call.scope:
                 call.result = await self._within_limit(call)
             if call.scope.cancelled_caught:
-                self._fail(call, cancelled_error() if call.abandoned else _timed_out(call))
+                self._fail(call, _why_cancelled(call))
         except LLMError as exc:
             self._fail(call, exc)
         except Exception as exc:
             call.log.exception("llminst.call.crashed", attempt=call.attempts)
             self._fail(call, internal_error(exc))
         finally:
-            # Only the supervisor's own cancellation gets here without a result (it may
-            # arrive wrapped in an exception group, so it is not matched by type).
+            # Only a cancellation from outside gets here without a result: the supervisor's
+            # nursery closing, or an inline call's caller cancelled (it may arrive wrapped in
+            # an exception group, so it is not matched by type).
             if call.result is None:
-                self._fail(call, shutdown_error())
+                self._fail(call, cancelled_error() if call.inline else shutdown_error())
             # Set before the channel closes, so a consumer that sees the end sees the result;
             # and before logging, so nothing can leave a waiting caller hanging.
             self.calls.pop(call.id, None)
@@ -269,7 +291,11 @@ class CallRunner:
         await trio.sleep(decision.delay_s)
 
 
-def _timed_out(call: Call) -> LLMError:
+def _why_cancelled(call: Call) -> LLMError:
+    if call.shut_down:
+        return shutdown_error()
+    if call.abandoned:
+        return cancelled_error()
     return timeout_error(call.request, call.last, call.attempts)
 
 
