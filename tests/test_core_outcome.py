@@ -49,7 +49,7 @@ NOW = datetime(2026, 11, 25, 0, 30, tzinfo=UTC).timestamp()
 
 
 def request(**options: object) -> CallRequest:
-    return build_request({"cli": SPEC}, model="cli", prompt="hi", timeout=30, **options)  # type: ignore[arg-type]
+    return build_request({"cli": SPEC}, model="cli", prompt="hi", timeout=30, **options)
 
 
 def output(
@@ -63,7 +63,7 @@ def output(
         1, SPEC, Settings(stop_after_repeated_errors=repeats, stderr_tail_bytes=4096)
     )
     for event in events:
-        result.receive_event(event)  # type: ignore[arg-type]
+        result.receive_event(event)
     result.receive_stderr(stderr)
     result.exit_code = exit_code
     return result

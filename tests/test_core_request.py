@@ -75,13 +75,13 @@ def test_invalid_requests_are_refused_before_anything_starts(
     """Each refusal is the kind of error that names the cause."""
     arguments: dict[str, object] = {"model": "cli", "prompt": "q", **options}
     with pytest.raises(error):
-        build_request(MODELS, **arguments)  # type: ignore[arg-type]
+        build_request(MODELS, **arguments)
 
 
 def test_build_request_takes_no_positional_flags() -> None:
     """Regression: `_run(..., timeout, False, None, forward=True)`; every option is a keyword."""
     with pytest.raises(TypeError):
-        build_request(MODELS, "cli", "q")  # type: ignore[misc]
+        build_request(MODELS, "cli", "q")
 
 
 # --------------------------------------------------------------------------------------------

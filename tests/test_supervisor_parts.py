@@ -42,6 +42,8 @@ def test_read_stat_of_this_process() -> None:
     assert stat is not None and stat.alive
     assert (stat.ppid, stat.pgrp) == (os.getppid(), os.getpgrp())
     assert stat.start_time > 0
+    spent = procfs.cpu_seconds()
+    assert spent is not None and 0 < spent <= time.process_time() + 0.1
 
 
 def test_a_zombie_is_not_alive_and_a_reaped_process_is_gone() -> None:
@@ -84,6 +86,7 @@ def test_environment_command_line_memory_and_descriptors() -> None:
 def test_a_pid_that_does_not_exist_reads_as_gone() -> None:
     ghost = 2**22 + 12345  # above the kernel's pid_max
     assert procfs.read_stat(ghost) is None and procfs.cmdline(ghost) is None
+    assert procfs.cpu_seconds(ghost) is None
     assert procfs.memory_kb(ghost) == {} and procfs.fd_count(ghost) == 0
     assert not procfs.environ_has_any(ghost, {b"A=b"})
 
@@ -200,7 +203,7 @@ async def test_wait_exited_can_be_cancelled() -> None:
 def test_a_supervisor_is_made_only_by_open_supervisor() -> None:
     """Constructing one directly would bypass its nursery: refused, saying what to do."""
     with pytest.raises(TypeError, match=r"open_supervisor\(\)"):
-        Supervisor(object(), None, models={}, settings=None, base_env={}, backoff=None, rng=None)  # type: ignore[arg-type]
+        Supervisor(object(), None, models={}, settings=None, base_env={}, backoff=None, rng=None)
 
 
 async def test_run_and_open_stream_name_the_clis_streaming_flags_alike(

@@ -3,10 +3,10 @@
 `open_supervisor()` opens a nursery and yields the `Supervisor`, the facade callers use. A call
 runs (`call.CallRunner.drive`) in its caller's task (`run`) or as a task of that nursery
 (`open_stream`), under its own cancel scope whose deadline covers queueing for the model's
-concurrency limit, every attempt and every backoff sleep. Each attempt (`attempt`) starts the CLI in a new session
-(process group) with stdin from /dev/null (or the prompt written and closed), drains stdout and
-stderr concurrently, and passes what the caller should see into a bounded trio memory channel
-(backpressure, not unbounded buffering).
+concurrency limit, every attempt and every backoff sleep. Each attempt (`attempt`) starts the
+CLI in a new session (process group) with stdin from /dev/null (or the prompt written and
+closed), drains stdout and stderr concurrently, and passes what the caller should see into a
+bounded trio memory channel (backpressure, not unbounded buffering).
 
 Cleanup is a contract. However an attempt ends (exit, deadline, caller cancelled, supervisor
 closed) its process group gets SIGTERM, a grace period, SIGKILL, and is reaped, inside a shielded
@@ -206,7 +206,12 @@ class Supervisor:
         reaches the caller (as trio's `run_process`).
         """
         request = self._request(
-            model, prompt, timeout, json_mode, json_schema, _streaming(cli_streaming, stream)
+            model,
+            prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=cli_streaming if stream is None else stream,
         )
         call = self._runner.new_call(request, events=None)
         await self._runner.drive(call)  # in this task: nothing to hand over
@@ -235,7 +240,12 @@ class Supervisor:
         reaped, in a shielded scope, before the block is left.
         """
         request = self._request(
-            model, prompt, timeout, json_mode, json_schema, _streaming(cli_streaming, stream)
+            model,
+            prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=cli_streaming if stream is None else stream,
         )
         send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
         call = self._runner.new_call(request, events=send)
@@ -250,6 +260,7 @@ class Supervisor:
         self,
         model: str,
         prompt: str,
+        *,
         timeout: float | None,
         json_mode: bool,
         json_schema: str | Mapping[str, Any] | None,
@@ -267,10 +278,6 @@ class Supervisor:
         if self._closed:
             raise RuntimeError("the supervisor is closed")
         return request
-
-
-def _streaming(cli_streaming: bool, stream: bool | None) -> bool:
-    return cli_streaming if stream is None else stream
 
 
 async def _end(call: Call) -> None:
@@ -291,7 +298,7 @@ async def open_supervisor(
     seed: int | None = None,
     subreaper: bool = False,
 ) -> AsyncIterator[Supervisor]:
-    """Open a supervisor whose nursery owns every call made through it.
+    """Open a supervisor; every call made through it is over when the block is left.
 
     Args:
         models: the models it knows (default: the built-ins).

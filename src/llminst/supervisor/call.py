@@ -1,12 +1,13 @@
-"""One call, from start to result: the call's task in the supervisor's nursery.
+"""One call, from start to result.
 
-`CallRunner.drive` is the task that runs a `Call`. Under the call's cancel scope, whose deadline
-covers everything (queueing for the model's concurrency limit, every attempt, every backoff
-sleep), it takes a slot of the model's `trio.CapacityLimiter`, decides once whether the CLI
-takes the JSON schema by its own flag, then runs attempts (`attempt.run_attempt`) until one
-succeeds, fails, or a rate limit cannot be waited out; between rate-limited attempts it sleeps
-as `plan_retry` says. How each attempt ends and what the call returns is decided in
-`_core.outcome`; this module only sequences it and keeps the time.
+`CallRunner.drive` runs a `Call`: in its caller's task for `run`, as a task of the supervisor's
+nursery for `open_stream` (whose caller reads the events meanwhile). Under the call's cancel
+scope, whose deadline covers everything (queueing for the model's concurrency limit, every
+attempt, every backoff sleep), it takes a slot of the model's `trio.CapacityLimiter`, decides
+once whether the CLI takes the JSON schema by its own flag, then runs attempts
+(`attempt.run_attempt`) until one succeeds, fails, or a rate limit cannot be waited out; between
+rate-limited attempts it sleeps as `plan_retry` says. How each attempt ends and what the call
+returns is decided in `_core.outcome`; this module only sequences it and keeps the time.
 
 What it must never do: raise out of `drive` (every end of a call is a result or an `LLMError`
 on the `Call`, and `done` is always set), or leave a process running when the call ends.
@@ -114,7 +115,7 @@ class Call:
 
 @define
 class CallRunner:
-    """What every call of a supervisor shares, and the task that runs each one."""
+    """What every call of a supervisor shares, and what runs each one (`drive`)."""
 
     settings: Settings
     backoff: BackoffPolicy

@@ -1,4 +1,4 @@
-"""Where a process is started and where it is killed: every process llminst runs begins and ends here.
+"""Where a process is started and where it is killed: every process llminst runs begins here.
 
 `start` runs a command in a session (process group) of its own, stdout piped, registered with
 the `reaper` so that its sweep of stray zombies never takes it. `kill_tree` ends a process and

@@ -1,5 +1,5 @@
-"""The one reader of Linux's ``/proc``: a process's state, parent, group, start time, children,
-environment, command line, memory and descriptors.
+"""The one reader of Linux's ``/proc``: a process's state, parent, group, start time, CPU time,
+children, environment, command line, memory, descriptors and threads.
 
 The supervisor asks it whether a killed process group still has live members and which of our
 children escaped a call's group; tests and benchmarks use it to see whether processes are gone.
@@ -21,6 +21,7 @@ from attrs import frozen
 __all__ = [
     "ProcStat",
     "cmdline",
+    "cpu_seconds",
     "environ_has_any",
     "fd_count",
     "group_has_live_members",
@@ -44,12 +45,14 @@ class ProcStat:
         ppid: the parent's PID.
         pgrp: the process group.
         start_time: when it started, in clock ticks after boot (tells a reused PID apart).
+        cpu_ticks: the CPU time it has used, user plus system, in clock ticks.
     """
 
     state: str
     ppid: int
     pgrp: int
     start_time: int
+    cpu_ticks: int
 
     @property
     def alive(self) -> bool:
@@ -72,7 +75,14 @@ def read_stat(pid: int | str) -> ProcStat | None:
         ppid=int(fields[1]),
         pgrp=int(fields[2]),
         start_time=int(fields[19]),
+        cpu_ticks=int(fields[11]) + int(fields[12]),
     )
+
+
+def cpu_seconds(pid: int | str = "self") -> float | None:
+    """The CPU time `pid` has used, user plus system, in seconds; None if it is gone."""
+    stat = read_stat(pid)
+    return None if stat is None else stat.cpu_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def is_alive(pid: int) -> bool:

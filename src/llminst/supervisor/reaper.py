@@ -11,7 +11,8 @@ the group, so they get no grace period), and reaped with ``waitid(P_PID, pid)`` 
 time, never ``waitpid(-1)``, which would steal trio's own children. An escapee that already
 exited is a zombie whose environment can no longer be read: zombies among our children that
 llminst did not start itself (see `spawning`) are reaped too, so subreaper mode assumes that
-llminst owns every child of the process (true for ``llminst serve``; why it is off by default). It reads ``/proc`` through `procfs`.
+llminst owns every child of the process (true for ``llminst serve``; why it is off by default).
+It reads ``/proc`` through `procfs`.
 
 What this module must never do: wait for a PID it did not find as an escapee or an orphaned
 zombie, or signal a process that does not carry the attempt's marker.
