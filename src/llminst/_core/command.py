@@ -21,15 +21,15 @@ from typing import Any
 
 from attrs import frozen
 
-from .config import (
+from .errors import InvalidInputError
+from .request import CallRequest
+from .spec import (
     PROMPT_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
     ModelSpec,
     PromptMode,
 )
-from .errors import InvalidInputError
-from .request import CallRequest
 
 __all__ = [
     "PROMPT_STAND_IN",

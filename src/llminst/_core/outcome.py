@@ -23,7 +23,8 @@ from typing import Any
 
 from attrs import frozen
 
-from ..errors import (
+from .backoff import RetryDecision
+from .errors import (
     ApiUnreachableError,
     CallTimeoutError,
     CredentialsMissingError,
@@ -31,13 +32,13 @@ from ..errors import (
     ProcessFailedError,
     RateLimitedError,
 )
-from ..result import CallResult
-from .config import GENERIC_UNREACHABLE_PATTERNS, ModelSpec
 from .jsonmode import extract_json
 from .output import AttemptOutput
+from .ratelimit import RateLimitHit, detect_rate_limit
 from .repeated_errors import RepeatedError, RepeatedErrorKind
 from .request import CallRequest
-from .retry import RateLimitHit, RetryDecision, detect_rate_limit
+from .result import CallResult
+from .spec import GENERIC_UNREACHABLE_PATTERNS, ModelSpec
 
 __all__ = [
     "CallFacts",

@@ -23,10 +23,10 @@ from collections.abc import Callable
 import attrs
 from attrs import define
 
-from .config import ModelSpec, Settings
 from .decoders import Decoder, make_decoder, strip_terminal_codes
 from .events import ErrorNotice, Event, FinalResult, RetryNotice, TextDelta, Truncated
 from .repeated_errors import RepeatedError, RepeatedErrorDetector
+from .spec import ModelSpec, Settings
 
 __all__ = ["AttemptOutput", "Forward", "clip_utf8", "utf8_size"]
 

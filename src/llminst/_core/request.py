@@ -18,9 +18,10 @@ from typing import Any
 
 from attrs import frozen
 
-from ..errors import InvalidInputError, UnknownModelError
-from .config import ModelSpec, split_model_name
-from .jsonmode import apply_json_mode, parse_schema
+from .errors import InvalidInputError, UnknownModelError
+from .jsonmode import apply_json_mode
+from .schemas import parse_schema
+from .spec import ModelSpec, split_model_name
 from .timeouts import TimeoutChoice, resolve_timeout
 
 __all__ = ["CallRequest", "build_request", "resolve_model"]

@@ -19,8 +19,8 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from .._core.result import CallResult
 from .._core.tokens import estimate_tokens as _estimate_tokens
-from ..result import CallResult
 from .progress import forward_progress
 from .registry import register
 from .results import (

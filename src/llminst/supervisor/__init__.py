@@ -34,13 +34,14 @@ from typing import Any
 
 import trio
 
-from .._core.config import BUILTIN_MODELS, ModelSpec, Settings
+from .._core.backoff import BackoffPolicy
+from .._core.builtins import BUILTIN_MODELS
+from .._core.errors import LLMError
 from .._core.request import CallRequest, build_request, resolve_model
-from .._core.retry import BackoffPolicy
+from .._core.result import CallResult
+from .._core.spec import ModelSpec, Settings
 from .._core.status import ModelStatus
-from ..errors import LLMError
 from ..logs import ensure_logging
-from ..result import CallResult
 from . import reaper
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities

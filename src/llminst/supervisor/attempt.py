@@ -28,10 +28,10 @@ import trio
 from trio.lowlevel import FdStream
 
 from .._core.command import Invocation
+from .._core.errors import CLINotFoundError, InvalidInputError, ProcessFailedError
 from .._core.events import RetryNotice
 from .._core.output import AttemptOutput, Forward
 from .._core.request import CallRequest
-from ..errors import CLINotFoundError, InvalidInputError, ProcessFailedError
 from . import process
 from .capabilities import locate
 from .pumps import Linger, PipeReader, StdinWriter, Watch, feed_stdin, read_ready

@@ -28,8 +28,9 @@ import attrs
 import trio
 from attrs import define
 
+from .._core.backoff import BackoffPolicy, plan_retry
 from .._core.command import invocation_for
-from .._core.config import ModelSpec, Settings
+from .._core.errors import LLMError
 from .._core.outcome import (
     CallFacts,
     attach_result,
@@ -43,11 +44,11 @@ from .._core.outcome import (
     timeout_error,
 )
 from .._core.output import AttemptOutput
+from .._core.ratelimit import RateLimitHit
 from .._core.request import CallRequest
-from .._core.retry import BackoffPolicy, RateLimitHit, plan_retry
-from ..errors import LLMError
+from .._core.result import CallResult
+from .._core.spec import ModelSpec, Settings
 from ..logs import get_logger
-from ..result import CallResult
 from . import reaper
 from .attempt import run_attempt
 from .capabilities import Capabilities

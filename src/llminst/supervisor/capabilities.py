@@ -25,7 +25,7 @@ import trio
 from attrs import define
 
 from .._core.command import environment
-from .._core.config import ModelSpec
+from .._core.spec import ModelSpec
 from .._core.status import (
     NOT_CONFIGURED,
     NOT_INSTALLED,

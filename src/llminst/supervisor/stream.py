@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import trio
 from attrs import frozen
 
+from .._core.errors import LLMError
 from .._core.events import RetryNotice, TextDelta
+from .._core.result import CallResult
 from .._core.timeouts import TimeoutChoice
-from ..errors import LLMError
-from ..result import CallResult
 
 if TYPE_CHECKING:
     from .call import Call

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llminst._core.config import ModelSpec, OutputFormat, Settings
 from llminst._core.events import (
     ErrorNotice,
     FinalResult,
@@ -19,6 +18,7 @@ from llminst._core.events import (
 )
 from llminst._core.output import AttemptOutput, clip_utf8, utf8_size
 from llminst._core.repeated_errors import RepeatedErrorKind
+from llminst._core.spec import ModelSpec, OutputFormat, Settings
 
 TEXT_SPEC = ModelSpec(name="t", command=("t",), unreachable_patterns=(r"connection refused",))
 CLAUDE_SPEC = ModelSpec(name="c", command=("c",), output_format=OutputFormat.CLAUDE_STREAM_JSON)

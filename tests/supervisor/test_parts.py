@@ -19,7 +19,7 @@ from llminst.supervisor import Supervisor, procfs
 from llminst.supervisor.process import wait_exited
 from llminst.supervisor.pumps import Linger, PipeReader, Watch
 
-from .conftest import models_with
+from ..support.models import models_with
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 

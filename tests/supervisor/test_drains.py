@@ -28,8 +28,9 @@ from llminst import (
 )
 from llminst.supervisor import attempt as attempt_module
 
-from .conftest import FAKECLI, models_with
-from .support.procs import is_alive, processes_with_marker, read_pids
+from ..support.models import models_with
+from ..support.paths import FAKECLI
+from ..support.procs import is_alive, processes_with_marker, read_pids
 
 SETTINGS = Settings(grace_period_s=0.5, max_output_bytes=1 << 20)
 

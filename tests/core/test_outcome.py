@@ -8,7 +8,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from llminst._core.config import ModelSpec, Settings
+from llminst._core.backoff import RetryDecision
+from llminst._core.errors import (
+    ApiUnreachableError,
+    CallTimeoutError,
+    CredentialsMissingError,
+    JSONNotFoundError,
+    LLMError,
+    ProcessFailedError,
+    RateLimitedError,
+)
 from llminst._core.events import ErrorNotice, FinalResult, RetryNotice, TextDelta
 from llminst._core.outcome import (
     CallFacts,
@@ -23,17 +32,9 @@ from llminst._core.outcome import (
     timeout_error,
 )
 from llminst._core.output import AttemptOutput
+from llminst._core.ratelimit import RateLimitHit
 from llminst._core.request import CallRequest, build_request
-from llminst._core.retry import RateLimitHit, RetryDecision
-from llminst.errors import (
-    ApiUnreachableError,
-    CallTimeoutError,
-    CredentialsMissingError,
-    JSONNotFoundError,
-    LLMError,
-    ProcessFailedError,
-    RateLimitedError,
-)
+from llminst._core.spec import ModelSpec, Settings
 
 SPEC = ModelSpec(
     name="cli",

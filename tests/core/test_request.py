@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.command import environment, invocation_for
-from llminst._core.config import BUILTIN_MODELS, ModelSpec
-from llminst._core.jsonmode import DEFAULT_SCHEMA, apply_json_mode
+from llminst._core.errors import InvalidInputError, InvalidJSONSchemaError, UnknownModelError
+from llminst._core.jsonmode import apply_json_mode
 from llminst._core.request import build_request, resolve_model
+from llminst._core.schemas import DEFAULT_SCHEMA
+from llminst._core.spec import ModelSpec
 from llminst._core.timeouts import TimeoutCategory
-from llminst.errors import InvalidInputError, InvalidJSONSchemaError, UnknownModelError
 
 CLI = ModelSpec(
     name="cli",
