@@ -210,7 +210,7 @@ async def test_run_and_open_stream_name_the_clis_streaming_flags_alike(
     fake_spec: Callable[..., ModelSpec],
 ) -> None:
     """`cli_streaming` adds the spec's stream_args: off by default for `run` (the text comes
-    back whole), on for `open_stream` (read as it comes); `stream=` still works."""
+    back whole), on for `open_stream` (read as it comes)."""
     spec = fake_spec("dump", stream_args=("--streaming",))
 
     async def flags(**options: bool) -> list[str]:
@@ -225,10 +225,8 @@ async def test_run_and_open_stream_name_the_clis_streaming_flags_alike(
     async with open_supervisor(models=models_with(spec)) as sup:
         assert await flags() == []
         assert await flags(cli_streaming=True) == ["--streaming"]
-        assert await flags(stream=True) == ["--streaming"]
         assert await stream_flags() == ["--streaming"]
         assert await stream_flags(cli_streaming=False) == []
-        assert await stream_flags(stream=False) == []
 
 
 class _TaskCounter(trio.abc.Instrument):

@@ -180,7 +180,6 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = False,
-        stream: bool | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -192,8 +191,6 @@ class Supervisor:
             json_schema: the schema (JSON text or a mapping); None uses the default schema.
             cli_streaming: pass the model's streaming flags (``stream_args``) to the CLI. The
                 text is returned whole either way, so a call that nobody watches needs none.
-            stream: the former name of `cli_streaming` (compatibility: removed when issue 11
-                lands).
 
         Returns:
             the `CallResult` of a successful call.
@@ -212,7 +209,7 @@ class Supervisor:
             timeout=timeout,
             json_mode=json_mode,
             json_schema=json_schema,
-            cli_streaming=cli_streaming if stream is None else stream,
+            cli_streaming=cli_streaming,
         )
         call = self._runner.new_call(request, events=None)
         await self._runner.drive(call)  # in this task: nothing to hand over
@@ -228,7 +225,6 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = True,
-        stream: bool | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
@@ -246,7 +242,7 @@ class Supervisor:
             timeout=timeout,
             json_mode=json_mode,
             json_schema=json_schema,
-            cli_streaming=cli_streaming if stream is None else stream,
+            cli_streaming=cli_streaming,
         )
         send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
         call = self._runner.new_call(request, events=send)
