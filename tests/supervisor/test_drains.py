@@ -64,7 +64,7 @@ async def test_an_answer_is_read_whole(drain: str) -> None:
     ):
         chunks = [chunk async for chunk in stream]
         result = await stream.wait()
-    assert "".join(chunks) == result.output == "[[echo:delay=0.01]] a b c d e"
+    assert "".join(chunks) == result.output == "a b c d e"
 
 
 async def test_a_prompt_on_stdin_is_written_whole(
