@@ -1,5 +1,5 @@
 """The one reader of Linux's ``/proc``: a process's state, parent, group, start time, CPU time,
-children, environment, command line, memory, descriptors and threads.
+children, environment, command line, memory, descriptors (and what they point at) and threads.
 
 The supervisor asks it whether a killed process group still has live members and which of our
 children escaped a call's group; tests and benchmarks use it to see whether processes are gone.
@@ -24,6 +24,7 @@ __all__ = [
     "cpu_seconds",
     "environ_has_any",
     "fd_count",
+    "fd_targets",
     "group_has_live_members",
     "is_alive",
     "memory_kb",
@@ -182,6 +183,22 @@ def fd_count(pid: int | str = "self") -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return 0
+
+
+def fd_targets(pid: int | str = "self") -> list[str]:
+    """What each descriptor of `pid` points at (``socket:[INODE]``, ``pipe:[INODE]``, a path);
+    descriptors closed while reading are left out; empty if gone."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []
+    targets = []
+    for name in names:
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{name}"))
+        except OSError:
+            continue
+    return targets
 
 
 def thread_count(pid: int | str = "self") -> int:
