@@ -1,8 +1,9 @@
-"""The benchmarks' one /proc reader: process state, parentage, memory, descriptors, CPU time.
+"""The benchmarks' process checks: parentage, memory, descriptors, CPU time, read through
+`llminst.supervisor.procfs`, the one /proc reader.
 
-Linux only. It reads and never changes a process. `stat_fields` is the only parser of
-/proc/PID/stat here (the command name may hold spaces and parentheses: the fields start after
-its last ")"); everything else is built on it or reads one other /proc file.
+Linux only. It reads and never changes a process, and parses no /proc file itself. Unlike
+procfs, which answers None, 0 or nothing for a process that is gone, every measurement here
+raises for one: a benchmark must not record a vanished server as using nothing.
 """
 
 from __future__ import annotations
@@ -10,37 +11,34 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-# Indexes into `stat_fields` (proc(5) numbers the fields from 1, with the command name as 2).
-STATE, PPID, UTIME, STIME = 0, 1, 11, 12
+from llminst.supervisor import procfs
+from llminst.supervisor.procfs import is_alive
 
-
-def stat_fields(pid: int | str) -> list[bytes] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2 :].split()
-
-
-def is_alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (PID 1 here may never reap orphans)."""
-    fields = stat_fields(pid)
-    return fields is not None and fields[STATE] not in (b"Z", b"X")
+__all__ = [
+    "all_pids",
+    "child_with",
+    "cpu_seconds",
+    "descendants",
+    "fd_count",
+    "is_alive",
+    "memory_kb",
+    "processes_with_env",
+    "rss_kb",
+    "thread_count",
+]
 
 
 def all_pids() -> list[int]:
-    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()]
+    return list(procfs.pids())
 
 
 def descendants(pid: int) -> list[tuple[int, str]]:
     """(PID, state) of every process below `pid`, zombies included."""
     children: dict[int, list[tuple[int, str]]] = {}
-    for other in all_pids():
-        fields = stat_fields(other)
-        if fields is not None:
-            children.setdefault(int(fields[PPID]), []).append((other, fields[STATE].decode()))
+    for other in procfs.pids():
+        stat = procfs.read_stat(other)
+        if stat is not None:
+            children.setdefault(stat.ppid, []).append((other, stat.state))
     found: list[tuple[int, str]] = []
     todo = [pid]
     while todo:
@@ -54,67 +52,58 @@ def child_with(text: str, *, parent: int | None = None) -> int:
     """The PID of the child of `parent` (default: this process) whose command line holds `text`."""
     parent = os.getpid() if parent is None else parent
     needle = text.encode()
-    for pid in all_pids():
-        fields = stat_fields(pid)
-        if fields is None or int(fields[PPID]) != parent:
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if needle in f.read():
-                    return pid
-        except OSError:
-            continue
+    for pid in procfs.pids():
+        stat = procfs.read_stat(pid)
+        if stat is not None and stat.ppid == parent and needle in (procfs.cmdline(pid) or b""):
+            return pid
     raise LookupError(f"no child of {parent} has {text!r} in its command line")
 
 
 def processes_with_env(name: str, value: str, *, exclude: Iterable[int] = ()) -> list[int]:
     """Live (non-zombie) processes whose environment has NAME=VALUE, but for `exclude`."""
-    needle = f"{name}={value}".encode()
+    needle = frozenset({f"{name}={value}".encode()})
     skip = set(exclude)
-    found = []
-    for pid in all_pids():
-        if pid in skip:
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if needle in environ and is_alive(pid):
-            found.append(pid)
-    return found
+    return [
+        pid
+        for pid in procfs.pids()
+        if pid not in skip and procfs.environ_has_any(pid, needle) and is_alive(pid)
+    ]
 
 
 def rss_kb(pid: int | str = "self", field: str = "VmRSS") -> int:
     """A memory figure of a process from /proc (kB): VmRSS, or VmHWM for the peak."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise LookupError(f"{field} not in /proc/{pid}/status")
+    memory = procfs.memory_kb(pid)
+    if field not in memory:
+        raise LookupError(f"{field} not in /proc/{pid}/status")
+    return memory[field]
 
 
 def memory_kb(pid: int) -> dict[str, int]:
-    """VmRSS (resident now) and VmHWM (the peak of VmRSS) of `pid`, in KiB."""
-    found = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0])
+    """VmRSS (resident now) and VmHWM (the peak of VmRSS) of `pid`, in KiB; raises if gone."""
+    found = procfs.memory_kb(pid)
+    if not found and procfs.read_stat(pid) is None:
+        raise ProcessLookupError(pid)
     return found
 
 
 def fd_count(pid: int | str = "self") -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """How many descriptors `pid` holds open; raises if it is gone."""
+    count = procfs.fd_count(pid)
+    if count == 0 and procfs.read_stat(pid) is None:
+        raise ProcessLookupError(pid)
+    return count
 
 
 def thread_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
+    """How many threads `pid` has; raises if it is gone."""
+    count = procfs.thread_count(pid)
+    if count == 0:
+        raise ProcessLookupError(pid)
+    return count
 
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time `pid` has used."""
-    fields = stat_fields(pid)
-    assert fields is not None, f"process {pid} is gone"
-    return (int(fields[UTIME]) + int(fields[STIME])) / os.sysconf("SC_CLK_TCK")
+    seconds = procfs.cpu_seconds(pid)
+    assert seconds is not None, f"process {pid} is gone"
+    return seconds

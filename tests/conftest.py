@@ -15,17 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from llminst._core.config import ModelSpec
+from llminst._core.spec import ModelSpec
 
 from .support.load import machine_load
-from .support.models import models_with
 from .support.paths import FAKECLI
 from .support.report import report
 
 __all__ = ["echo_state", "fake_spec", "machine_load", "pidfile", "report"]
-# Compatibility for tests written before tests/support/ held these (issue 11's other branches
-# import them from here): removed when issue 11 lands.
-__all__ += ["FAKECLI", "models_with"]
 
 # Two shared cores under CI make wall-clock deadlines on examples meaningless.
 hypothesis_settings.register_profile("default", deadline=None)

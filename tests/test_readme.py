@@ -20,7 +20,8 @@ import pytest
 
 from llminst import BUILTIN_MODELS
 from llminst._core.command import PROMPT_STAND_IN, STDIN_NOTE, build_invocation
-from llminst._core.config import ModelSpec, OutputFormat, parse_config
+from llminst._core.spec import ModelSpec, OutputFormat
+from llminst._core.userconfig import parse_config
 
 from .support import readme
 from .support.paths import LLMINST

@@ -28,14 +28,14 @@ _EXPORTS = {
     "AttemptStarted": ".supervisor",
     "RetryScheduled": ".supervisor",
     "StreamEvent": ".supervisor",
-    "CallResult": ".result",
-    "ModelSpec": "._core.config",
-    "PromptMode": "._core.config",
-    "OutputFormat": "._core.config",
-    "Settings": "._core.config",
-    "BUILTIN_MODELS": "._core.config",
+    "CallResult": "._core.result",
+    "ModelSpec": "._core.spec",
+    "PromptMode": "._core.spec",
+    "OutputFormat": "._core.spec",
+    "Settings": "._core.spec",
+    "BUILTIN_MODELS": "._core.builtins",
     "TimeoutCategory": "._core.timeouts",
-    "BackoffPolicy": "._core.retry",
+    "BackoffPolicy": "._core.backoff",
     "TextDelta": "._core.events",
     "RetryNotice": "._core.events",
     "estimate_tokens": "._core.tokens",
@@ -43,31 +43,27 @@ _EXPORTS = {
     "load_config": ".configfile",
     "load_models": ".configfile",
     "configure_logging": ".logs",
-    "LLMError": ".errors",
-    "InvalidInputError": ".errors",
-    "ConfigError": ".errors",
-    "UnknownModelError": ".errors",
-    "CLINotFoundError": ".errors",
-    "CredentialsMissingError": ".errors",
-    "RateLimitedError": ".errors",
-    "CallTimeoutError": ".errors",
-    "ProcessFailedError": ".errors",
-    "ApiUnreachableError": ".errors",
-    "InvalidJSONSchemaError": ".errors",
-    "JSONNotFoundError": ".errors",
-    "JSONSchemaMismatchError": ".errors",
+    "LLMError": "._core.errors",
+    "InvalidInputError": "._core.errors",
+    "ConfigError": "._core.errors",
+    "UnknownModelError": "._core.errors",
+    "CLINotFoundError": "._core.errors",
+    "CredentialsMissingError": "._core.errors",
+    "RateLimitedError": "._core.errors",
+    "CallTimeoutError": "._core.errors",
+    "ProcessFailedError": "._core.errors",
+    "ApiUnreachableError": "._core.errors",
+    "InvalidJSONSchemaError": "._core.errors",
+    "JSONNotFoundError": "._core.errors",
+    "JSONSchemaMismatchError": "._core.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from ._core.config import BUILTIN_MODELS, ModelSpec, OutputFormat, PromptMode, Settings
-    from ._core.events import RetryNotice, TextDelta
-    from ._core.retry import BackoffPolicy
-    from ._core.timeouts import TimeoutCategory
-    from ._core.tokens import TokenEstimate, estimate_tokens
-    from .configfile import load_config, load_models
-    from .errors import (
+    from ._core.backoff import BackoffPolicy
+    from ._core.builtins import BUILTIN_MODELS
+    from ._core.errors import (
         ApiUnreachableError,
         CallTimeoutError,
         CLINotFoundError,
@@ -82,8 +78,13 @@ if TYPE_CHECKING:
         RateLimitedError,
         UnknownModelError,
     )
+    from ._core.events import RetryNotice, TextDelta
+    from ._core.result import CallResult
+    from ._core.spec import ModelSpec, OutputFormat, PromptMode, Settings
+    from ._core.timeouts import TimeoutCategory
+    from ._core.tokens import TokenEstimate, estimate_tokens
+    from .configfile import load_config, load_models
     from .logs import configure_logging
-    from .result import CallResult
     from .supervisor import (
         AttemptStarted,
         CallStream,

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from benchmarks.peers import PEERS, STANDIN, measure_peers
 
-from llminst._core.config import OutputFormat
 from llminst._core.decoders import make_decoder
 from llminst._core.events import FinalResult, TextDelta
+from llminst._core.spec import OutputFormat
 
 from ..support.recordings import CLAUDE_FIXTURES
 

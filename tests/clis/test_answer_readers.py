@@ -26,7 +26,8 @@ from llminst._core.decoders.claude import claude_assistant_text, claude_result_t
 from llminst._core.decoders.codex import codex_message_text
 from llminst._core.decoders.gemini import gemini_response_text
 from llminst._core.events import FinalResult
-from llminst._core.jsonmode import extract_json, parse_schema
+from llminst._core.jsonmode import extract_json
+from llminst._core.schemas import parse_schema
 
 from ..support.paths import FIXTURES
 

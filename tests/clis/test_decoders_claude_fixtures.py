@@ -12,9 +12,9 @@ from datetime import UTC
 
 import pytest
 
-from llminst._core.config import BUILTIN_MODELS
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.events import ErrorNotice, FinalResult, RetryNotice, TextDelta
-from llminst._core.retry import detect_rate_limit
+from llminst._core.ratelimit import detect_rate_limit
 
 from ..support.recordings import CLAUDE_FIXTURES, decode, load_fixture
 

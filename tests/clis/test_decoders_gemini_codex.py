@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llminst._core.config import BUILTIN_MODELS, OutputFormat
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.decoders import CodexJsonlDecoder, GeminiStreamJsonDecoder, make_decoder
 from llminst._core.events import (
     ErrorNotice,
@@ -27,8 +27,10 @@ from llminst._core.events import (
     TextDelta,
     Truncated,
 )
-from llminst._core.jsonmode import extract_json, parse_schema
-from llminst._core.retry import detect_rate_limit
+from llminst._core.jsonmode import extract_json
+from llminst._core.ratelimit import detect_rate_limit
+from llminst._core.schemas import parse_schema
+from llminst._core.spec import OutputFormat
 
 from ..support.decoding import (
     chunkings,

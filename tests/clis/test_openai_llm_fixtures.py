@@ -12,7 +12,7 @@ import re
 import pytest
 
 from llminst import BUILTIN_MODELS
-from llminst._core.retry import detect_rate_limit
+from llminst._core.ratelimit import detect_rate_limit
 
 from ..support.paths import FIXTURES
 

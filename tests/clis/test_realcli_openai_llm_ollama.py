@@ -20,7 +20,7 @@ import pytest
 
 from llminst import BUILTIN_MODELS
 from llminst._core.command import build_invocation
-from llminst._core.config import split_model_name
+from llminst._core.spec import split_model_name
 
 from ..realcli.fake_openai_chat import FakeOpenAIChat, prompt_of
 from ..realcli.harness import connect, execute, installed_version, run_invocation, stream_call

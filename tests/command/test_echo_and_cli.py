@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llminst._core.jsonmode import DEFAULT_SCHEMA, apply_json_mode
+from llminst._core.jsonmode import apply_json_mode
+from llminst._core.schemas import DEFAULT_SCHEMA
 
 from ..support.config import write_config
 from ..support.paths import LLMINST

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from llminst._core.allowlist import Located, check_allowed, code_loading_names
-from llminst._core.config import ModelSpec
-from llminst.errors import InvalidInputError
+from llminst._core.errors import InvalidInputError
+from llminst._core.spec import ModelSpec
 
 # What a PATH lookup would give: `true` and a symlink to it are the same file.
 FILES = {

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.command import Invocation, build_invocation
-from llminst._core.config import BUILTIN_MODELS, ModelSpec, PromptMode
-from llminst.errors import InvalidInputError
+from llminst._core.errors import InvalidInputError
+from llminst._core.spec import ModelSpec, PromptMode
 
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/home/u", "LANG": "C.UTF-8"}
 HARD_LIMIT = 128 * 1024  # Linux MAX_ARG_STRLEN, the terminating NUL included

@@ -12,20 +12,11 @@ import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llminst._core.config import (
-    BUILTIN_MODELS,
-    ModelSpec,
-    OutputFormat,
-    PromptMode,
-    Settings,
-    UserConfig,
-    merge_models,
-    parse_config,
-    spec_from_mapping,
-    split_model_name,
-)
+from llminst._core.builtins import BUILTIN_MODELS
+from llminst._core.errors import ConfigError, InvalidInputError
+from llminst._core.spec import ModelSpec, OutputFormat, PromptMode, Settings, split_model_name
 from llminst._core.timeouts import TimeoutCategory
-from llminst.errors import ConfigError, InvalidInputError
+from llminst._core.userconfig import UserConfig, merge_models, parse_config, spec_from_mapping
 
 SOURCE = "conf/llminst.toml"
 SPEC_KEYS = sorted(a.name for a in attrs.fields(ModelSpec) if a.name != "name")

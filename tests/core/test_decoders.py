@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llminst._core.config import OutputFormat
 from llminst._core.decoders import (
     ClaudeStreamJsonDecoder,
     TextDecoder,
@@ -23,6 +22,7 @@ from llminst._core.events import (
     TextDelta,
     Truncated,
 )
+from llminst._core.spec import OutputFormat
 
 from ..support.decoding import (
     chunkings,

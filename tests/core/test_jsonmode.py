@@ -13,18 +13,16 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from llminst._core.errors import InvalidJSONSchemaError, JSONNotFoundError, JSONSchemaMismatchError
 from llminst._core.jsonmode import (
-    DEFAULT_SCHEMA,
-    MAX_SCHEMA_BYTES,
     SCHEMA_CLOSE_MARKER,
     SCHEMA_OPEN_MARKER,
     apply_json_mode,
     extract_json,
     json_instructions,
-    parse_schema,
     schema_from_prompt,
 )
-from llminst.errors import InvalidJSONSchemaError, JSONNotFoundError, JSONSchemaMismatchError
+from llminst._core.schemas import DEFAULT_SCHEMA, MAX_SCHEMA_BYTES, parse_schema
 
 # Pure and fast, but timing noise on a busy machine is no failure.
 pure_property = settings(deadline=None)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from llminst._core.errors import LLMError
 from llminst._core.jsonmode import extract_json
-from llminst.errors import LLMError
 
 
 def _timed_extract(text: str, schema: dict[str, Any]) -> tuple[Any, float]:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llminst._core.config import BUILTIN_MODELS, GENERIC_UNREACHABLE_PATTERNS, ModelSpec
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.decoders import make_decoder
 from llminst._core.events import ErrorNotice, TextDelta
 from llminst._core.repeated_errors import (
@@ -22,6 +22,7 @@ from llminst._core.repeated_errors import (
     RepeatedErrorDetector,
     RepeatedErrorKind,
 )
+from llminst._core.spec import GENERIC_UNREACHABLE_PATTERNS, ModelSpec
 
 from ..support.paths import FIXTURES
 

@@ -11,17 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llminst._core.retry import (
+from llminst._core.backoff import (
     MIN_ATTEMPT_S,
-    TAIL_CHARS,
     BackoffPolicy,
-    RateLimitHit,
     RetryDecision,
     backoff_delay,
-    detect_rate_limit,
-    parse_retry_hint,
     plan_retry,
 )
+from llminst._core.ratelimit import TAIL_CHARS, RateLimitHit, detect_rate_limit, parse_retry_hint
 
 
 def _ts(*args: int, tz: timezone | ZoneInfo = UTC) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from llminst import ModelSpec
-from llminst._core.config import BUILTIN_MODELS, parse_config
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.status import (
     NOT_CONFIGURED,
     NOT_INSTALLED,
@@ -15,6 +15,7 @@ from llminst._core.status import (
     parse_version,
     render_status_table,
 )
+from llminst._core.userconfig import parse_config
 
 from ..support.status import LONG_HINT, credentials_column, hint_column, same_text
 

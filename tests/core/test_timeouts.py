@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llminst._core.errors import InvalidInputError
 from llminst._core.timeouts import (
     QUICK_MAX_CHARS,
     TimeoutCategory,
@@ -15,7 +16,6 @@ from llminst._core.timeouts import (
     resolve_timeout,
     select_category,
 )
-from llminst.errors import InvalidInputError
 
 QUICK, NORMAL, LONG, EXTENDED = (
     TimeoutCategory.QUICK,

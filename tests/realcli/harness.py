@@ -28,7 +28,7 @@ from mcp import Client
 
 from llminst import BUILTIN_MODELS, BackoffPolicy
 from llminst._core.command import Invocation
-from llminst._core.config import ModelSpec
+from llminst._core.spec import ModelSpec
 from llminst.server import ServerOptions, create_server
 
 from ..support.progress import ProgressRecorder

@@ -18,7 +18,7 @@ import attrs
 import pytest
 import trio
 
-from llminst.errors import ProcessFailedError
+from llminst._core.errors import ProcessFailedError
 
 from ..support.config import write_config
 from ..support.faults import (

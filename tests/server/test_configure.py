@@ -18,7 +18,7 @@ import attrs
 import pytest
 from mcp import Client
 
-from llminst._core.config import ModelSpec
+from llminst._core.spec import ModelSpec
 from llminst.server import ServerOptions, create_server
 from llminst.server.configure import KEY_DESCRIPTIONS
 

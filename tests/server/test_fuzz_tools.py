@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from llminst import errors
-from llminst.errors import LLMError
+from llminst._core import errors
+from llminst._core.errors import LLMError
 from llminst.server import ServerOptions, create_server
 
 from ..support.models import FAST, models_with

@@ -15,9 +15,9 @@ import pytest
 from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations
 
-from llminst.errors import InvalidInputError
+from llminst._core.errors import InvalidInputError
 from llminst.server import ExecuteResult
-from llminst.tool_arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
+from llminst.server.arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
 
 from ..support.tools import CONTRACT, connect, text_of
 

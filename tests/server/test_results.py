@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from mcp import Client
 from pydantic import BaseModel, TypeAdapter, create_model
 
-from llminst.result import CallResult
+from llminst._core.result import CallResult
 from llminst.server import ServerOptions, create_server
 from llminst.server.results import (
     ConfigureResult,

@@ -8,7 +8,7 @@ from pathlib import Path
 from mcp import Client
 
 from llminst import ModelSpec, open_supervisor
-from llminst._core.config import BUILTIN_MODELS
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst.server import ServerOptions, create_server
 
 from ..support.status import recording_cli

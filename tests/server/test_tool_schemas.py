@@ -17,7 +17,7 @@ import pytest
 import trio
 from mcp import Client
 
-from llminst._core.config import BUILTIN_MODELS
+from llminst._core.builtins import BUILTIN_MODELS
 from llminst.server import ServerOptions, create_server
 
 from ..support.paths import FIXTURES

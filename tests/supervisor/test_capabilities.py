@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from llminst._core.config import ModelSpec
-from llminst.errors import ProcessFailedError
+from llminst._core.errors import ProcessFailedError
+from llminst._core.spec import ModelSpec
 from llminst.supervisor import Supervisor, open_supervisor
 
 CLI = r"""

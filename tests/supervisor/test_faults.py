@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from llminst._core.config import ModelSpec, OutputFormat, PromptMode, Settings
-from llminst.errors import LLMError
+from llminst._core.errors import LLMError
+from llminst._core.spec import ModelSpec, OutputFormat, PromptMode, Settings
 from llminst.supervisor import open_supervisor
 
 from ..support.faults import CAP, FAULTS, GRACE, Fault, check_outcome, nothing_left, spec_fields

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import trio
 
-from llminst.errors import LLMError, ProcessFailedError
+from llminst._core.errors import LLMError, ProcessFailedError
 
 from .paths import FAKECLI
 from .procs import cmdline, fd_count, processes_with_marker, read_pids, state

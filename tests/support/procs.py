@@ -1,12 +1,14 @@
-"""Processes seen from the tests: the one /proc reader, and the checks built on it.
+"""Processes seen from the tests: /proc read through `llminst.supervisor.procfs`, and the
+checks built on it.
 
-The reader (`stat_fields` and what it gives: `state`, `is_alive`, `parent`, `start_time`,
-`all_pids`, `children`, `descendants`; `cmdline`, `processes_with_marker`, `processes_with_env`,
-`child_with`; `fd_count`, `fd_targets`, `thread_count`, `memory_kb`) is the only place in the tests that
-parses /proc/PID/*. It never changes a process. `is_alive` counts zombies as gone (PID 1 here
+The readers here (`state`, `is_alive`, `parent`, `start_time`, `all_pids`, `children`,
+`descendants`; `cmdline`, `processes_with_marker`, `processes_with_env`, `child_with`;
+`fd_count`, `fd_targets`, `thread_count`, `memory_kb`) parse nothing themselves: procfs is the
+one /proc reader. They never change a process. `is_alive` counts zombies as gone (PID 1 here
 does not reap orphans); `tree_leftovers` does not, for tests of a server that must reap its
-trees itself. The helpers below the reader wait for PIDs a helper CLI records and stop servers
-a test started.
+trees itself. `fd_count`, `thread_count` and `memory_kb` raise ProcessLookupError for a process
+that is gone (procfs answers 0 or nothing), so a leak check never passes on a vanished server.
+The helpers below the reader wait for PIDs a helper CLI records and stop servers a test started.
 """
 
 from __future__ import annotations
@@ -18,51 +20,57 @@ from pathlib import Path
 
 import trio
 
+from llminst.supervisor import procfs
+from llminst.supervisor.procfs import cmdline, fd_targets, is_alive
+
+__all__ = [
+    "all_pids",
+    "child_with",
+    "children",
+    "cmdline",
+    "descendants",
+    "fd_count",
+    "fd_targets",
+    "is_alive",
+    "memory_kb",
+    "parent",
+    "processes_with_env",
+    "processes_with_marker",
+    "read_pids",
+    "start_time",
+    "start_times",
+    "state",
+    "stop_server",
+    "thread_count",
+    "tree_leftovers",
+    "wait_for_pids",
+]
+
 # --------------------------------------------------------------------------------------------
-# The /proc reader
-
-# Indexes into `stat_fields` (proc(5) numbers the fields from 1, with the command name as 2).
-STATE, PPID, UTIME, STIME, STARTTIME = 0, 1, 11, 12, 19
-
-
-def stat_fields(pid: int | str) -> list[bytes] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None if gone.
-
-    The command name may hold spaces and parentheses: the fields start after its last ")".
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2 :].split()
+# Readers over procfs
 
 
 def state(pid: int) -> str | None:
     """The one-letter state of `pid` (R, S, D, Z, X, ...), or None if it is gone."""
-    fields = stat_fields(pid)
-    return None if fields is None else fields[STATE].decode()
-
-
-def is_alive(pid: int) -> bool:
-    """True for a process that exists and is not a zombie."""
-    return state(pid) not in (None, "Z", "X")
+    stat = procfs.read_stat(pid)
+    return None if stat is None else stat.state
 
 
 def parent(pid: int) -> int | None:
     """The parent PID of `pid`, or None if it is gone."""
-    fields = stat_fields(pid)
-    return None if fields is None else int(fields[PPID])
+    stat = procfs.read_stat(pid)
+    return None if stat is None else stat.ppid
 
 
 def start_time(pid: int) -> int | None:
     """When `pid` started (clock ticks after boot), or None if it is gone: tells reuse apart."""
-    fields = stat_fields(pid)
-    return None if fields is None else int(fields[STARTTIME])
+    stat = procfs.read_stat(pid)
+    return None if stat is None else stat.start_time
 
 
 def all_pids() -> list[int]:
     """Every process on the host."""
-    return [int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit()]
+    return list(procfs.pids())
 
 
 def children(pid: int) -> list[tuple[int, str]]:
@@ -85,41 +93,27 @@ def descendants(pid: int) -> list[tuple[int, str]]:
 
 
 def _parentage() -> Iterable[tuple[int, int, str]]:
-    for pid in all_pids():
-        fields = stat_fields(pid)
-        if fields is not None:
-            yield pid, int(fields[PPID]), fields[STATE].decode()
-
-
-def cmdline(pid: int) -> bytes | None:
-    """The raw command line of `pid` (NUL-separated; empty while it exits), None if gone."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
+    for pid in procfs.pids():
+        stat = procfs.read_stat(pid)
+        if stat is not None:
+            yield pid, stat.ppid, stat.state
 
 
 def processes_with_marker(marker: str) -> list[int]:
     """PIDs of live (non-zombie) processes whose command line contains `marker`."""
     needle = marker.encode()
-    return [pid for pid in all_pids() if needle in (cmdline(pid) or b"") and is_alive(pid)]
+    return [pid for pid in procfs.pids() if needle in (cmdline(pid) or b"") and is_alive(pid)]
 
 
 def processes_with_env(name: str, value: str, *, exclude: Iterable[int] = ()) -> list[int]:
     """Live (non-zombie) processes whose environment has NAME=VALUE, but for `exclude`."""
-    needle = f"{name}={value}".encode()
+    needle = frozenset({f"{name}={value}".encode()})
     skip = set(exclude)
-    found = []
-    for pid in all_pids():
-        if pid in skip:
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if needle in environ and is_alive(pid):
-            found.append(pid)
-    return found
+    return [
+        pid
+        for pid in procfs.pids()
+        if pid not in skip and procfs.environ_has_any(pid, needle) and is_alive(pid)
+    ]
 
 
 def child_with(text: str, *, parent_pid: int | None = None) -> int:
@@ -133,33 +127,26 @@ def child_with(text: str, *, parent_pid: int | None = None) -> int:
 
 
 def fd_count(pid: int | str = "self") -> int:
-    """How many descriptors `pid` (default: this process) holds open."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def fd_targets(pid: int | str = "self") -> list[str]:
-    """What each descriptor of `pid` points at (``socket:[INODE]``, ``pipe:[INODE]``, a path);
-    descriptors closed while reading are left out."""
-    targets = []
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            targets.append(os.readlink(f"/proc/{pid}/fd/{name}"))
-        except OSError:
-            continue
-    return targets
+    """How many descriptors `pid` (default: this process) holds open; raises if it is gone."""
+    count = procfs.fd_count(pid)
+    if count == 0 and procfs.read_stat(pid) is None:
+        raise ProcessLookupError(pid)
+    return count
 
 
 def thread_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
+    """How many threads `pid` has; raises if it is gone."""
+    count = procfs.thread_count(pid)
+    if count == 0:
+        raise ProcessLookupError(pid)
+    return count
 
 
 def memory_kb(pid: int) -> dict[str, int]:
-    """VmRSS (resident now) and VmHWM (the peak of VmRSS) of `pid`, in KiB."""
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found[key] = int(value.split()[0])
+    """VmRSS (resident now) and VmHWM (the peak of VmRSS) of `pid`, in KiB; raises if gone."""
+    found = procfs.memory_kb(pid)
+    if not found and procfs.read_stat(pid) is None:
+        raise ProcessLookupError(pid)
     return found
 
 
@@ -184,9 +171,9 @@ def tree_leftovers(started: dict[int, int], marker: str) -> list[str]:
     """
     found = []
     for pid, began in started.items():
-        fields = stat_fields(pid)
-        if fields is not None and int(fields[STARTTIME]) == began:
-            found.append(f"{pid} ({fields[STATE].decode()})")
+        stat = procfs.read_stat(pid)
+        if stat is not None and stat.start_time == began:
+            found.append(f"{pid} ({stat.state})")
     found += [f"{pid} (marker)" for pid in processes_with_marker(marker)]
     return found
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from llminst import BUILTIN_MODELS, ModelSpec
 from llminst._core.command import PROMPT_STAND_IN, STDIN_NOTE, command_line
-from llminst._core.config import UserConfig, parse_config
+from llminst._core.userconfig import UserConfig, parse_config
 
 __all__ = [
     "BLOCKS",

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from attrs import frozen
 
-from .config import ModelSpec
 from .errors import InvalidInputError
+from .spec import ModelSpec
 
 __all__ = ["CODE_LOADING_ENV", "Locate", "Located", "check_allowed", "code_loading_names"]
 

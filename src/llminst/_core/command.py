@@ -7,8 +7,9 @@ element or the whole of stdin, byte for byte (strict UTF-8). When the CLI reads 
 says), or starts with ``-`` where the CLI would read it as a flag (no ``prompt_separator``, or the
 prompt sits at a ``{prompt}`` placeholder). A CLI that does not read stdin still gets a prompt
 that is merely over ``argv_prompt_limit`` in argv, but a prompt too large for one argument or
-read as a flag is refused with an error that says what to configure. Pure: the caller passes the
-base environment in.
+read as a flag is refused with an error that says what to configure. `environment` is where a
+CLI's environment is made (for a call, and for its version and help commands). Pure: the caller
+passes the base environment in.
 """
 
 from __future__ import annotations
@@ -20,16 +21,25 @@ from typing import Any
 
 from attrs import frozen
 
-from .config import (
+from .errors import InvalidInputError
+from .request import CallRequest
+from .spec import (
     PROMPT_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
     ModelSpec,
     PromptMode,
 )
-from .errors import InvalidInputError
 
-__all__ = ["PROMPT_STAND_IN", "STDIN_NOTE", "Invocation", "build_invocation", "command_line"]
+__all__ = [
+    "PROMPT_STAND_IN",
+    "STDIN_NOTE",
+    "Invocation",
+    "build_invocation",
+    "command_line",
+    "environment",
+    "invocation_for",
+]
 
 # Linux's MAX_ARG_STRLEN is 128 KiB *including* the terminating NUL: one argv element of more
 # bytes than this fails with E2BIG before the CLI starts.
@@ -81,6 +91,19 @@ def build_invocation(
             flag, and the CLI does not read stdin), or a sub-model was asked of a model that has
             no way to select one.
     """
+    env = environment(spec, base_env, extra_env)
+    return _invocation(spec, prompt, env, stream, json_mode, submodel, native_schema)
+
+
+def _invocation(
+    spec: ModelSpec,
+    prompt: str,
+    env: Mapping[str, str],
+    stream: bool,
+    json_mode: bool,
+    submodel: str | None,
+    native_schema: Mapping[str, Any] | None,
+) -> Invocation:
     if "\x00" in prompt:
         raise InvalidInputError(
             "the prompt contains a NUL character, which no process argument or CLI can carry; "
@@ -109,9 +132,43 @@ def build_invocation(
         argv.append(prompt)
     return Invocation(
         argv=tuple(argv),
-        env=_environment(spec, base_env, extra_env),
+        env=env,
         stdin=encoded if via_stdin else None,
         cwd=spec.cwd,
+    )
+
+
+def invocation_for(
+    request: CallRequest,
+    *,
+    native_schema: bool,
+    base_env: Mapping[str, str],
+    extra_env: Mapping[str, str] | None = None,
+) -> Invocation:
+    """The invocation of one attempt of `request`.
+
+    Its environment is `base_env` itself (not a copy) when neither the spec nor `extra_env`
+    changes it.
+
+    Args:
+        request: the call.
+        native_schema: hand the schema to the CLI through ``json_schema_args`` (the caller
+            checked that the CLI lists them) instead of instructions in the prompt.
+        base_env: the environment to start from.
+        extra_env: variables for this attempt only.
+
+    Raises:
+        InvalidInputError: as `build_invocation`.
+    """
+    native = native_schema and request.schema is not None
+    return _invocation(
+        request.spec,
+        request.cli_prompt(native_schema=native),
+        _environment_view(request.spec, base_env, extra_env),
+        request.cli_streaming,
+        request.json_mode,
+        request.submodel,
+        request.schema if native else None,
     )
 
 
@@ -203,11 +260,27 @@ def _submodel_args(spec: ModelSpec, submodel: str | None) -> list[str]:
     return [part.replace(SUBMODEL_PLACEHOLDER, submodel) for part in spec.submodel_args]
 
 
-def _environment(
-    spec: ModelSpec, base_env: Mapping[str, str], extra_env: Mapping[str, str] | None
+def environment(
+    spec: ModelSpec, base_env: Mapping[str, str], extra_env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    env = {k: v for k, v in base_env.items() if k not in spec.env_remove}
+    """The complete environment `spec`'s CLI starts with, as a new dict.
+
+    `base_env` without the spec's ``env_remove`` names, then the spec's ``env``, then
+    `extra_env` (variables for one call only).
+    """
+    removed = spec.env_remove
+    env = {k: v for k, v in base_env.items() if k not in removed}
     env.update(spec.env)
     if extra_env:
         env.update(extra_env)
     return env
+
+
+def _environment_view(
+    spec: ModelSpec, base_env: Mapping[str, str], extra_env: Mapping[str, str] | None
+) -> Mapping[str, str]:
+    """`environment`, but `base_env` itself when nothing changes it: a process started with
+    this process's environment as is need not have it copied and converted."""
+    if spec.env or extra_env or any(name in base_env for name in spec.env_remove):
+        return environment(spec, base_env, extra_env)
+    return base_env

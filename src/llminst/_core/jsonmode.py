@@ -26,9 +26,6 @@ from .decoders import answer_in_wrapper
 from .errors import JSONNotFoundError, JSONSchemaMismatchError
 from .jsonscan import MAX_SPANS, balanced_spans, fenced_blocks
 from .schemas import (
-    DEFAULT_SCHEMA,
-    MAX_SCHEMA_BYTES,
-    parse_schema,
     reject_constant,
     shorten,
     unresolvable_reference,
@@ -36,18 +33,13 @@ from .schemas import (
 )
 
 __all__ = [
-    "DEFAULT_SCHEMA",
-    "MAX_SCHEMA_BYTES",
     "SCHEMA_CLOSE_MARKER",
     "SCHEMA_OPEN_MARKER",
     "apply_json_mode",
     "extract_json",
     "json_instructions",
-    "parse_schema",
     "schema_from_prompt",
 ]
-# DEFAULT_SCHEMA, MAX_SCHEMA_BYTES and parse_schema live in `schemas`; they are re-exported here
-# for the old import paths until issue 11 lands.
 
 SCHEMA_OPEN_MARKER: Final = "<json_schema>"
 SCHEMA_CLOSE_MARKER: Final = "</json_schema>"

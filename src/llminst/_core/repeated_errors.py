@@ -17,6 +17,7 @@ memory is bounded (one partial stderr line, a bounded number of distinct error l
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable
 
@@ -147,5 +148,11 @@ class RepeatedErrorDetector:
         return None
 
 
-def _compile(patterns: Iterable[str]) -> list[re.Pattern[str]]:
-    return [re.compile(pattern, re.IGNORECASE) for pattern in patterns]
+def _compile(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
+    return _compile_tuple(tuple(patterns))
+
+
+@functools.lru_cache(maxsize=128)
+def _compile_tuple(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    # One detector per attempt: a model's patterns are compiled once, not once per call.
+    return tuple(re.compile(pattern, re.IGNORECASE) for pattern in patterns)

@@ -24,7 +24,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import ToolAnnotations
 from pydantic import ConfigDict, ValidationError
 
-from ..errors import InvalidInputError
+from .._core.errors import InvalidInputError
 
 __all__ = ["ArgumentsModel", "ToolBody", "check_arguments", "strict_tool"]
 

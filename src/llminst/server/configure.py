@@ -24,8 +24,9 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from .._core.allowlist import Locate, Located, check_allowed
-from .._core.config import ModelSpec, spec_from_mapping
-from ..errors import ConfigError, InvalidInputError
+from .._core.errors import ConfigError, InvalidInputError
+from .._core.spec import ModelSpec
+from .._core.userconfig import spec_from_mapping
 from ..logs import get_logger
 from ..supervisor import Supervisor
 from .registry import register

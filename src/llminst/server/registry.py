@@ -15,7 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, ToolAnnotations
 
-from ..errors import LLMError
+from .._core.errors import LLMError
 from ..logs import get_logger
 from .arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
 from .results import error_result

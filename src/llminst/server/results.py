@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, create_model
 from pydantic_core import to_json
 
 from .. import __version__
+from .._core.errors import CallTimeoutError, LLMError
+from .._core.result import CallResult
 from .._core.status import ModelStatus
-from ..errors import CallTimeoutError, LLMError
-from ..result import CallResult
 
 __all__ = [
     "ConfigureResult",

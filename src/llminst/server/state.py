@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from attrs import Factory, frozen
 from mcp.server.mcpserver import Context
 
-from .._core.config import ModelSpec, Settings
-from .._core.retry import BackoffPolicy
+from .._core.backoff import BackoffPolicy
+from .._core.spec import ModelSpec, Settings
 from ..supervisor import Supervisor
 
 __all__ = ["ServerOptions", "ServerState", "state_of"]

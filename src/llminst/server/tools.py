@@ -19,8 +19,8 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from .._core.result import CallResult
 from .._core.tokens import estimate_tokens as _estimate_tokens
-from ..result import CallResult
 from .progress import forward_progress
 from .registry import register
 from .results import (
@@ -156,22 +156,31 @@ async def _run(
     """Run one call on the server's supervisor, forwarding its text as progress if asked."""
     state = state_of(ctx)
     options = state.options
+    if not with_progress:
+        # Nothing to forward: the call runs in this task, with no channel or task of its own.
+        return await state.supervisor.run(
+            model,
+            prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=False,
+        )
     async with state.supervisor.open_stream(
         model,
         prompt,
         timeout=timeout,
         json_mode=json_mode,
         json_schema=json_schema,
-        stream=with_progress,
+        cli_streaming=True,
     ) as stream:
-        if with_progress:
-            await forward_progress(
-                stream.events(),
-                ctx.report_progress,
-                coalesce_s=options.coalesce_s,
-                coalesce_bytes=options.coalesce_bytes,
-                keepalive_s=options.keepalive_s,
-            )
+        await forward_progress(
+            stream.events(),
+            ctx.report_progress,
+            coalesce_s=options.coalesce_s,
+            coalesce_bytes=options.coalesce_bytes,
+            keepalive_s=options.keepalive_s,
+        )
         return await stream.wait()
 
 

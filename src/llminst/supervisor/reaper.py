@@ -12,6 +12,7 @@ time, never ``waitpid(-1)``, which would steal trio's own children. An escapee t
 exited is a zombie whose environment can no longer be read: zombies among our children that
 llminst did not start itself (see `spawning`) are reaped too, so subreaper mode assumes that
 llminst owns every child of the process (true for ``llminst serve``; why it is off by default).
+It reads ``/proc`` through `procfs`.
 
 What this module must never do: wait for a PID it did not find as an escapee or an orphaned
 zombie, or signal a process that does not carry the attempt's marker.
@@ -30,7 +31,8 @@ import os
 import signal
 import sys
 from collections.abc import Collection, Iterator
-from collections.abc import Set as AbstractSet
+
+from . import procfs
 
 __all__ = ["MARKER_VAR", "active", "disable", "enable", "released", "spawning", "sweep_once"]
 
@@ -104,51 +106,6 @@ def released(pid: int) -> None:
     _spawned.discard(pid)
 
 
-def _children() -> set[int]:
-    """Our children that may be escapees: those of the main thread.
-
-    The kernel re-parents an orphan to the first live thread of its subreaper (the main
-    thread, while it lives), whereas trio starts processes from worker threads, whose children
-    are listed under their own task. Reading only the main thread's list keeps a sweep cheap
-    under load (one small read instead of one per thread, each listing every running CLI).
-    """
-    found: set[int] = set()
-    try:
-        with open(f"/proc/self/task/{os.getpid()}/children") as f:
-            found.update(int(p) for p in f.read().split())
-        return found
-    except OSError:
-        pass  # the main thread has exited: orphans went to another thread
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open(f"/proc/self/task/{tid}/children") as f:
-                found.update(int(p) for p in f.read().split())
-        except OSError:
-            continue
-    return found
-
-
-def _state(pid: int) -> bytes | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rfind(b")") + 2 :].split()[0]
-
-
-def _has_marker(pid: int, markers: AbstractSet[bytes]) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return not markers.isdisjoint(f.read().split(b"\0"))
-    except OSError:
-        return False
-
-
 def _reap(pid: int) -> bool:
     """Reap `pid` if it has exited; True if it is gone."""
     try:
@@ -169,14 +126,14 @@ def sweep_once(tokens: Collection[str], killed: set[int]) -> bool:
         return False
     markers = {f"{MARKER_VAR}={token}".encode() for token in tokens}
     pending = False
-    for pid in _children() - _spawned:
-        state = _state(pid)
-        if state is None:
+    for pid in procfs.self_children() - _spawned:
+        stat = procfs.read_stat(pid)
+        if stat is None:
             continue
-        if state in (b"Z", b"X"):
+        if not stat.alive:
             if pid in killed or _spawns_in_flight == 0:
                 _reap(pid)
-        elif pid in killed or _has_marker(pid, markers):
+        elif pid in killed or procfs.environ_has_any(pid, markers):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             killed.add(pid)

@@ -1,0 +1,338 @@
+"""The supervisor: the only place in llminst that starts, reads, signals, kills and reaps processes.
+
+`open_supervisor()` opens a nursery and yields the `Supervisor`, the facade callers use. A call
+runs (`call.CallRunner.drive`) in its caller's task (`run`) or as a task of that nursery
+(`open_stream`), under its own cancel scope whose deadline covers queueing for the model's
+concurrency limit, every attempt and every backoff sleep. Each attempt (`attempt`) starts the
+CLI in a new session (process group) with stdin from /dev/null (or the prompt written and
+closed), drains stdout and stderr concurrently, and passes what the caller should see into a
+bounded trio memory channel (backpressure, not unbounded buffering).
+
+Cleanup is a contract. However an attempt ends (exit, deadline, caller cancelled, supervisor
+closed) its process group gets SIGTERM, a grace period, SIGKILL, and is reaped, inside a shielded
+scope; stragglers the CLI left in its group are killed too. With ``subreaper=True`` (Linux)
+descendants that left the group with ``setsid`` are killed and reaped as well (`reaper`).
+Leaving `open_supervisor()` cancels every call, so every process it started is gone when the
+``async with`` block ends. An attempt whose CLI keeps printing the same connection or
+credentials error without answering is ended the same way, early, instead of at its deadline.
+
+The package, one rule per module: `process` (start, kill a tree, reap), `pumps` (pipes),
+`attempt` (one process of a call), `call` (one call: deadline, limiter, attempts, backoff),
+`stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
+`reaper` (descendants that left their group) and `procfs` (the one reader of ``/proc``).
+Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
+decisions, JSON) lives in `_core`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from .._core.backoff import BackoffPolicy
+from .._core.builtins import BUILTIN_MODELS
+from .._core.errors import LLMError
+from .._core.request import CallRequest, build_request, resolve_model
+from .._core.result import CallResult
+from .._core.spec import ModelSpec, Settings
+from .._core.status import ModelStatus
+from ..logs import ensure_logging
+from . import reaper
+from .call import Call, CallRunner
+from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
+from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
+
+__all__ = [
+    "QUICK_COMMAND_RETRY_AFTER_S",
+    "VERSION_PROBE_LIMIT_S",
+    "AttemptStarted",
+    "CallStream",
+    "RetryScheduled",
+    "StreamEvent",
+    "Supervisor",
+    "open_supervisor",
+]
+
+_STREAM_BUFFER = 64  # events queued for a slow consumer before the CLI is paused
+_PROBE_PROMPT = "Reply with the single word: ok"
+_CONSTRUCTED_BY_OPEN_SUPERVISOR = object()
+
+
+class Supervisor:
+    """Runs calls; made by `open_supervisor()`, valid inside its ``async with`` block."""
+
+    def __init__(
+        self,
+        key: object,
+        nursery: trio.Nursery,
+        *,
+        models: Mapping[str, ModelSpec],
+        settings: Settings,
+        base_env: Mapping[str, str],
+        backoff: BackoffPolicy,
+        rng: random.Random,
+    ) -> None:
+        if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
+            raise TypeError(
+                "a Supervisor is made by open_supervisor(): "
+                "`async with llminst.open_supervisor() as supervisor: ...`"
+            )
+        self._nursery = nursery
+        self._models = dict(models)
+        self.settings = settings
+        self._capabilities = Capabilities(nursery, base_env)
+        self._runner = CallRunner(
+            settings=settings, backoff=backoff, rng=rng, capabilities=self._capabilities
+        )
+        self._closed = False
+
+    # -- models ---------------------------------------------------------------------------
+
+    @property
+    def models(self) -> Mapping[str, ModelSpec]:
+        return dict(self._models)
+
+    def configure(self, spec: ModelSpec) -> None:
+        """Add or replace a model; running calls keep the spec they started with."""
+        self._models[spec.name] = spec
+        self._runner.reconfigured(spec)
+
+    def resolve(self, model: str) -> tuple[ModelSpec, str | None]:
+        """``claude:sonnet`` -> (the claude spec, ``sonnet``); raises UnknownModelError."""
+        return resolve_model(self._models, model)
+
+    def concurrency_limit(self, spec: ModelSpec) -> int:
+        return self._runner.concurrency_limit(spec)
+
+    def running(self) -> dict[str, int]:
+        """How many calls of each model are running or queued."""
+        counts: dict[str, int] = {}
+        for call in self._runner.calls.values():
+            counts[call.request.spec.name] = counts.get(call.request.spec.name, 0) + 1
+        return counts
+
+    def find_executable(self, spec: ModelSpec) -> str | None:
+        """Where the model's executable is, on the PATH its CLI would get; None if absent."""
+        return self._capabilities.find_executable(spec)
+
+    async def supports_flag(self, spec: ModelSpec, flag: str) -> bool:
+        """Whether the installed CLI's help (`ModelSpec.help_argv`) lists `flag`; see
+        `capabilities.Capabilities.supports_flag`.
+
+        Cancellation: the help command keeps running in the supervisor's nursery for at most
+        10 s, so a later caller gets its answer; closing the supervisor kills and reaps it.
+        """
+        return await self._capabilities.supports_flag(spec, flag)
+
+    async def status(
+        self, *, probe: bool = False, version_wait_s: float = 1.5
+    ) -> list[ModelStatus]:
+        """Every model's readiness, without spending tokens unless `probe` is True.
+
+        Args:
+            probe: also run a tiny prompt on each available model, concurrently, and report
+                ``ok`` or the error.
+            version_wait_s: how long to wait for version commands that are still running
+                (``math.inf``: until each has finished, at most `VERSION_PROBE_LIMIT_S`).
+
+        Executables are looked up on the PATH the CLI would get. Each configured version
+        command runs at most once at a time, in the supervisor's nursery, for up to
+        `VERSION_PROBE_LIMIT_S`; its answer is kept per executable and modification time, so
+        repeated calls are instant. One still running after `version_wait_s` is reported as
+        ``probing`` and keeps running, so a later status has its version. A model without a
+        version command never has anything run for it (unless `probe`).
+
+        Cancellation: version commands keep running in the supervisor's nursery (each for at
+        most `VERSION_PROBE_LIMIT_S`; closing the supervisor kills and reaps them); a probe's
+        call is cancelled like `run`'s, its process tree killed and reaped before `status`
+        returns control.
+        """
+        return await self._capabilities.status(
+            list(self._models.values()),
+            version_wait_s=version_wait_s,
+            limit_of=self.concurrency_limit,
+            running_of=lambda spec: self.running().get(spec.name, 0),
+            probe=self._probe if probe else None,
+        )
+
+    async def _probe(self, spec: ModelSpec) -> str:
+        try:
+            await self.run(spec.name, _PROBE_PROMPT, timeout=60)
+        except LLMError as exc:
+            return f"{exc.kind}: {exc}"
+        return "ok"
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        # Unlike a bare trio timeout, this is the call's budget: it picks the category, is
+        # reported in the result, and ends in CallTimeoutError with the partial output.
+        timeout: float | None = None,  # noqa: ASYNC109
+        json_mode: bool = False,
+        json_schema: str | Mapping[str, Any] | None = None,
+        cli_streaming: bool = False,
+    ) -> CallResult:
+        """Run one call to completion.
+
+        Args:
+            model: a configured model name, optionally with a sub-model (``claude:sonnet``).
+            prompt: the prompt, passed to the CLI byte for byte.
+            timeout: seconds for the whole call; None picks a category from the prompt.
+            json_mode: ask for JSON, extract and validate it into ``parsed_json``.
+            json_schema: the schema (JSON text or a mapping); None uses the default schema.
+            cli_streaming: pass the model's streaming flags (``stream_args``) to the CLI. The
+                text is returned whole either way, so a call that nobody watches needs none.
+
+        Returns:
+            the `CallResult` of a successful call.
+
+        Raises:
+            LLMError: a subclass per failure; ``error.result`` holds what was collected.
+            InvalidInputError, UnknownModelError: before anything starts.
+
+        Cancellation: cancelling the caller ends the call: its process tree gets SIGTERM, the
+        grace period, SIGKILL, and is reaped, in a shielded scope, before the cancellation
+        reaches the caller (as trio's `run_process`).
+        """
+        request = self._request(
+            model,
+            prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=cli_streaming,
+        )
+        call = self._runner.new_call(request, events=None)
+        await self._runner.drive(call)  # in this task: nothing to hand over
+        return call.outcome()
+
+    @asynccontextmanager
+    async def open_stream(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (see run)
+        json_mode: bool = False,
+        json_schema: str | Mapping[str, Any] | None = None,
+        cli_streaming: bool = True,
+    ) -> AsyncIterator[CallStream]:
+        """Start a call and yield a `CallStream` of its output.
+
+        Arguments are those of `run`, but `cli_streaming` is True by default: a stream is
+        read as it comes, so the CLI is asked to print its answer as it comes. Invalid input
+        raises before anything starts.
+
+        Cancellation: leaving the block before the call ends (break, exception, cancellation)
+        cancels the call: its process tree gets SIGTERM, the grace period, SIGKILL, and is
+        reaped, in a shielded scope, before the block is left.
+        """
+        request = self._request(
+            model,
+            prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=cli_streaming,
+        )
+        send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
+        call = self._runner.new_call(request, events=send)
+        self._nursery.start_soon(self._runner.drive, call)
+        try:
+            yield CallStream(call, receive)
+        finally:
+            receive.close()
+            await _end(call)
+
+    def _request(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        timeout: float | None,
+        json_mode: bool,
+        json_schema: str | Mapping[str, Any] | None,
+        cli_streaming: bool,
+    ) -> CallRequest:
+        request = build_request(
+            self._models,
+            model=model,
+            prompt=prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=cli_streaming,
+        )
+        if self._closed:
+            raise RuntimeError("the supervisor is closed")
+        return request
+
+
+async def _end(call: Call) -> None:
+    """The caller is leaving: end the call if it runs, and wait (shielded) until it is over."""
+    if not call.done.is_set():
+        call.abandon()
+        with trio.CancelScope(shield=True):
+            await call.done.wait()
+
+
+@asynccontextmanager
+async def open_supervisor(
+    *,
+    models: Mapping[str, ModelSpec] = BUILTIN_MODELS,
+    settings: Settings = Settings(),  # noqa: B008 - frozen: one shared default is safe
+    base_env: Mapping[str, str] | None = None,
+    backoff: BackoffPolicy = BackoffPolicy(),  # noqa: B008 - frozen, as above
+    seed: int | None = None,
+    subreaper: bool = False,
+) -> AsyncIterator[Supervisor]:
+    """Open a supervisor; every call made through it is over when the block is left.
+
+    Args:
+        models: the models it knows (default: the built-ins).
+        settings: concurrency, grace period, output cap, stderr tail.
+        base_env: the environment CLIs start from (None: this process's, as it is at each
+            spawn).
+        backoff: the rate-limit backoff policy.
+        seed: seeds the backoff jitter (for reproducible tests; None: unseeded).
+        subreaper: make this process a child subreaper while the block runs (Linux only; a
+            no-op elsewhere), so descendants that leave their call's process group with
+            ``setsid`` are found, killed and reaped too. It assumes llminst owns every child
+            of the process (stray zombie children are reaped), so it is for servers
+            (``llminst serve``), not for libraries embedding llminst. See `reaper`.
+
+    Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
+    running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
+    before the block is left.
+    """
+    ensure_logging()
+    reaping = subreaper and reaper.enable()
+    try:
+        async with trio.open_nursery() as nursery:
+            supervisor = Supervisor(
+                _CONSTRUCTED_BY_OPEN_SUPERVISOR,
+                nursery,
+                models=models,
+                settings=settings,
+                base_env=os.environ if base_env is None else base_env,
+                backoff=backoff,
+                rng=random.Random(seed),
+            )
+            try:
+                yield supervisor
+            finally:
+                supervisor._closed = True
+                nursery.cancel_scope.cancel()
+                await supervisor._runner.end_all()
+    finally:
+        if reaping:
+            reaper.disable()

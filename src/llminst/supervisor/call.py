@@ -1,0 +1,306 @@
+"""One call, from start to result.
+
+`CallRunner.drive` runs a `Call`: in its caller's task for `run`, as a task of the supervisor's
+nursery for `open_stream` (whose caller reads the events meanwhile). Under the call's cancel
+scope, whose deadline covers everything (queueing for the model's concurrency limit, every
+attempt, every backoff sleep), it takes a slot of the model's `trio.CapacityLimiter`, decides
+once whether the CLI takes the JSON schema by its own flag, then runs attempts
+(`attempt.run_attempt`) until one succeeds, fails, or a rate limit cannot be waited out; between
+rate-limited attempts it sleeps as `plan_retry` says. How each attempt ends and what the call
+returns is decided in `_core.outcome`; this module only sequences it and keeps the time.
+
+What it must never do: raise out of `drive` (every end of a call is a result or an `LLMError`
+on the `Call`, and `done` is always set), or leave a process running when the call ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+import attrs
+import trio
+from attrs import define
+
+from .._core.backoff import BackoffPolicy, plan_retry
+from .._core.command import invocation_for
+from .._core.errors import LLMError
+from .._core.outcome import (
+    CallFacts,
+    attach_result,
+    cancelled_error,
+    classify_failure,
+    finish,
+    internal_error,
+    rate_limited_error,
+    shutdown_error,
+    succeeded,
+    timeout_error,
+)
+from .._core.output import AttemptOutput
+from .._core.ratelimit import RateLimitHit
+from .._core.request import CallRequest
+from .._core.result import CallResult
+from .._core.spec import ModelSpec, Settings
+from ..logs import get_logger
+from . import reaper
+from .attempt import run_attempt
+from .capabilities import Capabilities
+from .stream import RetryScheduled, StreamEvent
+
+__all__ = ["Call", "CallRunner"]
+
+_log = get_logger()
+
+
+@define(eq=False)
+class Call:
+    """One call's state, shared by its task and its caller."""
+
+    id: str
+    request: CallRequest
+    scope: trio.CancelScope
+    started: float
+    events: trio.MemorySendChannel[StreamEvent] | None  # None: nobody reads them
+    log: Any  # structlog, bound to the call's id and model
+    done: trio.Event = attrs.Factory(trio.Event)
+    attempts: int = 0
+    last: AttemptOutput | None = None
+    result: CallResult | None = None
+    error: LLMError | None = None
+    inline: bool = False  # run in its caller's task (`run`), not in the supervisor's nursery
+    abandoned: bool = False  # the caller left before the call ended
+    shut_down: bool = False  # its supervisor closed before the call ended
+
+    def facts(self) -> CallFacts:
+        duration_s = trio.current_time() - self.started
+        return CallFacts(request=self.request, attempts=self.attempts, duration_s=duration_s)
+
+    def outcome(self) -> CallResult:
+        """The result of the ended call, or its error raised."""
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise RuntimeError("the call is still running")
+        return self.result
+
+    async def emit(self, event: StreamEvent) -> None:
+        """Pass `event` to the caller; waits only while the caller's buffer is full."""
+        if self.events is None:
+            return
+        # A consumer that stopped reading cancels the call when it leaves its block.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            try:
+                self.events.send_nowait(event)
+            except trio.WouldBlock:
+                await self.events.send(event)
+
+    def abandon(self) -> None:
+        """The caller is gone: end the call (`done` is set once its processes are gone)."""
+        if not self.done.is_set():
+            self.abandoned = True
+            self.scope.cancel()
+
+    def shut_down_now(self) -> None:
+        """The supervisor closes: end the call (`done` is set once its processes are gone)."""
+        if not self.done.is_set():
+            self.shut_down = True
+            self.scope.cancel()
+
+
+@define
+class CallRunner:
+    """What every call of a supervisor shares, and what runs each one (`drive`)."""
+
+    settings: Settings
+    backoff: BackoffPolicy
+    rng: random.Random
+    capabilities: Capabilities
+    limiters: dict[str, trio.CapacityLimiter] = attrs.Factory(dict)
+    calls: dict[str, Call] = attrs.Factory(dict)
+    """The calls running or queued, by id."""
+    _ids: Iterator[str] = attrs.field(
+        init=False,
+        factory=lambda: map(f"{uuid.uuid4().hex[:6]}-{{}}".format, itertools.count(1)),
+    )
+
+    def concurrency_limit(self, spec: ModelSpec) -> int:
+        return spec.max_concurrency or self.settings.default_max_concurrency
+
+    def reconfigured(self, spec: ModelSpec) -> None:
+        """`spec` replaced its model's spec: a new concurrency limit applies from now on."""
+        limiter = self.limiters.get(spec.name)
+        if limiter is not None:
+            limiter.total_tokens = self.concurrency_limit(spec)
+
+    def new_call(
+        self, request: CallRequest, *, events: trio.MemorySendChannel[StreamEvent] | None
+    ) -> Call:
+        """A call of `request`, counted as running; `drive` it (inline, or as a task).
+
+        Its events go to `events` (None: nowhere, and it runs in its caller's task).
+        """
+        now = trio.current_time()
+        call_id = next(self._ids)
+        call = Call(
+            id=call_id,
+            request=request,
+            scope=trio.CancelScope(deadline=now + request.timeout.seconds),
+            started=now,
+            events=events,
+            log=_log.bind(call=call_id, model=request.model),
+            inline=events is None,
+        )
+        self.calls[call.id] = call
+        return call
+
+    async def end_all(self) -> None:
+        """The supervisor closes: end every call, and wait (shielded) until each is over.
+
+        Calls run inline end in their callers' tasks, which trio schedules as usual; those in
+        the supervisor's nursery are cancelled with it.
+        """
+        calls = list(self.calls.values())
+        for call in calls:
+            call.shut_down_now()
+        with trio.CancelScope(shield=True):
+            for call in calls:
+                await call.done.wait()
+
+    async def drive(self, call: Call) -> None:
+        """Run one call to its end, in the caller's task (`run`) or as a task of the
+        supervisor's nursery (`open_stream`); it never raises but trio.Cancelled from outside.
+
+        However it ends, `call.result` is set (and `call.error` for a failure) before
+        `call.done` is set and the event channel is closed, in that order.
+        """
+        request = call.request
+        call.log.info(
+            "llminst.call.started",
+            attempt=0,
+            timeout_s=request.timeout.seconds,
+            timeout_category=request.timeout.category,
+            prompt_chars=len(request.prompt),
+        )
+        try:
+            with call.scope:
+                call.result = await self._within_limit(call)
+            if call.scope.cancelled_caught:
+                self._fail(call, _why_cancelled(call))
+        except LLMError as exc:
+            self._fail(call, exc)
+        except Exception as exc:
+            call.log.exception("llminst.call.crashed", attempt=call.attempts)
+            self._fail(call, internal_error(exc))
+        finally:
+            # Only a cancellation from outside gets here without a result: the supervisor's
+            # nursery closing, or an inline call's caller cancelled (it may arrive wrapped in
+            # an exception group, so it is not matched by type).
+            if call.result is None:
+                self._fail(call, cancelled_error() if call.inline else shutdown_error())
+            # Set before the channel closes, so a consumer that sees the end sees the result;
+            # and before logging, so nothing can leave a waiting caller hanging.
+            self.calls.pop(call.id, None)
+            call.done.set()
+            if call.events is not None:
+                call.events.close()
+            call.log.info(
+                "llminst.call.finished",
+                attempt=call.attempts,
+                success=call.error is None,
+                error=None if call.error is None else call.error.kind,
+                elapsed_s=round(trio.current_time() - call.started, 4),
+            )
+
+    def _fail(self, call: Call, error: LLMError) -> None:
+        call.error = attach_result(error, call.facts(), call.last)
+        call.result = error.result
+
+    async def _within_limit(self, call: Call) -> CallResult:
+        """Run the call's attempts holding a slot of its model's concurrency limit."""
+        spec = call.request.spec
+        limiter = self.limiters.get(spec.name)
+        if limiter is None:
+            limiter = self.limiters[spec.name] = trio.CapacityLimiter(self.concurrency_limit(spec))
+        try:
+            limiter.acquire_nowait()  # a free slot costs no trip through the scheduler
+        except trio.WouldBlock:
+            await limiter.acquire()
+        try:
+            return await self._attempts(call)
+        finally:
+            limiter.release()
+
+    async def _attempts(self, call: Call) -> CallResult:
+        request = call.request
+        native_args = request.spec.json_schema_args
+        native = request.json_mode and bool(native_args)
+        if native:  # decided once per call: the CLI's help says whether it has the flag
+            native = await self.capabilities.supports_flag(request.spec, native_args[0])
+        while True:
+            call.attempts += 1
+            output = AttemptOutput.for_attempt(call.attempts, request.spec, self.settings)
+            call.last = output
+            token = f"{call.id}.{call.attempts}"  # how its escapees are recognised
+            invocation = invocation_for(
+                request,
+                native_schema=native,
+                base_env=self.capabilities.base_env,
+                extra_env={reaper.MARKER_VAR: token} if reaper.active() else None,
+            )
+            settings = self.settings
+            await run_attempt(
+                call, output, invocation, grace_s=settings.grace_period_s, token=token
+            )
+            if succeeded(output):
+                return finish(call.facts(), output)
+            now = time.time()
+            failure = classify_failure(request, output, now=now, tz=_local_timezone())
+            if not isinstance(failure, RateLimitHit):
+                raise failure
+            await self._wait_out(call, failure, now)
+
+    async def _wait_out(self, call: Call, hit: RateLimitHit, now: float) -> None:
+        """Sleep before the next attempt as `plan_retry` says, or raise if it says give up."""
+        attempt = call.attempts
+        remaining = call.scope.deadline - trio.current_time()
+        decision = plan_retry(
+            attempt=attempt,
+            max_attempts=call.request.spec.max_attempts,
+            hit=hit,
+            policy=self.backoff,
+            now=now,
+            deadline=now + remaining,
+            rand=self.rng.random(),
+        )
+        if decision.delay_s is None:
+            raise rate_limited_error(call.request, hit, decision, attempt)
+        call.log.info(
+            "llminst.retry.scheduled",
+            attempt=attempt,
+            wait_s=round(decision.delay_s, 3),
+            reason=decision.reason,
+        )
+        await call.emit(
+            RetryScheduled(attempt, decision.delay_s, decision.reason, decision.reset_at)
+        )
+        await trio.sleep(decision.delay_s)
+
+
+def _why_cancelled(call: Call) -> LLMError:
+    if call.shut_down:
+        return shutdown_error()
+    if call.abandoned:
+        return cancelled_error()
+    return timeout_error(call.request, call.last, call.attempts)
+
+
+def _local_timezone() -> tzinfo:
+    # CLIs print reset times ("resets 1am") in the local time of this machine.
+    return datetime.now().astimezone().tzinfo or UTC

@@ -1,0 +1,257 @@
+"""The supervisor package's parts on their own: the /proc reader, pipe reading and its linger
+(real pipes on a virtual clock), waiting for an exit, the facade, and the streaming flag."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+import trio
+
+from llminst import ModelSpec, open_supervisor
+from llminst.supervisor import Supervisor, procfs
+from llminst.supervisor.process import wait_exited
+from llminst.supervisor.pumps import Linger, PipeReader, Watch
+
+from ..support.models import models_with
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def _until(condition: Callable[[], bool], within_s: float = 30.0) -> None:
+    """Wait (real time, generously bounded) for another process to get somewhere."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for a process"
+        time.sleep(0.01)
+
+
+# --------------------------------------------------------------------------------------------
+# procfs
+
+
+def test_read_stat_of_this_process() -> None:
+    """State, parent and group of this very process, as the kernel has them."""
+    stat = procfs.read_stat("self")
+    assert stat is not None and stat.alive
+    assert (stat.ppid, stat.pgrp) == (os.getppid(), os.getpgrp())
+    assert stat.start_time > 0
+    spent = procfs.cpu_seconds()
+    assert spent is not None and 0 < spent <= time.process_time() + 0.1
+
+
+def test_a_zombie_is_not_alive_and_a_reaped_process_is_gone() -> None:
+    """Exited but not reaped: state Z, not alive; reaped: no stat at all."""
+    child = subprocess.Popen(["true"])
+    _until(lambda: getattr(procfs.read_stat(child.pid), "state", None) == "Z")
+    assert not procfs.is_alive(child.pid)
+    child.wait()
+    assert procfs.read_stat(child.pid) is None and not procfs.is_alive(child.pid)
+
+
+def test_a_process_group_is_live_until_its_member_is_gone() -> None:
+    """A sleeping leader makes its group live; killed and reaped, the group is empty."""
+    child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert procfs.group_has_live_members(child.pid)
+        assert child.pid in procfs.self_children()
+        assert child.pid in set(procfs.pids())
+    finally:
+        child.kill()
+        child.wait()
+    assert not procfs.group_has_live_members(child.pid)
+
+
+def test_environment_command_line_memory_and_descriptors() -> None:
+    """What tests and benchmarks read of a process: marker, argv, RSS, fds, threads."""
+    child = subprocess.Popen(["sleep", "30"], env={**os.environ, "LLMINST_PROCFS_TEST": "m1"})
+    try:
+        _until(lambda: procfs.cmdline(child.pid) == b"sleep\x0030\x00")  # it has exec'd
+        assert procfs.environ_has_any(child.pid, {b"LLMINST_PROCFS_TEST=m1"})
+        assert not procfs.environ_has_any(child.pid, {b"LLMINST_PROCFS_TEST=m2"})
+    finally:
+        child.kill()
+        child.wait()
+    memory = procfs.memory_kb()
+    assert memory["VmRSS"] > 0 and memory["VmHWM"] >= memory["VmRSS"]
+    assert procfs.fd_count() >= 3 and procfs.thread_count() >= 1
+
+
+def test_a_pid_that_does_not_exist_reads_as_gone() -> None:
+    ghost = 2**22 + 12345  # above the kernel's pid_max
+    assert procfs.read_stat(ghost) is None and procfs.cmdline(ghost) is None
+    assert procfs.cpu_seconds(ghost) is None
+    assert procfs.memory_kb(ghost) == {} and procfs.fd_count(ghost) == 0
+    assert not procfs.environ_has_any(ghost, {b"A=b"})
+
+
+# --------------------------------------------------------------------------------------------
+# Pipes and the linger, on a virtual clock
+
+
+class _Pipe:
+    def __init__(self) -> None:
+        read_fd, self.write_fd = os.pipe()
+        self.stream = trio.lowlevel.FdStream(read_fd)
+
+    def write(self, data: bytes) -> None:
+        os.write(self.write_fd, data)
+
+    def close_write_end(self) -> None:
+        os.close(self.write_fd)
+
+
+async def test_a_reader_reads_to_eof(autojump_clock: trio.testing.MockClock) -> None:
+    """Chunks in order, then EOF: `at_eof`, and the linger never needed."""
+    pipe = _Pipe()
+    chunks: list[bytes] = []
+
+    async def collect(data: bytes) -> None:
+        chunks.append(data)
+
+    async with trio.open_nursery() as nursery:
+        reader = PipeReader(pipe.stream, Linger(nursery.cancel_scope))
+        nursery.start_soon(reader.run, collect)
+        pipe.write(b"one")
+        await trio.sleep(1)
+        pipe.write(b"two")
+        pipe.close_write_end()
+    assert chunks == [b"one", b"two"] and reader.at_eof
+    pipe.stream.close()
+
+
+async def test_a_pipe_held_open_is_given_up_after_the_linger(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Once the linger starts, a pipe nobody writes to is given up exactly `seconds` later."""
+    pipe = _Pipe()
+    async with trio.open_nursery() as nursery:
+        linger = Linger(nursery.cancel_scope)
+        reader = PipeReader(pipe.stream, linger)
+        nursery.start_soon(reader.run, _ignore)
+        await trio.sleep(100)  # before the linger: no limit at all
+        started = trio.current_time()
+        linger.start(1.0)
+    assert trio.current_time() - started == pytest.approx(1.0)
+    assert not reader.at_eof
+    pipe.close_write_end()
+    pipe.stream.close()
+
+
+async def test_data_during_the_linger_extends_it_and_handing_it_on_does_not_count(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Data 0.5 s into the linger restarts it; the 5 s its consumer takes are not counted."""
+    pipe = _Pipe()
+    received: list[tuple[bytes, float]] = []
+
+    async def slow_consumer(data: bytes) -> None:
+        received.append((data, trio.current_time()))
+        await trio.sleep(5)
+
+    async with trio.open_nursery() as nursery:
+        linger = Linger(nursery.cancel_scope)
+        reader = PipeReader(pipe.stream, linger)
+        nursery.start_soon(reader.run, slow_consumer)
+        started = trio.current_time()
+        linger.start(1.0)
+        await trio.sleep(0.5)
+        pipe.write(b"late")
+    assert [data for data, _ in received] == [b"late"]
+    assert trio.current_time() - started == pytest.approx(0.5 + 5 + 1.0)
+    pipe.close_write_end()
+    pipe.stream.close()
+
+
+async def _ignore(data: bytes) -> None:
+    pass
+
+
+async def test_wait_exited_reaps_the_process() -> None:
+    """The exit is seen (on a pidfd of its own) and the process reaped: its code is set."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-c", "import sys; sys.exit(7)"], stdin=subprocess.DEVNULL
+    )
+    with trio.fail_after(60):
+        await wait_exited(proc)
+    assert proc.returncode == 7 and procfs.read_stat(proc.pid) is None
+    await wait_exited(proc)  # already reaped: returns at once
+
+
+async def test_wait_exited_can_be_cancelled() -> None:
+    """Cancelled while the process runs: no error, the process untouched (the caller kills)."""
+    proc = await trio.lowlevel.open_process(["sleep", "30"], stdin=subprocess.DEVNULL)
+    try:
+        with trio.move_on_after(0.2):
+            await wait_exited(proc)
+        assert proc.returncode is None and procfs.is_alive(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# The facade
+
+
+def test_a_supervisor_is_made_only_by_open_supervisor() -> None:
+    """Constructing one directly would bypass its nursery: refused, saying what to do."""
+    with pytest.raises(TypeError, match=r"open_supervisor\(\)"):
+        Supervisor(object(), None, models={}, settings=None, base_env={}, backoff=None, rng=None)
+
+
+async def test_run_and_open_stream_name_the_clis_streaming_flags_alike(
+    fake_spec: Callable[..., ModelSpec],
+) -> None:
+    """`cli_streaming` adds the spec's stream_args: off by default for `run` (the text comes
+    back whole), on for `open_stream` (read as it comes)."""
+    spec = fake_spec("dump", stream_args=("--streaming",))
+
+    async def flags(**options: bool) -> list[str]:
+        result = await sup.run("fake", "p", **options)
+        return list(json.loads(result.output)["argv"][:-1])
+
+    async def stream_flags(**options: bool) -> list[str]:
+        async with sup.open_stream("fake", "p", **options) as call:
+            result = await call.wait()
+        return list(json.loads(result.output)["argv"][:-1])
+
+    async with open_supervisor(models=models_with(spec)) as sup:
+        assert await flags() == []
+        assert await flags(cli_streaming=True) == ["--streaming"]
+        assert await stream_flags() == ["--streaming"]
+        assert await stream_flags(cli_streaming=False) == []
+
+
+class _TaskCounter(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.spawned: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.spawned.append(task.name)
+
+
+@pytest.mark.skipif(not Watch.available(), reason="one task per attempt needs epoll and pidfds")
+async def test_a_run_starts_no_task_and_a_stream_one() -> None:
+    """Per-call cost, pinned: `run` drains its CLI in the caller's own task, `open_stream` in
+    one task of the supervisor's nursery (before: three tasks per call, and three for each
+    stream)."""
+    spec = ModelSpec(name="say", command=(sys.executable, "-c", "print('hi')"))
+    counter = _TaskCounter()
+    async with open_supervisor(models=models_with(spec)) as sup:
+        trio.lowlevel.add_instrument(counter)
+        try:
+            assert (await sup.run("say", "x")).output == "hi\n"
+            ran = list(counter.spawned)
+            async with sup.open_stream("say", "x") as stream:
+                assert (await stream.wait()).output == "hi\n"
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+    assert ran == []
+    assert len(counter.spawned) == 1
