@@ -1,4 +1,5 @@
-"""llminst's tests, one folder per layer (the walls themselves: test_layers.py).
+"""llminst's tests, one folder per layer (the walls themselves: test_layers.py for the core,
+the supervisor and the server, test_shell_walls.py for the command line, transports and demo).
 
 - core/        pure `_core` rules: no process, no clock
 - supervisor/  real processes through the library (`open_supervisor`)

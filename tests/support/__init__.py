@@ -10,7 +10,8 @@ lines) · fakecli (the misbehaving helper CLI) · scripts (what real CLIs printe
 for fakecli) · faults (fault table, nothing-left checks) · signals (signalling commands) ·
 canaries (fake keys for the leak tests) · status (reading the status table) · wire (bad
 JSON-RPC lines) · decoding (feeding decoders) · recordings (the real CLIs' recorded outputs) ·
-streamer (a streaming stand-in) · fake_ollama (the ollama stand-in) · readme (README's
+streamer (a streaming stand-in) · fake_ollama (the ollama stand-in) · ts_client.mjs (the
+TypeScript SDK client) · imports (what a module imports, for the walls) · readme (README's
 generated blocks).
 
 The scripts here (fakecli, mcp_http_call, fake_ollama) run with this folder first on sys.path:
