@@ -7,6 +7,7 @@ conftest or from one another).
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,19 @@ def echo_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "echo-state"
     monkeypatch.setenv("LLMINST_ECHO_STATE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _interruptible_children() -> None:
+    """Give the processes the tests start a SIGINT that works, even when the suite was started
+    with SIGINT ignored (a non-interactive shell does that to a command run with `&`).
+
+    llminst keeps a signal ignored that its parent ignored (as `nohup` and shells expect), so a
+    server started under an ignored SIGINT would rightly not stop on one; the signal tests need
+    the default. A handled signal is reset to the default in an exec'd child; an ignored one is not.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")
