@@ -46,7 +46,8 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "command": (
         'The CLI argv: a list (["mycli", "--flag"]) or one string split like a shell '
         "would (no shell runs). An element exactly {prompt} is where the prompt goes; "
-        "otherwise it is appended. Required for a new model."
+        "otherwise it is appended. An element exactly {system_prompt_args} is where "
+        "system_prompt_args go. Required for a new model."
     ),
     "timeout_category": (
         "quick (60 s), normal (300 s, the default), long (600 s) or extended (1800 s)."

@@ -287,11 +287,7 @@ class Supervisor:
         system_prompt: str | None,
         cwd: str | os.PathLike[str] | None,
     ) -> CallRequest:
-        real_cwd = (
-            None
-            if cwd is None
-            else resolve_call_directory(_path_text(cwd), roots=self.allowed_roots)
-        )
+        real_cwd = None if cwd is None else self.resolve_directory(cwd)
         request = build_request(
             self._models,
             model=model,
