@@ -131,7 +131,11 @@ def test_builtin_stream_args() -> None:
         "hi",
     )
     assert _invoke(GPT4, "hi", stream=True).argv == (
-        *GPT4.command[:-1],
+        "openai",
+        "api",
+        "chat.completions.create",
+        "-g",
+        "user",
         "hi",
         "-m",
         "gpt-4",

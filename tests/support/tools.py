@@ -19,8 +19,17 @@ from .models import FAST, models_with
 
 # The tools and their parameters, in order: what clients rely on.
 CONTRACT = {
-    "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
-    "stream_llm": ["model", "prompt", "timeout"],
+    "execute_llm": [
+        "prompt",
+        "model",
+        "timeout",
+        "json_mode",
+        "stream",
+        "json_schema",
+        "system_prompt",
+        "cwd",
+    ],
+    "stream_llm": ["model", "prompt", "timeout", "system_prompt", "cwd"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
     "configure_llm": [
@@ -51,6 +60,7 @@ CONTRACT = {
         "max_concurrency",
         "cwd",
         "version_command",
+        "system_prompt_args",
     ],
 }
 

@@ -31,6 +31,8 @@ __all__ = [
     "PROMPT_PLACEHOLDER",
     "SCHEMA_PLACEHOLDER",
     "SUBMODEL_PLACEHOLDER",
+    "SYSTEM_ARGS_PLACEHOLDER",
+    "SYSTEM_PROMPT_PLACEHOLDER",
     "FieldValueError",
     "ModelSpec",
     "OutputFormat",
@@ -44,6 +46,8 @@ PROMPT_PLACEHOLDER = "{prompt}"
 SUBMODEL_PLACEHOLDER = "{submodel}"
 SCHEMA_PLACEHOLDER = "{schema}"
 EXECUTABLE_PLACEHOLDER = "{executable}"
+SYSTEM_PROMPT_PLACEHOLDER = "{system_prompt}"
+SYSTEM_ARGS_PLACEHOLDER = "{system_prompt_args}"
 # Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
 # NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
 DEFAULT_ARGV_PROMPT_LIMIT = 100_000
@@ -127,10 +131,31 @@ def _needs_submodel_args(inst: Any, attribute: attrs.Attribute[Any], value: str 
         )
 
 
+def _carries_system_prompt(
+    _inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    if value and not any(SYSTEM_PROMPT_PLACEHOLDER in part for part in value):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must say where the system prompt goes with "
+            f'{SYSTEM_PROMPT_PLACEHOLDER} (e.g. ["--system", "{SYSTEM_PROMPT_PLACEHOLDER}"]), '
+            f"got {list(value)}",
+        )
+
+
 def _each_non_empty(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if any(not item.strip() for item in value):
         raise FieldValueError(
             attribute.name, f"{attribute.name} must list executables; an empty name was given"
+        )
+
+
+def _each_non_empty_path(
+    _inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    if any(not item.strip() for item in value):
+        raise FieldValueError(
+            attribute.name, f"{attribute.name} must list directories; an empty path was given"
         )
 
 
@@ -209,6 +234,8 @@ class ModelSpec:
             (it separates the sub-model, ``claude:sonnet``), whitespace or control characters.
         command: the argv; an element that is exactly ``{prompt}`` is replaced by the prompt
             (``{prompt}`` inside a longer element is passed as is), else the prompt is appended.
+            An element that is exactly ``{system_prompt_args}`` is where `system_prompt_args`
+            go (dropped when a call has no system prompt).
         prompt_mode: argv (default) or stdin.
         stdin_fallback: the CLI also reads the prompt from stdin, so prompts too large for argv
             (or that start with ``-`` where the CLI would read them as a flag) go there.
@@ -221,6 +248,11 @@ class ModelSpec:
             ``{schema}``: ``{schema}`` is replaced by the schema as compact JSON). Used instead
             of prompt instructions only when the CLI's help (`help_argv`) lists the first of
             them (checked once per executable); otherwise the prompt carries the schema.
+        system_prompt_args: the CLI's own flag for a call's system prompt
+            (``--append-system-prompt``, ``{system_prompt}``: ``{system_prompt}`` is replaced by
+            the text wherever it occurs in an element). They go at the command's
+            ``{system_prompt_args}`` element, else after the other args, before the prompt.
+            Empty: the system prompt is prepended to the prompt (`request.with_system_prompt`).
         submodel_args: args that select a sub-model (``claude:sonnet``); ``{submodel}`` is
             replaced wherever it occurs in an element (``--model={submodel}`` works too).
         default_submodel: the sub-model used when the caller names none (``llama`` is
@@ -246,7 +278,8 @@ class ModelSpec:
         timeout_category: the default category (the prompt may raise it).
         max_attempts: attempts including the first, for rate limits.
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
-        cwd: the working directory of the CLI (None: the server's).
+        cwd: the working directory of the CLI (None: the server's); a call's own ``cwd``
+            replaces it.
         version_command: the argv that prints the version cheaply; an element that is exactly
             ``{executable}`` is the model's executable (the built-in CLIs use ``{executable}
             --version``, so overriding their command keeps reading the right version). None or
@@ -263,6 +296,9 @@ class ModelSpec:
     stream_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     json_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     json_schema_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    system_prompt_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_carries_system_prompt
+    )
     submodel_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     default_submodel: str | None = field(
         default=None, converter=_empty_to_none, validator=_needs_submodel_args
@@ -345,10 +381,16 @@ class ServerSettings:
         allow_commands: executables (names looked up on PATH, or absolute paths) that
             ``configure_llm`` may point a model at; empty means any command on stdio, and no
             remote configuration at all over HTTP. Adds to ``--allow-command``.
+        allowed_roots: directories under which a call's ``cwd`` may lie (compared as real
+            paths, so a symlink cannot lead out); empty means any directory on stdio, and no
+            per-call ``cwd`` at all over HTTP. Adds to ``--allow-root``.
     """
 
     allow_commands: tuple[str, ...] = field(
         default=(), converter=_to_tuple, validator=_each_non_empty
+    )
+    allowed_roots: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_each_non_empty_path
     )
 
 

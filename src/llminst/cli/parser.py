@@ -64,6 +64,12 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
     run.add_argument("--timeout", type=float, help="seconds (default: chosen from the prompt)")
     run.add_argument("--json", action="store_true", help="JSON mode: print the parsed JSON")
     run.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
+    run.add_argument("--cwd", metavar="DIR", help="the directory the CLI runs in")
+    run.add_argument(
+        "--system",
+        metavar="TEXT",
+        help="a system prompt (the CLI's own flag where it has one, else prepended)",
+    )
 
 
 def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -90,6 +96,14 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         metavar="EXECUTABLE",
         help="an executable configure_llm may use (repeatable; adds to [server] allow_commands); "
         "required for --allow-configure over HTTP",
+    )
+    serve.add_argument(
+        "--allow-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory under which a call's cwd may lie (repeatable; adds to [server] "
+        "allowed_roots); over HTTP, calls get no cwd without one",
     )
     serve.add_argument(
         "--allow-host",

@@ -46,7 +46,8 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "command": (
         'The CLI argv: a list (["mycli", "--flag"]) or one string split like a shell '
         "would (no shell runs). An element exactly {prompt} is where the prompt goes; "
-        "otherwise it is appended. Required for a new model."
+        "otherwise it is appended. An element exactly {system_prompt_args} is where "
+        "system_prompt_args go. Required for a new model."
     ),
     "timeout_category": (
         "quick (60 s), normal (300 s, the default), long (600 s) or extended (1800 s)."
@@ -86,10 +87,18 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "install_hint": "How to install the CLI.",
     "max_attempts": "Attempts for rate limits (default 3).",
     "max_concurrency": "Concurrent calls of this model.",
-    "cwd": "Working directory of the CLI.",
+    "cwd": (
+        "Working directory of the CLI (a call's own cwd replaces it); over HTTP it must lie "
+        "under the server's allowed_roots."
+    ),
     "version_command": (
         "The argv printing the version cheaply ({executable} is the executable); "
         "without it status runs nothing to read a version."
+    ),
+    "system_prompt_args": (
+        "The CLI's own flag for a call's system prompt, e.g. "
+        '["--system", "{system_prompt}"]; without it the system prompt is prepended to the '
+        "prompt."
     ),
 }
 
@@ -210,7 +219,8 @@ def _apply_configuration(
 
     Raises:
         ConfigError: a new model without a command, or a value the config file would refuse.
-        InvalidInputError: an executable or variable the allowlist does not permit.
+        InvalidInputError: an executable or variable the allowlist does not permit, or a
+            ``cwd`` outside the server's allowed roots.
     """
     existing = supervisor.models.get(model)
     if command is None and existing is None:
@@ -231,6 +241,9 @@ def _apply_configuration(
             ) from None
     if command is not None:
         fields = {**fields, "command": command}
+    if "cwd" in fields and supervisor.allowed_roots is not None:
+        # A model's directory is a call's directory for every call: the same roots apply.
+        fields = {**fields, "cwd": supervisor.resolve_directory(fields["cwd"])}
     spec = spec_from_mapping(model, fields, base=existing, source="configure_llm", key_prefix=model)
     if allowed is not None:
         locate = _locator(supervisor, spec)

@@ -41,6 +41,25 @@ Timeout = Annotated[
     float | None,
     Field(description="Seconds for the whole call; omit to pick a category from the prompt."),
 ]
+SystemPrompt = Annotated[
+    str | None,
+    Field(
+        description=(
+            "Instructions for the model: passed by the CLI's own flag where it has one "
+            "(claude --append-system-prompt, llm --system, openai -g system), else prepended "
+            "to the prompt between <system> tags."
+        )
+    ),
+]
+Cwd = Annotated[
+    str | None,
+    Field(
+        description=(
+            "The directory the CLI runs in (the files an agentic CLI works on). It must exist; "
+            "over HTTP it must lie under the server's allowed_roots."
+        )
+    ),
+]
 
 
 async def execute_llm(
@@ -62,6 +81,8 @@ async def execute_llm(
             description="JSON Schema (JSON text or object) for json_mode; default {question, answer}."
         ),
     ] = None,
+    system_prompt: SystemPrompt = None,
+    cwd: Cwd = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Run a prompt through an LLM CLI and return the complete result.
 
@@ -79,6 +100,8 @@ async def execute_llm(
         json_mode=json_mode,
         json_schema=json_schema,
         with_progress=stream,
+        system_prompt=system_prompt,
+        cwd=cwd,
     )
     return call_result(result, text=_answer_text(result))
 
@@ -90,6 +113,8 @@ async def stream_llm(
     ],
     prompt: Prompt,
     timeout: Timeout = None,  # noqa: ASYNC109 (public contract: the call's budget)
+    system_prompt: SystemPrompt = None,
+    cwd: Cwd = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Stream a prompt's answer as progress notifications, then return the full text.
 
@@ -97,7 +122,15 @@ async def stream_llm(
     50 ms); notifications with no message are keepalives sent while the CLI is silent (at
     least every 10 s), so clients that reset their timeout on progress keep waiting.
     """
-    result = await _run(ctx, model=model, prompt=prompt, timeout=timeout, with_progress=True)
+    result = await _run(
+        ctx,
+        model=model,
+        prompt=prompt,
+        timeout=timeout,
+        with_progress=True,
+        system_prompt=system_prompt,
+        cwd=cwd,
+    )
     return call_result(result, text=result.output)
 
 
@@ -152,6 +185,8 @@ async def _run(
     json_mode: bool = False,
     json_schema: str | Mapping[str, Any] | None = None,
     with_progress: bool,
+    system_prompt: str | None = None,
+    cwd: str | None = None,
 ) -> CallResult:
     """Run one call on the server's supervisor, forwarding its text as progress if asked."""
     state = state_of(ctx)
@@ -165,6 +200,8 @@ async def _run(
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=False,
+            system_prompt=system_prompt,
+            cwd=cwd,
         )
     async with state.supervisor.open_stream(
         model,
@@ -173,6 +210,8 @@ async def _run(
         json_mode=json_mode,
         json_schema=json_schema,
         cli_streaming=True,
+        system_prompt=system_prompt,
+        cwd=cwd,
     ) as stream:
         await forward_progress(
             stream.events(),

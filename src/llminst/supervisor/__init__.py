@@ -19,7 +19,8 @@ credentials error without answering is ended the same way, early, instead of at 
 The package, one rule per module: `process` (start, kill a tree, reap), `pumps` (pipes),
 `attempt` (one process of a call), `call` (one call: deadline, limiter, attempts, backoff),
 `stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
-`reaper` (descendants that left their group) and `procfs` (the one reader of ``/proc``).
+`workdir` (a call's directory, checked before it starts), `reaper` (descendants that left their
+group) and `procfs` (the one reader of ``/proc``).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
 """
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,6 +50,7 @@ from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .recorder import Recorder
 from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
+from .workdir import resolve_call_directory
 
 __all__ = [
     "QUICK_COMMAND_RETRY_AFTER_S",
@@ -80,6 +82,7 @@ class Supervisor:
         backoff: BackoffPolicy,
         rng: random.Random,
         recorder: Recorder,
+        allowed_roots: Sequence[str] | None = None,
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -89,6 +92,7 @@ class Supervisor:
         self._nursery = nursery
         self._models = dict(models)
         self.settings = settings
+        self.allowed_roots = None if allowed_roots is None else tuple(allowed_roots)
         self._capabilities = Capabilities(nursery, base_env)
         self._runner = CallRunner(
             settings=settings,
@@ -128,6 +132,11 @@ class Supervisor:
     def resolve(self, model: str) -> tuple[ModelSpec, str | None]:
         """``claude:sonnet`` -> (the claude spec, ``sonnet``); raises UnknownModelError."""
         return resolve_model(self._models, model)
+
+    def resolve_directory(self, path: str | os.PathLike[str]) -> str:
+        """The real path of `path` as a call's ``cwd``: raises InvalidInputError where `run`
+        would (missing, not a directory, outside `allowed_roots`)."""
+        return resolve_call_directory(_path_text(path), roots=self.allowed_roots)
 
     def concurrency_limit(self, spec: ModelSpec) -> int:
         return self._runner.concurrency_limit(spec)
@@ -203,6 +212,8 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = False,
+        system_prompt: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -214,6 +225,11 @@ class Supervisor:
             json_schema: the schema (JSON text or a mapping); None uses the default schema.
             cli_streaming: pass the model's streaming flags (``stream_args``) to the CLI. The
                 text is returned whole either way, so a call that nobody watches needs none.
+            system_prompt: instructions for the model: passed by the CLI's own flag where
+                the model has one (``system_prompt_args``), else prepended to the prompt.
+            cwd: the directory the CLI runs in (it must exist, and lie under the
+                supervisor's `allowed_roots` when it has them; symlinks are resolved first);
+                None: the model's ``cwd``, else this process's.
 
         Returns:
             the `CallResult` of a successful call.
@@ -233,6 +249,8 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            system_prompt=system_prompt,
+            cwd=cwd,
         )
         call = self._runner.new_call(request, events=None)
         await self._runner.drive(call)  # in this task: nothing to hand over
@@ -248,6 +266,8 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = True,
+        system_prompt: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
@@ -266,6 +286,8 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            system_prompt=system_prompt,
+            cwd=cwd,
         )
         send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
         call = self._runner.new_call(request, events=send)
@@ -285,7 +307,10 @@ class Supervisor:
         json_mode: bool,
         json_schema: str | Mapping[str, Any] | None,
         cli_streaming: bool,
+        system_prompt: str | None,
+        cwd: str | os.PathLike[str] | None,
     ) -> CallRequest:
+        real_cwd = None if cwd is None else self.resolve_directory(cwd)
         request = build_request(
             self._models,
             model=model,
@@ -294,10 +319,18 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            system_prompt=system_prompt,
+            cwd=real_cwd,
         )
         if self._closed:
             raise RuntimeError("the supervisor is closed")
         return request
+
+
+def _path_text(path: object) -> object:
+    """A path object as its text; anything else as it is, for `resolve_call_directory` to
+    refuse by its type."""
+    return os.fspath(path) if isinstance(path, os.PathLike) else path
 
 
 async def _end(call: Call) -> None:
@@ -320,6 +353,7 @@ async def open_supervisor(
     store: CallStore | None = None,
     origin: CallOrigin = CallOrigin.LIBRARY,
     keep_prompts: bool = True,
+    allowed_roots: Sequence[str] | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -340,6 +374,8 @@ async def open_supervisor(
             passes: it opens and closes it around this block.
         origin: who asks for the calls (recorded with each).
         keep_prompts: record each call's prompt.
+        allowed_roots: directories under which a call's ``cwd`` must lie (compared as real
+            paths); None (the default): any directory; empty: no call may choose one.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -362,6 +398,7 @@ async def open_supervisor(
                 backoff=backoff,
                 rng=random.Random(seed),
                 recorder=recorder,
+                allowed_roots=allowed_roots,
             )
             try:
                 yield supervisor

@@ -219,6 +219,8 @@ class CallRunner:
             timeout_s=request.timeout.seconds,
             timeout_category=request.timeout.category,
             prompt_chars=len(request.prompt),
+            system_prompt_chars=len(request.system_prompt or ""),
+            cwd=request.cwd,
         )
         try:
             with call.scope:

@@ -107,7 +107,7 @@ class Recorder:
             owner=call.owner,
             writer=self.writer,
             session=getattr(request, "session", None),
-            cwd=getattr(request, "cwd", None),
+            cwd=request.cwd,
         )
         self._chars[call.id] = 0
         self._enqueue(lambda: self.store.add_call(record))
