@@ -40,6 +40,7 @@ class CallRequest:
         schema: the parsed JSON schema in JSON mode, else None.
         instructed_prompt: `prompt` with JSON instructions appended in JSON mode, else `prompt`.
         cli_streaming: pass the spec's ``stream_args`` so the CLI prints its answer as it comes.
+        fallbacks: the requests for the models to try next, in order (`fallbacks.with_fallbacks`).
     """
 
     model: str
@@ -50,6 +51,7 @@ class CallRequest:
     schema: dict[str, Any] | None
     instructed_prompt: str
     cli_streaming: bool
+    fallbacks: tuple[CallRequest, ...] = ()
 
     @property
     def json_mode(self) -> bool:

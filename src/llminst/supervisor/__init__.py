@@ -19,6 +19,7 @@ credentials error without answering is ended the same way, early, instead of at 
 The package, one rule per module: `process` (start, kill a tree, reap), `pumps` (pipes),
 `attempt` (one process of a call), `call` (one call: deadline, limiter, attempts, backoff),
 `stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
+`cooldowns` (which accounts rest after a rate limit, kept in the store),
 `reaper` (descendants that left their group) and `procfs` (the one reader of ``/proc``).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
@@ -28,15 +29,19 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from .._core.backoff import BackoffPolicy
 from .._core.builtins import BUILTIN_MODELS
+from .._core.cooldowns import CooldownRecord, account_of
 from .._core.errors import LLMError
+from .._core.fallbacks import with_fallbacks
 from .._core.records import CallOrigin
 from .._core.request import CallRequest, build_request, resolve_model
 from .._core.result import CallResult
@@ -47,14 +52,16 @@ from ..store import CallStore, MemoryStore
 from . import reaper
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
+from .cooldowns import CooldownKeeper
 from .recorder import Recorder
-from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
+from .stream import AttemptStarted, CallStream, FallbackStarted, RetryScheduled, StreamEvent
 
 __all__ = [
     "QUICK_COMMAND_RETRY_AFTER_S",
     "VERSION_PROBE_LIMIT_S",
     "AttemptStarted",
     "CallStream",
+    "FallbackStarted",
     "RetryScheduled",
     "StreamEvent",
     "Supervisor",
@@ -80,6 +87,7 @@ class Supervisor:
         backoff: BackoffPolicy,
         rng: random.Random,
         recorder: Recorder,
+        cooldowns: CooldownKeeper | None = None,  # None: none kept before, wall-clock time
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -90,12 +98,16 @@ class Supervisor:
         self._models = dict(models)
         self.settings = settings
         self._capabilities = Capabilities(nursery, base_env)
+        if cooldowns is None:
+            cooldowns = CooldownKeeper(recorder.store, time.time)
         self._runner = CallRunner(
             settings=settings,
             backoff=backoff,
             rng=rng,
             capabilities=self._capabilities,
+            cooldowns=cooldowns,
             watchers=[recorder],
+            clock=cooldowns.clock,
         )
         self._recorder = recorder
         self._closed = False
@@ -113,6 +125,11 @@ class Supervisor:
         Cancellation: safe; what was queued is written by the supervisor's writer anyway.
         """
         await self._recorder.flushed()
+
+    def cooldowns(self) -> list[CooldownRecord]:
+        """The accounts resting after a rate limit now (calls to their models fail at once
+        with ``rate_limited``, or go to a fallback, without starting the CLI)."""
+        return self._runner.cooldowns.active()
 
     # -- models ---------------------------------------------------------------------------
 
@@ -175,12 +192,25 @@ class Supervisor:
         call is cancelled like `run`'s, its process tree killed and reaped before `status`
         returns control.
         """
-        return await self._capabilities.status(
+        statuses = await self._capabilities.status(
             list(self._models.values()),
             version_wait_s=version_wait_s,
             limit_of=self.concurrency_limit,
             running_of=lambda spec: self.running().get(spec.name, 0),
             probe=self._probe if probe else None,
+        )
+        return [self._with_cooldown(status) for status in statuses]
+
+    def _with_cooldown(self, status: ModelStatus) -> ModelStatus:
+        spec = self._models.get(status.model)
+        if spec is None:
+            return status
+        record = self._runner.cooldowns.resting(spec)
+        return attrs.evolve(
+            status,
+            account=account_of(spec),
+            cooldown_until=record.until if record else None,
+            cooldown_reason=record.reason if record else None,
         )
 
     async def _probe(self, spec: ModelSpec) -> str:
@@ -203,6 +233,7 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = False,
+        fallbacks: Sequence[str] | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -214,6 +245,11 @@ class Supervisor:
             json_schema: the schema (JSON text or a mapping); None uses the default schema.
             cli_streaming: pass the model's streaming flags (``stream_args``) to the CLI. The
                 text is returned whole either way, so a call that nobody watches needs none.
+            fallbacks: models to try in order when `model` fails in a way its ``fallback_on``
+                names (by default rate_limited -- also during a cooldown --,
+                credentials_missing, cli_not_found, api_unreachable), within the same deadline;
+                None: the model's configured ``fallbacks``; ``[]``: none. The result's ``model``
+                names the model that answered and ``fallback_chain`` those passed over.
 
         Returns:
             the `CallResult` of a successful call.
@@ -233,6 +269,7 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            fallbacks=fallbacks,
         )
         call = self._runner.new_call(request, events=None)
         await self._runner.drive(call)  # in this task: nothing to hand over
@@ -248,6 +285,7 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = True,
+        fallbacks: Sequence[str] | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
@@ -266,6 +304,7 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            fallbacks=fallbacks,
         )
         send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
         call = self._runner.new_call(request, events=send)
@@ -285,6 +324,7 @@ class Supervisor:
         json_mode: bool,
         json_schema: str | Mapping[str, Any] | None,
         cli_streaming: bool,
+        fallbacks: Sequence[str] | None = None,
     ) -> CallRequest:
         request = build_request(
             self._models,
@@ -295,6 +335,7 @@ class Supervisor:
             json_schema=json_schema,
             cli_streaming=cli_streaming,
         )
+        request = with_fallbacks(self._models, request, fallbacks)
         if self._closed:
             raise RuntimeError("the supervisor is closed")
         return request
@@ -320,6 +361,7 @@ async def open_supervisor(
     store: CallStore | None = None,
     origin: CallOrigin = CallOrigin.LIBRARY,
     keep_prompts: bool = True,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -340,6 +382,8 @@ async def open_supervisor(
             passes: it opens and closes it around this block.
         origin: who asks for the calls (recorded with each).
         keep_prompts: record each call's prompt.
+        wall_clock: epoch seconds now, for reset times and cooldowns (tests pass a virtual
+            one). Cooldowns are loaded from `store` when the block is entered.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -349,6 +393,8 @@ async def open_supervisor(
     recorder = Recorder(
         MemoryStore() if store is None else store, origin=origin, keep_prompts=keep_prompts
     )
+    cooldowns = CooldownKeeper(recorder.store, wall_clock)
+    await cooldowns.load()
     reaping = subreaper and reaper.enable()
     try:
         async with trio.open_nursery() as nursery:
@@ -362,6 +408,7 @@ async def open_supervisor(
                 backoff=backoff,
                 rng=random.Random(seed),
                 recorder=recorder,
+                cooldowns=cooldowns,
             )
             try:
                 yield supervisor
