@@ -118,14 +118,20 @@ async def test_when_every_model_fails_the_last_error_names_the_others(
 
 
 async def run_jumping(
-    sup: Supervisor, clock: trio.testing.MockClock, model: str, jumps: dict[str, float]
+    sup: Supervisor,
+    clock: trio.testing.MockClock,
+    model: str,
+    jumps: dict[str, tuple[float, ...]],
 ) -> CallResult:
-    """Run `model` on a frozen virtual clock that moves only when an attempt of a model in
-    `jumps` starts (by that many seconds), or across a retry's backoff sleep."""
+    """Run `model` on a frozen virtual clock that moves only across a retry's backoff sleep,
+    and when an attempt of a model in `jumps` starts: by each of its steps in turn, letting
+    every task run between them."""
     async with real_time_limit(120), sup.open_stream(model, "hello", timeout=60) as stream:
         async for event in stream.events():
             if isinstance(event, AttemptStarted) and stream.model in jumps:
-                clock.jump(jumps[stream.model])
+                for step in jumps[stream.model]:
+                    await trio.testing.wait_all_tasks_blocked()
+                    clock.jump(step)
             elif isinstance(event, RetryScheduled):
                 clock.jump(event.delay_s)
         return await stream.wait()
@@ -134,14 +140,27 @@ async def run_jumping(
 async def test_no_fallback_on_a_timeout_by_default(
     tmp_path: Path, counted: SpecMaker, mock_clock: trio.testing.MockClock
 ) -> None:
-    """A hang times out at the call's deadline (virtual time): the fallback never starts."""
+    """On a virtual clock: the hanging primary runs under the call's whole deadline (no share
+    of it is set aside for the fallback), times out there, and the fallback never starts."""
     models = models_with(
         ModelSpec(name="hangs", command=(sys.executable, FAKECLI, "hang"), fallbacks=("backup",)),
         counted("backup"),
     )
+    deadlines = []
+
+    async def watch_deadlines(sup: Supervisor) -> None:
+        async with real_time_limit(120), sup.open_stream("hangs", "hi", timeout=60) as stream:
+            async for event in stream.events():
+                if isinstance(event, AttemptStarted):
+                    await trio.testing.wait_all_tasks_blocked()
+                    deadlines.append(trio.lowlevel.current_statistics().seconds_to_next_deadline)
+                    mock_clock.jump(61)
+            await stream.wait()
+
     async with open_supervisor(models=models, backoff=FAST) as sup:
-        with pytest.raises(CallTimeoutError):
-            await run_jumping(sup, mock_clock, "hangs", {"hangs": 61})
+        with pytest.raises(CallTimeoutError, match="'hangs' timed out after 60 s"):
+            await watch_deadlines(sup)
+    assert deadlines == [pytest.approx(60)]
     assert spawns(tmp_path, "backup") == 0
 
 
@@ -173,7 +192,7 @@ async def test_timeout_in_fallback_on_gives_each_model_a_share_of_the_same_deadl
         counted("backup"),
     )
     async with open_supervisor(models=models, backoff=FAST) as sup:
-        result = await run_jumping(sup, mock_clock, "hangs", {"hangs": 30.001})
+        result = await run_jumping(sup, mock_clock, "hangs", {"hangs": (30.001,)})
     assert result.model == "backup" and result.output == "hello"
     assert result.timeout_s == 60
     assert result.duration_s == pytest.approx(30, abs=0.01)
@@ -196,7 +215,7 @@ async def test_the_fallback_runs_within_the_same_deadline(
         start = trio.current_time()
         with pytest.raises(CallTimeoutError) as info:
             # 40 s after the fallback starts is the original deadline (20 s went on the retry)
-            await run_jumping(sup, mock_clock, "primary", {"hangs": 40.001})
+            await run_jumping(sup, mock_clock, "primary", {"hangs": (40.001,)})
         elapsed = trio.current_time() - start
     assert elapsed == pytest.approx(60, abs=0.01)
     assert info.value.result is not None
