@@ -19,8 +19,16 @@ from .models import FAST, models_with
 
 # The tools and their parameters, in order: what clients rely on.
 CONTRACT = {
-    "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
-    "stream_llm": ["model", "prompt", "timeout"],
+    "execute_llm": [
+        "prompt",
+        "model",
+        "timeout",
+        "json_mode",
+        "stream",
+        "json_schema",
+        "fallbacks",
+    ],
+    "stream_llm": ["model", "prompt", "timeout", "fallbacks"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
     "configure_llm": [
@@ -51,6 +59,9 @@ CONTRACT = {
         "max_concurrency",
         "cwd",
         "version_command",
+        "account",
+        "fallbacks",
+        "fallback_on",
     ],
 }
 

@@ -64,6 +64,14 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
     run.add_argument("--timeout", type=float, help="seconds (default: chosen from the prompt)")
     run.add_argument("--json", action="store_true", help="JSON mode: print the parsed JSON")
     run.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
+    run.add_argument(
+        "--fallback",
+        action="append",
+        metavar="MODEL",
+        help="a model to try if MODEL is rate limited (or cooling down), not logged in, not "
+        "installed or cannot reach its API (repeatable, tried in order; default: the model's "
+        "configured fallbacks)",
+    )
 
 
 def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:

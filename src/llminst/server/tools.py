@@ -41,6 +41,16 @@ Timeout = Annotated[
     float | None,
     Field(description="Seconds for the whole call; omit to pick a category from the prompt."),
 ]
+Fallbacks = Annotated[
+    list[str] | None,
+    Field(
+        description=(
+            "Models to try in order if this one is rate limited (or cooling down), lacks "
+            "credentials, is not installed or cannot reach its API; within the same timeout. "
+            "Omit for the model's configured fallbacks; [] for none."
+        )
+    ),
+]
 
 
 async def execute_llm(
@@ -62,6 +72,7 @@ async def execute_llm(
             description="JSON Schema (JSON text or object) for json_mode; default {question, answer}."
         ),
     ] = None,
+    fallbacks: Fallbacks = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Run a prompt through an LLM CLI and return the complete result.
 
@@ -69,7 +80,8 @@ async def execute_llm(
     (the chunk in `message`). Failures are tool errors whose text starts with their kind:
     unknown_model, cli_not_found, credentials_missing, rate_limited, timeout (with the
     partial output), process_failed (with the stderr tail), invalid_json_schema,
-    json_not_found / json_schema_mismatch (with the raw output).
+    json_not_found / json_schema_mismatch (with the raw output). The result's `model` names
+    the model that answered; `fallback_chain` lists those passed over, and why.
     """
     result = await _run(
         ctx,
@@ -79,6 +91,7 @@ async def execute_llm(
         json_mode=json_mode,
         json_schema=json_schema,
         with_progress=stream,
+        fallbacks=fallbacks,
     )
     return call_result(result, text=_answer_text(result))
 
@@ -90,6 +103,7 @@ async def stream_llm(
     ],
     prompt: Prompt,
     timeout: Timeout = None,  # noqa: ASYNC109 (public contract: the call's budget)
+    fallbacks: Fallbacks = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Stream a prompt's answer as progress notifications, then return the full text.
 
@@ -97,7 +111,9 @@ async def stream_llm(
     50 ms); notifications with no message are keepalives sent while the CLI is silent (at
     least every 10 s), so clients that reset their timeout on progress keep waiting.
     """
-    result = await _run(ctx, model=model, prompt=prompt, timeout=timeout, with_progress=True)
+    result = await _run(
+        ctx, model=model, prompt=prompt, timeout=timeout, with_progress=True, fallbacks=fallbacks
+    )
     return call_result(result, text=result.output)
 
 
@@ -109,7 +125,8 @@ async def get_llm_status(
     ] = False,
 ) -> Annotated[CallToolResult, StatusResult]:
     """Which models are installed, their versions, credential variables set (names only),
-    timeout categories and concurrency limits, with a hint for fixing what is missing."""
+    timeout categories and concurrency limits, with a hint for fixing what is missing, and
+    which are cooling down after a rate limit (cooldown_until, epoch seconds) and why."""
     return status_result(await state_of(ctx).supervisor.status(probe=probe))
 
 
@@ -152,6 +169,7 @@ async def _run(
     json_mode: bool = False,
     json_schema: str | Mapping[str, Any] | None = None,
     with_progress: bool,
+    fallbacks: list[str] | None = None,
 ) -> CallResult:
     """Run one call on the server's supervisor, forwarding its text as progress if asked."""
     state = state_of(ctx)
@@ -165,6 +183,7 @@ async def _run(
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=False,
+            fallbacks=fallbacks,
         )
     async with state.supervisor.open_stream(
         model,
@@ -173,6 +192,7 @@ async def _run(
         json_mode=json_mode,
         json_schema=json_schema,
         cli_streaming=True,
+        fallbacks=fallbacks,
     ) as stream:
         await forward_progress(
             stream.events(),
