@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import attrs
 import pytest
 
 from llminst import BUILTIN_MODELS, ModelSpec, RateLimitedError
@@ -17,6 +18,7 @@ from llminst._core.cooldowns import (
     cooldown_after,
     cooling_down_error,
 )
+from llminst._core.status import ModelStatus, render_status_table
 
 NOW = 1_800_000_000.0
 
@@ -133,3 +135,48 @@ def test_the_refusal_names_the_reset_time_the_cause_and_the_fix() -> None:
     assert "by a call to 'claude'" in text and "usage limit reached" in text
     assert "2027-01-15T08:02:05Z (in 2 min 5 s)" in text
     assert "No process was started" in text and "fallbacks" in text
+
+
+def test_the_status_table_shows_a_cooldown_on_a_line_of_its_own() -> None:
+    """`llminst status`: a model cooling down gets a "cooldown:" line with the account, the
+    time it ends and what the CLI said; the others get none."""
+    base = ModelStatus(
+        model="claude",
+        command=["claude"],
+        available=True,
+        executable_path="/usr/bin/claude",
+        version="2.1.0",
+        version_state="ok",
+        version_note=None,
+        credentials_set=[],
+        credentials_missing=[],
+        timeout_category="normal",
+        timeout_s=300,
+        max_concurrency=8,
+        running=0,
+        hint=None,
+        account="anthropic-max",
+    )
+    resting = attrs.evolve(
+        base, cooldown_until=NOW + 60, cooldown_reason="Claude AI usage limit reached"
+    )
+    other = attrs.evolve(base, model="gemini", account="gemini")
+    lines = render_status_table([resting, other], width=160)
+    cooldown = [line for line in lines if "cooldown:" in line]
+    assert len(cooldown) == 1
+    assert cooldown[0].split() == [
+        "cooldown:",
+        "rate",
+        "limited",
+        "(account",
+        "anthropic-max)",
+        "until",
+        "2027-01-15T08:01:00Z:",
+        "Claude",
+        "AI",
+        "usage",
+        "limit",
+        "reached",
+    ]
+    narrow = render_status_table([resting], width=30)
+    assert any("cooldown:" in line for line in narrow)
