@@ -297,6 +297,7 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         "truncated": False,
         "error": None,
         "error_kind": None,
+        "fallback_chain": [],
     }
 
 

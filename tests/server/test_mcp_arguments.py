@@ -103,8 +103,8 @@ async def test_every_problem_is_reported_at_once_in_argument_order(mode: str) ->
         "invalid_input: prompt: expected a string, got 1; "
         "timeout: expected a number or null, got true; "
         'json_mode: expected true or false, got "yes"; '
-        "unknown key(s) 'colour'; valid keys: cwd, json_mode, json_schema, model, prompt, "
-        "stream, system_prompt, timeout"
+        "unknown key(s) 'colour'; valid keys: cwd, fallbacks, json_mode, json_schema, model, "
+        "prompt, stream, system_prompt, timeout"
     )
 
 

@@ -28,8 +28,9 @@ CONTRACT = {
         "json_schema",
         "system_prompt",
         "cwd",
+        "fallbacks",
     ],
-    "stream_llm": ["model", "prompt", "timeout", "system_prompt", "cwd"],
+    "stream_llm": ["model", "prompt", "timeout", "system_prompt", "cwd", "fallbacks"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
     "configure_llm": [
@@ -61,6 +62,9 @@ CONTRACT = {
         "cwd",
         "version_command",
         "system_prompt_args",
+        "account",
+        "fallbacks",
+        "fallback_on",
     ],
 }
 

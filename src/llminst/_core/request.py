@@ -66,6 +66,7 @@ class CallRequest:
         system_prompt: the call's system prompt, or None.
         cwd: the directory the CLI runs in (a real path the caller checked), else None: the
             spec's ``cwd``, or the server's.
+        fallbacks: the requests for the models to try next, in order (`fallbacks.with_fallbacks`).
     """
 
     model: str
@@ -78,6 +79,7 @@ class CallRequest:
     cli_streaming: bool
     system_prompt: str | None = None
     cwd: str | None = None
+    fallbacks: tuple[CallRequest, ...] = ()
 
     @property
     def json_mode(self) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import asdict, frozen
+from attrs import asdict, field, frozen
 
 __all__ = ["CallResult"]
 
@@ -33,6 +33,8 @@ class CallResult:
         truncated: True when output beyond the size cap was dropped.
         error: a message when the call failed, else None.
         error_kind: the failure's kind (``timeout``, ``rate_limited``, ... as `LLMError.kind`).
+        fallback_chain: each model tried before `model` and passed over, in order: ``model``,
+            ``error_kind``, ``error`` and ``started`` (whether a process ran for it).
     """
 
     model: str
@@ -51,6 +53,7 @@ class CallResult:
     truncated: bool = False
     error: str | None = None
     error_kind: str | None = None
+    fallback_chain: list[dict[str, str | bool]] = field(factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

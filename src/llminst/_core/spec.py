@@ -26,7 +26,9 @@ from .timeouts import TimeoutCategory
 
 __all__ = [
     "DEFAULT_ARGV_PROMPT_LIMIT",
+    "DEFAULT_FALLBACK_ON",
     "EXECUTABLE_PLACEHOLDER",
+    "FALLBACK_KINDS",
     "GENERIC_UNREACHABLE_PATTERNS",
     "PROMPT_PLACEHOLDER",
     "SCHEMA_PLACEHOLDER",
@@ -176,6 +178,36 @@ def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: 
         )
 
 
+# The failures after which a call moves on to its next fallback model, by default: the model
+# cannot answer now, but another may (a timeout or a JSON mismatch may be the prompt's fault).
+DEFAULT_FALLBACK_ON = ("rate_limited", "credentials_missing", "cli_not_found", "api_unreachable")
+FALLBACK_KINDS = (
+    *DEFAULT_FALLBACK_ON,
+    "timeout",
+    "json_not_found",
+    "json_schema_mismatch",
+    "process_failed",
+)
+"""The error kinds ``fallback_on`` may list."""
+
+
+def _fallback_kinds(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    unknown = [kind for kind in value if kind not in FALLBACK_KINDS]
+    if unknown:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name}: unknown error kind(s) {', '.join(map(repr, unknown))}; "
+            f"valid kinds: {', '.join(FALLBACK_KINDS)}",
+        )
+
+
+def _model_names(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for name in value:
+        problem = _model_name_problem(split_model_name(name)[0])
+        if problem is not None:
+            raise FieldValueError(attribute.name, f"{attribute.name}: {name!r}: {problem}")
+
+
 def _to_tuple(value: Any) -> tuple[str, ...]:
     """Python callers may give one string for a one-element list (config files may not)."""
     if isinstance(value, str):
@@ -285,6 +317,14 @@ class ModelSpec:
             --version``, so overriding their command keeps reading the right version). None or
             empty (the default for a model you add): status never runs anything to read a
             version, since a wrapper script may spend an API call on every run.
+        account: the account its calls count against, shared by every model that names it
+            (``anthropic-max``): a rate limit on one cools them all down. None: the program
+            the command runs (`cooldowns.account_of`).
+        fallbacks: models to try in order when a call cannot be answered by this one (see
+            `fallback_on`), within the same deadline; a call's own ``fallbacks`` replace them.
+        fallback_on: the error kinds that move a call on to the next fallback (default:
+            rate_limited, credentials_missing, cli_not_found, api_unreachable; also allowed:
+            timeout, json_not_found, json_schema_mismatch, process_failed).
     """
 
     name: str = field(validator=_valid_model_name)
@@ -328,6 +368,11 @@ class ModelSpec:
     cwd: str | None = None
     version_command: tuple[str, ...] | None = field(
         default=None, converter=attrs.converters.optional(_to_tuple)
+    )
+    account: str | None = field(default=None, converter=_empty_to_none)
+    fallbacks: tuple[str, ...] = field(default=(), converter=_to_tuple, validator=_model_names)
+    fallback_on: tuple[str, ...] = field(
+        default=DEFAULT_FALLBACK_ON, converter=_to_tuple, validator=_fallback_kinds
     )
 
     @property

@@ -70,6 +70,14 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
         metavar="TEXT",
         help="a system prompt (the CLI's own flag where it has one, else prepended)",
     )
+    run.add_argument(
+        "--fallback",
+        action="append",
+        metavar="MODEL",
+        help="a model to try if MODEL is rate limited (or cooling down), not logged in, not "
+        "installed or cannot reach its API (repeatable, tried in order; default: the model's "
+        "configured fallbacks)",
+    )
 
 
 def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:

@@ -100,6 +100,16 @@ KEY_DESCRIPTIONS: dict[str, str] = {
         '["--system", "{system_prompt}"]; without it the system prompt is prepended to the '
         "prompt."
     ),
+    "account": (
+        "The account its calls count against; models naming one account cool down together "
+        "after a rate limit (default: the program the command runs)."
+    ),
+    "fallbacks": 'Models to try in order when a call fails as fallback_on says, e.g. ["gemini"].',
+    "fallback_on": (
+        "Error kinds that move a call to the next fallback (default rate_limited, "
+        "credentials_missing, cli_not_found, api_unreachable; also timeout, json_not_found, "
+        "json_schema_mismatch, process_failed)."
+    ),
 }
 
 # Arguments a client may send in a form the spec field does not have.

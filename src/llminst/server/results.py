@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_core import to_json
 
 from .. import __version__
@@ -62,11 +62,18 @@ _LEAN = ConfigDict(json_schema_extra=_nullable_as_type_list)
 def _output_model(cls: type[Any], doc: str) -> type[BaseModel]:
     """The output schema of an attrs class: a pydantic model with its fields (one field list)."""
     attrs.resolve_types(cls)
-    fields: dict[str, Any] = {
-        a.name: (a.type, ... if a.default is attrs.NOTHING else a.default)
-        for a in attrs.fields(cls)
-    }
+    fields: dict[str, Any] = {a.name: (a.type, _default(a)) for a in attrs.fields(cls)}
     return create_model(f"{cls.__name__}Out", __doc__=doc, __config__=_LEAN, **fields)
+
+
+def _default(field: attrs.Attribute[Any]) -> Any:
+    """The field's default as pydantic takes it: required, a value, or a factory."""
+    if field.default is attrs.NOTHING:
+        return ...
+    factory = getattr(field.default, "factory", None)  # attrs.Factory
+    if factory is not None:
+        return Field(default_factory=factory)
+    return field.default
 
 
 ExecuteResult = _output_model(CallResult, "The complete result of one call.")

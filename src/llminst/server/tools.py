@@ -60,6 +60,16 @@ Cwd = Annotated[
         )
     ),
 ]
+Fallbacks = Annotated[
+    list[str] | None,
+    Field(
+        description=(
+            "Models to try in order if this one is rate limited (or cooling down), lacks "
+            "credentials, is not installed or cannot reach its API; within the same timeout. "
+            "Omit for the model's configured fallbacks; [] for none."
+        )
+    ),
+]
 
 
 async def execute_llm(
@@ -83,6 +93,7 @@ async def execute_llm(
     ] = None,
     system_prompt: SystemPrompt = None,
     cwd: Cwd = None,
+    fallbacks: Fallbacks = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Run a prompt through an LLM CLI and return the complete result.
 
@@ -90,7 +101,8 @@ async def execute_llm(
     (the chunk in `message`). Failures are tool errors whose text starts with their kind:
     unknown_model, cli_not_found, credentials_missing, rate_limited, timeout (with the
     partial output), process_failed (with the stderr tail), invalid_json_schema,
-    json_not_found / json_schema_mismatch (with the raw output).
+    json_not_found / json_schema_mismatch (with the raw output). The result's `model` names
+    the model that answered; `fallback_chain` lists those passed over, and why.
     """
     result = await _run(
         ctx,
@@ -102,6 +114,7 @@ async def execute_llm(
         with_progress=stream,
         system_prompt=system_prompt,
         cwd=cwd,
+        fallbacks=fallbacks,
     )
     return call_result(result, text=_answer_text(result))
 
@@ -115,6 +128,7 @@ async def stream_llm(
     timeout: Timeout = None,  # noqa: ASYNC109 (public contract: the call's budget)
     system_prompt: SystemPrompt = None,
     cwd: Cwd = None,
+    fallbacks: Fallbacks = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Stream a prompt's answer as progress notifications, then return the full text.
 
@@ -130,6 +144,7 @@ async def stream_llm(
         with_progress=True,
         system_prompt=system_prompt,
         cwd=cwd,
+        fallbacks=fallbacks,
     )
     return call_result(result, text=result.output)
 
@@ -142,7 +157,8 @@ async def get_llm_status(
     ] = False,
 ) -> Annotated[CallToolResult, StatusResult]:
     """Which models are installed, their versions, credential variables set (names only),
-    timeout categories and concurrency limits, with a hint for fixing what is missing."""
+    timeout categories and concurrency limits, with a hint for fixing what is missing, and
+    which are cooling down after a rate limit (cooldown_until, epoch seconds) and why."""
     return status_result(await state_of(ctx).supervisor.status(probe=probe))
 
 
@@ -187,6 +203,7 @@ async def _run(
     with_progress: bool,
     system_prompt: str | None = None,
     cwd: str | None = None,
+    fallbacks: list[str] | None = None,
 ) -> CallResult:
     """Run one call on the server's supervisor, forwarding its text as progress if asked."""
     state = state_of(ctx)
@@ -202,6 +219,7 @@ async def _run(
             cli_streaming=False,
             system_prompt=system_prompt,
             cwd=cwd,
+            fallbacks=fallbacks,
         )
     async with state.supervisor.open_stream(
         model,
@@ -212,6 +230,7 @@ async def _run(
         cli_streaming=True,
         system_prompt=system_prompt,
         cwd=cwd,
+        fallbacks=fallbacks,
     ) as stream:
         await forward_progress(
             stream.events(),

@@ -1,4 +1,4 @@
-"""`CallStore`: what every store backend offers (calls, their output, sessions).
+"""`CallStore`: what every store backend offers (calls, their output, sessions, cooldowns).
 
 Every method is a trio-compatible coroutine; a backend that does blocking I/O (SQLite) does it
 off the trio thread, so a call never waits on a disk write to stream its text. Output is text
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .._core.cooldowns import CooldownRecord
 from .._core.records import CallRecord, CallState, SessionRecord
 
 __all__ = ["CallStore"]
@@ -73,6 +74,12 @@ class CallStore(Protocol):
         self, *, owner: str | None = None, limit: int = 50
     ) -> list[SessionRecord]:
         """Sessions, most recently updated first."""
+
+    async def get_cooldowns(self) -> list[CooldownRecord]:
+        """Every account's cooldown record (ended ones included: they carry the repeats)."""
+
+    async def put_cooldown(self, record: CooldownRecord) -> None:
+        """Keep `record` as its account's cooldown (replacing the account's previous one)."""
 
     async def aclose(self) -> None:
         """Finish pending writes and release the backend."""

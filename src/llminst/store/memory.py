@@ -1,4 +1,4 @@
-"""`MemoryStore`: calls, output and sessions kept in this process only.
+"""`MemoryStore`: calls, output, sessions and cooldowns kept in this process only.
 
 Used by tests, by ``--store memory`` (nothing on disk), and by a library that passes no store.
 It keeps at most `max_calls` calls and `max_output_chars` characters of output in all (the oldest
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._core.cooldowns import CooldownRecord
 from .._core.records import CallRecord, CallState, SessionRecord
 
 __all__ = ["MemoryStore"]
@@ -22,6 +23,7 @@ class MemoryStore:
         self._calls: dict[str, CallRecord] = {}
         self._output: dict[str, list[str]] = {}
         self._sessions: dict[str, SessionRecord] = {}
+        self._cooldowns: dict[str, CooldownRecord] = {}
         self._max_calls = max_calls
         self._max_output_chars = max_output_chars
         self._output_chars = 0
@@ -114,6 +116,12 @@ class MemoryStore:
         found = [s for s in self._sessions.values() if owner is None or s.owner == owner]
         found.sort(key=lambda session: session.updated_at, reverse=True)
         return found[:limit]
+
+    async def get_cooldowns(self) -> list[CooldownRecord]:
+        return list(self._cooldowns.values())
+
+    async def put_cooldown(self, record: CooldownRecord) -> None:
+        self._cooldowns[record.account] = record
 
     async def aclose(self) -> None:
         return None

@@ -19,8 +19,9 @@ credentials error without answering is ended the same way, early, instead of at 
 The package, one rule per module: `process` (start, kill a tree, reap), `pumps` (pipes),
 `attempt` (one process of a call), `call` (one call: deadline, limiter, attempts, backoff),
 `stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
-`workdir` (a call's directory, checked before it starts), `reaper` (descendants that left their
-group) and `procfs` (the one reader of ``/proc``).
+`workdir` (a call's directory, checked before it starts), `cooldowns` (which accounts rest
+after a rate limit, kept in the store), `recorder` (every call written to the store),
+`reaper` (descendants that left their group) and `procfs` (the one reader of ``/proc``).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
 """
@@ -29,15 +30,19 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from .._core.backoff import BackoffPolicy
 from .._core.builtins import BUILTIN_MODELS
+from .._core.cooldowns import CooldownRecord, account_of
 from .._core.errors import LLMError
+from .._core.fallbacks import with_fallbacks
 from .._core.records import CallOrigin
 from .._core.request import CallRequest, build_request, resolve_model
 from .._core.result import CallResult
@@ -48,8 +53,9 @@ from ..store import CallStore, MemoryStore
 from . import reaper
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
+from .cooldowns import CooldownKeeper
 from .recorder import Recorder
-from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
+from .stream import AttemptStarted, CallStream, FallbackStarted, RetryScheduled, StreamEvent
 from .workdir import resolve_call_directory
 
 __all__ = [
@@ -57,6 +63,7 @@ __all__ = [
     "VERSION_PROBE_LIMIT_S",
     "AttemptStarted",
     "CallStream",
+    "FallbackStarted",
     "RetryScheduled",
     "StreamEvent",
     "Supervisor",
@@ -83,6 +90,7 @@ class Supervisor:
         rng: random.Random,
         recorder: Recorder,
         allowed_roots: Sequence[str] | None = None,
+        cooldowns: CooldownKeeper | None = None,  # None: none kept before, wall-clock time
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -94,12 +102,16 @@ class Supervisor:
         self.settings = settings
         self.allowed_roots = None if allowed_roots is None else tuple(allowed_roots)
         self._capabilities = Capabilities(nursery, base_env)
+        if cooldowns is None:
+            cooldowns = CooldownKeeper(recorder.store, time.time)
         self._runner = CallRunner(
             settings=settings,
             backoff=backoff,
             rng=rng,
             capabilities=self._capabilities,
+            cooldowns=cooldowns,
             watchers=[recorder],
+            clock=cooldowns.clock,
         )
         self._recorder = recorder
         self._closed = False
@@ -117,6 +129,11 @@ class Supervisor:
         Cancellation: safe; what was queued is written by the supervisor's writer anyway.
         """
         await self._recorder.flushed()
+
+    def cooldowns(self) -> list[CooldownRecord]:
+        """The accounts resting after a rate limit now (calls to their models fail at once
+        with ``rate_limited``, or go to a fallback, without starting the CLI)."""
+        return self._runner.cooldowns.active()
 
     # -- models ---------------------------------------------------------------------------
 
@@ -184,12 +201,25 @@ class Supervisor:
         call is cancelled like `run`'s, its process tree killed and reaped before `status`
         returns control.
         """
-        return await self._capabilities.status(
+        statuses = await self._capabilities.status(
             list(self._models.values()),
             version_wait_s=version_wait_s,
             limit_of=self.concurrency_limit,
             running_of=lambda spec: self.running().get(spec.name, 0),
             probe=self._probe if probe else None,
+        )
+        return [self._with_cooldown(status) for status in statuses]
+
+    def _with_cooldown(self, status: ModelStatus) -> ModelStatus:
+        spec = self._models.get(status.model)
+        if spec is None:
+            return status
+        record = self._runner.cooldowns.resting(spec)
+        return attrs.evolve(
+            status,
+            account=account_of(spec),
+            cooldown_until=record.until if record else None,
+            cooldown_reason=record.reason if record else None,
         )
 
     async def _probe(self, spec: ModelSpec) -> str:
@@ -214,6 +244,7 @@ class Supervisor:
         cli_streaming: bool = False,
         system_prompt: str | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        fallbacks: Sequence[str] | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -230,6 +261,11 @@ class Supervisor:
             cwd: the directory the CLI runs in (it must exist, and lie under the
                 supervisor's `allowed_roots` when it has them; symlinks are resolved first);
                 None: the model's ``cwd``, else this process's.
+            fallbacks: models to try in order when `model` fails in a way its ``fallback_on``
+                names (by default rate_limited -- also during a cooldown --,
+                credentials_missing, cli_not_found, api_unreachable), within the same deadline;
+                None: the model's configured ``fallbacks``; ``[]``: none. The result's ``model``
+                names the model that answered and ``fallback_chain`` those passed over.
 
         Returns:
             the `CallResult` of a successful call.
@@ -251,6 +287,7 @@ class Supervisor:
             cli_streaming=cli_streaming,
             system_prompt=system_prompt,
             cwd=cwd,
+            fallbacks=fallbacks,
         )
         call = self._runner.new_call(request, events=None)
         await self._runner.drive(call)  # in this task: nothing to hand over
@@ -268,6 +305,7 @@ class Supervisor:
         cli_streaming: bool = True,
         system_prompt: str | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        fallbacks: Sequence[str] | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
@@ -288,6 +326,7 @@ class Supervisor:
             cli_streaming=cli_streaming,
             system_prompt=system_prompt,
             cwd=cwd,
+            fallbacks=fallbacks,
         )
         send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
         call = self._runner.new_call(request, events=send)
@@ -309,6 +348,7 @@ class Supervisor:
         cli_streaming: bool,
         system_prompt: str | None,
         cwd: str | os.PathLike[str] | None,
+        fallbacks: Sequence[str] | None = None,
     ) -> CallRequest:
         real_cwd = None if cwd is None else self.resolve_directory(cwd)
         request = build_request(
@@ -322,6 +362,7 @@ class Supervisor:
             system_prompt=system_prompt,
             cwd=real_cwd,
         )
+        request = with_fallbacks(self._models, request, fallbacks)
         if self._closed:
             raise RuntimeError("the supervisor is closed")
         return request
@@ -354,6 +395,7 @@ async def open_supervisor(
     origin: CallOrigin = CallOrigin.LIBRARY,
     keep_prompts: bool = True,
     allowed_roots: Sequence[str] | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -376,6 +418,8 @@ async def open_supervisor(
         keep_prompts: record each call's prompt.
         allowed_roots: directories under which a call's ``cwd`` must lie (compared as real
             paths); None (the default): any directory; empty: no call may choose one.
+        wall_clock: epoch seconds now, for reset times and cooldowns (tests pass a virtual
+            one). Cooldowns are loaded from `store` when the block is entered.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -385,6 +429,8 @@ async def open_supervisor(
     recorder = Recorder(
         MemoryStore() if store is None else store, origin=origin, keep_prompts=keep_prompts
     )
+    cooldowns = CooldownKeeper(recorder.store, wall_clock)
+    await cooldowns.load()
     reaping = subreaper and reaper.enable()
     try:
         async with trio.open_nursery() as nursery:
@@ -399,6 +445,7 @@ async def open_supervisor(
                 rng=random.Random(seed),
                 recorder=recorder,
                 allowed_roots=allowed_roots,
+                cooldowns=cooldowns,
             )
             try:
                 yield supervisor
