@@ -14,8 +14,11 @@ from collections.abc import Mapping
 from .spec import (
     EXECUTABLE_PLACEHOLDER,
     GENERIC_UNREACHABLE_PATTERNS,
+    HISTORY_PLACEHOLDER,
     PROMPT_PLACEHOLDER,
+    RESUME_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
+    SESSION_ID_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
     ModelSpec,
     OutputFormat,
@@ -76,6 +79,9 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             stream_args=("--include-partial-messages",),
             json_schema_args=("--json-schema", SCHEMA_PLACEHOLDER),
             submodel_args=("--model", SUBMODEL_PLACEHOLDER),
+            # -p saves each conversation under $HOME/.claude/projects/<cwd>; --resume ID (the
+            # result line's session_id) continues it, sending the earlier messages again.
+            resume_args=("--resume", SESSION_ID_PLACEHOLDER),
             output_format=OutputFormat.CLAUDE_STREAM_JSON,
             # claude retries API errors itself (10 times, up to 40 s apart); llminst retries
             # rate limits, so claude keeps one quick retry for transient errors only.
@@ -113,6 +119,10 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             command=("gemini", "--yolo", "--output-format", "stream-json"),
             prompt_mode=PromptMode.STDIN,
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
+            # Headless runs save the chat under $HOME/.gemini/tmp/<project>/chats; --resume
+            # takes "latest", an index or the init line's session_id (a UUID), which is the
+            # only one safe when calls run concurrently.
+            resume_args=("--resume", SESSION_ID_PLACEHOLDER),
             output_format=OutputFormat.GEMINI_STREAM_JSON,
             # Without TRUST_WORKSPACE --yolo is ignored in a folder the user never trusted, and
             # headless runs stop with exit 55 ("not running in a trusted directory"). NO_RELAUNCH
@@ -158,8 +168,13 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             name="codex",
             # `-` reads the prompt from stdin (any size, may start with "-"). Read-only sandbox
             # and no approvals: codex exec's defaults.
-            command=("codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-"),
+            command=("codex", "exec", RESUME_PLACEHOLDER, "--json", "--skip-git-repo-check", "-"),
             prompt_mode=PromptMode.STDIN,
+            # `codex exec resume THREAD_ID` continues the thread the thread.started line named;
+            # only a thread saved to disk can be resumed, so --ephemeral is for calls outside
+            # a session.
+            resume_args=("resume", SESSION_ID_PLACEHOLDER),
+            sessionless_args=("--ephemeral",),
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
             output_format=OutputFormat.CODEX_JSONL,
             credential_env=("OPENAI_API_KEY", "CODEX_API_KEY"),
@@ -197,7 +212,17 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
         ModelSpec(
             name="gpt-4",
             # The model is a sub-model defaulting to gpt-4, so gpt-4:gpt-4o runs `-m gpt-4o`.
-            command=("openai", "api", "chat.completions.create", "-g", "user", PROMPT_PLACEHOLDER),
+            command=(
+                "openai",
+                "api",
+                "chat.completions.create",
+                HISTORY_PLACEHOLDER,
+                "-g",
+                "user",
+                PROMPT_PLACEHOLDER,
+            ),
+            # No sessions of its own: a session's earlier messages are sent again, in order.
+            history_args=("-g", "{role}", "{text}"),
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
             default_submodel="gpt-4",
             stream_args=("--stream",),

@@ -23,9 +23,13 @@ from attrs import frozen
 
 from .errors import InvalidInputError
 from .request import CallRequest
+from .sessions import Continuation, Replay, Resume, history_argv
 from .spec import (
+    HISTORY_PLACEHOLDER,
     PROMPT_PLACEHOLDER,
+    RESUME_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
+    SESSION_ID_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
     ModelSpec,
     PromptMode,
@@ -70,6 +74,8 @@ def build_invocation(
     submodel: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     native_schema: Mapping[str, Any] | None = None,
+    session: str | None = None,
+    continuation: Continuation | None = None,
 ) -> Invocation:
     """Build the process invocation for one attempt.
 
@@ -84,6 +90,10 @@ def build_invocation(
         extra_env: variables set for this call only (after the spec's own).
         native_schema: hand this JSON schema to the CLI through `spec.json_schema_args`
             (the caller checked the CLI supports them; the prompt then has no instructions).
+        session: the llminst session the call belongs to (None: the spec's
+            ``sessionless_args`` are added).
+        continuation: `Resume` adds the spec's ``resume_args``; `Replay` adds the turns as
+            ``history_args`` (a spec without them has the transcript in `prompt` already).
 
     Raises:
         InvalidInputError: the prompt cannot reach this CLI intact (a NUL or a lone surrogate;
@@ -92,7 +102,39 @@ def build_invocation(
             no way to select one.
     """
     env = environment(spec, base_env, extra_env)
-    return _invocation(spec, prompt, env, stream, json_mode, submodel, native_schema)
+    conversation = _Conversation(in_session=session is not None, continuation=continuation)
+    return _invocation(spec, prompt, env, stream, json_mode, submodel, native_schema, conversation)
+
+
+@frozen
+class _Conversation:
+    """Whether the call belongs to a session, and how it continues it."""
+
+    in_session: bool = False
+    continuation: Continuation | None = None
+
+    def resume_args(self, spec: ModelSpec) -> list[str]:
+        if not isinstance(self.continuation, Resume):
+            return []
+        session_id = self.continuation.session_id
+        return [part.replace(SESSION_ID_PLACEHOLDER, session_id) for part in spec.resume_args]
+
+    def history_args(self, spec: ModelSpec) -> list[str]:
+        if not isinstance(self.continuation, Replay) or not spec.history_args:
+            return []
+        argv = history_argv(spec.history_args, self.continuation.turns)
+        for part in argv:
+            if (
+                "\x00" in part
+                or len(part.encode("utf-8", "surrogatepass")) > _ARGV_ELEMENT_MAX_BYTES
+            ):
+                raise InvalidInputError(
+                    f"an earlier message of this session is too large for one command-line "
+                    f"argument, or holds a NUL, so model {spec.name!r} cannot be given the "
+                    "conversation; continue it with a model that resumes its own session "
+                    "(claude, codex, gemini) or start a new session"
+                )
+        return argv
 
 
 def _invocation(
@@ -103,6 +145,7 @@ def _invocation(
     json_mode: bool,
     submodel: str | None,
     native_schema: Mapping[str, Any] | None,
+    conversation: _Conversation,
 ) -> Invocation:
     if "\x00" in prompt:
         raise InvalidInputError(
@@ -117,8 +160,14 @@ def _invocation(
             f"at position {exc.start}); send valid UTF-8 text"
         ) from None
     via_stdin = _prompt_goes_to_stdin(spec, prompt, len(encoded))
-    argv = [*_base_command(spec, prompt if not via_stdin else None)]
+    resume = conversation.resume_args(spec)
+    history = conversation.history_args(spec)
+    argv = _base_command(spec, prompt if not via_stdin else None, resume, history)
+    if RESUME_PLACEHOLDER not in spec.command:
+        argv += resume
     argv += _submodel_args(spec, submodel)
+    if not conversation.in_session:
+        argv += spec.sessionless_args
     if stream:
         argv += spec.stream_args
     if json_mode:
@@ -126,6 +175,8 @@ def _invocation(
     if native_schema is not None:
         schema_text = json.dumps(native_schema, separators=(",", ":"), ensure_ascii=False)
         argv += [part.replace(SCHEMA_PLACEHOLDER, schema_text) for part in spec.json_schema_args]
+    if HISTORY_PLACEHOLDER not in spec.command:
+        argv += history
     if not via_stdin and PROMPT_PLACEHOLDER not in spec.command:
         if spec.prompt_separator is not None:
             argv.append(spec.prompt_separator)
@@ -169,6 +220,7 @@ def invocation_for(
         request.json_mode,
         request.submodel,
         request.schema if native else None,
+        _Conversation(in_session=request.session is not None, continuation=request.continuation),
     )
 
 
@@ -236,14 +288,19 @@ def _flag_message(spec: ModelSpec) -> str:
     )
 
 
-def _base_command(spec: ModelSpec, prompt: str | None) -> list[str]:
+def _base_command(
+    spec: ModelSpec, prompt: str | None, resume: list[str], history: list[str]
+) -> list[str]:
+    """The command with its placeholders filled: the prompt (unless it goes to stdin), the
+    resume args and the replayed messages (each dropped when there is none)."""
+    filled = {
+        PROMPT_PLACEHOLDER: [] if prompt is None else [prompt],
+        RESUME_PLACEHOLDER: resume,
+        HISTORY_PLACEHOLDER: history,
+    }
     argv: list[str] = []
     for part in spec.command:
-        if part == PROMPT_PLACEHOLDER:
-            if prompt is not None:
-                argv.append(prompt)
-            continue
-        argv.append(part)
+        argv += filled.get(part, [part])
     return argv
 
 

@@ -21,6 +21,7 @@ from attrs import frozen
 from .errors import InvalidInputError, UnknownModelError
 from .jsonmode import apply_json_mode
 from .schemas import parse_schema
+from .sessions import Continuation, Replay, transcript_prompt
 from .spec import ModelSpec, split_model_name
 from .timeouts import TimeoutChoice, resolve_timeout
 
@@ -40,6 +41,9 @@ class CallRequest:
         schema: the parsed JSON schema in JSON mode, else None.
         instructed_prompt: `prompt` with JSON instructions appended in JSON mode, else `prompt`.
         cli_streaming: pass the spec's ``stream_args`` so the CLI prints its answer as it comes.
+        session: the llminst session the call belongs to, or None.
+        continuation: how the CLI learns the session's earlier turns (`sessions`); None for
+            a call outside a session or the first call of one.
     """
 
     model: str
@@ -50,14 +54,21 @@ class CallRequest:
     schema: dict[str, Any] | None
     instructed_prompt: str
     cli_streaming: bool
+    session: str | None = None
+    continuation: Continuation | None = None
 
     @property
     def json_mode(self) -> bool:
         return self.schema is not None
 
     def cli_prompt(self, *, native_schema: bool) -> str:
-        """The prompt the CLI gets: without instructions when it takes the schema by a flag."""
-        return self.prompt if native_schema else self.instructed_prompt
+        """The prompt the CLI gets: without instructions when it takes the schema by a flag,
+        after the conversation so far when a session is replayed into the prompt."""
+        prompt = self.prompt if native_schema else self.instructed_prompt
+        replay = self.continuation
+        if isinstance(replay, Replay) and not self.spec.history_args:
+            return transcript_prompt(replay.turns, prompt)
+        return prompt
 
 
 def resolve_model(models: Mapping[str, ModelSpec], model: str) -> tuple[ModelSpec, str | None]:

@@ -28,8 +28,11 @@ __all__ = [
     "DEFAULT_ARGV_PROMPT_LIMIT",
     "EXECUTABLE_PLACEHOLDER",
     "GENERIC_UNREACHABLE_PATTERNS",
+    "HISTORY_PLACEHOLDER",
     "PROMPT_PLACEHOLDER",
+    "RESUME_PLACEHOLDER",
     "SCHEMA_PLACEHOLDER",
+    "SESSION_ID_PLACEHOLDER",
     "SUBMODEL_PLACEHOLDER",
     "FieldValueError",
     "ModelSpec",
@@ -44,6 +47,9 @@ PROMPT_PLACEHOLDER = "{prompt}"
 SUBMODEL_PLACEHOLDER = "{submodel}"
 SCHEMA_PLACEHOLDER = "{schema}"
 EXECUTABLE_PLACEHOLDER = "{executable}"
+RESUME_PLACEHOLDER = "{resume}"
+HISTORY_PLACEHOLDER = "{history}"
+SESSION_ID_PLACEHOLDER = "{session_id}"
 # Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
 # NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
 DEFAULT_ARGV_PROMPT_LIMIT = 100_000
@@ -124,6 +130,36 @@ def _needs_submodel_args(inst: Any, attribute: attrs.Attribute[Any], value: str 
             attribute.name,
             f"{attribute.name} {value!r} needs submodel_args saying where it goes "
             '(e.g. ["--model", "{submodel}"])',
+        )
+
+
+def _valid_resume_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if value and not any(SESSION_ID_PLACEHOLDER in part for part in value):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must say where the CLI's session id goes with "
+            '{session_id} (e.g. ["--resume", "{session_id}"])',
+        )
+    if not value and RESUME_PLACEHOLDER in inst.command:
+        raise FieldValueError(
+            attribute.name,
+            "command has a {resume} placeholder but resume_args is empty; set resume_args "
+            '(e.g. ["resume", "{session_id}"]) or remove the placeholder',
+        )
+
+
+def _valid_history_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if value and "{text}" not in value:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must have an element that is exactly {{text}}, where each earlier "
+            'message goes (e.g. ["-g", "{role}", "{text}"])',
+        )
+    if not value and HISTORY_PLACEHOLDER in inst.command:
+        raise FieldValueError(
+            attribute.name,
+            "command has a {history} placeholder but history_args is empty; set history_args "
+            '(e.g. ["-g", "{role}", "{text}"]) or remove the placeholder',
         )
 
 
@@ -247,6 +283,18 @@ class ModelSpec:
         max_attempts: attempts including the first, for rate limits.
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
         cwd: the working directory of the CLI (None: the server's).
+        resume_args: args that continue the CLI's own session in a later call of an llminst
+            session (``["--resume", "{session_id}"]``; ``{session_id}`` is the id the CLI
+            reported): they go where `command` has an element exactly ``{resume}`` (a
+            subcommand such as codex's ``exec resume ID``), else after the command. Empty: the
+            CLI cannot resume, so each later call gets the transcript instead.
+        sessionless_args: args added only when the call belongs to no session (codex's
+            ``--ephemeral``: nothing is saved that no call will resume).
+        history_args: how the CLI takes one earlier message of a replayed conversation
+            (``["-g", "{role}", "{text}"]``: ``{role}`` is user or assistant, an element
+            exactly ``{text}`` the message), repeated per message where `command` has an
+            element exactly ``{history}``, else before an appended prompt. Empty: a replayed
+            conversation is written into the prompt, before the new message.
         version_command: the argv that prints the version cheaply; an element that is exactly
             ``{executable}`` is the model's executable (the built-in CLIs use ``{executable}
             --version``, so overriding their command keeps reading the right version). None or
@@ -292,6 +340,13 @@ class ModelSpec:
     cwd: str | None = None
     version_command: tuple[str, ...] | None = field(
         default=None, converter=attrs.converters.optional(_to_tuple)
+    )
+    resume_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_resume_args
+    )
+    sessionless_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    history_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_history_args
     )
 
     @property

@@ -42,9 +42,12 @@ from .._core.result import CallResult
 from .._core.spec import ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
+from ..store.base import CallStore
+from ..store.memory import MemoryStore
 from . import reaper
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
+from .sessions import SessionKeeper
 from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
 
 __all__ = [
@@ -76,6 +79,7 @@ class Supervisor:
         base_env: Mapping[str, str],
         backoff: BackoffPolicy,
         rng: random.Random,
+        store: CallStore,
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -89,6 +93,8 @@ class Supervisor:
         self._runner = CallRunner(
             settings=settings, backoff=backoff, rng=rng, capabilities=self._capabilities
         )
+        self.store = store
+        self._sessions = SessionKeeper(store)
         self._closed = False
 
     # -- models ---------------------------------------------------------------------------
@@ -180,6 +186,7 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = False,
+        session: str | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -191,6 +198,10 @@ class Supervisor:
             json_schema: the schema (JSON text or a mapping); None uses the default schema.
             cli_streaming: pass the model's streaming flags (``stream_args``) to the CLI. The
                 text is returned whole either way, so a call that nobody watches needs none.
+            session: a session name (1 to 200 of ``A-Za-z0-9._:-``): the first call opens it,
+                later calls continue the conversation (the CLI's own resume where it has one,
+                else the transcript so far), one call of a session at a time. A failed call
+                adds nothing to it.
 
         Returns:
             the `CallResult` of a successful call.
@@ -211,9 +222,12 @@ class Supervisor:
             json_schema=json_schema,
             cli_streaming=cli_streaming,
         )
-        call = self._runner.new_call(request, events=None)
-        await self._runner.drive(call)  # in this task: nothing to hand over
-        return call.outcome()
+        async with self._sessions.turn(request, session) as turn:
+            call = self._runner.new_call(turn.request, events=None)
+            await self._runner.drive(call)  # in this task: nothing to hand over
+            result = call.outcome()
+            turn.succeeded(call.id, result)
+        return result
 
     @asynccontextmanager
     async def open_stream(
@@ -225,12 +239,14 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = True,
+        session: str | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
         Arguments are those of `run`, but `cli_streaming` is True by default: a stream is
         read as it comes, so the CLI is asked to print its answer as it comes. Invalid input
-        raises before anything starts.
+        raises before anything starts. A call of a `session` waits for the session's previous
+        call to end before it starts.
 
         Cancellation: leaving the block before the call ends (break, exception, cancellation)
         cancels the call: its process tree gets SIGTERM, the grace period, SIGKILL, and is
@@ -244,14 +260,17 @@ class Supervisor:
             json_schema=json_schema,
             cli_streaming=cli_streaming,
         )
-        send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
-        call = self._runner.new_call(request, events=send)
-        self._nursery.start_soon(self._runner.drive, call)
-        try:
-            yield CallStream(call, receive)
-        finally:
-            receive.close()
-            await _end(call)
+        async with self._sessions.turn(request, session) as turn:
+            send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
+            call = self._runner.new_call(turn.request, events=send)
+            self._nursery.start_soon(self._runner.drive, call)
+            try:
+                yield CallStream(call, receive)
+            finally:
+                receive.close()
+                await _end(call)
+                if call.error is None and call.result is not None:
+                    turn.succeeded(call.id, call.result)
 
     def _request(
         self,
@@ -294,6 +313,7 @@ async def open_supervisor(
     backoff: BackoffPolicy = BackoffPolicy(),  # noqa: B008 - frozen, as above
     seed: int | None = None,
     subreaper: bool = False,
+    store: CallStore | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -309,6 +329,7 @@ async def open_supervisor(
             ``setsid`` are found, killed and reaped too. It assumes llminst owns every child
             of the process (stray zombie children are reaped), so it is for servers
             (``llminst serve``), not for libraries embedding llminst. See `reaper`.
+        store: where sessions are kept (`supervisor.store`); None: a new `MemoryStore`.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -326,6 +347,7 @@ async def open_supervisor(
                 base_env=os.environ if base_env is None else base_env,
                 backoff=backoff,
                 rng=random.Random(seed),
+                store=MemoryStore() if store is None else store,
             )
             try:
                 yield supervisor
