@@ -16,6 +16,7 @@ anything about a failed call (a failed call adds no turns; the caller simply doe
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from attrs import frozen
 
@@ -32,6 +33,7 @@ __all__ = [
     "history_argv",
     "next_session",
     "plan_continuation",
+    "session_summary",
     "transcript_prompt",
 ]
 
@@ -146,3 +148,16 @@ def next_session(
         turns=(*session.turns, *turns),
         updated_at=now,
     )
+
+
+def session_summary(session: SessionRecord) -> dict[str, Any]:
+    """A session as lists show it: its transcript reduced to the number of turns."""
+    return {
+        "name": session.name,
+        "model": session.model,
+        "turns": len(session.turns),
+        "cli_model": session.cli_model,
+        "cli_session_id": session.cli_session_id,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+    }

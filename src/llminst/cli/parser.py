@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "models", parents=[common], help="list the configured models and the command each runs"
     )
     _add_status(commands, common)
+    _add_sessions(commands, common)
     _add_demo(commands, common)
     return parser
 
@@ -64,6 +65,11 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
     run.add_argument("--timeout", type=float, help="seconds (default: chosen from the prompt)")
     run.add_argument("--json", action="store_true", help="JSON mode: print the parsed JSON")
     run.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
+    run.add_argument(
+        "--session",
+        metavar="NAME",
+        help="open or continue the session NAME (the conversation so far, on any model)",
+    )
 
 
 def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -106,6 +112,14 @@ def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
     status.add_argument(
         "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
     )
+
+
+def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    sessions = commands.add_parser(
+        "sessions", parents=[common], help="list the sessions `run --session NAME` continues"
+    )
+    sessions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    sessions.add_argument("--json", action="store_true", help="print them as JSON")
 
 
 def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:

@@ -94,6 +94,7 @@ async def _stream_answer(
         timeout=args.timeout,
         json_mode=args.json or schema is not None,
         json_schema=schema,
+        session=args.session,
     ) as stream:
         async for event in stream.events():
             if isinstance(event, RetryScheduled):
