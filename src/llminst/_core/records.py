@@ -64,6 +64,8 @@ class CallRecord:
         cwd: the directory the CLI ran in (None: the server's own).
         prompt: the prompt, unless the store was told not to keep prompts.
         owner: who may see the call over HTTP (a token fingerprint; None: local, anyone).
+        writer: the process recording the call (``host:pid:start``), so a later start can tell
+            a call whose writer died (interrupted) from one another process is still running.
         output_chars: characters of output stored so far.
         result: the whole `CallResult.to_dict()` without its ``output``, once done.
     """
@@ -86,6 +88,7 @@ class CallRecord:
     cwd: str | None = None
     prompt: str | None = None
     owner: str | None = None
+    writer: str | None = None
     output_chars: int = 0
     result: dict[str, Any] | None = None
 

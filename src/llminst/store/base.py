@@ -11,7 +11,7 @@ returns None, an update of an unknown id does nothing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .._core.records import CallRecord, CallState, SessionRecord
@@ -53,8 +53,12 @@ class CallStore(Protocol):
         `owner` None lists every call; a value lists that owner's calls only.
         """
 
-    async def interrupt_running(self, *, now: float) -> int:
-        """Mark calls still queued or running as interrupted (their writer died); how many."""
+    async def interrupt_running(self, *, now: float, writer_alive: Callable[[str], bool]) -> int:
+        """Mark calls still queued or running whose writer is gone as interrupted; how many.
+
+        `writer_alive` says whether a `CallRecord.writer` still runs (a call with no writer
+        counts as gone); their partial output is kept.
+        """
 
     async def purge(self, *, before: float) -> int:
         """Delete calls created before `before` (and their output); how many."""

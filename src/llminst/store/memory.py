@@ -7,7 +7,7 @@ process does not grow without bound. What it must never do: block, or touch a fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._core.records import CallRecord, CallState, SessionRecord
@@ -78,13 +78,17 @@ class MemoryStore:
         found.sort(key=lambda record: record.created_at, reverse=True)
         return found[:limit]
 
-    async def interrupt_running(self, *, now: float) -> int:
-        alive = [r for r in self._calls.values() if not r.state.done]
-        for record in alive:
+    async def interrupt_running(self, *, now: float, writer_alive: Callable[[str], bool]) -> int:
+        orphans = [
+            r
+            for r in self._calls.values()
+            if not r.state.done and not (r.writer is not None and writer_alive(r.writer))
+        ]
+        for record in orphans:
             self._calls[record.call_id] = record.evolve(
                 state=CallState.INTERRUPTED, finished_at=now
             )
-        return len(alive)
+        return len(orphans)
 
     async def purge(self, *, before: float) -> int:
         old = [r.call_id for r in self._calls.values() if r.created_at < before]

@@ -37,16 +37,17 @@ import trio
 from .._core.backoff import BackoffPolicy
 from .._core.builtins import BUILTIN_MODELS
 from .._core.errors import LLMError
+from .._core.records import CallOrigin
 from .._core.request import CallRequest, build_request, resolve_model
 from .._core.result import CallResult
 from .._core.spec import ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
-from ..store.base import CallStore
-from ..store.memory import MemoryStore
+from ..store import CallStore, MemoryStore
 from . import reaper
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
+from .recorder import Recorder
 from .sessions import SessionKeeper
 from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
 
@@ -79,7 +80,7 @@ class Supervisor:
         base_env: Mapping[str, str],
         backoff: BackoffPolicy,
         rng: random.Random,
-        store: CallStore,
+        recorder: Recorder,
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -91,11 +92,29 @@ class Supervisor:
         self.settings = settings
         self._capabilities = Capabilities(nursery, base_env)
         self._runner = CallRunner(
-            settings=settings, backoff=backoff, rng=rng, capabilities=self._capabilities
+            settings=settings,
+            backoff=backoff,
+            rng=rng,
+            capabilities=self._capabilities,
+            watchers=[recorder],
         )
-        self.store = store
-        self._sessions = SessionKeeper(store)
+        self._recorder = recorder
+        self._sessions = SessionKeeper(recorder.store)
         self._closed = False
+
+    # -- the store ------------------------------------------------------------------------
+
+    @property
+    def store(self) -> CallStore:
+        """Where every call of this supervisor is recorded (`open_supervisor`'s `store`)."""
+        return self._recorder.store
+
+    async def flushed(self) -> None:
+        """Wait until every call's record and output so far are written to the store.
+
+        Cancellation: safe; what was queued is written by the supervisor's writer anyway.
+        """
+        await self._recorder.flushed()
 
     # -- models ---------------------------------------------------------------------------
 
@@ -314,6 +333,8 @@ async def open_supervisor(
     seed: int | None = None,
     subreaper: bool = False,
     store: CallStore | None = None,
+    origin: CallOrigin = CallOrigin.LIBRARY,
+    keep_prompts: bool = True,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -329,16 +350,24 @@ async def open_supervisor(
             ``setsid`` are found, killed and reaped too. It assumes llminst owns every child
             of the process (stray zombie children are reaped), so it is for servers
             (``llminst serve``), not for libraries embedding llminst. See `reaper`.
-        store: where sessions are kept (`supervisor.store`); None: a new `MemoryStore`.
+        store: where every call (record and output, as it streams) and session is kept
+            (None: a `MemoryStore` of this supervisor's own). The caller owns a store it
+            passes: it opens and closes it around this block.
+        origin: who asks for the calls (recorded with each).
+        keep_prompts: record each call's prompt.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
     before the block is left.
     """
     ensure_logging()
+    recorder = Recorder(
+        MemoryStore() if store is None else store, origin=origin, keep_prompts=keep_prompts
+    )
     reaping = subreaper and reaper.enable()
     try:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(recorder.run)
             supervisor = Supervisor(
                 _CONSTRUCTED_BY_OPEN_SUPERVISOR,
                 nursery,
@@ -347,7 +376,7 @@ async def open_supervisor(
                 base_env=os.environ if base_env is None else base_env,
                 backoff=backoff,
                 rng=random.Random(seed),
-                store=MemoryStore() if store is None else store,
+                recorder=recorder,
             )
             try:
                 yield supervisor
@@ -355,6 +384,8 @@ async def open_supervisor(
                 supervisor._closed = True
                 nursery.cancel_scope.cancel()
                 await supervisor._runner.end_all()
+                with trio.CancelScope(shield=True):
+                    await recorder.drain()
     finally:
         if reaping:
             reaper.disable()

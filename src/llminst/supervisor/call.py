@@ -20,9 +20,9 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -54,9 +54,26 @@ from .attempt import run_attempt
 from .capabilities import Capabilities
 from .stream import RetryScheduled, StreamEvent
 
-__all__ = ["Call", "CallRunner"]
+__all__ = ["Call", "CallRunner", "CallWatcher"]
 
 _log = get_logger()
+
+
+class CallWatcher(Protocol):
+    """Something told of every call's life as it happens (the store's recorder, live jobs).
+
+    Each method is called synchronously on the call's path, so it must be quick, never wait,
+    and never raise: a watcher that has I/O to do queues it for a task of its own.
+    """
+
+    def call_started(self, call: Call) -> None:
+        """`call` was accepted (queued for its model's limit)."""
+
+    def call_event(self, call: Call, event: StreamEvent) -> None:
+        """`call` produced `event` (an attempt started, text, a retry notice or a backoff)."""
+
+    def call_finished(self, call: Call) -> None:
+        """`call` ended: `call.result` is set (and `call.error` for a failure)."""
 
 
 @define(eq=False)
@@ -74,6 +91,8 @@ class Call:
     last: AttemptOutput | None = None
     result: CallResult | None = None
     error: LLMError | None = None
+    watchers: Sequence[CallWatcher] = ()
+    owner: str | None = None  # who may see it over HTTP (set by the server), None: anyone
     inline: bool = False  # run in its caller's task (`run`), not in the supervisor's nursery
     abandoned: bool = False  # the caller left before the call ended
     shut_down: bool = False  # its supervisor closed before the call ended
@@ -91,7 +110,10 @@ class Call:
         return self.result
 
     async def emit(self, event: StreamEvent) -> None:
-        """Pass `event` to the caller; waits only while the caller's buffer is full."""
+        """Pass `event` to the watchers and the caller; waits only while the caller's buffer
+        is full."""
+        for watcher in self.watchers:
+            watcher.call_event(self, event)
         if self.events is None:
             return
         # A consumer that stopped reading cancels the call when it leaves its block.
@@ -125,6 +147,8 @@ class CallRunner:
     limiters: dict[str, trio.CapacityLimiter] = attrs.Factory(dict)
     calls: dict[str, Call] = attrs.Factory(dict)
     """The calls running or queued, by id."""
+    watchers: list[CallWatcher] = attrs.Factory(list)
+    """Told of every call's life (`CallWatcher`)."""
     _ids: Iterator[str] = attrs.field(
         init=False,
         factory=lambda: map(f"{uuid.uuid4().hex[:6]}-{{}}".format, itertools.count(1)),
@@ -140,7 +164,11 @@ class CallRunner:
             limiter.total_tokens = self.concurrency_limit(spec)
 
     def new_call(
-        self, request: CallRequest, *, events: trio.MemorySendChannel[StreamEvent] | None
+        self,
+        request: CallRequest,
+        *,
+        events: trio.MemorySendChannel[StreamEvent] | None,
+        owner: str | None = None,
     ) -> Call:
         """A call of `request`, counted as running; `drive` it (inline, or as a task).
 
@@ -155,9 +183,13 @@ class CallRunner:
             started=now,
             events=events,
             log=_log.bind(call=call_id, model=request.model),
+            watchers=tuple(self.watchers),
+            owner=owner,
             inline=events is None,
         )
         self.calls[call.id] = call
+        for watcher in call.watchers:
+            watcher.call_started(call)
         return call
 
     async def end_all(self) -> None:
@@ -210,6 +242,8 @@ class CallRunner:
             call.done.set()
             if call.events is not None:
                 call.events.close()
+            for watcher in call.watchers:
+                watcher.call_finished(call)
             call.log.info(
                 "llminst.call.finished",
                 attempt=call.attempts,
