@@ -1,8 +1,8 @@
 """`MemoryStore`: calls, output and sessions kept in this process only.
 
 Used by tests, by ``--store memory`` (nothing on disk), and by a library that passes no store.
-It keeps at most `max_calls` calls (the oldest finished ones are dropped first), so a long-lived
-process does not grow without bound. What it must never do: block, or touch a file.
+It keeps at most `max_calls` calls and `max_output_chars` characters of output in all (the oldest
+finished calls are dropped first), so a long-lived process does not grow without bound. What it must never do: block, or touch a file.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """A `CallStore` in memory."""
 
-    def __init__(self, *, max_calls: int = 1000) -> None:
+    def __init__(self, *, max_calls: int = 1000, max_output_chars: int = 64 * 1024 * 1024) -> None:
         self._calls: dict[str, CallRecord] = {}
         self._output: dict[str, list[str]] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._max_calls = max_calls
+        self._max_output_chars = max_output_chars
+        self._output_chars = 0
 
     async def add_call(self, record: CallRecord) -> None:
         self._calls[record.call_id] = record.evolve(output_chars=0)
@@ -40,11 +42,15 @@ class MemoryStore:
             return
         self._output[call_id].append(text)
         self._calls[call_id] = record.evolve(output_chars=record.output_chars + len(text))
+        self._output_chars += len(text)
+        if self._output_chars > self._max_output_chars:
+            self._forget_oldest()
 
     async def reset_output(self, call_id: str) -> None:
         record = self._calls.get(call_id)
         if record is not None:
             self._output[call_id] = []
+            self._output_chars -= record.output_chars
             self._calls[call_id] = record.evolve(output_chars=0)
 
     async def get_call(self, call_id: str) -> CallRecord | None:
@@ -93,8 +99,7 @@ class MemoryStore:
     async def purge(self, *, before: float) -> int:
         old = [r.call_id for r in self._calls.values() if r.created_at < before]
         for call_id in old:
-            del self._calls[call_id]
-            del self._output[call_id]
+            self._drop(call_id)
         return len(old)
 
     async def get_session(self, name: str) -> SessionRecord | None:
@@ -114,12 +119,20 @@ class MemoryStore:
         return None
 
     def _forget_oldest(self) -> None:
-        excess = len(self._calls) - self._max_calls
-        if excess <= 0:
+        """Drop the oldest finished calls while over either bound (running ones are kept)."""
+        if len(self._calls) <= self._max_calls and self._output_chars <= self._max_output_chars:
             return
         finished = sorted(
             (r for r in self._calls.values() if r.state.done), key=lambda r: r.created_at
         )
-        for record in finished[:excess]:
-            del self._calls[record.call_id]
-            del self._output[record.call_id]
+        for record in finished:
+            if len(self._calls) <= self._max_calls and (
+                self._output_chars <= self._max_output_chars
+            ):
+                break
+            self._drop(record.call_id)
+
+    def _drop(self, call_id: str) -> None:
+        record = self._calls.pop(call_id)
+        self._output.pop(call_id, None)
+        self._output_chars -= record.output_chars
