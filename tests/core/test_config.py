@@ -78,11 +78,13 @@ def test_gpt4_runs_the_openai_chat_completions_cli() -> None:
         "api",
         "chat.completions.create",
         "{system_prompt_args}",
+        "{history}",
         "-g",
         "user",
         "{prompt}",
     )
     assert spec.system_prompt_args == ("-g", "system", "{system_prompt}")
+    assert spec.history_args == ("-g", "{role}", "{text}")
     assert spec.submodel_args == ("-m", "{submodel}")
     assert spec.default_submodel == "gpt-4"
     assert spec.stream_args == ("--stream",)
@@ -123,9 +125,13 @@ def test_gemini_reads_stdin_and_streams_json() -> None:
 
 
 def test_codex_runs_exec_json_with_the_prompt_on_stdin() -> None:
-    """codex runs `codex exec --json --skip-git-repo-check --ephemeral -` (stdin) as codex-jsonl."""
+    """codex runs `codex exec --json --skip-git-repo-check - --ephemeral` (stdin) as
+    codex-jsonl; a session's later call runs `codex exec resume THREAD_ID ...` instead (and no
+    --ephemeral in a session, so its thread is saved)."""
     spec = BUILTIN_MODELS["codex"]
-    assert spec.command == ("codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-")
+    assert spec.command == ("codex", "exec", "{resume}", "--json", "--skip-git-repo-check", "-")
+    assert spec.resume_args == ("resume", "{session_id}")
+    assert spec.sessionless_args == ("--ephemeral",)
     assert spec.prompt_mode is PromptMode.STDIN
     assert spec.submodel_args == ("-m", "{submodel}")
     assert spec.output_format is OutputFormat.CODEX_JSONL

@@ -28,6 +28,7 @@ VALID = {
     "stream_llm": {"model": "echo", "prompt": "x"},
     "get_llm_status": {},
     "estimate_tokens": {"text": "x"},
+    "list_llm_sessions": {},
     "configure_llm": {"model": "shout", "command": SHOUT},
 }
 
@@ -104,7 +105,7 @@ async def test_every_problem_is_reported_at_once_in_argument_order(mode: str) ->
         "timeout: expected a number or null, got true; "
         'json_mode: expected true or false, got "yes"; '
         "unknown key(s) 'colour'; valid keys: cwd, fallbacks, json_mode, json_schema, model, "
-        "prompt, stream, system_prompt, timeout"
+        "prompt, session, stream, system_prompt, timeout"
     )
 
 

@@ -29,10 +29,12 @@ CONTRACT = {
         "system_prompt",
         "cwd",
         "fallbacks",
+        "session",
     ],
-    "stream_llm": ["model", "prompt", "timeout", "system_prompt", "cwd", "fallbacks"],
+    "stream_llm": ["model", "prompt", "timeout", "system_prompt", "cwd", "fallbacks", "session"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
+    "list_llm_sessions": ["limit"],
     "configure_llm": [
         "model",
         "command",
@@ -65,6 +67,9 @@ CONTRACT = {
         "account",
         "fallbacks",
         "fallback_on",
+        "resume_args",
+        "sessionless_args",
+        "history_args",
     ],
 }
 

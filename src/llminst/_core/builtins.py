@@ -14,8 +14,11 @@ from collections.abc import Mapping
 from .spec import (
     EXECUTABLE_PLACEHOLDER,
     GENERIC_UNREACHABLE_PATTERNS,
+    HISTORY_PLACEHOLDER,
     PROMPT_PLACEHOLDER,
+    RESUME_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
+    SESSION_ID_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
     SYSTEM_ARGS_PLACEHOLDER,
     SYSTEM_PROMPT_PLACEHOLDER,
@@ -81,6 +84,9 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             # and with it the tool instructions an agentic call needs).
             system_prompt_args=("--append-system-prompt", SYSTEM_PROMPT_PLACEHOLDER),
             submodel_args=("--model", SUBMODEL_PLACEHOLDER),
+            # -p saves each conversation under $HOME/.claude/projects/<cwd>; --resume ID (the
+            # result line's session_id) continues it, sending the earlier messages again.
+            resume_args=("--resume", SESSION_ID_PLACEHOLDER),
             output_format=OutputFormat.CLAUDE_STREAM_JSON,
             # claude retries API errors itself (10 times, up to 40 s apart); llminst retries
             # rate limits, so claude keeps one quick retry for transient errors only.
@@ -120,6 +126,10 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             command=("gemini", "--yolo", "--output-format", "stream-json"),
             prompt_mode=PromptMode.STDIN,
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
+            # Headless runs save the chat under $HOME/.gemini/tmp/<project>/chats; --resume
+            # takes "latest", an index or the init line's session_id (a UUID), which is the
+            # only one safe when calls run concurrently.
+            resume_args=("--resume", SESSION_ID_PLACEHOLDER),
             output_format=OutputFormat.GEMINI_STREAM_JSON,
             # Without TRUST_WORKSPACE --yolo is ignored in a folder the user never trusted, and
             # headless runs stop with exit 55 ("not running in a trusted directory"). NO_RELAUNCH
@@ -167,8 +177,13 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             # and no approvals: codex exec's defaults. No system-prompt flag (the
             # developer_instructions config key is a TOML value behind -c, which would read a
             # system prompt such as `true` as a boolean), so it is prepended.
-            command=("codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-"),
+            command=("codex", "exec", RESUME_PLACEHOLDER, "--json", "--skip-git-repo-check", "-"),
             prompt_mode=PromptMode.STDIN,
+            # `codex exec resume THREAD_ID` continues the thread the thread.started line named;
+            # only a thread saved to disk can be resumed, so --ephemeral is for calls outside
+            # a session.
+            resume_args=("resume", SESSION_ID_PLACEHOLDER),
+            sessionless_args=("--ephemeral",),
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
             output_format=OutputFormat.CODEX_JSONL,
             credential_env=("OPENAI_API_KEY", "CODEX_API_KEY"),
@@ -212,11 +227,14 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
                 "api",
                 "chat.completions.create",
                 SYSTEM_ARGS_PLACEHOLDER,
+                HISTORY_PLACEHOLDER,
                 "-g",
                 "user",
                 PROMPT_PLACEHOLDER,
             ),
             system_prompt_args=("-g", "system", SYSTEM_PROMPT_PLACEHOLDER),
+            # No sessions of its own: a session's earlier messages are sent again, in order.
+            history_args=("-g", "{role}", "{text}"),
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
             default_submodel="gpt-4",
             stream_args=("--stream",),

@@ -25,9 +25,13 @@ from attrs import frozen
 
 from .errors import InvalidInputError
 from .request import CallRequest, with_system_prompt
+from .sessions import Continuation, Replay, Resume, history_argv
 from .spec import (
+    HISTORY_PLACEHOLDER,
     PROMPT_PLACEHOLDER,
+    RESUME_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
+    SESSION_ID_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
     SYSTEM_ARGS_PLACEHOLDER,
     SYSTEM_PROMPT_PLACEHOLDER,
@@ -76,6 +80,8 @@ def build_invocation(
     native_schema: Mapping[str, Any] | None = None,
     system_prompt: str | None = None,
     cwd: str | None = None,
+    session: str | None = None,
+    continuation: Continuation | None = None,
 ) -> Invocation:
     """Build the process invocation for one attempt.
 
@@ -92,6 +98,10 @@ def build_invocation(
             (the caller checked the CLI supports them; the prompt then has no instructions).
         system_prompt: passed by the spec's ``system_prompt_args``, else prepended to `prompt`.
         cwd: the directory the CLI runs in (None: the spec's ``cwd``).
+        session: the llminst session the call belongs to (None: the spec's
+            ``sessionless_args`` are added).
+        continuation: `Resume` adds the spec's ``resume_args``; `Replay` adds the turns as
+            ``history_args`` (a spec without them has the transcript in `prompt` already).
 
     Raises:
         InvalidInputError: the prompt cannot reach this CLI intact (a NUL or a lone surrogate;
@@ -103,8 +113,40 @@ def build_invocation(
     native_system = system_prompt if spec.system_prompt_args else None
     if native_system is None:
         prompt = with_system_prompt(prompt, system_prompt)
-    options = _Options(stream, json_mode, submodel, native_schema, native_system, cwd)
+    conversation = _Conversation(in_session=session is not None, continuation=continuation)
+    options = _Options(stream, json_mode, submodel, native_schema, native_system, cwd, conversation)
     return _invocation(spec, prompt, env, options)
+
+
+@frozen
+class _Conversation:
+    """Whether the call belongs to a session, and how it continues it."""
+
+    in_session: bool = False
+    continuation: Continuation | None = None
+
+    def resume_args(self, spec: ModelSpec) -> list[str]:
+        if not isinstance(self.continuation, Resume):
+            return []
+        session_id = self.continuation.session_id
+        return [part.replace(SESSION_ID_PLACEHOLDER, session_id) for part in spec.resume_args]
+
+    def history_args(self, spec: ModelSpec) -> list[str]:
+        if not isinstance(self.continuation, Replay) or not spec.history_args:
+            return []
+        argv = history_argv(spec.history_args, self.continuation.turns)
+        for part in argv:
+            if (
+                "\x00" in part
+                or len(part.encode("utf-8", "surrogatepass")) > _ARGV_ELEMENT_MAX_BYTES
+            ):
+                raise InvalidInputError(
+                    f"an earlier message of this session is too large for one command-line "
+                    f"argument, or holds a NUL, so model {spec.name!r} cannot be given the "
+                    "conversation; continue it with a model that resumes its own session "
+                    "(claude, codex, gemini) or start a new session"
+                )
+        return argv
 
 
 @frozen
@@ -117,6 +159,7 @@ class _Options:
     native_schema: Mapping[str, Any] | None
     system_prompt: str | None  # passed by the spec's system_prompt_args
     cwd: str | None
+    conversation: _Conversation = _Conversation()
 
 
 def _invocation(
@@ -136,8 +179,15 @@ def _invocation(
         ) from None
     via_stdin = _prompt_goes_to_stdin(spec, prompt, len(encoded))
     system_args = _system_prompt_args(spec, options.system_prompt)
-    argv = _base_command(spec, prompt if not via_stdin else None, system_args)
+    conversation = options.conversation
+    resume = conversation.resume_args(spec)
+    history = conversation.history_args(spec)
+    argv = _base_command(spec, prompt if not via_stdin else None, system_args, resume, history)
+    if RESUME_PLACEHOLDER not in spec.command:
+        argv += resume
     argv += _submodel_args(spec, options.submodel)
+    if not conversation.in_session:
+        argv += spec.sessionless_args
     if options.stream:
         argv += spec.stream_args
     if options.json_mode:
@@ -147,6 +197,8 @@ def _invocation(
         argv += [part.replace(SCHEMA_PLACEHOLDER, schema_text) for part in spec.json_schema_args]
     if SYSTEM_ARGS_PLACEHOLDER not in spec.command:
         argv += system_args
+    if HISTORY_PLACEHOLDER not in spec.command:
+        argv += history
     if not via_stdin and PROMPT_PLACEHOLDER not in spec.command:
         if spec.prompt_separator is not None:
             argv.append(spec.prompt_separator)
@@ -189,6 +241,9 @@ def invocation_for(
         native_schema=request.schema if native else None,
         system_prompt=request.system_prompt if request.native_system_prompt else None,
         cwd=request.cwd,
+        conversation=_Conversation(
+            in_session=request.session is not None, continuation=request.continuation
+        ),
     )
     return _invocation(
         request.spec,
@@ -262,17 +317,25 @@ def _flag_message(spec: ModelSpec) -> str:
     )
 
 
-def _base_command(spec: ModelSpec, prompt: str | None, system_args: list[str]) -> list[str]:
+def _base_command(
+    spec: ModelSpec,
+    prompt: str | None,
+    system_args: list[str],
+    resume: list[str],
+    history: list[str],
+) -> list[str]:
+    """The command with its placeholders filled: the prompt (unless it goes to stdin), the
+    system prompt's args, the resume args and the replayed messages (each dropped when there
+    is none)."""
+    filled = {
+        PROMPT_PLACEHOLDER: [] if prompt is None else [prompt],
+        SYSTEM_ARGS_PLACEHOLDER: system_args,
+        RESUME_PLACEHOLDER: resume,
+        HISTORY_PLACEHOLDER: history,
+    }
     argv: list[str] = []
     for part in spec.command:
-        if part == PROMPT_PLACEHOLDER:
-            if prompt is not None:
-                argv.append(prompt)
-            continue
-        if part == SYSTEM_ARGS_PLACEHOLDER:
-            argv += system_args
-            continue
-        argv.append(part)
+        argv += filled.get(part, [part])
     return argv
 
 

@@ -286,6 +286,7 @@ def call_result(
         usage=final.usage if final else None,
         cost_usd=final.cost_usd if final else None,
         session_id=final.session_id if final else None,
+        session=request.session,
         stderr_tail=output.stderr_tail() if output is not None else "",
         truncated=output.truncated if output is not None else False,
         error=error.message if error else None,

@@ -24,6 +24,7 @@ from attrs import frozen
 from .errors import InvalidInputError, UnknownModelError
 from .jsonmode import apply_json_mode
 from .schemas import parse_schema
+from .sessions import Continuation, Replay, transcript_prompt
 from .spec import ModelSpec, split_model_name
 from .timeouts import TimeoutChoice, resolve_timeout
 
@@ -67,6 +68,9 @@ class CallRequest:
         cwd: the directory the CLI runs in (a real path the caller checked), else None: the
             spec's ``cwd``, or the server's.
         fallbacks: the requests for the models to try next, in order (`fallbacks.with_fallbacks`).
+        session: the llminst session the call belongs to, or None.
+        continuation: how the CLI learns the session's earlier turns (`sessions`); None for
+            a call outside a session or the first call of one.
     """
 
     model: str
@@ -80,6 +84,8 @@ class CallRequest:
     system_prompt: str | None = None
     cwd: str | None = None
     fallbacks: tuple[CallRequest, ...] = ()
+    session: str | None = None
+    continuation: Continuation | None = None
 
     @property
     def json_mode(self) -> bool:
@@ -92,8 +98,12 @@ class CallRequest:
 
     def cli_prompt(self, *, native_schema: bool) -> str:
         """The prompt the CLI gets: without instructions when it takes the schema by a flag,
-        after the system prompt when the CLI has no flag for one."""
+        after the conversation so far when a session is replayed into the prompt, and after
+        the system prompt when the CLI has no flag for one."""
         prompt = self.prompt if native_schema else self.instructed_prompt
+        replay = self.continuation
+        if isinstance(replay, Replay) and not self.spec.history_args:
+            prompt = transcript_prompt(replay.turns, prompt)
         if self.native_system_prompt:
             return prompt
         return with_system_prompt(prompt, self.system_prompt)

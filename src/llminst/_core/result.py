@@ -29,6 +29,8 @@ class CallResult:
         usage: token usage when the CLI reported it.
         cost_usd: cost when the CLI reported it.
         session_id: the CLI's session id when it reported one.
+        session: the llminst session the call belongs to (continue it by passing this name
+            as ``session`` again), or None.
         stderr_tail: the last few KB of stderr of the last attempt.
         truncated: True when output beyond the size cap was dropped.
         error: a message when the call failed, else None.
@@ -49,6 +51,7 @@ class CallResult:
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
     session_id: str | None = None
+    session: str | None = None
     stderr_tail: str = ""
     truncated: bool = False
     error: str | None = None

@@ -30,8 +30,11 @@ __all__ = [
     "EXECUTABLE_PLACEHOLDER",
     "FALLBACK_KINDS",
     "GENERIC_UNREACHABLE_PATTERNS",
+    "HISTORY_PLACEHOLDER",
     "PROMPT_PLACEHOLDER",
+    "RESUME_PLACEHOLDER",
     "SCHEMA_PLACEHOLDER",
+    "SESSION_ID_PLACEHOLDER",
     "SUBMODEL_PLACEHOLDER",
     "SYSTEM_ARGS_PLACEHOLDER",
     "SYSTEM_PROMPT_PLACEHOLDER",
@@ -50,6 +53,9 @@ SCHEMA_PLACEHOLDER = "{schema}"
 EXECUTABLE_PLACEHOLDER = "{executable}"
 SYSTEM_PROMPT_PLACEHOLDER = "{system_prompt}"
 SYSTEM_ARGS_PLACEHOLDER = "{system_prompt_args}"
+RESUME_PLACEHOLDER = "{resume}"
+HISTORY_PLACEHOLDER = "{history}"
+SESSION_ID_PLACEHOLDER = "{session_id}"
 # Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
 # NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
 DEFAULT_ARGV_PROMPT_LIMIT = 100_000
@@ -142,6 +148,36 @@ def _carries_system_prompt(
             f"{attribute.name} must say where the system prompt goes with "
             f'{SYSTEM_PROMPT_PLACEHOLDER} (e.g. ["--system", "{SYSTEM_PROMPT_PLACEHOLDER}"]), '
             f"got {list(value)}",
+        )
+
+
+def _valid_resume_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if value and not any(SESSION_ID_PLACEHOLDER in part for part in value):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must say where the CLI's session id goes with "
+            '{session_id} (e.g. ["--resume", "{session_id}"])',
+        )
+    if not value and RESUME_PLACEHOLDER in inst.command:
+        raise FieldValueError(
+            attribute.name,
+            "command has a {resume} placeholder but resume_args is empty; set resume_args "
+            '(e.g. ["resume", "{session_id}"]) or remove the placeholder',
+        )
+
+
+def _valid_history_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if value and "{text}" not in value:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must have an element that is exactly {{text}}, where each earlier "
+            'message goes (e.g. ["-g", "{role}", "{text}"])',
+        )
+    if not value and HISTORY_PLACEHOLDER in inst.command:
+        raise FieldValueError(
+            attribute.name,
+            "command has a {history} placeholder but history_args is empty; set history_args "
+            '(e.g. ["-g", "{role}", "{text}"]) or remove the placeholder',
         )
 
 
@@ -312,6 +348,18 @@ class ModelSpec:
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
         cwd: the working directory of the CLI (None: the server's); a call's own ``cwd``
             replaces it.
+        resume_args: args that continue the CLI's own session in a later call of an llminst
+            session (``["--resume", "{session_id}"]``; ``{session_id}`` is the id the CLI
+            reported): they go where `command` has an element exactly ``{resume}`` (a
+            subcommand such as codex's ``exec resume ID``), else after the command. Empty: the
+            CLI cannot resume, so each later call gets the transcript instead.
+        sessionless_args: args added only when the call belongs to no session (codex's
+            ``--ephemeral``: nothing is saved that no call will resume).
+        history_args: how the CLI takes one earlier message of a replayed conversation
+            (``["-g", "{role}", "{text}"]``: ``{role}`` is user or assistant, an element
+            exactly ``{text}`` the message), repeated per message where `command` has an
+            element exactly ``{history}``, else before an appended prompt. Empty: a replayed
+            conversation is written into the prompt, before the new message.
         version_command: the argv that prints the version cheaply; an element that is exactly
             ``{executable}`` is the model's executable (the built-in CLIs use ``{executable}
             --version``, so overriding their command keeps reading the right version). None or
@@ -373,6 +421,13 @@ class ModelSpec:
     fallbacks: tuple[str, ...] = field(default=(), converter=_to_tuple, validator=_model_names)
     fallback_on: tuple[str, ...] = field(
         default=DEFAULT_FALLBACK_ON, converter=_to_tuple, validator=_fallback_kinds
+    )
+    resume_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_resume_args
+    )
+    sessionless_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    history_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_history_args
     )
 
     @property

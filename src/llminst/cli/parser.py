@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "models", parents=[common], help="list the configured models and the command each runs"
     )
     _add_status(commands, common)
+    _add_sessions(commands, common)
     _add_demo(commands, common)
     return parser
 
@@ -77,6 +78,11 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
         help="a model to try if MODEL is rate limited (or cooling down), not logged in, not "
         "installed or cannot reach its API (repeatable, tried in order; default: the model's "
         "configured fallbacks)",
+    )
+    run.add_argument(
+        "--session",
+        metavar="NAME",
+        help="open or continue the session NAME (the conversation so far, on any model)",
     )
 
 
@@ -128,6 +134,14 @@ def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
     status.add_argument(
         "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
     )
+
+
+def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    sessions = commands.add_parser(
+        "sessions", parents=[common], help="list the sessions `run --session NAME` continues"
+    )
+    sessions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    sessions.add_argument("--json", action="store_true", help="print them as JSON")
 
 
 def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:

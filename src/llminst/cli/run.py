@@ -97,6 +97,7 @@ async def _stream_answer(
         system_prompt=args.system,
         cwd=args.cwd,
         fallbacks=args.fallback,
+        session=args.session,
     ) as stream:
         async for event in stream.events():
             if isinstance(event, RetryScheduled):

@@ -110,6 +110,17 @@ KEY_DESCRIPTIONS: dict[str, str] = {
         "credentials_missing, cli_not_found, api_unreachable; also timeout, json_not_found, "
         "json_schema_mismatch, process_failed)."
     ),
+    "resume_args": (
+        'Args continuing the CLI\'s own session in a later call, e.g. ["--resume", '
+        '"{session_id}"]; placed at a {resume} element of command, else after it. Empty: '
+        "a session's later calls get the transcript instead."
+    ),
+    "sessionless_args": 'Args only for calls outside a session, e.g. ["--ephemeral"].',
+    "history_args": (
+        'Args passing one earlier message of a replayed session, e.g. ["-g", "{role}", '
+        '"{text}"]; repeated per message at a {history} element of command, else before the '
+        "prompt. Empty: the transcript goes into the prompt."
+    ),
 }
 
 # Arguments a client may send in a form the spec field does not have.

@@ -22,18 +22,22 @@ from pydantic_core import to_json
 
 from .. import __version__
 from .._core.errors import CallTimeoutError, LLMError
+from .._core.records import SessionRecord
 from .._core.result import CallResult
+from .._core.sessions import session_summary
 from .._core.status import ModelStatus
 
 __all__ = [
     "ConfigureResult",
     "ExecuteResult",
     "ModelStatusOut",
+    "SessionsResult",
     "StatusResult",
     "TokenEstimateOut",
     "call_result",
     "error_result",
     "ok_result",
+    "sessions_result",
     "status_result",
 ]
 
@@ -101,6 +105,28 @@ class TokenEstimateOut(BaseModel):
     method: str
 
 
+class SessionOut(BaseModel):
+    """One session, without its transcript."""
+
+    model_config = _LEAN
+
+    name: str
+    model: str
+    turns: int
+    cli_model: str | None
+    cli_session_id: str | None
+    created_at: float
+    updated_at: float
+
+
+class SessionsResult(BaseModel):
+    """The sessions, most recently used first."""
+
+    model_config = _LEAN
+
+    sessions: list[SessionOut]
+
+
 class ConfigureResult(BaseModel):
     model_config = _LEAN
 
@@ -138,6 +164,11 @@ def status_result(statuses: Iterable[ModelStatus]) -> CallToolResult:
             "unavailable": [m["model"] for m in models if not m["available"]],
         }
     )
+
+
+def sessions_result(sessions: Iterable[SessionRecord]) -> CallToolResult:
+    """The sessions as list_llm_sessions answers them (`SessionsResult`)."""
+    return ok_result({"sessions": [session_summary(s) for s in sessions]})
 
 
 def error_result(exc: LLMError, *, model: str | None) -> CallToolResult:

@@ -1,4 +1,5 @@
-"""The tools that run and describe calls: execute_llm, stream_llm, get_llm_status, estimate_tokens.
+"""The tools that run and describe calls: execute_llm, stream_llm, get_llm_status, estimate_tokens,
+list_llm_sessions.
 
 Each is a module-level typed function: its signature (with the descriptions in `Field`s) is the
 tool's input schema and its docstring the description clients show. A tool never starts a
@@ -25,15 +26,24 @@ from .progress import forward_progress
 from .registry import register
 from .results import (
     ExecuteResult,
+    SessionsResult,
     StatusResult,
     TokenEstimateOut,
     call_result,
     ok_result,
+    sessions_result,
     status_result,
 )
 from .state import state_of
 
-__all__ = ["call_tools", "estimate_tokens", "execute_llm", "get_llm_status", "stream_llm"]
+__all__ = [
+    "call_tools",
+    "estimate_tokens",
+    "execute_llm",
+    "get_llm_status",
+    "list_llm_sessions",
+    "stream_llm",
+]
 
 # Tool parameters shared by several tools (their descriptions are part of the input schemas).
 Prompt = Annotated[str, Field(description="The prompt, passed to the CLI byte for byte.")]
@@ -70,6 +80,15 @@ Fallbacks = Annotated[
         )
     ),
 ]
+Session = Annotated[
+    str | None,
+    Field(
+        description=(
+            "A session name you pick (1-200 of A-Z a-z 0-9 . _ : -): the first call opens it, "
+            "later calls with the same name continue the conversation, on any model."
+        )
+    ),
+]
 
 
 async def execute_llm(
@@ -94,6 +113,7 @@ async def execute_llm(
     system_prompt: SystemPrompt = None,
     cwd: Cwd = None,
     fallbacks: Fallbacks = None,
+    session: Session = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Run a prompt through an LLM CLI and return the complete result.
 
@@ -115,6 +135,7 @@ async def execute_llm(
         system_prompt=system_prompt,
         cwd=cwd,
         fallbacks=fallbacks,
+        session=session,
     )
     return call_result(result, text=_answer_text(result))
 
@@ -129,6 +150,7 @@ async def stream_llm(
     system_prompt: SystemPrompt = None,
     cwd: Cwd = None,
     fallbacks: Fallbacks = None,
+    session: Session = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Stream a prompt's answer as progress notifications, then return the full text.
 
@@ -145,6 +167,7 @@ async def stream_llm(
         system_prompt=system_prompt,
         cwd=cwd,
         fallbacks=fallbacks,
+        session=session,
     )
     return call_result(result, text=result.output)
 
@@ -180,8 +203,20 @@ async def estimate_tokens(
     )
 
 
+async def list_llm_sessions(
+    ctx: Context,
+    limit: Annotated[
+        int, Field(description="At most this many sessions, most recently used first.", ge=1)
+    ] = 50,
+) -> Annotated[CallToolResult, SessionsResult]:
+    """The sessions calls can continue (pass `name` as `session` to execute_llm or
+    stream_llm): model of the latest turn, number of turns, the CLI's own session id when it
+    resumes one, times (Unix seconds)."""
+    return sessions_result(await state_of(ctx).supervisor.store.list_sessions(limit=limit))
+
+
 def call_tools() -> list[Tool]:
-    """The four tools, registered in the order clients list them."""
+    """The five tools, registered in the order clients list them."""
     running = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     return [
@@ -189,6 +224,7 @@ def call_tools() -> list[Tool]:
         register(stream_llm, running, reports_calls=True),
         register(get_llm_status, read_only),
         register(estimate_tokens, read_only),
+        register(list_llm_sessions, read_only),
     ]
 
 
@@ -204,6 +240,7 @@ async def _run(
     system_prompt: str | None = None,
     cwd: str | None = None,
     fallbacks: list[str] | None = None,
+    session: str | None = None,
 ) -> CallResult:
     """Run one call on the server's supervisor, forwarding its text as progress if asked."""
     state = state_of(ctx)
@@ -220,6 +257,7 @@ async def _run(
             system_prompt=system_prompt,
             cwd=cwd,
             fallbacks=fallbacks,
+            session=session,
         )
     async with state.supervisor.open_stream(
         model,
@@ -231,6 +269,7 @@ async def _run(
         system_prompt=system_prompt,
         cwd=cwd,
         fallbacks=fallbacks,
+        session=session,
     ) as stream:
         await forward_progress(
             stream.events(),

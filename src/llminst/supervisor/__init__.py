@@ -55,6 +55,7 @@ from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
 from .recorder import Recorder
+from .sessions import SessionKeeper
 from .stream import AttemptStarted, CallStream, FallbackStarted, RetryScheduled, StreamEvent
 from .workdir import resolve_call_directory
 
@@ -114,6 +115,7 @@ class Supervisor:
             clock=cooldowns.clock,
         )
         self._recorder = recorder
+        self._sessions = SessionKeeper(recorder.store)
         self._closed = False
 
     # -- the store ------------------------------------------------------------------------
@@ -245,6 +247,7 @@ class Supervisor:
         system_prompt: str | None = None,
         cwd: str | os.PathLike[str] | None = None,
         fallbacks: Sequence[str] | None = None,
+        session: str | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -266,6 +269,10 @@ class Supervisor:
                 credentials_missing, cli_not_found, api_unreachable), within the same deadline;
                 None: the model's configured ``fallbacks``; ``[]``: none. The result's ``model``
                 names the model that answered and ``fallback_chain`` those passed over.
+            session: a session name (1 to 200 of ``A-Za-z0-9._:-``): the first call opens it,
+                later calls continue the conversation (the CLI's own resume where it has one,
+                else the transcript so far), one call of a session at a time. A failed call
+                adds nothing to it.
 
         Returns:
             the `CallResult` of a successful call.
@@ -289,9 +296,12 @@ class Supervisor:
             cwd=cwd,
             fallbacks=fallbacks,
         )
-        call = self._runner.new_call(request, events=None)
-        await self._runner.drive(call)  # in this task: nothing to hand over
-        return call.outcome()
+        async with self._sessions.turn(request, session) as turn:
+            call = self._runner.new_call(turn.request, events=None)
+            await self._runner.drive(call)  # in this task: nothing to hand over
+            result = call.outcome()
+            turn.succeeded(call.id, result)
+        return result
 
     @asynccontextmanager
     async def open_stream(
@@ -306,12 +316,14 @@ class Supervisor:
         system_prompt: str | None = None,
         cwd: str | os.PathLike[str] | None = None,
         fallbacks: Sequence[str] | None = None,
+        session: str | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
         Arguments are those of `run`, but `cli_streaming` is True by default: a stream is
         read as it comes, so the CLI is asked to print its answer as it comes. Invalid input
-        raises before anything starts.
+        raises before anything starts. A call of a `session` waits for the session's previous
+        call to end before it starts.
 
         Cancellation: leaving the block before the call ends (break, exception, cancellation)
         cancels the call: its process tree gets SIGTERM, the grace period, SIGKILL, and is
@@ -328,14 +340,17 @@ class Supervisor:
             cwd=cwd,
             fallbacks=fallbacks,
         )
-        send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
-        call = self._runner.new_call(request, events=send)
-        self._nursery.start_soon(self._runner.drive, call)
-        try:
-            yield CallStream(call, receive)
-        finally:
-            receive.close()
-            await _end(call)
+        async with self._sessions.turn(request, session) as turn:
+            send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
+            call = self._runner.new_call(turn.request, events=send)
+            self._nursery.start_soon(self._runner.drive, call)
+            try:
+                yield CallStream(call, receive)
+            finally:
+                receive.close()
+                await _end(call)
+                if call.error is None and call.result is not None:
+                    turn.succeeded(call.id, call.result)
 
     def _request(
         self,
