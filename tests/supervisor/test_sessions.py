@@ -132,3 +132,25 @@ async def test_an_invalid_session_name_is_refused_before_anything_starts(name: s
                 pass
         assert supervisor.running() == {}
         assert await supervisor.store.list_sessions() == []
+
+
+async def test_a_fallback_continues_the_session_for_its_own_model() -> None:
+    """The resuming CLI answers first; on the next turn it is missing, so echo falls back: echo
+    gets the transcript (never claude-style resume flags), and the turn is kept as echo's."""
+    missing = ModelSpec(
+        name="resuming",
+        command=("/nonexistent/resuming-cli",),
+        resume_args=("--resume", "{session_id}"),
+        fallbacks=("echo",),
+    )
+    store = MemoryStore()
+    async with open_supervisor(models=MODELS, store=store) as supervisor:
+        await supervisor.run("resuming", "remember 7", session="fb")
+    async with open_supervisor(models=models_with(missing), store=store) as supervisor:
+        second = await supervisor.run("resuming", "what number?", session="fb")
+    stored = await store.get_session("fb")
+
+    assert second.model == "echo" and [p["model"] for p in second.fallback_chain] == ["resuming"]
+    assert "--resume" not in second.output and "<user>\nremember 7\n</user>" in second.output
+    assert stored is not None and len(stored.turns) == 4
+    assert stored.turns[-1].model == "echo" and stored.model == "echo"
