@@ -23,6 +23,7 @@ CONTRACT = {
     "stream_llm": ["model", "prompt", "timeout"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
+    "compare_llms": ["prompt", "models", "timeout", "json_mode", "json_schema", "synthesize_with"],
     "configure_llm": [
         "model",
         "command",

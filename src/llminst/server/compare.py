@@ -20,7 +20,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from .._core.fanout import MAX_COMPARE_MODELS, CompareResult, answer_text
+from .._core.fanout import MAX_COMPARE_MODELS, NO_ANSWERS_KIND, CompareResult, answer_text
 from .._core.result import CallResult
 from ..supervisor import CallStream
 from ..supervisor.fanout import Forward
@@ -76,8 +76,8 @@ async def compare_llms(
     its entry in `results` carries the error (error_kind, error) instead of an answer. Every
     entry has its duration, usage and cost. With a progress token, each model's text arrives
     as progress notifications whose message starts with "[MODEL] " ("[synthesis] " for the
-    combined answer). The result is an error only when no model answered. Unknown models and
-    bad arguments are refused before anything starts.
+    combined answer). The result is an error only when no model answered (its text then starts
+    with no_answers:). Unknown models and bad arguments are refused before anything starts.
     """
     forward = _progress_forwarder(ctx)
     compared = await state_of(ctx).supervisor.compare(
@@ -89,8 +89,12 @@ async def compare_llms(
         synthesize_with=synthesize_with,
         forward=forward,
     )
+    text = compare_text(compared)
+    if not compared.answered:
+        count = len(compared.results)
+        text = f"{NO_ANSWERS_KIND}: none of the {count} model(s) answered; each one's error follows\n\n{text}"
     return CallToolResult(
-        content=[TextContent(type="text", text=compare_text(compared))],
+        content=[TextContent(type="text", text=text)],
         structured_content=compared.to_dict(),
         is_error=not compared.answered,
     )
