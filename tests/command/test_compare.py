@@ -48,6 +48,7 @@ def test_piped_answers_follow_one_another_and_a_failure_exits_1(
     assert "process_failed: model 'fails': the CLI exited with code 3" in sections[1]
     assert sections[2].startswith("== echo (") and sections[2].endswith("\nhello there\n")
     assert "Traceback" not in done.stderr and "\x1b" not in done.stdout
+    assert "[llminst]" not in done.stderr  # no live line off a terminal
     assert not [p for p in read_pids(tmp_path / "pids") if is_alive(p)]
 
 
@@ -80,31 +81,37 @@ def test_refused_before_any_call_exits_2(
     assert read_pids(tmp_path / "pids") == []
 
 
-def _screen_of(config: Path, columns: int, *words: str) -> tuple[list[str], int]:
-    """The screen of `llminst compare` run on a real pseudo-terminal `columns` wide."""
+def _terminal_run(config: Path, columns: int, *words: str) -> tuple[list[str], bytes, int]:
+    """`llminst compare` on a real pseudo-terminal `columns` wide: the screen a user sees (read
+    through pyte), the bytes written, the exit status."""
     argv = ["--config", str(config), "compare", *words]
     child = pexpect.spawn(LLMINST[0], [*LLMINST[1:], *argv], dimensions=(60, columns))
     child.expect(pexpect.EOF, timeout=120)
     child.close()
     screen = pyte.Screen(columns, 60)
     pyte.ByteStream(screen).feed(child.before)
-    return [line.rstrip() for line in screen.display], child.exitstatus
+    return [line.rstrip() for line in screen.display], child.before, child.exitstatus
 
 
 def test_side_by_side_on_a_wide_terminal(config: Path) -> None:
-    """A terminal wide enough: one column per model, the answers on the same screen line."""
-    lines, code = _screen_of(config, 120, "echo", "shout", "--", "hello wide world")
+    """A terminal wide enough: one column per model, the answers on the same screen line;
+    while they run a live line counts the models done, erased before the answers."""
+    prompt = "[[echo:sleep=0.5]] hello wide world"
+    lines, written, code = _terminal_run(config, 120, "echo", "shout", "--", prompt)
     assert code == 0
     headers = [line for line in lines if "echo (" in line]
     assert len(headers) == 1 and "shout (" in headers[0]
     row = [line for line in lines if "hello wide world" in line]
     assert len(row) == 1 and "HELLO WIDE WORLD" in row[0]
     assert row[0].index("hello wide world") < row[0].index("HELLO WIDE WORLD")
+    assert "[llminst] compare · 0/2 done · ".encode() in written
+    assert "[llminst] compare · 1/2 done · ".encode() in written
+    assert not [line for line in lines if "[llminst]" in line]
 
 
 def test_one_after_another_on_a_narrow_terminal(config: Path) -> None:
     """Too narrow for columns of 28 cells: the piped layout, on the terminal."""
-    lines, code = _screen_of(config, 50, "echo", "shout", "--", "hello narrow")
+    lines, _, code = _terminal_run(config, 50, "echo", "shout", "--", "hello narrow")
     assert code == 0
     shown = [line for line in lines if line]
     assert shown[0].startswith("== echo (") and shown[1] == "hello narrow"

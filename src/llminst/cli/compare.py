@@ -4,7 +4,9 @@ Owns how a `CompareResult` is shown: on a terminal wide enough for a column of a
 `MIN_COLUMN` cells per model, a table with one column per model (rich lays it out: wrapping,
 wide characters); otherwise (a narrow terminal, a pipe, a file) one answer after another under a
 ``== MODEL (1.23 s)`` header, plain text. An error is shown where that model's answer would be.
-The synthesis, if asked for (``--synthesize MODEL``), follows.
+The synthesis, if asked for (``--synthesize MODEL``), follows. While the models run, a
+terminal's stderr shows a live line (``[llminst] compare · 1/3 done · 2.4 s · 1.2 KB``),
+erased before the answers are printed.
 
 Exit status: 0 when every model answered (and the synthesis, if asked for); 1 when one or more
 failed (the answers that came are still printed); 2 when the compare was refused before anything
@@ -27,8 +29,9 @@ from rich.text import Text
 from .._core.errors import LLMError
 from .._core.fanout import CompareResult, answer_text
 from .._core.result import CallResult
-from ..supervisor import open_supervisor
-from ..terminal import terminal_width
+from ..supervisor import CallStream, open_supervisor
+from ..supervisor.fanout import SYNTHESIS_LABEL
+from ..terminal import StatusLine, terminal_width
 from .common import Setup
 
 __all__ = ["MIN_COLUMN", "compare", "render"]
@@ -45,11 +48,15 @@ async def compare(args: argparse.Namespace, setup: Setup) -> int:
         except OSError as exc:
             print(f"llminst: cannot read schema file {args.schema!r}: {exc}", file=sys.stderr)
             return 2
+    status = _status_line(len(args.models)) if sys.stderr.isatty() else None
     # Like `run`, `compare` owns every child of its process: descendants that left their
     # call's process group (setsid) are killed and reaped with it.
-    async with open_supervisor(
-        models=setup.models, settings=setup.settings, subreaper=True
-    ) as supervisor:
+    async with (
+        open_supervisor(models=setup.models, settings=setup.settings, subreaper=True) as supervisor,
+        trio.open_nursery() as nursery,
+    ):
+        if status is not None:
+            nursery.start_soon(status.line.run)
         try:
             compared = await supervisor.compare(
                 prompt,
@@ -58,12 +65,46 @@ async def compare(args: argparse.Namespace, setup: Setup) -> int:
                 json_mode=args.json or schema is not None,
                 json_schema=schema,
                 synthesize_with=args.synthesize,
+                forward=None if status is None else status.forward,
             )
         except LLMError as exc:  # refused before any call started
             print(f"llminst: {exc.kind}: {exc.message}", file=sys.stderr)
             return 2
+        finally:
+            nursery.cancel_scope.cancel()
+            if status is not None:
+                status.line.erase()
     render(compared, sys.stdout)
     return 0 if compared.complete else 1
+
+
+class _Progress:
+    """The live line on a terminal's stderr while the models run:
+    ``[llminst] compare · 1/3 done · 2.4 s · 1.2 KB``."""
+
+    def __init__(self, line: StatusLine, models: int) -> None:
+        self.line = line
+        self._models = models
+        self._ended = 0
+        self._show()
+
+    async def forward(self, label: str, stream: CallStream) -> None:
+        async for chunk in stream:
+            self.line.received += len(chunk.encode("utf-8", "replace"))
+        if label != SYNTHESIS_LABEL:
+            self._ended += 1
+            self._show()
+
+    def _show(self) -> None:
+        self.line.model = f"compare · {self._ended}/{self._models} done"
+        self.line.draw()  # now, so no count is missed between two redraws
+
+
+def _status_line(models: int) -> _Progress:
+    line = StatusLine(
+        "compare", out=sys.stderr, answer_cursor=None, width=lambda: terminal_width(sys.stderr)
+    )
+    return _Progress(line, models)
 
 
 def render(compared: CompareResult, out: TextIO) -> None:
