@@ -63,6 +63,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         "concurrency",
         "cancellation",
         "coldstart",
+        "fanout",
         "peers",
     ]
     for name, section in sections.items():
@@ -93,6 +94,11 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
     coldstart = sections["coldstart"]["data"]
     assert _positive(coldstart["serve"]["median"])
     assert _positive(coldstart["serve"]["idle_rss_mb"]["median"])
+    fanout = sections["fanout"]["data"]
+    for via in ("api", "mcp"):
+        assert fanout[f"{via}-one"]["median"] >= fanout["call_s"], via
+        assert fanout[f"{via}-compare"]["median"] >= fanout["call_s"], via
+        assert _positive(fanout[f"{via}-ratio"]), via
     peers = sections["peers"]["data"]
     if peers["available"]:
         first = peers["peers"][0]
@@ -101,7 +107,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         assert "peers: not available (" in markdown
 
     targets = {t["target"]: t for t in report["targets"]}
-    assert len(targets) == 6
+    assert len(targets) == 7
     for target in targets.values():
         if "1000 concurrent" in target["target"]:
             assert target["measured"] is None  # a smoke run stops at N = 10

@@ -1,8 +1,8 @@
-"""The `llminst` command: `run` a prompt, `serve` MCP, list `models` and `sessions`, show `status`,
-`demo` it all.
+"""The `llminst` command: `run` a prompt, `compare` models, `serve` MCP, list `models` and
+`sessions`, show `status`, `demo` it all.
 
 Answers go to stdout; logs and live status go to stderr. One module per subcommand (`run`,
-`serve`, `inventory` for models and status; the demo itself is `llminst.demo`), the arguments in
+`compare`, `serve`, `inventory` for models and status; the demo itself is `llminst.demo`), the arguments in
 `parser`, and what they share (the config's set-up, exit statuses) in `common`. This package
 parses arguments and prints; it must never start a process itself: calls run only through the
 supervisor. SIGINT, SIGTERM and SIGHUP cancel any command (see `llminst.signals`): its process
@@ -19,15 +19,15 @@ from collections.abc import Sequence
 from .._core.errors import LLMError
 from ..configfile import load_config, resolve_models
 from ..logs import configure_logging
-from . import inventory, run, serve
+from . import compare, inventory, run, serve
 from .common import Setup, run_command
-from .parser import build_parser
+from .parser import parse_args
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         configure_logging(level=args.log_level, fmt=args.log_format)
         config = load_config(args.config)
@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve.serve(args, setup)
     handler = {
         "run": run.run,
+        "compare": compare.compare,
         "models": inventory.models,
         "status": inventory.status,
         "sessions": inventory.sessions,

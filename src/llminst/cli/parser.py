@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 from .. import __version__
@@ -15,7 +16,18 @@ from .. import __version__
 if TYPE_CHECKING:
     _Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "parse_args"]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's arguments (argparse's usage error and exit 2 if they are wrong)."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if args.command == "compare":
+        return _compare_words(parser, args, extras)
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(common, defaults=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands, common)
+    _add_compare(commands, common)
     _add_serve(commands, common)
     commands.add_parser(
         "models", parents=[common], help="list the configured models and the command each runs"
@@ -84,6 +97,52 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="open or continue the session NAME (the conversation so far, on any model)",
     )
+
+
+def _add_compare(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    compare = commands.add_parser(
+        "compare",
+        parents=[common],
+        usage="llminst compare [OPTIONS] MODEL [MODEL ...] -- PROMPT",
+        help="ask several models the same prompt at once and show the answers side by side",
+        description="Exit status: 0 every model answered, 1 one or more failed (the answers "
+        "that came are printed), 2 refused before any call started.",
+    )
+    compare.add_argument(
+        "words",
+        nargs="+",
+        metavar="MODEL... -- PROMPT",
+        help="1 to 8 distinct models, then the prompt ('-' reads it from stdin)",
+    )
+    compare.add_argument("--timeout", type=float, help="seconds for each model's call")
+    compare.add_argument("--json", action="store_true", help="JSON mode for every model")
+    compare.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
+    compare.add_argument(
+        "--synthesize", metavar="MODEL", help="a model that combines the answers into one"
+    )
+
+
+def _compare_words(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]
+) -> argparse.Namespace:
+    """`compare`'s models and prompt, wherever its options were put between them.
+
+    argparse reads a run of positional arguments once, so ``MODEL MODEL --timeout 3 -- PROMPT``
+    leaves what follows the option unread; those words are the rest of the models and the
+    prompt (after ``--``), unless one before ``--`` looks like an option.
+    """
+    cut = extras.index("--") if "--" in extras else len(extras)
+    before, after = extras[:cut], extras[cut + 1 :]
+    unknown = [word for word in before if word.startswith("-") and word != "-"]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    words = [*args.words, *before, *after]
+    if len(words) < 2:
+        parser.error(
+            "compare needs at least one model and a prompt: llminst compare MODEL -- PROMPT"
+        )
+    args.models, args.prompt = words[:-1], words[-1]
+    return args
 
 
 def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:

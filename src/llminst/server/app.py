@@ -19,6 +19,7 @@ from .. import __version__
 from ..logs import get_logger
 from ..supervisor import open_supervisor
 from ..wire import AnswerMalformedMessages
+from .compare import compare_tool
 from .configure import configure_tool
 from .state import ServerOptions, ServerState
 from .tools import call_tools
@@ -90,4 +91,4 @@ def create_server(options: ServerOptions) -> MCPServer:
 
 def _tools() -> list[Tool]:
     """Every tool, in the order clients list them."""
-    return [*call_tools(), configure_tool()]
+    return [*call_tools(), compare_tool(), configure_tool()]
