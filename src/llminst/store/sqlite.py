@@ -314,10 +314,13 @@ class _Worker:
 
     def __init__(self, name: str) -> None:
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stopped = False
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
+        if self._stopped:
+            raise trio.ClosedResourceError("the store is closed")
         task = trio.lowlevel.current_task()
         token = trio.lowlevel.current_trio_token()
 
@@ -329,6 +332,7 @@ class _Worker:
         return value
 
     def stop(self) -> None:
+        self._stopped = True
         self._inbox.put(None)
 
     def _serve(self) -> None:
