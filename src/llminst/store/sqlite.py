@@ -228,6 +228,8 @@ class SQLiteStore:
         return [_session_record(row) for row in rows]
 
     async def aclose(self) -> None:
+        if self._worker.stopped:
+            return
         try:
             await self._run(self._db.close)
         finally:
@@ -330,6 +332,10 @@ class _Worker:
         self._inbox.put((work, args, report))
         value: T = await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
         return value
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
     def stop(self) -> None:
         self._stopped = True
