@@ -214,3 +214,22 @@ async def test_a_closed_store_refuses_work_at_once(store: CallStore) -> None:
     if isinstance(store, SQLiteStore):
         with pytest.raises(trio.ClosedResourceError):
             await store.get_call("c1")
+
+
+async def test_starts_racing_on_a_new_file_share_one_schema(tmp_path: Path) -> None:
+    """Regression: two processes opening a new store file at once both created the schema;
+    the second failed with `table calls already exists`. Here, eight openers at once (each
+    its own connection and thread, as separate processes would be)."""
+    for round_ in range(5):
+        path = tmp_path / f"race-{round_}.sqlite3"
+        opened: list[SQLiteStore] = []
+
+        async def open_one(path: Path = path, opened: list[SQLiteStore] = opened) -> None:
+            opened.append(await SQLiteStore.open(path))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):
+                nursery.start_soon(open_one)
+        for one in opened:
+            await one.aclose()
+        assert len(opened) == 8

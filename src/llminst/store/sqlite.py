@@ -410,7 +410,7 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
     db.row_factory = sqlite3.Row
     try:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        application_id, version, tables = _identify(db)
+        _check_identity(path, *_identify(db))  # before WAL changes a foreign file's header
     except sqlite3.DatabaseError as exc:
         if _is_not_a_database(exc):
             raise StoreUnusableError(
@@ -419,6 +419,24 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
                 "move it aside or pass --store memory",
             ) from None
         raise _unwritable(path, exc) from None
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        # Under the write lock, look again: another process may have created the schema since
+        # (two starts on a new file). Writing here also proves the file is writable now
+        # rather than at the first call.
+        with _transaction(db):
+            application_id, version, tables = _identify(db)
+            _check_identity(path, application_id, version, tables)
+            if application_id == 0:
+                _create_schema(db)
+            else:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.Error as exc:
+        raise _unwritable(path, exc) from None
+
+
+def _check_identity(path: Path, application_id: int, version: int, tables: int) -> None:
     if application_id != APPLICATION_ID and (application_id != 0 or tables):
         raise StoreUnusableError(
             path,
@@ -431,16 +449,6 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
             f"was written by a newer llminst (schema {version}; this one reads {SCHEMA_VERSION})",
             "upgrade llminst, or pass another --store path or --store memory",
         )
-    try:
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        if application_id == 0:
-            _create_schema(db)
-        else:  # prove the file can be written now rather than at the first call
-            with _transaction(db):
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.Error as exc:
-        raise _unwritable(path, exc) from None
 
 
 def _identify(db: sqlite3.Connection) -> tuple[int, int, int]:
@@ -451,12 +459,12 @@ def _identify(db: sqlite3.Connection) -> tuple[int, int, int]:
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
-    with _transaction(db):
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                db.execute(statement)
-        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    """Create the tables (inside the caller's transaction) and mark the file as ours."""
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _is_not_a_database(exc: sqlite3.DatabaseError) -> bool:
