@@ -28,11 +28,12 @@ from rich.text import Text
 
 from .._core.errors import LLMError
 from .._core.fanout import CompareResult, answer_text
+from .._core.records import CallOrigin
 from .._core.result import CallResult
 from ..supervisor import CallStream, open_supervisor
 from ..supervisor.fanout import SYNTHESIS_LABEL
 from ..terminal import StatusLine, terminal_width
-from .common import Setup
+from .common import Setup, open_command_store
 
 __all__ = ["MIN_COLUMN", "compare", "render"]
 
@@ -52,7 +53,15 @@ async def compare(args: argparse.Namespace, setup: Setup) -> int:
     # Like `run`, `compare` owns every child of its process: descendants that left their
     # call's process group (setsid) are killed and reaped with it.
     async with (
-        open_supervisor(models=setup.models, settings=setup.settings, subreaper=True) as supervisor,
+        open_command_store(args, setup) as store,
+        open_supervisor(
+            models=setup.models,
+            settings=setup.settings,
+            subreaper=True,
+            store=store,
+            origin=CallOrigin.RUN,
+            keep_prompts=setup.store.keep_prompts,
+        ) as supervisor,
         trio.open_nursery() as nursery,
     ):
         if status is not None:

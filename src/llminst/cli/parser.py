@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_status(commands, common)
     _add_sessions(commands, common)
     _add_demo(commands, common)
+    _add_calls(commands, common)
+    _add_show(commands, common)
     return parser
 
 
@@ -97,6 +99,7 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="open or continue the session NAME (the conversation so far, on any model)",
     )
+    _add_store(run)
 
 
 def _add_compare(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -120,6 +123,7 @@ def _add_compare(commands: _Commands, common: argparse.ArgumentParser) -> None:
     compare.add_argument(
         "--synthesize", metavar="MODEL", help="a model that combines the answers into one"
     )
+    _add_store(compare)
 
 
 def _compare_words(
@@ -184,6 +188,7 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         default=[],
         help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
     )
+    _add_store(serve)
 
 
 def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -193,6 +198,7 @@ def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
     status.add_argument(
         "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
     )
+    _add_store(status)
 
 
 def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -201,6 +207,7 @@ def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
     )
     sessions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     sessions.add_argument("--json", action="store_true", help="print them as JSON")
+    _add_store(sessions)
 
 
 def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -210,3 +217,41 @@ def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--real", action="store_true", help="also send a one-line prompt to each installed real CLI"
     )
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="PATH|memory",
+        help="where calls are recorded: a SQLite file, or 'memory' for nothing on disk "
+        "(default: [store] path, else llminst.sqlite3 in the user data directory)",
+    )
+
+
+def _add_calls(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    calls = commands.add_parser(
+        "calls", parents=[common], help="list recent calls (newest first) from the call store"
+    )
+    calls.add_argument(
+        "--state",
+        action="append",
+        choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
+        help="only calls in this state (repeatable)",
+    )
+    calls.add_argument("--model", help="only calls of this model (as given, e.g. claude:sonnet)")
+    calls.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    calls.add_argument("--json", action="store_true", help="print a JSON list of the records")
+    _add_store(calls)
+
+
+def _add_show(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    show = commands.add_parser(
+        "show",
+        parents=[common],
+        help="show one call: its record on stderr, its output on stdout",
+    )
+    show.add_argument("call_id", metavar="CALL_ID", help="the call's id (see llminst calls)")
+    show.add_argument(
+        "--json", action="store_true", help="print the record and the output as one JSON object"
+    )
+    _add_store(show)

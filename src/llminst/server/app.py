@@ -16,6 +16,7 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
 
 from .. import __version__
+from .._core.records import CallOrigin
 from ..logs import get_logger
 from ..supervisor import open_supervisor
 from ..wire import AnswerMalformedMessages
@@ -73,6 +74,9 @@ def create_server(options: ServerOptions) -> MCPServer:
             # group (setsid) are re-parented to it, killed and reaped at the end of each call.
             subreaper=True,
             allowed_roots=options.allowed_roots,
+            store=options.store,
+            origin=CallOrigin.MCP,
+            keep_prompts=options.keep_prompts,
         ) as supervisor:
             _log.info("llminst.server.started", models=sorted(options.models))
             try:
