@@ -39,6 +39,7 @@ from .stream import AttemptStarted
 
 if TYPE_CHECKING:
     from .call import Call
+    from .memory import CallMemory
 
 __all__ = ["run_attempt"]
 
@@ -48,12 +49,19 @@ ONE_TASK = Watch.available()
 
 
 async def run_attempt(
-    call: Call, output: AttemptOutput, invocation: Invocation, *, grace_s: float, token: str
+    call: Call,
+    output: AttemptOutput,
+    invocation: Invocation,
+    *,
+    grace_s: float,
+    token: str,
+    memory: CallMemory | None = None,
 ) -> None:
     """Run one attempt of `call` to its end; `output` gets what it produced and its exit code.
 
     `token` is the attempt's reaper marker (in its environment in subreaper mode): processes
-    carrying it that escaped the group are killed too.
+    carrying it that escaped the group are killed too. `memory` (if given) measures the
+    process tree while it runs, and kills it if it grows past its cap (`CallMemory.watch`).
 
     Raises:
         LLMError: the CLI could not be started (not found, not executable, no descriptors,
@@ -63,7 +71,8 @@ async def run_attempt(
     shielded scope before the cancellation goes on.
     """
     proc = await _spawn(call.request, invocation)
-    await _Attempt(call, output, proc, grace_s=grace_s, token=token).run(invocation)
+    attempt = _Attempt(call, output, proc, grace_s=grace_s, token=token)
+    await attempt.run(invocation, memory)
 
 
 class _Attempt:
@@ -84,12 +93,18 @@ class _Attempt:
         self.stop_logged = False
         self.truncation_logged = False
 
-    async def run(self, invocation: Invocation) -> None:
+    async def run(self, invocation: Invocation, memory: CallMemory | None) -> None:
         self.log.info("llminst.attempt.started", prompt_via=invocation.prompt_via)
         started = trio.current_time()
         try:
             await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
-            await self._drain(invocation.stdin)
+            if memory is None:
+                await self._drain(invocation.stdin)
+            else:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(memory.watch, self.proc, self.log)
+                    await self._drain(invocation.stdin)
+                    nursery.cancel_scope.cancel()
             await self._forward(self.output.end_of_stdout())
         finally:
             if not self.tree_gone:
@@ -107,6 +122,9 @@ class _Attempt:
                 dropped_bytes=self.output.dropped_bytes or None,
                 elapsed_s=round(trio.current_time() - started, 4),
                 pipes_abandoned=self.pipes_abandoned or None,
+                peak_rss_mb=None
+                if memory is None or memory.peak_mb is None
+                else round(memory.peak_mb, 1),
             )
 
     async def _drain(self, stdin: bytes | None) -> None:
