@@ -57,6 +57,7 @@ _EXPORTS = {
     "InvalidJSONSchemaError": "._core.errors",
     "JSONNotFoundError": "._core.errors",
     "JSONSchemaMismatchError": "._core.errors",
+    "MemoryExceededError": "._core.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
         JSONNotFoundError,
         JSONSchemaMismatchError,
         LLMError,
+        MemoryExceededError,
         ProcessFailedError,
         RateLimitedError,
         UnknownModelError,

@@ -34,6 +34,7 @@ from .._core.output import AttemptOutput, Forward
 from .._core.request import CallRequest
 from . import process
 from .capabilities import locate
+from .memory import SAMPLE_INTERVAL_S
 from .pumps import Linger, PipeReader, StdinWriter, Watch, feed_stdin, read_ready
 from .stream import AttemptStarted
 
@@ -71,15 +72,22 @@ async def run_attempt(
     shielded scope before the cancellation goes on.
     """
     proc = await _spawn(call.request, invocation)
-    attempt = _Attempt(call, output, proc, grace_s=grace_s, token=token)
-    await attempt.run(invocation, memory)
+    attempt = _Attempt(call, output, proc, grace_s=grace_s, token=token, memory=memory)
+    await attempt.run(invocation)
 
 
 class _Attempt:
     """One started process, its pipes, and the bookkeeping of its cleanup."""
 
     def __init__(
-        self, call: Call, output: AttemptOutput, proc: trio.Process, *, grace_s: float, token: str
+        self,
+        call: Call,
+        output: AttemptOutput,
+        proc: trio.Process,
+        *,
+        grace_s: float,
+        token: str,
+        memory: CallMemory | None,
     ) -> None:
         self.call = call
         self.output = output
@@ -92,19 +100,15 @@ class _Attempt:
         self.pipes_abandoned = False  # held open after the tree was gone, past the linger
         self.stop_logged = False
         self.truncation_logged = False
+        self.memory = memory
+        self.next_sample = -math.inf  # when the watched loop measures the tree next
 
-    async def run(self, invocation: Invocation, memory: CallMemory | None) -> None:
+    async def run(self, invocation: Invocation) -> None:
         self.log.info("llminst.attempt.started", prompt_via=invocation.prompt_via)
         started = trio.current_time()
         try:
             await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
-            if memory is None:
-                await self._drain(invocation.stdin)
-            else:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(memory.watch, self.proc, self.log)
-                    await self._drain(invocation.stdin)
-                    nursery.cancel_scope.cancel()
+            await self._drain(invocation.stdin)
             await self._forward(self.output.end_of_stdout())
         finally:
             if not self.tree_gone:
@@ -123,8 +127,8 @@ class _Attempt:
                 elapsed_s=round(trio.current_time() - started, 4),
                 pipes_abandoned=self.pipes_abandoned or None,
                 peak_rss_mb=None
-                if memory is None or memory.peak_mb is None
-                else round(memory.peak_mb, 1),
+                if self.memory is None or self.memory.peak_mb is None
+                else round(self.memory.peak_mb, 1),
             )
 
     async def _drain(self, stdin: bytes | None) -> None:
@@ -158,8 +162,11 @@ class _Attempt:
             watch.writable(writer.fd)
         linger_until = math.inf  # once the tree is gone: give up on pipes silent this long
         while handlers or not self.tree_gone:
-            ready = await watch.wait(linger_until)
+            self._measure_when_due()
+            ready = await watch.wait(min(linger_until, self.next_sample))
             if ready is None:
+                if trio.current_time() < linger_until:
+                    continue  # woken to measure the tree
                 self.pipes_abandoned = True
                 return
             for fd in ready:
@@ -194,9 +201,22 @@ class _Attempt:
             if stdin is not None and self.proc.stdin is not None:
                 nursery.start_soon(feed_stdin, self.proc.stdin, stdin)
             nursery.start_soon(self._watch_exit, linger)
+            if self.memory is not None:
+                nursery.start_soon(self.memory.watch, self.proc, self.log)
             await stdout.run(self._on_stdout)
         ended_early = nursery.cancel_scope.cancelled_caught and self.output.stopped is None
         self.pipes_abandoned = ended_early and not (stdout.at_eof and stderr.at_eof)
+
+    def _measure_when_due(self) -> None:
+        """Measure the tree (and kill it past its cap) every `memory.SAMPLE_INTERVAL_S`, in
+        the watched loop's own task; nothing once the tree is gone or nobody measures."""
+        if self.memory is None or self.tree_gone:
+            self.next_sample = math.inf
+            return
+        now = trio.current_time()
+        if now >= self.next_sample:
+            self.memory.check(self.proc, self.log)
+            self.next_sample = now + SAMPLE_INTERVAL_S
 
     async def _watch_exit(self, linger: Linger) -> None:
         await process.wait_exited(self.proc)

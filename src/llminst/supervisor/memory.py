@@ -105,23 +105,27 @@ class CallMemory:
         self.peak_mb = peak if self.peak_mb is None else max(self.peak_mb, peak)
 
     async def watch(self, proc: trio.Process, log: Any) -> None:
-        """Sample `proc`'s tree until cancelled; kill the tree once it passes the cap.
-
-        Run beside the attempt and cancel it when the attempt's output is drained; the kill is
-        a SIGKILL to the group (a runaway gets no grace period), and the attempt sees the exit.
-        """
-        while proc.returncode is None:
-            self.sample(proc.pid)
-            if self.limit_mb is not None and (self.current_mb or 0.0) > self.limit_mb:
-                self.exceeded_mb = self.current_mb
-                log.warning(
-                    "llminst.memory.exceeded",
-                    rss_mb=round(self.current_mb or 0.0, 1),
-                    limit_mb=self.limit_mb,
-                )
-                process.kill_now(proc, log=log, reason="memory_exceeded")
-                return
+        """Sample `proc`'s tree every `SAMPLE_INTERVAL_S` until it exits or is killed for
+        passing its cap (where the attempt reads its pipes in tasks: elsewhere the attempt's
+        loop calls `check` itself). The kill is a SIGKILL to the group (a runaway gets no
+        grace period); the attempt sees the exit."""
+        while proc.returncode is None and self.exceeded_mb is None:
+            self.check(proc, log)
             await trio.sleep(SAMPLE_INTERVAL_S)
+
+    def check(self, proc: trio.Process, log: Any) -> None:
+        """Sample `proc`'s tree once; SIGKILL its group if it is past the cap."""
+        if proc.returncode is not None or self.exceeded_mb is not None:
+            return
+        self.sample(proc.pid)
+        if self.limit_mb is not None and (self.current_mb or 0.0) > self.limit_mb:
+            self.exceeded_mb = self.current_mb
+            log.warning(
+                "llminst.memory.exceeded",
+                rss_mb=round(self.current_mb or 0.0, 1),
+                limit_mb=self.limit_mb,
+            )
+            process.kill_now(proc, log=log, reason="memory_exceeded")
 
 
 @define(eq=False)
