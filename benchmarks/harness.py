@@ -45,6 +45,7 @@ SECTIONS = {
     "concurrency": "concurrency",
     "cancellation": "cancellation",
     "coldstart": "coldstart",
+    "memory": "memory",
     "peers": "peer_table",
 }
 
