@@ -46,6 +46,7 @@ SECTIONS = {
     "cancellation": "cancellation",
     "coldstart": "coldstart",
     "fanout": "fanout",
+    "memory": "memory",
     "peers": "peer_table",
 }
 

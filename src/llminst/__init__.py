@@ -58,6 +58,7 @@ _EXPORTS = {
     "InvalidJSONSchemaError": "._core.errors",
     "JSONNotFoundError": "._core.errors",
     "JSONSchemaMismatchError": "._core.errors",
+    "MemoryExceededError": "._core.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
         JSONNotFoundError,
         JSONSchemaMismatchError,
         LLMError,
+        MemoryExceededError,
         ProcessFailedError,
         RateLimitedError,
         UnknownModelError,

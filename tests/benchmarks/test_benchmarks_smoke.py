@@ -64,6 +64,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         "cancellation",
         "coldstart",
         "fanout",
+        "memory",
         "peers",
     ]
     for name, section in sections.items():

@@ -9,5 +9,6 @@ TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent  # the repository: where `benchmarks` and `tests` import from
 FIXTURES = TESTS / "fixtures"  # the real CLIs' recorded outputs, one folder per CLI
 FAKECLI = str(TESTS / "support" / "fakecli.py")  # the misbehaving helper CLI (see its modes)
+MEMHOG = str(TESTS / "support" / "memhog.py")  # a helper CLI that uses a chosen amount of memory
 MCP_HTTP_CALL = str(TESTS / "support" / "mcp_http_call.py")  # a throwaway MCP client process
 LLMINST = [sys.executable, "-m", "llminst.cli"]  # the `llminst` command of this checkout

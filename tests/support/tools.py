@@ -71,6 +71,8 @@ CONTRACT = {
         "resume_args",
         "sessionless_args",
         "history_args",
+        "expected_memory_mb",
+        "max_memory_mb",
     ],
 }
 

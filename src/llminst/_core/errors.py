@@ -24,6 +24,7 @@ __all__ = [
     "JSONNotFoundError",
     "JSONSchemaMismatchError",
     "LLMError",
+    "MemoryExceededError",
     "ProcessFailedError",
     "RateLimitedError",
     "UnknownModelError",
@@ -151,6 +152,29 @@ class ProcessFailedError(LLMError, RuntimeError):
         super().__init__(message, result=result)
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail
+
+
+class MemoryExceededError(LLMError):
+    """The CLI's process tree grew past its model's ``max_memory_mb`` and was killed.
+
+    Attributes:
+        peak_mb: the largest tree RSS measured, in MB.
+        limit_mb: the model's ``max_memory_mb``.
+    """
+
+    kind = "memory_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        peak_mb: float,
+        limit_mb: float,
+        result: CallResult | None = None,
+    ) -> None:
+        super().__init__(message, result=result)
+        self.peak_mb = peak_mb
+        self.limit_mb = limit_mb
 
 
 class ApiUnreachableError(LLMError, ConnectionError):

@@ -65,12 +65,14 @@ class CallFacts:
         attempts: how many processes were started.
         duration_s: how long the call has run, backoff sleeps included.
         passed_over: the models tried before `request`'s and passed over (fallbacks).
+        peak_rss_mb: the largest process-tree RSS measured (MB), None if not measured.
     """
 
     request: CallRequest
     attempts: int
     duration_s: float
     passed_over: tuple[PassedOver, ...] = ()
+    peak_rss_mb: float | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,6 +294,7 @@ def call_result(
         error=error.message if error else None,
         error_kind=error.kind if error else None,
         fallback_chain=[step.to_dict() for step in facts.passed_over],
+        peak_rss_mb=facts.peak_rss_mb,
     )
 
 

@@ -37,6 +37,8 @@ class CallResult:
         error_kind: the failure's kind (``timeout``, ``rate_limited``, ... as `LLMError.kind`).
         fallback_chain: each model tried before `model` and passed over, in order: ``model``,
             ``error_kind``, ``error`` and ``started`` (whether a process ran for it).
+        peak_rss_mb: the largest resident memory of the CLI's process tree measured while it
+            ran (MB, sampled from /proc every 0.1 s), over all attempts; None when not measured.
     """
 
     model: str
@@ -57,6 +59,7 @@ class CallResult:
     error: str | None = None
     error_kind: str | None = None
     fallback_chain: list[dict[str, str | bool]] = field(factory=list)
+    peak_rss_mb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

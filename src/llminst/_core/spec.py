@@ -374,6 +374,12 @@ class ModelSpec:
         fallback_on: the error kinds that move a call on to the next fallback (default:
             rate_limited, credentials_missing, cli_not_found, api_unreachable; also allowed:
             timeout, json_not_found, json_schema_mismatch, process_failed).
+        expected_memory_mb: the peak memory (process-tree RSS, MB) a call is expected to need
+            until calls of this model have been measured (then the p95 of recent peaks is
+            used); None: a default of 100 MB. A call starts only when the machine has that
+            much available above `Settings.memory_reserve_mb`.
+        max_memory_mb: a call whose process tree grows past this (RSS, MB) is killed and
+            fails with ``memory_exceeded``; None: no cap.
     """
 
     name: str = field(validator=_valid_model_name)
@@ -430,6 +436,8 @@ class ModelSpec:
     history_args: tuple[str, ...] = field(
         default=(), converter=_to_tuple, validator=_valid_history_args
     )
+    expected_memory_mb: int | None = field(default=None, validator=_positive)
+    max_memory_mb: int | None = field(default=None, validator=_positive)
 
     @property
     def executable(self) -> str:
@@ -465,6 +473,11 @@ class Settings:
         stop_after_repeated_errors: end a call once its CLI has printed the same connection or
             credentials error line (a model's ``unreachable_patterns`` / ``auth_patterns``)
             this many times without any answer text; 0 never ends a call early.
+        memory_admission: start a call only when the machine's available memory minus
+            `memory_reserve_mb` covers its expected peak (see ``expected_memory_mb``); a call
+            that does not fit waits (queued, in order) within its deadline. False: calls start
+            at once and are measured only when their model sets ``max_memory_mb``.
+        memory_reserve_mb: memory (MB) kept free for everything else on the machine.
     """
 
     default_max_concurrency: int = field(default=8, validator=_positive)
@@ -472,6 +485,8 @@ class Settings:
     max_output_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     stderr_tail_bytes: int = field(default=8192, validator=_positive)
     stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
+    memory_admission: bool = True
+    memory_reserve_mb: int = field(default=256, validator=_non_negative)
 
 
 @frozen(kw_only=True)

@@ -97,6 +97,8 @@ class ModelStatus:
         credentials_missing: names of those that are not set (a CLI may still be logged in).
         timeout_category / timeout_s: the model's default category and its seconds.
         max_concurrency: concurrent calls allowed; running: calls running or queued now.
+        queued: of those, the calls waiting to start (for a concurrency slot, or for memory
+            when the machine has too little available for their expected peak).
         hint: what to do to make the model usable, when something is missing.
         probe: the result of a tiny real prompt when asked for (``ok`` or the error).
         account: the account its calls count against (models sharing one cool down together).
@@ -123,6 +125,7 @@ class ModelStatus:
     account: str | None = None
     cooldown_until: float | None = None
     cooldown_reason: str | None = None
+    queued: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

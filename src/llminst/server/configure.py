@@ -121,6 +121,15 @@ KEY_DESCRIPTIONS: dict[str, str] = {
         '"{text}"]; repeated per message at a {history} element of command, else before the '
         "prompt. Empty: the transcript goes into the prompt."
     ),
+    "expected_memory_mb": (
+        "Peak memory (process-tree RSS, MB) a call is expected to need until calls of this "
+        "model have been measured (then the p95 of recent peaks); a call starts only when "
+        "that much is available above [settings] memory_reserve_mb. Default 100."
+    ),
+    "max_memory_mb": (
+        "A call whose process tree grows past this (RSS, MB) is killed and fails with "
+        "memory_exceeded, its peak reported. Default: no cap."
+    ),
 }
 
 # Arguments a client may send in a form the spec field does not have.

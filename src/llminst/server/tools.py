@@ -120,8 +120,9 @@ async def execute_llm(
     With stream=True and a progress token, the text also arrives as progress notifications
     (the chunk in `message`). Failures are tool errors whose text starts with their kind:
     unknown_model, cli_not_found, credentials_missing, rate_limited, timeout (with the
-    partial output), process_failed (with the stderr tail), invalid_json_schema,
-    json_not_found / json_schema_mismatch (with the raw output). The result's `model` names
+    partial output, or saying it waited for memory), process_failed (with the stderr tail),
+    memory_exceeded (with its peak), invalid_json_schema, json_not_found /
+    json_schema_mismatch (with the raw output). The result's `model` names
     the model that answered; `fallback_chain` lists those passed over, and why.
     """
     result = await _run(

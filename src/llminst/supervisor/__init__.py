@@ -56,6 +56,7 @@ from . import fanout, reaper
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
+from .memory import MemoryAdmission, read_available_mb
 from .recorder import Recorder
 from .sessions import SessionKeeper
 from .stream import AttemptStarted, CallStream, FallbackStarted, RetryScheduled, StreamEvent
@@ -94,6 +95,7 @@ class Supervisor:
         recorder: Recorder,
         allowed_roots: Sequence[str] | None = None,
         cooldowns: CooldownKeeper | None = None,  # None: none kept before, wall-clock time
+        available_memory_mb: Callable[[], float | None] = read_available_mb,
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -115,6 +117,7 @@ class Supervisor:
             cooldowns=cooldowns,
             watchers=[recorder],
             clock=cooldowns.clock,
+            memory=MemoryAdmission(settings, available_mb=available_memory_mb),
         )
         self._recorder = recorder
         self._sessions = SessionKeeper(recorder.store)
@@ -169,6 +172,20 @@ class Supervisor:
             counts[call.request.spec.name] = counts.get(call.request.spec.name, 0) + 1
         return counts
 
+    def queued(self) -> dict[str, int]:
+        """How many calls of each model wait to start (for a concurrency slot or for memory);
+        they are counted in `running` too."""
+        counts: dict[str, int] = {}
+        for call in self._runner.calls.values():
+            if call.waiting_for is not None:
+                counts[call.request.spec.name] = counts.get(call.request.spec.name, 0) + 1
+        return counts
+
+    def expected_memory_mb(self, model: str) -> float:
+        """The peak memory (MB) a call of `model` is expected to need now: the p95 of its
+        recent measured peaks, else its ``expected_memory_mb``, else a default."""
+        return self._runner.memory.history.expected_mb(self.resolve(model)[0])
+
     def find_executable(self, spec: ModelSpec) -> str | None:
         """Where the model's executable is, on the PATH its CLI would get; None if absent."""
         return self._capabilities.find_executable(spec)
@@ -221,6 +238,7 @@ class Supervisor:
         record = self._runner.cooldowns.resting(spec)
         return attrs.evolve(
             status,
+            queued=self.queued().get(spec.name, 0),
             account=account_of(spec),
             cooldown_until=record.until if record else None,
             cooldown_reason=record.reason if record else None,
@@ -464,6 +482,7 @@ async def open_supervisor(
     keep_prompts: bool = True,
     allowed_roots: Sequence[str] | None = None,
     wall_clock: Callable[[], float] = time.time,
+    available_memory_mb: Callable[[], float | None] = read_available_mb,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -488,6 +507,9 @@ async def open_supervisor(
             paths); None (the default): any directory; empty: no call may choose one.
         wall_clock: epoch seconds now, for reset times and cooldowns (tests pass a virtual
             one). Cooldowns are loaded from `store` when the block is entered.
+        available_memory_mb: the machine's available memory in MB, read before a call starts
+            (default: ``MemAvailable`` of /proc/meminfo; None: unknown, calls start). Tests
+            pass their own to stand for a smaller machine.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -514,6 +536,7 @@ async def open_supervisor(
                 recorder=recorder,
                 allowed_roots=allowed_roots,
                 cooldowns=cooldowns,
+                available_memory_mb=available_memory_mb,
             )
             try:
                 yield supervisor

@@ -34,11 +34,13 @@ from .._core.output import AttemptOutput, Forward
 from .._core.request import CallRequest
 from . import process
 from .capabilities import locate
+from .memory import SAMPLE_INTERVAL_S
 from .pumps import Linger, PipeReader, StdinWriter, Watch, feed_stdin, read_ready
 from .stream import AttemptStarted
 
 if TYPE_CHECKING:
     from .call import Call
+    from .memory import CallMemory
 
 __all__ = ["run_attempt"]
 
@@ -48,12 +50,19 @@ ONE_TASK = Watch.available()
 
 
 async def run_attempt(
-    call: Call, output: AttemptOutput, invocation: Invocation, *, grace_s: float, token: str
+    call: Call,
+    output: AttemptOutput,
+    invocation: Invocation,
+    *,
+    grace_s: float,
+    token: str,
+    memory: CallMemory | None = None,
 ) -> None:
     """Run one attempt of `call` to its end; `output` gets what it produced and its exit code.
 
     `token` is the attempt's reaper marker (in its environment in subreaper mode): processes
-    carrying it that escaped the group are killed too.
+    carrying it that escaped the group are killed too. `memory` (if given) measures the
+    process tree while it runs, and kills it if it grows past its cap (`CallMemory.watch`).
 
     Raises:
         LLMError: the CLI could not be started (not found, not executable, no descriptors,
@@ -63,14 +72,22 @@ async def run_attempt(
     shielded scope before the cancellation goes on.
     """
     proc = await _spawn(call.request, invocation)
-    await _Attempt(call, output, proc, grace_s=grace_s, token=token).run(invocation)
+    attempt = _Attempt(call, output, proc, grace_s=grace_s, token=token, memory=memory)
+    await attempt.run(invocation)
 
 
 class _Attempt:
     """One started process, its pipes, and the bookkeeping of its cleanup."""
 
     def __init__(
-        self, call: Call, output: AttemptOutput, proc: trio.Process, *, grace_s: float, token: str
+        self,
+        call: Call,
+        output: AttemptOutput,
+        proc: trio.Process,
+        *,
+        grace_s: float,
+        token: str,
+        memory: CallMemory | None,
     ) -> None:
         self.call = call
         self.output = output
@@ -83,6 +100,8 @@ class _Attempt:
         self.pipes_abandoned = False  # held open after the tree was gone, past the linger
         self.stop_logged = False
         self.truncation_logged = False
+        self.memory = memory
+        self.next_sample = -math.inf  # when the watched loop measures the tree next
 
     async def run(self, invocation: Invocation) -> None:
         self.log.info("llminst.attempt.started", prompt_via=invocation.prompt_via)
@@ -107,6 +126,9 @@ class _Attempt:
                 dropped_bytes=self.output.dropped_bytes or None,
                 elapsed_s=round(trio.current_time() - started, 4),
                 pipes_abandoned=self.pipes_abandoned or None,
+                peak_rss_mb=None
+                if self.memory is None or self.memory.peak_mb is None
+                else round(self.memory.peak_mb, 1),
             )
 
     async def _drain(self, stdin: bytes | None) -> None:
@@ -140,8 +162,11 @@ class _Attempt:
             watch.writable(writer.fd)
         linger_until = math.inf  # once the tree is gone: give up on pipes silent this long
         while handlers or not self.tree_gone:
-            ready = await watch.wait(linger_until)
+            self._measure_when_due()
+            ready = await watch.wait(min(linger_until, self.next_sample))
             if ready is None:
+                if trio.current_time() < linger_until:
+                    continue  # woken to measure the tree
                 self.pipes_abandoned = True
                 return
             for fd in ready:
@@ -176,9 +201,22 @@ class _Attempt:
             if stdin is not None and self.proc.stdin is not None:
                 nursery.start_soon(feed_stdin, self.proc.stdin, stdin)
             nursery.start_soon(self._watch_exit, linger)
+            if self.memory is not None:
+                nursery.start_soon(self.memory.watch, self.proc, self.log)
             await stdout.run(self._on_stdout)
         ended_early = nursery.cancel_scope.cancelled_caught and self.output.stopped is None
         self.pipes_abandoned = ended_early and not (stdout.at_eof and stderr.at_eof)
+
+    def _measure_when_due(self) -> None:
+        """Measure the tree (and kill it past its cap) every `memory.SAMPLE_INTERVAL_S`, in
+        the watched loop's own task; nothing once the tree is gone or nobody measures."""
+        if self.memory is None or self.tree_gone:
+            self.next_sample = math.inf
+            return
+        now = trio.current_time()
+        if now >= self.next_sample:
+            self.memory.check(self.proc, self.log)
+            self.next_sample = now + SAMPLE_INTERVAL_S
 
     async def _watch_exit(self, linger: Linger) -> None:
         await process.wait_exited(self.proc)

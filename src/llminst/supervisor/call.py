@@ -31,6 +31,7 @@ import attrs
 import trio
 from attrs import define
 
+from .._core.admission import memory_exceeded_error, memory_wait_timeout_error
 from .._core.backoff import BackoffPolicy, plan_retry
 from .._core.command import invocation_for
 from .._core.cooldowns import cooling_down_error
@@ -58,6 +59,7 @@ from . import reaper
 from .attempt import run_attempt
 from .capabilities import Capabilities
 from .cooldowns import CooldownKeeper
+from .memory import CallMemory, MemoryAdmission
 from .stream import AttemptStarted, FallbackStarted, RetryScheduled, StreamEvent
 
 __all__ = ["Call", "CallRunner", "CallWatcher"]
@@ -104,6 +106,15 @@ class Call:
     shut_down: bool = False  # its supervisor closed before the call ended
     spawned: int = 0  # processes started (a missing CLI counts an attempt but starts none)
     passed_over: list[PassedOver] = attrs.Factory(list)  # models tried before `request`'s
+    waiting_for: str | None = None  # "a concurrency slot" or "memory" while queued
+    memories: list[CallMemory] = attrs.Factory(list)  # its memory on each model it ran on
+    memory_room_mb: float | None = None  # room for it at admission's last look (MB)
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        """The largest process-tree RSS measured (MB, over every model); None if unmeasured."""
+        peaks = [memory.peak_mb for memory in self.memories if memory.peak_mb is not None]
+        return round(max(peaks), 1) if peaks else None
 
     def facts(self) -> CallFacts:
         duration_s = trio.current_time() - self.started
@@ -112,6 +123,7 @@ class Call:
             attempts=self.attempts,
             duration_s=duration_s,
             passed_over=tuple(self.passed_over),
+            peak_rss_mb=self.peak_rss_mb,
         )
 
     def outcome(self) -> CallResult:
@@ -167,6 +179,10 @@ class CallRunner:
     """Told of every call's life (`CallWatcher`)."""
     clock: Callable[[], float] = time.time
     """The wall clock (epoch seconds) for reset times and cooldowns."""
+    memory: MemoryAdmission = attrs.Factory(
+        lambda self: MemoryAdmission(self.settings), takes_self=True
+    )
+    """Admits calls by memory and measures their process trees."""
     # Ids are keys of a store many processes share for weeks (each `llminst run` is a runner
     # whose first call ends in "-1"): 48 random bits keep them apart where 24 collided.
     _ids: Iterator[str] = attrs.field(
@@ -246,7 +262,7 @@ class CallRunner:
             with call.scope:
                 call.result = await self._through_chain(call)
             if call.scope.cancelled_caught:
-                self._fail(call, _why_cancelled(call))
+                self._fail(call, self._why_cancelled(call))
         except LLMError as exc:
             self._fail(call, exc)
         except Exception as exc:
@@ -272,7 +288,22 @@ class CallRunner:
                 success=call.error is None,
                 error=None if call.error is None else call.error.kind,
                 elapsed_s=round(trio.current_time() - call.started, 4),
+                peak_rss_mb=call.peak_rss_mb,
             )
+
+    def _why_cancelled(self, call: Call) -> LLMError:
+        if call.shut_down:
+            return shutdown_error()
+        if call.abandoned:
+            return cancelled_error()
+        if call.waiting_for == "memory":
+            return memory_wait_timeout_error(
+                call.request,
+                expected_mb=self.memory.history.expected_mb(call.request.spec),
+                room_mb=call.memory_room_mb,
+                reserve_mb=self.settings.memory_reserve_mb,
+            )
+        return timeout_error(call.request, call.last, call.attempts)
 
     def _fail(self, call: Call, error: LLMError) -> None:
         call.error = attach_result(error, call.facts(), call.last)
@@ -327,7 +358,8 @@ class CallRunner:
         await call.emit(FallbackStarted(request.model, passed.model, passed.error_kind))
 
     async def _within_limit(self, call: Call) -> CallResult:
-        """Run the call's attempts holding a slot of its model's concurrency limit."""
+        """Run the call's attempts holding a slot of its model's concurrency limit, once
+        memory admission lets it start (`memory.MemoryAdmission`)."""
         spec = call.request.spec
         limiter = self.limiters.get(spec.name)
         if limiter is None:
@@ -335,13 +367,16 @@ class CallRunner:
         try:
             limiter.acquire_nowait()  # a free slot costs no trip through the scheduler
         except trio.WouldBlock:
+            call.waiting_for = "a concurrency slot"
             await limiter.acquire()
         try:
-            return await self._attempts(call)
+            call.waiting_for = None
+            async with self.memory.admitted(call) as memory:
+                return await self._attempts(call, memory)
         finally:
             limiter.release()
 
-    async def _attempts(self, call: Call) -> CallResult:
+    async def _attempts(self, call: Call, memory: CallMemory | None) -> CallResult:
         request = call.request
         native_args = request.spec.json_schema_args
         native = request.json_mode and bool(native_args)
@@ -361,8 +396,16 @@ class CallRunner:
             )
             settings = self.settings
             await run_attempt(
-                call, output, invocation, grace_s=settings.grace_period_s, token=token
+                call,
+                output,
+                invocation,
+                grace_s=settings.grace_period_s,
+                token=token,
+                memory=memory,
             )
+            if memory is not None and memory.exceeded_mb is not None:
+                peak = max(memory.exceeded_mb, memory.peak_mb or 0.0)
+                raise memory_exceeded_error(request, peak_mb=peak, limit_mb=memory.limit_mb or 0.0)
             if succeeded(output):
                 await self.cooldowns.succeeded(request.spec)
                 return finish(call.facts(), output)
@@ -412,14 +455,6 @@ class CallRunner:
             RetryScheduled(attempt, decision.delay_s, decision.reason, decision.reset_at)
         )
         await trio.sleep(decision.delay_s)
-
-
-def _why_cancelled(call: Call) -> LLMError:
-    if call.shut_down:
-        return shutdown_error()
-    if call.abandoned:
-        return cancelled_error()
-    return timeout_error(call.request, call.last, call.attempts)
 
 
 def _local_timezone() -> tzinfo:

@@ -28,6 +28,7 @@ from . import procfs, reaper
 __all__ = [
     "close_pipes",
     "kill_escapees",
+    "kill_now",
     "kill_tree",
     "released",
     "run_briefly",
@@ -150,6 +151,21 @@ async def kill_tree(proc: trio.Process, grace_s: float, *, log: Any) -> None:
             _signal_group(proc.pid, signal.SIGKILL, log)
             # SIGKILL cannot be ignored; the wait only covers the kernel tearing them down.
             await _wait_gone(proc, trio.current_time() + _KILL_WAIT_S)
+
+
+def kill_now(proc: trio.Process, *, log: Any, reason: str) -> None:
+    """SIGKILL `proc`'s group at once, without a grace period (a runaway, for `reason`).
+
+    The caller still ends the attempt as usual (`kill_tree` then finds the group gone and
+    reaps the leader). Does nothing once the leader is reaped, so a reused PID is never hit.
+    """
+    if proc.returncode is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    log.info("llminst.process.killed", pgid=proc.pid, signal="SIGKILL", reason=reason)
 
 
 async def kill_escapees(token: str, *, log: Any) -> None:

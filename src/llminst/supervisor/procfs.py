@@ -1,5 +1,6 @@
 """The one reader of Linux's ``/proc``: a process's state, parent, group, start time, CPU time,
-children, environment, command line, memory, descriptors (and what they point at) and threads.
+children, environment, command line, memory (a process's and the machine's available),
+descriptors (and what they point at) and threads.
 
 The supervisor asks it whether a killed process group still has live members and which of our
 children escaped a call's group; tests and benchmarks use it to see whether processes are gone.
@@ -20,6 +21,8 @@ from attrs import frozen
 
 __all__ = [
     "ProcStat",
+    "available_memory_kb",
+    "children",
     "cmdline",
     "cpu_seconds",
     "environ_has_any",
@@ -175,6 +178,35 @@ def memory_kb(pid: int | str = "self") -> dict[str, int]:
     except OSError:
         return {}
     return found
+
+
+def children(pid: int) -> list[int]:
+    """`pid`'s children (those of every thread of it); empty if it is gone."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.extend(int(p) for p in f.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def available_memory_kb() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` (what can be allocated without swapping), in KiB;
+    None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def fd_count(pid: int | str = "self") -> int:
