@@ -154,8 +154,9 @@ def test_the_clis_own_rate_limit_notice_gives_the_most_precise_hint() -> None:
 
 def test_a_later_notice_without_hints_keeps_an_earlier_notices_reset_time() -> None:
     """claude prints a rate_limit_event with resetsAt, then a result with status 429 and no
-    hint: each hint is the newest notice's that has one (the last notice alone lost the
-    reset time, so a five-hour limit rested the account 30 s and was retried at once)."""
+    hint: the reset time still counts (the last notice alone lost it, so a five-hour limit
+    rested the account 30 s and was retried at once). An earlier delay was claude's own
+    retry, already spent: it is no hint for the next attempt."""
     notices = (
         RetryNotice("retrying", delay_s=0.5, rate_limited=True),
         RetryNotice("claude rate limit: rejected", reset_at=NOW + 7200.0, rate_limited=True),
@@ -163,7 +164,7 @@ def test_a_later_notice_without_hints_keeps_an_earlier_notices_reset_time() -> N
     )
     hit = classify(output(events=notices))
     assert isinstance(hit, RateLimitHit)
-    assert (hit.retry_after_s, hit.reset_at) == (0.5, NOW + 7200.0)
+    assert (hit.retry_after_s, hit.reset_at) == (None, NOW + 7200.0)
     assert hit.excerpt == "claude gave up on an API rate limit (status 429)"
 
 

@@ -142,10 +142,11 @@ def _rate_limit(
     limited = [n for n in output.notices if n.rate_limited]
     if not limited:
         return hit
-    # The CLI's own structured notices carry the most precise hints. One notice may give the
-    # reset time and a later one only say that the CLI gave up (claude's rate_limit_event with
-    # resetsAt, then its result with status 429): each hint is the newest notice that has it.
-    delay_s = _newest(n.delay_s for n in limited)
+    # The CLI's own structured notices carry the most precise hints. A reset time stays true
+    # after later notices (claude's rate_limit_event with resetsAt, then a 429 result saying
+    # only that it gave up), so the newest one given counts; a delay was the CLI's wait
+    # before its own retry, already spent, so only the last notice's counts.
+    delay_s = limited[-1].delay_s
     reset_at = _newest(n.reset_at for n in limited)
     return RateLimitHit(
         pattern=hit.pattern if hit else "cli notice",
