@@ -14,7 +14,11 @@ import pytest
 
 from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.events import ErrorNotice, FinalResult, RetryNotice, TextDelta
-from llminst._core.ratelimit import detect_rate_limit
+from llminst._core.outcome import classify_failure
+from llminst._core.output import AttemptOutput
+from llminst._core.ratelimit import RateLimitHit, detect_rate_limit
+from llminst._core.request import build_request
+from llminst._core.spec import Settings
 
 from ..support.recordings import CLAUDE_FIXTURES, decode, load_fixture
 
@@ -28,6 +32,7 @@ def test_every_scenario_is_recorded() -> None:
         "json_native",
         "rate_limit_429",
         "usage_limit",
+        "limit_reset_oauth",
         "server_error_500",
         "not_logged_in",
     }
@@ -90,6 +95,30 @@ def test_usage_limit_carries_the_reset_epoch() -> None:
         final.text, BUILTIN_MODELS["claude"].rate_limit_patterns, now=epoch - 3600, tz=UTC
     )
     assert hit is not None and hit.reset_at == epoch
+
+
+def test_a_subscription_limit_is_rate_limited_until_its_reset() -> None:
+    """Signed in with a token, claude reports a five-hour limit as a rate_limit_event (resetsAt)
+    and a 429 result ("You've hit your 5-hour limit · resets ..."): the attempt is a rate limit
+    resetting at resetsAt exactly, not at the minute the text rounds it to."""
+    events = decode(load_fixture("limit_reset_oauth"))
+    line = next(
+        json.loads(x)
+        for x in load_fixture("limit_reset_oauth").splitlines()
+        if b"rate_limit_event" in x
+    )
+    resets_at = line["rate_limit_info"]["resetsAt"]
+    notices = [e for e in events if isinstance(e, RetryNotice)]
+    assert [(n.rate_limited, n.reset_at) for n in notices] == [(True, resets_at), (True, None)]
+    claude = BUILTIN_MODELS["claude"]
+    attempt = AttemptOutput.for_attempt(1, claude, Settings())
+    for event in events:
+        attempt.receive_event(event)
+    attempt.exit_code = 1
+    call = build_request({"claude": claude}, model="claude", prompt="more?", timeout=30)
+    hit = classify_failure(call, attempt, now=resets_at - 7200, tz=UTC)
+    assert isinstance(hit, RateLimitHit), hit
+    assert hit.reset_at == resets_at and "hit your 5-hour limit" in hit.excerpt, hit
 
 
 def test_server_error_and_not_logged_in_are_error_results() -> None:

@@ -212,6 +212,12 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "json_native": {"prompt": "Largest city in France?", "schema": {"type": "object"}},
     "rate_limit_429": {"prompt": "[[fake:429]] busy?"},
     "usage_limit": {"prompt": "[[fake:usage-limit]] more?"},
+    # a subscription's five-hour limit, signed in with an OAuth token: a rate_limit_event line
+    "limit_reset_oauth": {
+        "prompt": "[[fake:429-reset]] more?",
+        "unset": "ANTHROPIC_API_KEY",
+        "set": {"CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-fake-token-for-tests"},
+    },
     "server_error_500": {"prompt": "[[fake:500]] boom"},
     "not_logged_in": {"prompt": "hi", "unset": "ANTHROPIC_API_KEY"},
 }
@@ -228,6 +234,7 @@ def test_recorded_output_still_matches(name: str, claude_env: dict[str, str]) ->
     """The live CLI's stdout decodes like the recorded fixture (catches format drift)."""
     scenario = SCENARIOS[name]
     env = {k: v for k, v in claude_env.items() if k != scenario.get("unset")}
+    env.update(scenario.get("set", {}))
     schema = scenario.get("schema")
     invocation = build_invocation(
         CLAUDE,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from llminst import BUILTIN_MODELS
 from llminst._core.backoff import RetryDecision
 from llminst._core.errors import (
     ApiUnreachableError,
@@ -149,6 +150,42 @@ def test_the_clis_own_rate_limit_notice_gives_the_most_precise_hint() -> None:
     only_notice = classify(output(events=(notice,)))
     assert isinstance(only_notice, RateLimitHit)
     assert (only_notice.pattern, only_notice.excerpt) == ("cli notice", "limited")
+
+
+def test_a_later_notice_without_hints_keeps_an_earlier_notices_reset_time() -> None:
+    """claude prints a rate_limit_event with resetsAt, then a result with status 429 and no
+    hint: the reset time still counts (the last notice alone lost it, so a five-hour limit
+    rested the account 30 s and was retried at once). An earlier delay was claude's own
+    retry, already spent: it is no hint for the next attempt."""
+    notices = (
+        RetryNotice("retrying", delay_s=0.5, rate_limited=True),
+        RetryNotice("claude rate limit: rejected", reset_at=NOW + 7200.0, rate_limited=True),
+        RetryNotice("claude gave up on an API rate limit (status 429)", rate_limited=True),
+    )
+    hit = classify(output(events=notices))
+    assert isinstance(hit, RateLimitHit)
+    assert (hit.retry_after_s, hit.reset_at) == (None, NOW + 7200.0)
+    assert hit.excerpt == "claude gave up on an API rate limit (status 429)"
+
+
+@pytest.mark.parametrize(
+    ("text", "reset"),
+    [
+        ("You've hit your 5-hour limit · resets 2:21pm (UTC)", (14, 21)),  # claude 2.1.331
+        ("You've hit your weekly Opus limit · resets 3am (UTC)", (3, 0)),
+        ("You've hit your limit · resets 1am (UTC)", (1, 0)),
+    ],
+)
+def test_claudes_limit_messages_are_rate_limits_with_their_reset(
+    text: str, reset: tuple[int, int]
+) -> None:
+    """The built-in claude spec reads its limit messages, naming the limit or not."""
+    claude = BUILTIN_MODELS["claude"]
+    call = build_request({"claude": claude}, model="claude", prompt="hi", timeout=30)
+    hit = classify_failure(call, output(stderr=f"{text}\n".encode()), now=NOW, tz=UTC)
+    assert isinstance(hit, RateLimitHit) and hit.excerpt == text
+    hour, minute = reset
+    assert hit.reset_at == datetime(2026, 11, 25, hour, minute, tzinfo=UTC).timestamp()
 
 
 def test_an_unreachable_api_names_the_cause_and_the_specs_fix() -> None:

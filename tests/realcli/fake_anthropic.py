@@ -12,7 +12,15 @@ What it answers is chosen by markers in the last user message (see `sse.markers`
 - ``[[fake:429]]``: HTTP 429 with ``retry-after`` and an Anthropic ``rate_limit_error`` body;
 - ``[[fake:429-once]]``: 429 the first time this exact prompt arrives, then success;
 - ``[[fake:usage-limit]]``: 429 with the ``anthropic-ratelimit-unified-*`` headers of a
-  subscription's usage limit (status rejected, reset in three hours);
+  subscription's usage limit (status rejected, reset in three hours) and the older CLI's
+  ``Claude AI usage limit reached|<epoch>`` as the body's message;
+- ``[[fake:429-reset]]`` / ``[[fake:429-reset=SECONDS]]``: a subscription's limit as the API
+  sends it: 429 with ``retry-after`` and the ``anthropic-ratelimit-unified-*`` headers (status
+  rejected, reset SECONDS from now, 7200 by default) and a plain ``rate_limit_error`` body.
+  Signed in with an OAuth token (``CLAUDE_CODE_OAUTH_TOKEN``), claude 2.1.331 turns it into a
+  ``rate_limit_event`` line (``"status": "rejected", "resetsAt": <epoch>``) and the answer
+  ``You've hit your 5-hour limit · resets 2:21pm (UTC)``; with an API key it prints only the
+  body's message (no reset time);
 - ``[[fake:500]]``: HTTP 500 with an ``api_error`` body;
 - ``[[fake:tool=NAME {"input": "as JSON"}]]``: a ``tool_use`` of claude's tool ``NAME`` (``Bash``,
   ``Read``, ...) with that input; once the tool result comes back, ``Tool result: <its text>``
@@ -45,6 +53,7 @@ SCHEMA_CLOSE = "</json_schema>"
 MODEL = "claude-fake-1"
 RETRY_AFTER_S = 1
 USAGE_RESET_S = 3 * 3600
+LIMIT_RESET_S = 2 * 3600
 
 
 def _texts(content: Any) -> list[str]:
@@ -155,6 +164,9 @@ class _Handler(JsonHandler):
                 },
             )
             return
+        if "429-reset" in modes:
+            self._send_limit_reset(int(time.time() + float(modes["429-reset"] or LIMIT_RESET_S)))
+            return
         if "500" in modes:
             self.send_json(
                 500,
@@ -169,6 +181,25 @@ class _Handler(JsonHandler):
             self._stream(body, blocks, delay)
         else:
             self.send_json(200, _message(body, blocks))
+
+    def _send_limit_reset(self, reset: int) -> None:
+        """429 of a subscription's five-hour limit, resetting at `reset` (epoch seconds)."""
+        self.send_json(
+            429,
+            {
+                "type": "error",
+                "error": {"type": "rate_limit_error", "message": "Rate limited (fake)"},
+            },
+            {
+                "retry-after": str(max(0, reset - int(time.time()))),
+                "request-id": "req_fake_429_reset",
+                "anthropic-ratelimit-unified-status": "rejected",
+                "anthropic-ratelimit-unified-reset": str(reset),
+                "anthropic-ratelimit-unified-representative-claim": "five_hour",
+                "anthropic-ratelimit-unified-5h-status": "rejected",
+                "anthropic-ratelimit-unified-5h-reset": str(reset),
+            },
+        )
 
     def _answer(
         self, body: dict[str, Any], prompt: str, modes: dict[str, str]

@@ -33,7 +33,9 @@ def decode(data: bytes, chunk: int = 4096) -> list[Event]:
 
 def decode_summary(data: bytes) -> dict[str, Any]:
     """What llminst takes from an output, minus what changes run to run (ids, timings)."""
-    events = decode(re.sub(rb"limit reached\|\d+", b"limit reached|EPOCH", data))
+    data = re.sub(rb"limit reached\|\d+", b"limit reached|EPOCH", data)
+    data = re.sub(rb"resets \d{1,2}(?::\d{2})?[ap]m", b"resets CLOCK", data)  # "resets 2:21pm"
+    events = decode(data)
     final = next((e for e in events if isinstance(e, FinalResult)), None)
     return {
         "text": "".join(e.text for e in events if isinstance(e, TextDelta)),

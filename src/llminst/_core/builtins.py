@@ -95,7 +95,9 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             rate_limit_patterns=(
                 *GENERIC_RATE_LIMIT_PATTERNS,
                 r"claude ai usage limit reached",
-                r"you've hit your limit",
+                # "You've hit your limit · resets 1am"; 2.1.331 names the limit: "You've hit
+                # your 5-hour limit · resets 2:21pm (UTC)" (also weekly, Opus, ...).
+                r"you've hit your (?:[\w-]{1,20} ){0,2}limit",
             ),
             auth_patterns=(r"not logged in", r"invalid api key", r"please run /login"),
             auth_hint=(

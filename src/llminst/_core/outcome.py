@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import signal
+from collections.abc import Iterable
 from datetime import tzinfo
 from typing import Any
 
@@ -140,20 +141,30 @@ def _rate_limit(
     spec: ModelSpec, output: AttemptOutput, said: str, *, now: float, tz: tzinfo
 ) -> RateLimitHit | None:
     hit = detect_rate_limit(said, spec.rate_limit_patterns, now=now, tz=tz)
-    notice = next((n for n in reversed(output.notices) if n.rate_limited), None)
-    if notice is None:
+    limited = [n for n in output.notices if n.rate_limited]
+    if not limited:
         return hit
-    # The CLI's own structured notice carries the most precise hint.
+    # The CLI's own structured notices carry the most precise hints. A reset time stays true
+    # after later notices (claude's rate_limit_event with resetsAt, then a 429 result saying
+    # only that it gave up), so the newest one given counts; a delay was the CLI's wait
+    # before its own retry, already spent, so only the last notice's counts.
+    delay_s = limited[-1].delay_s
+    reset_at = _newest(n.reset_at for n in limited)
     return RateLimitHit(
         pattern=hit.pattern if hit else "cli notice",
-        excerpt=hit.excerpt if hit else notice.message[:200],
-        retry_after_s=notice.delay_s
-        if notice.delay_s is not None
-        else (hit.retry_after_s if hit else None),
-        reset_at=notice.reset_at
-        if notice.reset_at is not None
-        else (hit.reset_at if hit else None),
+        excerpt=hit.excerpt if hit else limited[-1].message[:200],
+        retry_after_s=delay_s if delay_s is not None else (hit.retry_after_s if hit else None),
+        reset_at=reset_at if reset_at is not None else (hit.reset_at if hit else None),
     )
+
+
+def _newest(values: Iterable[float | None]) -> float | None:
+    """The last of `values` that is not None."""
+    found = None
+    for value in values:
+        if value is not None:
+            found = value
+    return found
 
 
 def _repeated_error(
