@@ -39,7 +39,7 @@ class _LineReader:
     """The async iterator of request lines (bytes, each with its newline) from stdin."""
 
     def __init__(self, stream: trio.lowlevel.FdStream) -> None:
-        self._stream = stream
+        self._fd = stream.fileno()  # non-blocking: FdStream made it so
         self._buffer = bytearray()
         self._scanned = 0  # bytes known to hold no newline: a huge line stays O(n)
 
@@ -57,7 +57,7 @@ class _LineReader:
                 self._scanned = 0
                 return line
             self._scanned = len(self._buffer)
-            data = await self._stream.receive_some(65536)
+            data = await self._receive()
             if not data:
                 if self._buffer:
                     line = bytes(self._buffer)
@@ -66,6 +66,15 @@ class _LineReader:
                     return line
                 raise StopAsyncIteration
             self._buffer += data
+
+    async def _receive(self) -> bytes:
+        """The next bytes from stdin: read at once when they are there, else waited for
+        (`FdStream.receive_some` would first take a trip through the scheduler)."""
+        while True:
+            try:
+                return os.read(self._fd, 65536)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self._fd)
 
 
 class _LineWriter:
