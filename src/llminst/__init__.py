@@ -27,6 +27,7 @@ _EXPORTS = {
     "CallStream": ".supervisor",
     "AttemptStarted": ".supervisor",
     "RetryScheduled": ".supervisor",
+    "FallbackStarted": ".supervisor",
     "StreamEvent": ".supervisor",
     "CallResult": "._core.result",
     "ModelSpec": "._core.spec",
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
     from .supervisor import (
         AttemptStarted,
         CallStream,
+        FallbackStarted,
         RetryScheduled,
         StreamEvent,
         Supervisor,

@@ -95,6 +95,22 @@ async def test_gpt4_json_mode(openai_env: dict[str, str]) -> None:
     }
 
 
+@pytest.mark.parametrize("model", [GPT4, LLM])
+async def test_the_system_prompt_is_the_first_message(
+    model: str, openai_env: dict[str, str], fake_openai: FakeOpenAIChat, tmp_path: Path
+) -> None:
+    """The openai CLI (`-g system TEXT` before `-g user PROMPT`) and llm (`--system TEXT`) send
+    the system prompt as the request's first message, the prompt untouched after it; the call
+    runs in its cwd."""
+    prompt = f"who am I talking to, {model}?"
+    args = {"model": model, "prompt": prompt, "stream": False, "cwd": str(tmp_path)}
+    result = await execute(openai_env, {**args, "system_prompt": "You are a pirate."})
+    assert not result.is_error, text_of(result)
+    body = next(r.body for r in fake_openai.requests if prompt_of(r.body) == prompt)
+    roles = [(m["role"], m["content"]) for m in body["messages"]]
+    assert roles == [("system", "You are a pirate."), ("user", prompt)]
+
+
 async def test_gpt4_rate_limit_ends_as_rate_limited(openai_env: dict[str, str]) -> None:
     """A 429 that never clears: the SDK retries twice inside each attempt, then llminst gives up."""
     spec = attrs.evolve(BUILTIN_MODELS[GPT4], max_attempts=2)

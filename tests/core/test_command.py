@@ -131,7 +131,11 @@ def test_builtin_stream_args() -> None:
         "hi",
     )
     assert _invoke(GPT4, "hi", stream=True).argv == (
-        *GPT4.command[:-1],
+        "openai",
+        "api",
+        "chat.completions.create",
+        "-g",
+        "user",
         "hi",
         "-m",
         "gpt-4",
@@ -176,7 +180,7 @@ def test_gemini_and_codex_always_take_the_prompt_on_stdin(prompt: str) -> None:
     codex = _invoke(BUILTIN_MODELS["codex"], prompt, submodel="gpt-5")
     assert gemini.argv == ("gemini", "--yolo", "--output-format", "stream-json")
     assert codex.argv == (
-        "codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-", "-m", "gpt-5"
+        "codex", "exec", "--json", "--skip-git-repo-check", "-", "-m", "gpt-5", "--ephemeral"
     )  # fmt: skip
     assert gemini.stdin == codex.stdin == prompt.encode()
 

@@ -69,10 +69,22 @@ def test_claude_runs_print_mode_without_permission_prompts_and_streams_json() ->
 
 
 def test_gpt4_runs_the_openai_chat_completions_cli() -> None:
-    """gpt-4 runs `openai api chat.completions.create -g user {prompt} -m gpt-4` (--stream to
-    stream); the model is a sub-model defaulting to gpt-4, so gpt-4:gpt-4o runs `-m gpt-4o`."""
+    """gpt-4 runs `openai api chat.completions.create [-g system TEXT] -g user {prompt} -m gpt-4`
+    (--stream to stream; the system message first); the model is a sub-model defaulting to
+    gpt-4, so gpt-4:gpt-4o runs `-m gpt-4o`."""
     spec = BUILTIN_MODELS["gpt-4"]
-    assert spec.command == ("openai", "api", "chat.completions.create", "-g", "user", "{prompt}")
+    assert spec.command == (
+        "openai",
+        "api",
+        "chat.completions.create",
+        "{system_prompt_args}",
+        "{history}",
+        "-g",
+        "user",
+        "{prompt}",
+    )
+    assert spec.system_prompt_args == ("-g", "system", "{system_prompt}")
+    assert spec.history_args == ("-g", "{role}", "{text}")
     assert spec.submodel_args == ("-m", "{submodel}")
     assert spec.default_submodel == "gpt-4"
     assert spec.stream_args == ("--stream",)
@@ -113,9 +125,13 @@ def test_gemini_reads_stdin_and_streams_json() -> None:
 
 
 def test_codex_runs_exec_json_with_the_prompt_on_stdin() -> None:
-    """codex runs `codex exec --json --skip-git-repo-check --ephemeral -` (stdin) as codex-jsonl."""
+    """codex runs `codex exec --json --skip-git-repo-check - --ephemeral` (stdin) as
+    codex-jsonl; a session's later call runs `codex exec resume THREAD_ID ...` instead (and no
+    --ephemeral in a session, so its thread is saved)."""
     spec = BUILTIN_MODELS["codex"]
-    assert spec.command == ("codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-")
+    assert spec.command == ("codex", "exec", "{resume}", "--json", "--skip-git-repo-check", "-")
+    assert spec.resume_args == ("resume", "{session_id}")
+    assert spec.sessionless_args == ("--ephemeral",)
     assert spec.prompt_mode is PromptMode.STDIN
     assert spec.submodel_args == ("-m", "{submodel}")
     assert spec.output_format is OutputFormat.CODEX_JSONL
@@ -438,6 +454,27 @@ def test_server_table_takes_an_allowlist_of_executables() -> None:
     assert _config_error('[server]\nallow_commands = "claude"\n').key == "server.allow_commands"
     assert _config_error('[server]\nallow_commands = [""]\n').key == "server.allow_commands"
     assert "allow_commands" in str(_config_error("[server]\nallow_command = []\n"))
+
+
+def test_server_table_takes_the_allowed_roots_of_a_calls_directory() -> None:
+    """[server] allowed_roots lists directories; a string, an empty path or a typo is refused."""
+    config = parse_config('[server]\nallowed_roots = ["/srv/work", "~/p"]\n', source="t")
+    assert config.server.allowed_roots == ("/srv/work", "~/p")
+    assert parse_config("", source="t").server.allowed_roots == ()
+    assert _config_error('[server]\nallowed_roots = "/srv"\n').key == "server.allowed_roots"
+    empty = _config_error('[server]\nallowed_roots = [" "]\n')
+    assert empty.key == "server.allowed_roots" and "an empty path" in str(empty)
+    assert "allowed_roots" in str(_config_error("[server]\nallowed_root = []\n"))
+
+
+def test_a_model_takes_system_prompt_args_with_their_placeholder() -> None:
+    spec = parse_config(
+        _model('system_prompt_args = ["--system", "{system_prompt}"]'), source="t"
+    ).models["x"]
+    assert spec.system_prompt_args == ("--system", "{system_prompt}")
+    refused = _config_error(_model('system_prompt_args = ["--system"]'))
+    assert refused.key == "models.x.system_prompt_args"
+    assert "{system_prompt}" in str(refused)
 
 
 def test_several_mistakes_report_at_least_one_with_a_count() -> None:

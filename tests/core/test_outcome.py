@@ -293,10 +293,12 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         "usage": {"t": 1},
         "cost_usd": 0.5,
         "session_id": "s",
+        "session": None,
         "stderr_tail": "note\n",
         "truncated": False,
         "error": None,
         "error_kind": None,
+        "fallback_chain": [],
     }
 
 

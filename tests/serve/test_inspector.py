@@ -47,6 +47,7 @@ def test_inspector_lists_the_tools(tmp_path: Path) -> None:
         "stream_llm",
         "get_llm_status",
         "estimate_tokens",
+        "list_llm_sessions",
         "configure_llm",
     }
     assert tools["execute_llm"]["inputSchema"]["required"] == ["prompt"]

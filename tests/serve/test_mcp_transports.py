@@ -39,6 +39,7 @@ async def exercise(client: Client) -> None:
         "stream_llm",
         "get_llm_status",
         "estimate_tokens",
+        "list_llm_sessions",
         "configure_llm",
     }
     plain = await client.call_tool("execute_llm", {"model": "echo", "prompt": "over the wire"})

@@ -28,6 +28,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("stream_llm", {"model": "echo", "prompt": "streamed"}),
     ("get_llm_status", {}),
     ("estimate_tokens", {"text": "hello world"}),
+    ("execute_llm", {"model": "echo", "prompt": "in a session", "session": "ts-1"}),
+    ("list_llm_sessions", {}),
     ("configure_llm", {"model": "later", "command": ["not-installed-cli"]}),
     ("execute_llm", {"model": "nope", "prompt": "x"}),
 ]

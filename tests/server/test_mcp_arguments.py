@@ -28,6 +28,7 @@ VALID = {
     "stream_llm": {"model": "echo", "prompt": "x"},
     "get_llm_status": {},
     "estimate_tokens": {"text": "x"},
+    "list_llm_sessions": {},
     "configure_llm": {"model": "shout", "command": SHOUT},
 }
 
@@ -103,7 +104,8 @@ async def test_every_problem_is_reported_at_once_in_argument_order(mode: str) ->
         "invalid_input: prompt: expected a string, got 1; "
         "timeout: expected a number or null, got true; "
         'json_mode: expected true or false, got "yes"; '
-        "unknown key(s) 'colour'; valid keys: json_mode, json_schema, model, prompt, stream, timeout"
+        "unknown key(s) 'colour'; valid keys: cwd, fallbacks, json_mode, json_schema, model, "
+        "prompt, session, stream, system_prompt, timeout"
     )
 
 

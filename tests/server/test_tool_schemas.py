@@ -22,7 +22,14 @@ from llminst.server import ServerOptions, create_server
 
 from ..support.paths import FIXTURES
 
-TOOLS = ["execute_llm", "stream_llm", "get_llm_status", "estimate_tokens", "configure_llm"]
+TOOLS = [
+    "execute_llm",
+    "stream_llm",
+    "get_llm_status",
+    "estimate_tokens",
+    "list_llm_sessions",
+    "configure_llm",
+]
 
 SNAPSHOT = FIXTURES / "mcp" / "tools.json"
 

@@ -203,7 +203,16 @@ async def test_wait_exited_can_be_cancelled() -> None:
 def test_a_supervisor_is_made_only_by_open_supervisor() -> None:
     """Constructing one directly would bypass its nursery: refused, saying what to do."""
     with pytest.raises(TypeError, match=r"open_supervisor\(\)"):
-        Supervisor(object(), None, models={}, settings=None, base_env={}, backoff=None, rng=None)
+        Supervisor(
+            object(),
+            None,
+            models={},
+            settings=None,
+            base_env={},
+            backoff=None,
+            rng=None,
+            recorder=None,
+        )
 
 
 async def test_run_and_open_stream_name_the_clis_streaming_flags_alike(

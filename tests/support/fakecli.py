@@ -6,6 +6,7 @@ their PIDs, one per line, to the file named by $FAKECLI_PIDFILE so tests can che
   hang-tree           start a grandchild in the same group that holds stdout, print, sleep forever
   ignore-term         ignore SIGTERM, print, sleep forever
   dump                print {"argv": [...], "stdin": base64} as JSON (the prompt as received)
+  pwd                 print the directory it runs in and exit 0
   flood N             write N bytes of "x" as fast as possible
   bytes HEX           write the bytes HEX (invalid UTF-8, NULs, ...)
   claude FILE         print the lines of FILE (a stream-json transcript) and exit 0
@@ -97,6 +98,8 @@ def main() -> int:
             args = args[1:]
         stdin = b"" if sys.stdin is None or sys.stdin.closed else sys.stdin.buffer.read()
         json.dump({"argv": args, "stdin": base64.b64encode(stdin).decode()}, sys.stdout)
+    elif mode == "pwd":
+        print(os.getcwd())
     elif mode == "flood":
         remaining = int(args[0])
         block = b"x" * 65536

@@ -60,9 +60,13 @@ def tree_config(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @asynccontextmanager
-async def http_server(tmp_path: Path, *extra: str) -> AsyncIterator[tuple[str, trio.Process]]:
-    """`llminst serve --transport http` over `tree_config`; yields its MCP URL and process."""
-    config, _ = tree_config(tmp_path)
+async def http_server(
+    tmp_path: Path, *extra: str, config: Path | None = None
+) -> AsyncIterator[tuple[str, trio.Process]]:
+    """`llminst serve --transport http` over `config` (default: `tree_config`); yields its MCP
+    URL and process."""
+    if config is None:
+        config, _ = tree_config(tmp_path)
     port = free_port()
     argv = serve_argv(config, "--transport", "http", "--port", str(port), *extra)
     proc = await trio.lowlevel.open_process(argv, stdin=subprocess.DEVNULL)

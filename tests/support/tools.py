@@ -19,10 +19,22 @@ from .models import FAST, models_with
 
 # The tools and their parameters, in order: what clients rely on.
 CONTRACT = {
-    "execute_llm": ["prompt", "model", "timeout", "json_mode", "stream", "json_schema"],
-    "stream_llm": ["model", "prompt", "timeout"],
+    "execute_llm": [
+        "prompt",
+        "model",
+        "timeout",
+        "json_mode",
+        "stream",
+        "json_schema",
+        "system_prompt",
+        "cwd",
+        "fallbacks",
+        "session",
+    ],
+    "stream_llm": ["model", "prompt", "timeout", "system_prompt", "cwd", "fallbacks", "session"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
+    "list_llm_sessions": ["limit"],
     "configure_llm": [
         "model",
         "command",
@@ -51,6 +63,13 @@ CONTRACT = {
         "max_concurrency",
         "cwd",
         "version_command",
+        "system_prompt_args",
+        "account",
+        "fallbacks",
+        "fallback_on",
+        "resume_args",
+        "sessionless_args",
+        "history_args",
     ],
 }
 

@@ -14,9 +14,14 @@ from collections.abc import Mapping
 from .spec import (
     EXECUTABLE_PLACEHOLDER,
     GENERIC_UNREACHABLE_PATTERNS,
+    HISTORY_PLACEHOLDER,
     PROMPT_PLACEHOLDER,
+    RESUME_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
+    SESSION_ID_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
+    SYSTEM_ARGS_PLACEHOLDER,
+    SYSTEM_PROMPT_PLACEHOLDER,
     ModelSpec,
     OutputFormat,
     PromptMode,
@@ -75,7 +80,13 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             stdin_fallback=True,
             stream_args=("--include-partial-messages",),
             json_schema_args=("--json-schema", SCHEMA_PLACEHOLDER),
+            # Appended to Claude Code's own system prompt (--system-prompt would replace it,
+            # and with it the tool instructions an agentic call needs).
+            system_prompt_args=("--append-system-prompt", SYSTEM_PROMPT_PLACEHOLDER),
             submodel_args=("--model", SUBMODEL_PLACEHOLDER),
+            # -p saves each conversation under $HOME/.claude/projects/<cwd>; --resume ID (the
+            # result line's session_id) continues it, sending the earlier messages again.
+            resume_args=("--resume", SESSION_ID_PLACEHOLDER),
             output_format=OutputFormat.CLAUDE_STREAM_JSON,
             # claude retries API errors itself (10 times, up to 40 s apart); llminst retries
             # rate limits, so claude keeps one quick retry for transient errors only.
@@ -110,9 +121,15 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             # gemini reads the prompt from stdin when stdin is not a terminal (no -p needed; it
             # must arrive within 500 ms, and more than 8 MiB is cut), so prompts of any size, and
             # prompts starting with "-" (which -p would take for a flag), reach it intact.
+            # No system-prompt flag: GEMINI_SYSTEM_MD names a file that *replaces* gemini's whole
+            # system prompt (tools and all), so a call's system prompt is prepended instead.
             command=("gemini", "--yolo", "--output-format", "stream-json"),
             prompt_mode=PromptMode.STDIN,
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
+            # Headless runs save the chat under $HOME/.gemini/tmp/<project>/chats; --resume
+            # takes "latest", an index or the init line's session_id (a UUID), which is the
+            # only one safe when calls run concurrently.
+            resume_args=("--resume", SESSION_ID_PLACEHOLDER),
             output_format=OutputFormat.GEMINI_STREAM_JSON,
             # Without TRUST_WORKSPACE --yolo is ignored in a folder the user never trusted, and
             # headless runs stop with exit 55 ("not running in a trusted directory"). NO_RELAUNCH
@@ -157,9 +174,16 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
         ModelSpec(
             name="codex",
             # `-` reads the prompt from stdin (any size, may start with "-"). Read-only sandbox
-            # and no approvals: codex exec's defaults.
-            command=("codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "-"),
+            # and no approvals: codex exec's defaults. No system-prompt flag (the
+            # developer_instructions config key is a TOML value behind -c, which would read a
+            # system prompt such as `true` as a boolean), so it is prepended.
+            command=("codex", "exec", RESUME_PLACEHOLDER, "--json", "--skip-git-repo-check", "-"),
             prompt_mode=PromptMode.STDIN,
+            # `codex exec resume THREAD_ID` continues the thread the thread.started line named;
+            # only a thread saved to disk can be resumed, so --ephemeral is for calls outside
+            # a session.
+            resume_args=("resume", SESSION_ID_PLACEHOLDER),
+            sessionless_args=("--ephemeral",),
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
             output_format=OutputFormat.CODEX_JSONL,
             credential_env=("OPENAI_API_KEY", "CODEX_API_KEY"),
@@ -197,7 +221,20 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
         ModelSpec(
             name="gpt-4",
             # The model is a sub-model defaulting to gpt-4, so gpt-4:gpt-4o runs `-m gpt-4o`.
-            command=("openai", "api", "chat.completions.create", "-g", "user", PROMPT_PLACEHOLDER),
+            # `-g ROLE CONTENT` adds messages in argv order: the system message goes first.
+            command=(
+                "openai",
+                "api",
+                "chat.completions.create",
+                SYSTEM_ARGS_PLACEHOLDER,
+                HISTORY_PLACEHOLDER,
+                "-g",
+                "user",
+                PROMPT_PLACEHOLDER,
+            ),
+            system_prompt_args=("-g", "system", SYSTEM_PROMPT_PLACEHOLDER),
+            # No sessions of its own: a session's earlier messages are sent again, in order.
+            history_args=("-g", "{role}", "{text}"),
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
             default_submodel="gpt-4",
             stream_args=("--stream",),
@@ -220,6 +257,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
             # simonw's llm: `llm:MODEL` runs `-m MODEL`; plain `llm` uses its default model
             # (`llm models default`). --no-log keeps prompts out of its SQLite log.
             command=("llm", "prompt", "--no-log"),
+            system_prompt_args=("--system", SYSTEM_PROMPT_PLACEHOLDER),
             prompt_separator="--",
             stdin_fallback=True,
             submodel_args=("-m", SUBMODEL_PLACEHOLDER),
@@ -247,6 +285,7 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
         ModelSpec(
             name="llama",
             # `ollama run MODEL`: llama alone is llama2, llama:llama3 runs `ollama run llama3`.
+            # `ollama run` has no system-prompt flag (only a Modelfile's SYSTEM): prepended.
             command=("ollama", "run"),
             submodel_args=(SUBMODEL_PLACEHOLDER,),
             default_submodel="llama2",

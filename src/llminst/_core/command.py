@@ -7,9 +7,11 @@ element or the whole of stdin, byte for byte (strict UTF-8). When the CLI reads 
 says), or starts with ``-`` where the CLI would read it as a flag (no ``prompt_separator``, or the
 prompt sits at a ``{prompt}`` placeholder). A CLI that does not read stdin still gets a prompt
 that is merely over ``argv_prompt_limit`` in argv, but a prompt too large for one argument or
-read as a flag is refused with an error that says what to configure. `environment` is where a
-CLI's environment is made (for a call, and for its version and help commands). Pure: the caller
-passes the base environment in.
+read as a flag is refused with an error that says what to configure. A system prompt goes
+through the CLI's own flag (``system_prompt_args``) where the spec has one, else it is prepended
+to the prompt (`request.with_system_prompt`). The call's directory, else the spec's, is the
+invocation's ``cwd``. `environment` is where a CLI's environment is made (for a call, and for
+its version and help commands). Pure: the caller passes the base environment in.
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ from typing import Any
 from attrs import frozen
 
 from .errors import InvalidInputError
-from .request import CallRequest
+from .request import CallRequest, with_system_prompt
+from .sessions import Continuation, Replay, Resume, history_argv
 from .spec import (
+    HISTORY_PLACEHOLDER,
     PROMPT_PLACEHOLDER,
+    RESUME_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
+    SESSION_ID_PLACEHOLDER,
     SUBMODEL_PLACEHOLDER,
+    SYSTEM_ARGS_PLACEHOLDER,
+    SYSTEM_PROMPT_PLACEHOLDER,
     ModelSpec,
     PromptMode,
 )
@@ -70,6 +78,10 @@ def build_invocation(
     submodel: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     native_schema: Mapping[str, Any] | None = None,
+    system_prompt: str | None = None,
+    cwd: str | None = None,
+    session: str | None = None,
+    continuation: Continuation | None = None,
 ) -> Invocation:
     """Build the process invocation for one attempt.
 
@@ -84,6 +96,12 @@ def build_invocation(
         extra_env: variables set for this call only (after the spec's own).
         native_schema: hand this JSON schema to the CLI through `spec.json_schema_args`
             (the caller checked the CLI supports them; the prompt then has no instructions).
+        system_prompt: passed by the spec's ``system_prompt_args``, else prepended to `prompt`.
+        cwd: the directory the CLI runs in (None: the spec's ``cwd``).
+        session: the llminst session the call belongs to (None: the spec's
+            ``sessionless_args`` are added).
+        continuation: `Resume` adds the spec's ``resume_args``; `Replay` adds the turns as
+            ``history_args`` (a spec without them has the transcript in `prompt` already).
 
     Raises:
         InvalidInputError: the prompt cannot reach this CLI intact (a NUL or a lone surrogate;
@@ -92,17 +110,60 @@ def build_invocation(
             no way to select one.
     """
     env = environment(spec, base_env, extra_env)
-    return _invocation(spec, prompt, env, stream, json_mode, submodel, native_schema)
+    native_system = system_prompt if spec.system_prompt_args else None
+    if native_system is None:
+        prompt = with_system_prompt(prompt, system_prompt)
+    conversation = _Conversation(in_session=session is not None, continuation=continuation)
+    options = _Options(stream, json_mode, submodel, native_schema, native_system, cwd, conversation)
+    return _invocation(spec, prompt, env, options)
+
+
+@frozen
+class _Conversation:
+    """Whether the call belongs to a session, and how it continues it."""
+
+    in_session: bool = False
+    continuation: Continuation | None = None
+
+    def resume_args(self, spec: ModelSpec) -> list[str]:
+        if not isinstance(self.continuation, Resume):
+            return []
+        session_id = self.continuation.session_id
+        return [part.replace(SESSION_ID_PLACEHOLDER, session_id) for part in spec.resume_args]
+
+    def history_args(self, spec: ModelSpec) -> list[str]:
+        if not isinstance(self.continuation, Replay) or not spec.history_args:
+            return []
+        argv = history_argv(spec.history_args, self.continuation.turns)
+        for part in argv:
+            if (
+                "\x00" in part
+                or len(part.encode("utf-8", "surrogatepass")) > _ARGV_ELEMENT_MAX_BYTES
+            ):
+                raise InvalidInputError(
+                    f"an earlier message of this session is too large for one command-line "
+                    f"argument, or holds a NUL, so model {spec.name!r} cannot be given the "
+                    "conversation; continue it with a model that resumes its own session "
+                    "(claude, codex, gemini) or start a new session"
+                )
+        return argv
+
+
+@frozen
+class _Options:
+    """What an attempt adds to the spec's command beside the prompt."""
+
+    stream: bool
+    json_mode: bool
+    submodel: str | None
+    native_schema: Mapping[str, Any] | None
+    system_prompt: str | None  # passed by the spec's system_prompt_args
+    cwd: str | None
+    conversation: _Conversation = _Conversation()
 
 
 def _invocation(
-    spec: ModelSpec,
-    prompt: str,
-    env: Mapping[str, str],
-    stream: bool,
-    json_mode: bool,
-    submodel: str | None,
-    native_schema: Mapping[str, Any] | None,
+    spec: ModelSpec, prompt: str, env: Mapping[str, str], options: _Options
 ) -> Invocation:
     if "\x00" in prompt:
         raise InvalidInputError(
@@ -117,15 +178,27 @@ def _invocation(
             f"at position {exc.start}); send valid UTF-8 text"
         ) from None
     via_stdin = _prompt_goes_to_stdin(spec, prompt, len(encoded))
-    argv = [*_base_command(spec, prompt if not via_stdin else None)]
-    argv += _submodel_args(spec, submodel)
-    if stream:
+    system_args = _system_prompt_args(spec, options.system_prompt)
+    conversation = options.conversation
+    resume = conversation.resume_args(spec)
+    history = conversation.history_args(spec)
+    argv = _base_command(spec, prompt if not via_stdin else None, system_args, resume, history)
+    if RESUME_PLACEHOLDER not in spec.command:
+        argv += resume
+    argv += _submodel_args(spec, options.submodel)
+    if not conversation.in_session:
+        argv += spec.sessionless_args
+    if options.stream:
         argv += spec.stream_args
-    if json_mode:
+    if options.json_mode:
         argv += spec.json_args
-    if native_schema is not None:
-        schema_text = json.dumps(native_schema, separators=(",", ":"), ensure_ascii=False)
+    if options.native_schema is not None:
+        schema_text = json.dumps(options.native_schema, separators=(",", ":"), ensure_ascii=False)
         argv += [part.replace(SCHEMA_PLACEHOLDER, schema_text) for part in spec.json_schema_args]
+    if SYSTEM_ARGS_PLACEHOLDER not in spec.command:
+        argv += system_args
+    if HISTORY_PLACEHOLDER not in spec.command:
+        argv += history
     if not via_stdin and PROMPT_PLACEHOLDER not in spec.command:
         if spec.prompt_separator is not None:
             argv.append(spec.prompt_separator)
@@ -134,7 +207,7 @@ def _invocation(
         argv=tuple(argv),
         env=env,
         stdin=encoded if via_stdin else None,
-        cwd=spec.cwd,
+        cwd=options.cwd if options.cwd is not None else spec.cwd,
     )
 
 
@@ -161,14 +234,22 @@ def invocation_for(
         InvalidInputError: as `build_invocation`.
     """
     native = native_schema and request.schema is not None
+    options = _Options(
+        stream=request.cli_streaming,
+        json_mode=request.json_mode,
+        submodel=request.submodel,
+        native_schema=request.schema if native else None,
+        system_prompt=request.system_prompt if request.native_system_prompt else None,
+        cwd=request.cwd,
+        conversation=_Conversation(
+            in_session=request.session is not None, continuation=request.continuation
+        ),
+    )
     return _invocation(
         request.spec,
         request.cli_prompt(native_schema=native),
         _environment_view(request.spec, base_env, extra_env),
-        request.cli_streaming,
-        request.json_mode,
-        request.submodel,
-        request.schema if native else None,
+        options,
     )
 
 
@@ -236,15 +317,49 @@ def _flag_message(spec: ModelSpec) -> str:
     )
 
 
-def _base_command(spec: ModelSpec, prompt: str | None) -> list[str]:
+def _base_command(
+    spec: ModelSpec,
+    prompt: str | None,
+    system_args: list[str],
+    resume: list[str],
+    history: list[str],
+) -> list[str]:
+    """The command with its placeholders filled: the prompt (unless it goes to stdin), the
+    system prompt's args, the resume args and the replayed messages (each dropped when there
+    is none)."""
+    filled = {
+        PROMPT_PLACEHOLDER: [] if prompt is None else [prompt],
+        SYSTEM_ARGS_PLACEHOLDER: system_args,
+        RESUME_PLACEHOLDER: resume,
+        HISTORY_PLACEHOLDER: history,
+    }
     argv: list[str] = []
     for part in spec.command:
-        if part == PROMPT_PLACEHOLDER:
-            if prompt is not None:
-                argv.append(prompt)
-            continue
-        argv.append(part)
+        argv += filled.get(part, [part])
     return argv
+
+
+def _system_prompt_args(spec: ModelSpec, system_prompt: str | None) -> list[str]:
+    """The spec's system-prompt flag with the text in place; raises when no argument can
+    carry it as it is."""
+    if system_prompt is None:
+        return []
+    size = len(system_prompt.encode("utf-8"))
+    if size > _ARGV_ELEMENT_MAX_BYTES:
+        raise InvalidInputError(
+            f"system_prompt is {size} bytes, more than one command-line argument can hold "
+            f"({_ARGV_ELEMENT_MAX_BYTES} bytes on Linux), and model {spec.name!r} passes it as "
+            "an argument; shorten it, or put the instructions in the prompt"
+        )
+    if system_prompt.startswith("-") and SYSTEM_PROMPT_PLACEHOLDER in spec.system_prompt_args:
+        raise InvalidInputError(
+            f"system_prompt starts with '-' and model {spec.name!r} passes it as an argument "
+            "of its own, so its CLI would read it as a flag; start it with another character "
+            "(a space, or a word before a list)"
+        )
+    return [
+        part.replace(SYSTEM_PROMPT_PLACEHOLDER, system_prompt) for part in spec.system_prompt_args
+    ]
 
 
 def _submodel_args(spec: ModelSpec, submodel: str | None) -> list[str]:

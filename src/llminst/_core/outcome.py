@@ -32,6 +32,7 @@ from .errors import (
     ProcessFailedError,
     RateLimitedError,
 )
+from .fallbacks import PassedOver
 from .jsonmode import extract_json
 from .output import AttemptOutput
 from .ratelimit import RateLimitHit, detect_rate_limit
@@ -63,11 +64,13 @@ class CallFacts:
         request: the call.
         attempts: how many processes were started.
         duration_s: how long the call has run, backoff sleeps included.
+        passed_over: the models tried before `request`'s and passed over (fallbacks).
     """
 
     request: CallRequest
     attempts: int
     duration_s: float
+    passed_over: tuple[PassedOver, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,10 +286,12 @@ def call_result(
         usage=final.usage if final else None,
         cost_usd=final.cost_usd if final else None,
         session_id=final.session_id if final else None,
+        session=request.session,
         stderr_tail=output.stderr_tail() if output is not None else "",
         truncated=output.truncated if output is not None else False,
         error=error.message if error else None,
         error_kind=error.kind if error else None,
+        fallback_chain=[step.to_dict() for step in facts.passed_over],
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import asdict, frozen
+from attrs import asdict, field, frozen
 
 __all__ = ["CallResult"]
 
@@ -29,10 +29,14 @@ class CallResult:
         usage: token usage when the CLI reported it.
         cost_usd: cost when the CLI reported it.
         session_id: the CLI's session id when it reported one.
+        session: the llminst session the call belongs to (continue it by passing this name
+            as ``session`` again), or None.
         stderr_tail: the last few KB of stderr of the last attempt.
         truncated: True when output beyond the size cap was dropped.
         error: a message when the call failed, else None.
         error_kind: the failure's kind (``timeout``, ``rate_limited``, ... as `LLMError.kind`).
+        fallback_chain: each model tried before `model` and passed over, in order: ``model``,
+            ``error_kind``, ``error`` and ``started`` (whether a process ran for it).
     """
 
     model: str
@@ -47,10 +51,12 @@ class CallResult:
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
     session_id: str | None = None
+    session: str | None = None
     stderr_tail: str = ""
     truncated: bool = False
     error: str | None = None
     error_kind: str | None = None
+    fallback_chain: list[dict[str, str | bool]] = field(factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -26,11 +26,18 @@ from .timeouts import TimeoutCategory
 
 __all__ = [
     "DEFAULT_ARGV_PROMPT_LIMIT",
+    "DEFAULT_FALLBACK_ON",
     "EXECUTABLE_PLACEHOLDER",
+    "FALLBACK_KINDS",
     "GENERIC_UNREACHABLE_PATTERNS",
+    "HISTORY_PLACEHOLDER",
     "PROMPT_PLACEHOLDER",
+    "RESUME_PLACEHOLDER",
     "SCHEMA_PLACEHOLDER",
+    "SESSION_ID_PLACEHOLDER",
     "SUBMODEL_PLACEHOLDER",
+    "SYSTEM_ARGS_PLACEHOLDER",
+    "SYSTEM_PROMPT_PLACEHOLDER",
     "FieldValueError",
     "ModelSpec",
     "OutputFormat",
@@ -44,6 +51,11 @@ PROMPT_PLACEHOLDER = "{prompt}"
 SUBMODEL_PLACEHOLDER = "{submodel}"
 SCHEMA_PLACEHOLDER = "{schema}"
 EXECUTABLE_PLACEHOLDER = "{executable}"
+SYSTEM_PROMPT_PLACEHOLDER = "{system_prompt}"
+SYSTEM_ARGS_PLACEHOLDER = "{system_prompt_args}"
+RESUME_PLACEHOLDER = "{resume}"
+HISTORY_PLACEHOLDER = "{history}"
+SESSION_ID_PLACEHOLDER = "{session_id}"
 # Linux refuses a single argv element of 128 KiB or more (MAX_ARG_STRLEN counts the terminating
 # NUL); stay clear of it. command.py enforces the hard limit whatever a spec sets.
 DEFAULT_ARGV_PROMPT_LIMIT = 100_000
@@ -127,10 +139,61 @@ def _needs_submodel_args(inst: Any, attribute: attrs.Attribute[Any], value: str 
         )
 
 
+def _carries_system_prompt(
+    _inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    if value and not any(SYSTEM_PROMPT_PLACEHOLDER in part for part in value):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must say where the system prompt goes with "
+            f'{SYSTEM_PROMPT_PLACEHOLDER} (e.g. ["--system", "{SYSTEM_PROMPT_PLACEHOLDER}"]), '
+            f"got {list(value)}",
+        )
+
+
+def _valid_resume_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if value and not any(SESSION_ID_PLACEHOLDER in part for part in value):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must say where the CLI's session id goes with "
+            '{session_id} (e.g. ["--resume", "{session_id}"])',
+        )
+    if not value and RESUME_PLACEHOLDER in inst.command:
+        raise FieldValueError(
+            attribute.name,
+            "command has a {resume} placeholder but resume_args is empty; set resume_args "
+            '(e.g. ["resume", "{session_id}"]) or remove the placeholder',
+        )
+
+
+def _valid_history_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if value and "{text}" not in value:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must have an element that is exactly {{text}}, where each earlier "
+            'message goes (e.g. ["-g", "{role}", "{text}"])',
+        )
+    if not value and HISTORY_PLACEHOLDER in inst.command:
+        raise FieldValueError(
+            attribute.name,
+            "command has a {history} placeholder but history_args is empty; set history_args "
+            '(e.g. ["-g", "{role}", "{text}"]) or remove the placeholder',
+        )
+
+
 def _each_non_empty(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if any(not item.strip() for item in value):
         raise FieldValueError(
             attribute.name, f"{attribute.name} must list executables; an empty name was given"
+        )
+
+
+def _each_non_empty_path(
+    _inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    if any(not item.strip() for item in value):
+        raise FieldValueError(
+            attribute.name, f"{attribute.name} must list directories; an empty path was given"
         )
 
 
@@ -149,6 +212,36 @@ def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: 
         raise FieldValueError(
             attribute.name, f"{attribute.name} must be a finite number, at least 0, got {value}"
         )
+
+
+# The failures after which a call moves on to its next fallback model, by default: the model
+# cannot answer now, but another may (a timeout or a JSON mismatch may be the prompt's fault).
+DEFAULT_FALLBACK_ON = ("rate_limited", "credentials_missing", "cli_not_found", "api_unreachable")
+FALLBACK_KINDS = (
+    *DEFAULT_FALLBACK_ON,
+    "timeout",
+    "json_not_found",
+    "json_schema_mismatch",
+    "process_failed",
+)
+"""The error kinds ``fallback_on`` may list."""
+
+
+def _fallback_kinds(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    unknown = [kind for kind in value if kind not in FALLBACK_KINDS]
+    if unknown:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name}: unknown error kind(s) {', '.join(map(repr, unknown))}; "
+            f"valid kinds: {', '.join(FALLBACK_KINDS)}",
+        )
+
+
+def _model_names(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for name in value:
+        problem = _model_name_problem(split_model_name(name)[0])
+        if problem is not None:
+            raise FieldValueError(attribute.name, f"{attribute.name}: {name!r}: {problem}")
 
 
 def _to_tuple(value: Any) -> tuple[str, ...]:
@@ -209,6 +302,8 @@ class ModelSpec:
             (it separates the sub-model, ``claude:sonnet``), whitespace or control characters.
         command: the argv; an element that is exactly ``{prompt}`` is replaced by the prompt
             (``{prompt}`` inside a longer element is passed as is), else the prompt is appended.
+            An element that is exactly ``{system_prompt_args}`` is where `system_prompt_args`
+            go (dropped when a call has no system prompt).
         prompt_mode: argv (default) or stdin.
         stdin_fallback: the CLI also reads the prompt from stdin, so prompts too large for argv
             (or that start with ``-`` where the CLI would read them as a flag) go there.
@@ -221,6 +316,11 @@ class ModelSpec:
             ``{schema}``: ``{schema}`` is replaced by the schema as compact JSON). Used instead
             of prompt instructions only when the CLI's help (`help_argv`) lists the first of
             them (checked once per executable); otherwise the prompt carries the schema.
+        system_prompt_args: the CLI's own flag for a call's system prompt
+            (``--append-system-prompt``, ``{system_prompt}``: ``{system_prompt}`` is replaced by
+            the text wherever it occurs in an element). They go at the command's
+            ``{system_prompt_args}`` element, else after the other args, before the prompt.
+            Empty: the system prompt is prepended to the prompt (`request.with_system_prompt`).
         submodel_args: args that select a sub-model (``claude:sonnet``); ``{submodel}`` is
             replaced wherever it occurs in an element (``--model={submodel}`` works too).
         default_submodel: the sub-model used when the caller names none (``llama`` is
@@ -246,12 +346,33 @@ class ModelSpec:
         timeout_category: the default category (the prompt may raise it).
         max_attempts: attempts including the first, for rate limits.
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
-        cwd: the working directory of the CLI (None: the server's).
+        cwd: the working directory of the CLI (None: the server's); a call's own ``cwd``
+            replaces it.
+        resume_args: args that continue the CLI's own session in a later call of an llminst
+            session (``["--resume", "{session_id}"]``; ``{session_id}`` is the id the CLI
+            reported): they go where `command` has an element exactly ``{resume}`` (a
+            subcommand such as codex's ``exec resume ID``), else after the command. Empty: the
+            CLI cannot resume, so each later call gets the transcript instead.
+        sessionless_args: args added only when the call belongs to no session (codex's
+            ``--ephemeral``: nothing is saved that no call will resume).
+        history_args: how the CLI takes one earlier message of a replayed conversation
+            (``["-g", "{role}", "{text}"]``: ``{role}`` is user or assistant, an element
+            exactly ``{text}`` the message), repeated per message where `command` has an
+            element exactly ``{history}``, else before an appended prompt. Empty: a replayed
+            conversation is written into the prompt, before the new message.
         version_command: the argv that prints the version cheaply; an element that is exactly
             ``{executable}`` is the model's executable (the built-in CLIs use ``{executable}
             --version``, so overriding their command keeps reading the right version). None or
             empty (the default for a model you add): status never runs anything to read a
             version, since a wrapper script may spend an API call on every run.
+        account: the account its calls count against, shared by every model that names it
+            (``anthropic-max``): a rate limit on one cools them all down. None: the program
+            the command runs (`cooldowns.account_of`).
+        fallbacks: models to try in order when a call cannot be answered by this one (see
+            `fallback_on`), within the same deadline; a call's own ``fallbacks`` replace them.
+        fallback_on: the error kinds that move a call on to the next fallback (default:
+            rate_limited, credentials_missing, cli_not_found, api_unreachable; also allowed:
+            timeout, json_not_found, json_schema_mismatch, process_failed).
     """
 
     name: str = field(validator=_valid_model_name)
@@ -263,6 +384,9 @@ class ModelSpec:
     stream_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     json_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     json_schema_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    system_prompt_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_carries_system_prompt
+    )
     submodel_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
     default_submodel: str | None = field(
         default=None, converter=_empty_to_none, validator=_needs_submodel_args
@@ -292,6 +416,18 @@ class ModelSpec:
     cwd: str | None = None
     version_command: tuple[str, ...] | None = field(
         default=None, converter=attrs.converters.optional(_to_tuple)
+    )
+    account: str | None = field(default=None, converter=_empty_to_none)
+    fallbacks: tuple[str, ...] = field(default=(), converter=_to_tuple, validator=_model_names)
+    fallback_on: tuple[str, ...] = field(
+        default=DEFAULT_FALLBACK_ON, converter=_to_tuple, validator=_fallback_kinds
+    )
+    resume_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_resume_args
+    )
+    sessionless_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    history_args: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_valid_history_args
     )
 
     @property
@@ -345,10 +481,16 @@ class ServerSettings:
         allow_commands: executables (names looked up on PATH, or absolute paths) that
             ``configure_llm`` may point a model at; empty means any command on stdio, and no
             remote configuration at all over HTTP. Adds to ``--allow-command``.
+        allowed_roots: directories under which a call's ``cwd`` may lie (compared as real
+            paths, so a symlink cannot lead out); empty means any directory on stdio, and no
+            per-call ``cwd`` at all over HTTP. Adds to ``--allow-root``.
     """
 
     allow_commands: tuple[str, ...] = field(
         default=(), converter=_to_tuple, validator=_each_non_empty
+    )
+    allowed_roots: tuple[str, ...] = field(
+        default=(), converter=_to_tuple, validator=_each_non_empty_path
     )
 
 

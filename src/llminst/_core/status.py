@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from attrs import asdict, frozen
 
+from .cooldowns import iso_utc
 from .spec import ModelSpec
 
 __all__ = [
@@ -98,6 +99,10 @@ class ModelStatus:
         max_concurrency: concurrent calls allowed; running: calls running or queued now.
         hint: what to do to make the model usable, when something is missing.
         probe: the result of a tiny real prompt when asked for (``ok`` or the error).
+        account: the account its calls count against (models sharing one cool down together).
+        cooldown_until: when its account's cooldown ends (epoch seconds), while one is in
+            force: calls fail at once with rate_limited (or go to a fallback) until then.
+        cooldown_reason: what the CLI said when it was rate limited, during a cooldown.
     """
 
     model: str
@@ -115,6 +120,9 @@ class ModelStatus:
     running: int
     hint: str | None
     probe: str | None = None
+    account: str | None = None
+    cooldown_until: float | None = None
+    cooldown_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,6 +252,8 @@ def render_status_table(statuses: Sequence[ModelStatus], *, width: int) -> list[
             rows.append(("", "", "", "", "version:", status.version_note))
         if status.probe is not None:
             rows.append(("", "", "", "", "probe:", status.probe))
+        if status.cooldown_until is not None:
+            rows.append(("", "", "", "", "cooldown:", _cooldown_note(status)))
     width = max(width, 20)
     widths = _column_widths(rows, width)
     if widths is None:
@@ -260,6 +270,13 @@ def _main_row(status: ModelStatus) -> _Row:
         ", ".join(status.credentials_set) or "-",
         status.hint or status.executable_path or "",
     )
+
+
+def _cooldown_note(status: ModelStatus) -> str:
+    until = status.cooldown_until or 0.0
+    when = iso_utc(until)
+    reason = f": {status.cooldown_reason}" if status.cooldown_reason else ""
+    return f"rate limited (account {status.account}) until {when}{reason}"
 
 
 def _column_widths(rows: Sequence[_Row], width: int) -> list[int] | None:

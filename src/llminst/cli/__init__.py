@@ -1,4 +1,5 @@
-"""The `llminst` command: `run` a prompt, `serve` MCP, list `models`, show `status`, `demo` it all.
+"""The `llminst` command: `run` a prompt, `serve` MCP, list `models` and `sessions`, show `status`,
+`demo` it all.
 
 Answers go to stdout; logs and live status go to stderr. One module per subcommand (`run`,
 `serve`, `inventory` for models and status; the demo itself is `llminst.demo`), the arguments in
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models=resolve_models(config),
         settings=config.settings,
         allow_commands=config.server.allow_commands,
+        allowed_roots=config.server.allowed_roots,
     )
     if args.command == "serve":
         return serve.serve(args, setup)
@@ -44,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": run.run,
         "models": inventory.models,
         "status": inventory.status,
+        "sessions": inventory.sessions,
         "demo": _demo,
     }[args.command]
     return run_command(functools.partial(handler, args, setup))

@@ -23,11 +23,13 @@ __all__ = ["Setup", "run_command"]
 
 @frozen
 class Setup:
-    """What the config file says: the models (built-ins plus its own) and the settings."""
+    """What the config file says: the models (built-ins plus its own), the settings, and its
+    ``[server]`` lists."""
 
     models: Mapping[str, ModelSpec]
     settings: Settings
     allow_commands: tuple[str, ...] = ()
+    allowed_roots: tuple[str, ...] = ()
 
 
 def run_command(

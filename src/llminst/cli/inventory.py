@@ -1,6 +1,7 @@
-"""`llminst models` and `llminst status`: what is configured, and what is installed and ready.
+"""`llminst models`, `status` and `sessions`: what is configured, what is installed and ready,
+and which conversations calls can continue.
 
-Both print a table to stdout and return. `status` runs only each model's version command (and,
+Each prints a table (`sessions --json`: JSON) to stdout and returns. `status` runs only each model's version command (and,
 with ``--probe``, one tiny prompt per model, through the supervisor); this module must never
 start anything else or change a configuration.
 """
@@ -8,15 +9,19 @@ start anything else or change a configuration.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
+import sys
+import time
 
 from .._core.command import command_line
+from .._core.sessions import session_summary
 from .._core.status import render_status_table
 from ..supervisor import open_supervisor
 from .common import Setup
 
-__all__ = ["models", "status"]
+__all__ = ["models", "sessions", "status"]
 
 
 async def models(_args: argparse.Namespace, setup: Setup) -> int:
@@ -32,4 +37,22 @@ async def status(args: argparse.Namespace, setup: Setup) -> int:
     width = shutil.get_terminal_size(fallback=(100, 24)).columns
     for line in render_status_table(statuses, width=width):
         print(line)
+    return 0
+
+
+async def sessions(args: argparse.Namespace, setup: Setup) -> int:
+    if args.limit < 1:
+        print(
+            f"llminst: invalid_input: --limit must be at least 1, got {args.limit}", file=sys.stderr
+        )
+        return 2
+    async with open_supervisor(models=setup.models, settings=setup.settings) as supervisor:
+        records = await supervisor.store.list_sessions(limit=args.limit)
+    if args.json:
+        print(json.dumps([session_summary(r) for r in records], indent=2, ensure_ascii=False))
+        return 0
+    print(f"{'NAME':30} {'MODEL':20} {'TURNS':>5}  UPDATED")
+    for record in records:
+        updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.updated_at))
+        print(f"{record.name:30} {record.model:20} {len(record.turns):5}  {updated}")
     return 0

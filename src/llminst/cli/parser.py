@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "models", parents=[common], help="list the configured models and the command each runs"
     )
     _add_status(commands, common)
+    _add_sessions(commands, common)
     _add_demo(commands, common)
     return parser
 
@@ -64,6 +65,25 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
     run.add_argument("--timeout", type=float, help="seconds (default: chosen from the prompt)")
     run.add_argument("--json", action="store_true", help="JSON mode: print the parsed JSON")
     run.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
+    run.add_argument("--cwd", metavar="DIR", help="the directory the CLI runs in")
+    run.add_argument(
+        "--system",
+        metavar="TEXT",
+        help="a system prompt (the CLI's own flag where it has one, else prepended)",
+    )
+    run.add_argument(
+        "--fallback",
+        action="append",
+        metavar="MODEL",
+        help="a model to try if MODEL is rate limited (or cooling down), not logged in, not "
+        "installed or cannot reach its API (repeatable, tried in order; default: the model's "
+        "configured fallbacks)",
+    )
+    run.add_argument(
+        "--session",
+        metavar="NAME",
+        help="open or continue the session NAME (the conversation so far, on any model)",
+    )
 
 
 def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -92,6 +112,14 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         "required for --allow-configure over HTTP",
     )
     serve.add_argument(
+        "--allow-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a directory under which a call's cwd may lie (repeatable; adds to [server] "
+        "allowed_roots); over HTTP, calls get no cwd without one",
+    )
+    serve.add_argument(
         "--allow-host",
         action="append",
         default=[],
@@ -106,6 +134,14 @@ def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
     status.add_argument(
         "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
     )
+
+
+def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    sessions = commands.add_parser(
+        "sessions", parents=[common], help="list the sessions `run --session NAME` continues"
+    )
+    sessions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    sessions.add_argument("--json", action="store_true", help="print them as JSON")
 
 
 def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:

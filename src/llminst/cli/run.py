@@ -19,7 +19,7 @@ import trio
 from .._core.errors import LLMError
 from .._core.events import TextDelta
 from .._core.result import CallResult
-from ..supervisor import RetryScheduled, Supervisor, open_supervisor
+from ..supervisor import FallbackStarted, RetryScheduled, Supervisor, open_supervisor
 from ..terminal import Screen
 from .common import Setup
 
@@ -94,10 +94,18 @@ async def _stream_answer(
         timeout=args.timeout,
         json_mode=args.json or schema is not None,
         json_schema=schema,
+        system_prompt=args.system,
+        cwd=args.cwd,
+        fallbacks=args.fallback,
+        session=args.session,
     ) as stream:
         async for event in stream.events():
             if isinstance(event, RetryScheduled):
                 screen.say(f"[llminst] {event.reason}")
+            elif isinstance(event, FallbackStarted):
+                screen.say(
+                    f"[llminst] {event.passed_over}: {event.reason}; falling back to {event.model}"
+                )
             elif isinstance(event, TextDelta):
                 if screen.status is not None:
                     screen.status.received += len(event.text.encode("utf-8", "replace"))

@@ -1,8 +1,9 @@
 """`llminst serve`: start the MCP server over stdio or HTTP and serve until a signal.
 
 Owns serve's start-up: the descriptor limit raised, the HTTP options and the configure_llm
-allowlist checked before anything starts (a mistake is one line and exit 2), the listening line
-on stderr. Over stdio, stdout belongs to the protocol: this module must never print to stdout,
+allowlist checked before anything starts (a mistake is one line and exit 2), the allowed roots
+of a call's ``cwd`` (over HTTP none unless configured, over stdio any directory unless
+configured), the listening line on stderr. Over stdio, stdout belongs to the protocol: this module must never print to stdout,
 and it never prints the token.
 """
 
@@ -51,11 +52,14 @@ def serve(args: argparse.Namespace, setup: Setup) -> int:
     _raise_fd_limit()
     over_http = args.transport == "http"
     allowed = (*setup.allow_commands, *args.allow_command)
+    roots = (*setup.allowed_roots, *args.allow_root)
     options = ServerOptions(
         models=setup.models,
         settings=setup.settings,
         allow_configure=args.allow_configure or not over_http,
         allowed_commands=allowed or None,
+        # Over HTTP a client is remote: without roots it may not pick a directory at all.
+        allowed_roots=roots if roots or over_http else None,
     )
     try:
         if over_http:

@@ -76,6 +76,7 @@ def create_server(options: ServerOptions) -> MCPServer:
             # The server owns its children's descendants: those that escape their process
             # group (setsid) are re-parented to it, killed and reaped at the end of each call.
             subreaper=True,
+            allowed_roots=options.allowed_roots,
         ) as supervisor:
             _log.info("llminst.server.started", models=sorted(options.models))
             try:

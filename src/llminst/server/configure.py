@@ -46,7 +46,8 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "command": (
         'The CLI argv: a list (["mycli", "--flag"]) or one string split like a shell '
         "would (no shell runs). An element exactly {prompt} is where the prompt goes; "
-        "otherwise it is appended. Required for a new model."
+        "otherwise it is appended. An element exactly {system_prompt_args} is where "
+        "system_prompt_args go. Required for a new model."
     ),
     "timeout_category": (
         "quick (60 s), normal (300 s, the default), long (600 s) or extended (1800 s)."
@@ -86,10 +87,39 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "install_hint": "How to install the CLI.",
     "max_attempts": "Attempts for rate limits (default 3).",
     "max_concurrency": "Concurrent calls of this model.",
-    "cwd": "Working directory of the CLI.",
+    "cwd": (
+        "Working directory of the CLI (a call's own cwd replaces it); over HTTP it must lie "
+        "under the server's allowed_roots."
+    ),
     "version_command": (
         "The argv printing the version cheaply ({executable} is the executable); "
         "without it status runs nothing to read a version."
+    ),
+    "system_prompt_args": (
+        "The CLI's own flag for a call's system prompt, e.g. "
+        '["--system", "{system_prompt}"]; without it the system prompt is prepended to the '
+        "prompt."
+    ),
+    "account": (
+        "The account its calls count against; models naming one account cool down together "
+        "after a rate limit (default: the program the command runs)."
+    ),
+    "fallbacks": 'Models to try in order when a call fails as fallback_on says, e.g. ["gemini"].',
+    "fallback_on": (
+        "Error kinds that move a call to the next fallback (default rate_limited, "
+        "credentials_missing, cli_not_found, api_unreachable; also timeout, json_not_found, "
+        "json_schema_mismatch, process_failed)."
+    ),
+    "resume_args": (
+        'Args continuing the CLI\'s own session in a later call, e.g. ["--resume", '
+        '"{session_id}"]; placed at a {resume} element of command, else after it. Empty: '
+        "a session's later calls get the transcript instead."
+    ),
+    "sessionless_args": 'Args only for calls outside a session, e.g. ["--ephemeral"].',
+    "history_args": (
+        'Args passing one earlier message of a replayed session, e.g. ["-g", "{role}", '
+        '"{text}"]; repeated per message at a {history} element of command, else before the '
+        "prompt. Empty: the transcript goes into the prompt."
     ),
 }
 
@@ -210,7 +240,8 @@ def _apply_configuration(
 
     Raises:
         ConfigError: a new model without a command, or a value the config file would refuse.
-        InvalidInputError: an executable or variable the allowlist does not permit.
+        InvalidInputError: an executable or variable the allowlist does not permit, or a
+            ``cwd`` outside the server's allowed roots.
     """
     existing = supervisor.models.get(model)
     if command is None and existing is None:
@@ -231,6 +262,9 @@ def _apply_configuration(
             ) from None
     if command is not None:
         fields = {**fields, "command": command}
+    if "cwd" in fields and supervisor.allowed_roots is not None:
+        # A model's directory is a call's directory for every call: the same roots apply.
+        fields = {**fields, "cwd": supervisor.resolve_directory(fields["cwd"])}
     spec = spec_from_mapping(model, fields, base=existing, source="configure_llm", key_prefix=model)
     if allowed is not None:
         locate = _locator(supervisor, spec)

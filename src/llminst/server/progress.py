@@ -18,7 +18,7 @@ from mcp.shared.direct_dispatcher import DIRECT_TRANSPORT_KIND
 
 from .._core.coalesce import Notice, ProgressCoalescer
 from .._core.events import RetryNotice, TextDelta
-from ..supervisor import RetryScheduled
+from ..supervisor import FallbackStarted, RetryScheduled
 
 __all__ = ["ReportProgress", "forward_progress", "progress_requested"]
 
@@ -93,7 +93,8 @@ def _decide(coalescer: ProgressCoalescer, event: object) -> list[Notice]:
         return coalescer.timer(trio.current_time())
     if isinstance(event, TextDelta):
         return coalescer.text(event.text, trio.current_time())
-    if isinstance(event, RetryScheduled | RetryNotice):
-        # llminst's retry, or the CLI's own (claude's api_retry lines).
+    if isinstance(event, RetryScheduled | RetryNotice | FallbackStarted):
+        # llminst's retry or move to a fallback model, or the CLI's own retry (claude's
+        # api_retry lines): the text starts over.
         return coalescer.retry()
     return []

@@ -17,23 +17,27 @@ from typing import Any
 
 import attrs
 from mcp_types import CallToolResult, TextContent
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_core import to_json
 
 from .. import __version__
 from .._core.errors import CallTimeoutError, LLMError
+from .._core.records import SessionRecord
 from .._core.result import CallResult
+from .._core.sessions import session_summary
 from .._core.status import ModelStatus
 
 __all__ = [
     "ConfigureResult",
     "ExecuteResult",
     "ModelStatusOut",
+    "SessionsResult",
     "StatusResult",
     "TokenEstimateOut",
     "call_result",
     "error_result",
     "ok_result",
+    "sessions_result",
     "status_result",
 ]
 
@@ -62,11 +66,18 @@ _LEAN = ConfigDict(json_schema_extra=_nullable_as_type_list)
 def _output_model(cls: type[Any], doc: str) -> type[BaseModel]:
     """The output schema of an attrs class: a pydantic model with its fields (one field list)."""
     attrs.resolve_types(cls)
-    fields: dict[str, Any] = {
-        a.name: (a.type, ... if a.default is attrs.NOTHING else a.default)
-        for a in attrs.fields(cls)
-    }
+    fields: dict[str, Any] = {a.name: (a.type, _default(a)) for a in attrs.fields(cls)}
     return create_model(f"{cls.__name__}Out", __doc__=doc, __config__=_LEAN, **fields)
+
+
+def _default(field: attrs.Attribute[Any]) -> Any:
+    """The field's default as pydantic takes it: required, a value, or a factory."""
+    if field.default is attrs.NOTHING:
+        return ...
+    factory = getattr(field.default, "factory", None)  # attrs.Factory
+    if factory is not None:
+        return Field(default_factory=factory)
+    return field.default
 
 
 ExecuteResult = _output_model(CallResult, "The complete result of one call.")
@@ -92,6 +103,28 @@ class TokenEstimateOut(BaseModel):
     characters: int
     family: str
     method: str
+
+
+class SessionOut(BaseModel):
+    """One session, without its transcript."""
+
+    model_config = _LEAN
+
+    name: str
+    model: str
+    turns: int
+    cli_model: str | None
+    cli_session_id: str | None
+    created_at: float
+    updated_at: float
+
+
+class SessionsResult(BaseModel):
+    """The sessions, most recently used first."""
+
+    model_config = _LEAN
+
+    sessions: list[SessionOut]
 
 
 class ConfigureResult(BaseModel):
@@ -131,6 +164,11 @@ def status_result(statuses: Iterable[ModelStatus]) -> CallToolResult:
             "unavailable": [m["model"] for m in models if not m["available"]],
         }
     )
+
+
+def sessions_result(sessions: Iterable[SessionRecord]) -> CallToolResult:
+    """The sessions as list_llm_sessions answers them (`SessionsResult`)."""
+    return ok_result({"sessions": [session_summary(s) for s in sessions]})
 
 
 def error_result(exc: LLMError, *, model: str | None) -> CallToolResult:

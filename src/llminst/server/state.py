@@ -34,6 +34,9 @@ class ServerOptions:
             command) at these executables (names found on PATH, or absolute paths), compared
             after resolving symlinks, and may not set environment variables that make an
             executable load other code (PATH, LD_*, PYTHON*, NODE_OPTIONS, ...). None: any.
+        allowed_roots: directories under which a call's ``cwd`` must lie (compared as real
+            paths, so a symlink cannot lead out); None: any directory; empty: no call may
+            choose its directory (`llminst serve` over HTTP without roots).
         coalesce_s / coalesce_bytes: streamed text is sent at most every `coalesce_s` seconds,
             or sooner once `coalesce_bytes` (UTF-8 bytes) are pending, so a fast CLI cannot
             flood the client.
@@ -46,6 +49,7 @@ class ServerOptions:
     base_env: Mapping[str, str] | None = None
     allow_configure: bool = True
     allowed_commands: tuple[str, ...] | None = None
+    allowed_roots: tuple[str, ...] | None = None
     coalesce_s: float = 0.05
     coalesce_bytes: int = 4096
     keepalive_s: float = 10.0

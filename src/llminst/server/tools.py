@@ -1,4 +1,5 @@
-"""The tools that run and describe calls: execute_llm, stream_llm, get_llm_status, estimate_tokens.
+"""The tools that run and describe calls: execute_llm, stream_llm, get_llm_status, estimate_tokens,
+list_llm_sessions.
 
 Each is a module-level typed function: its signature (with the descriptions in `Field`s) is the
 tool's input schema and its docstring the description clients show. A tool never starts a
@@ -25,21 +26,68 @@ from .progress import forward_progress, progress_requested
 from .registry import register
 from .results import (
     ExecuteResult,
+    SessionsResult,
     StatusResult,
     TokenEstimateOut,
     call_result,
     ok_result,
+    sessions_result,
     status_result,
 )
 from .state import state_of
 
-__all__ = ["call_tools", "estimate_tokens", "execute_llm", "get_llm_status", "stream_llm"]
+__all__ = [
+    "call_tools",
+    "estimate_tokens",
+    "execute_llm",
+    "get_llm_status",
+    "list_llm_sessions",
+    "stream_llm",
+]
 
 # Tool parameters shared by several tools (their descriptions are part of the input schemas).
 Prompt = Annotated[str, Field(description="The prompt, passed to the CLI byte for byte.")]
 Timeout = Annotated[
     float | None,
     Field(description="Seconds for the whole call; omit to pick a category from the prompt."),
+]
+SystemPrompt = Annotated[
+    str | None,
+    Field(
+        description=(
+            "Instructions for the model: passed by the CLI's own flag where it has one "
+            "(claude --append-system-prompt, llm --system, openai -g system), else prepended "
+            "to the prompt between <system> tags."
+        )
+    ),
+]
+Cwd = Annotated[
+    str | None,
+    Field(
+        description=(
+            "The directory the CLI runs in (the files an agentic CLI works on). It must exist; "
+            "over HTTP it must lie under the server's allowed_roots."
+        )
+    ),
+]
+Fallbacks = Annotated[
+    list[str] | None,
+    Field(
+        description=(
+            "Models to try in order if this one is rate limited (or cooling down), lacks "
+            "credentials, is not installed or cannot reach its API; within the same timeout. "
+            "Omit for the model's configured fallbacks; [] for none."
+        )
+    ),
+]
+Session = Annotated[
+    str | None,
+    Field(
+        description=(
+            "A session name you pick (1-200 of A-Z a-z 0-9 . _ : -): the first call opens it, "
+            "later calls with the same name continue the conversation, on any model."
+        )
+    ),
 ]
 
 
@@ -62,6 +110,10 @@ async def execute_llm(
             description="JSON Schema (JSON text or object) for json_mode; default {question, answer}."
         ),
     ] = None,
+    system_prompt: SystemPrompt = None,
+    cwd: Cwd = None,
+    fallbacks: Fallbacks = None,
+    session: Session = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Run a prompt through an LLM CLI and return the complete result.
 
@@ -69,7 +121,8 @@ async def execute_llm(
     (the chunk in `message`). Failures are tool errors whose text starts with their kind:
     unknown_model, cli_not_found, credentials_missing, rate_limited, timeout (with the
     partial output), process_failed (with the stderr tail), invalid_json_schema,
-    json_not_found / json_schema_mismatch (with the raw output).
+    json_not_found / json_schema_mismatch (with the raw output). The result's `model` names
+    the model that answered; `fallback_chain` lists those passed over, and why.
     """
     result = await _run(
         ctx,
@@ -79,6 +132,10 @@ async def execute_llm(
         json_mode=json_mode,
         json_schema=json_schema,
         with_progress=stream,
+        system_prompt=system_prompt,
+        cwd=cwd,
+        fallbacks=fallbacks,
+        session=session,
     )
     return call_result(result, text=_answer_text(result))
 
@@ -90,6 +147,10 @@ async def stream_llm(
     ],
     prompt: Prompt,
     timeout: Timeout = None,  # noqa: ASYNC109 (public contract: the call's budget)
+    system_prompt: SystemPrompt = None,
+    cwd: Cwd = None,
+    fallbacks: Fallbacks = None,
+    session: Session = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Stream a prompt's answer as progress notifications, then return the full text.
 
@@ -97,7 +158,17 @@ async def stream_llm(
     50 ms); notifications with no message are keepalives sent while the CLI is silent (at
     least every 10 s), so clients that reset their timeout on progress keep waiting.
     """
-    result = await _run(ctx, model=model, prompt=prompt, timeout=timeout, with_progress=True)
+    result = await _run(
+        ctx,
+        model=model,
+        prompt=prompt,
+        timeout=timeout,
+        with_progress=True,
+        system_prompt=system_prompt,
+        cwd=cwd,
+        fallbacks=fallbacks,
+        session=session,
+    )
     return call_result(result, text=result.output)
 
 
@@ -109,7 +180,8 @@ async def get_llm_status(
     ] = False,
 ) -> Annotated[CallToolResult, StatusResult]:
     """Which models are installed, their versions, credential variables set (names only),
-    timeout categories and concurrency limits, with a hint for fixing what is missing."""
+    timeout categories and concurrency limits, with a hint for fixing what is missing, and
+    which are cooling down after a rate limit (cooldown_until, epoch seconds) and why."""
     return status_result(await state_of(ctx).supervisor.status(probe=probe))
 
 
@@ -131,8 +203,20 @@ async def estimate_tokens(
     )
 
 
+async def list_llm_sessions(
+    ctx: Context,
+    limit: Annotated[
+        int, Field(description="At most this many sessions, most recently used first.", ge=1)
+    ] = 50,
+) -> Annotated[CallToolResult, SessionsResult]:
+    """The sessions calls can continue (pass `name` as `session` to execute_llm or
+    stream_llm): model of the latest turn, number of turns, the CLI's own session id when it
+    resumes one, times (Unix seconds)."""
+    return sessions_result(await state_of(ctx).supervisor.store.list_sessions(limit=limit))
+
+
 def call_tools() -> list[Tool]:
-    """The four tools, registered in the order clients list them."""
+    """The five tools, registered in the order clients list them."""
     running = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     return [
@@ -140,6 +224,7 @@ def call_tools() -> list[Tool]:
         register(stream_llm, running, reports_calls=True),
         register(get_llm_status, read_only),
         register(estimate_tokens, read_only),
+        register(list_llm_sessions, read_only),
     ]
 
 
@@ -152,6 +237,10 @@ async def _run(
     json_mode: bool = False,
     json_schema: str | Mapping[str, Any] | None = None,
     with_progress: bool,
+    system_prompt: str | None = None,
+    cwd: str | None = None,
+    fallbacks: list[str] | None = None,
+    session: str | None = None,
 ) -> CallResult:
     """Run one call on the server's supervisor, forwarding its text as progress if asked
     (`with_progress`) and the client listens."""
@@ -167,6 +256,10 @@ async def _run(
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=with_progress,
+            system_prompt=system_prompt,
+            cwd=cwd,
+            fallbacks=fallbacks,
+            session=session,
         )
     async with state.supervisor.open_stream(
         model,
@@ -175,6 +268,10 @@ async def _run(
         json_mode=json_mode,
         json_schema=json_schema,
         cli_streaming=True,
+        system_prompt=system_prompt,
+        cwd=cwd,
+        fallbacks=fallbacks,
+        session=session,
     ) as stream:
         await forward_progress(
             stream.events(),

@@ -19,6 +19,8 @@ credentials error without answering is ended the same way, early, instead of at 
 The package, one rule per module: `process` (start, kill a tree, reap), `pumps` (pipes),
 `attempt` (one process of a call), `call` (one call: deadline, limiter, attempts, backoff),
 `stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
+`workdir` (a call's directory, checked before it starts), `cooldowns` (which accounts rest
+after a rate limit, kept in the store), `recorder` (every call written to the store),
 `reaper` (descendants that left their group) and `procfs` (the one reader of ``/proc``).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
@@ -28,30 +30,41 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from .._core.backoff import BackoffPolicy
 from .._core.builtins import BUILTIN_MODELS
+from .._core.cooldowns import CooldownRecord, account_of
 from .._core.errors import LLMError
+from .._core.fallbacks import with_fallbacks
+from .._core.records import CallOrigin
 from .._core.request import CallRequest, build_request, resolve_model
 from .._core.result import CallResult
 from .._core.spec import ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
+from ..store import CallStore, MemoryStore
 from . import reaper
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
-from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
+from .cooldowns import CooldownKeeper
+from .recorder import Recorder
+from .sessions import SessionKeeper
+from .stream import AttemptStarted, CallStream, FallbackStarted, RetryScheduled, StreamEvent
+from .workdir import resolve_call_directory
 
 __all__ = [
     "QUICK_COMMAND_RETRY_AFTER_S",
     "VERSION_PROBE_LIMIT_S",
     "AttemptStarted",
     "CallStream",
+    "FallbackStarted",
     "RetryScheduled",
     "StreamEvent",
     "Supervisor",
@@ -76,6 +89,9 @@ class Supervisor:
         base_env: Mapping[str, str],
         backoff: BackoffPolicy,
         rng: random.Random,
+        recorder: Recorder,
+        allowed_roots: Sequence[str] | None = None,
+        cooldowns: CooldownKeeper | None = None,  # None: none kept before, wall-clock time
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -85,11 +101,41 @@ class Supervisor:
         self._nursery = nursery
         self._models = dict(models)
         self.settings = settings
+        self.allowed_roots = None if allowed_roots is None else tuple(allowed_roots)
         self._capabilities = Capabilities(nursery, base_env)
+        if cooldowns is None:
+            cooldowns = CooldownKeeper(recorder.store, time.time)
         self._runner = CallRunner(
-            settings=settings, backoff=backoff, rng=rng, capabilities=self._capabilities
+            settings=settings,
+            backoff=backoff,
+            rng=rng,
+            capabilities=self._capabilities,
+            cooldowns=cooldowns,
+            watchers=[recorder],
+            clock=cooldowns.clock,
         )
+        self._recorder = recorder
+        self._sessions = SessionKeeper(recorder.store)
         self._closed = False
+
+    # -- the store ------------------------------------------------------------------------
+
+    @property
+    def store(self) -> CallStore:
+        """Where every call of this supervisor is recorded (`open_supervisor`'s `store`)."""
+        return self._recorder.store
+
+    async def flushed(self) -> None:
+        """Wait until every call's record and output so far are written to the store.
+
+        Cancellation: safe; what was queued is written by the supervisor's writer anyway.
+        """
+        await self._recorder.flushed()
+
+    def cooldowns(self) -> list[CooldownRecord]:
+        """The accounts resting after a rate limit now (calls to their models fail at once
+        with ``rate_limited``, or go to a fallback, without starting the CLI)."""
+        return self._runner.cooldowns.active()
 
     # -- models ---------------------------------------------------------------------------
 
@@ -105,6 +151,11 @@ class Supervisor:
     def resolve(self, model: str) -> tuple[ModelSpec, str | None]:
         """``claude:sonnet`` -> (the claude spec, ``sonnet``); raises UnknownModelError."""
         return resolve_model(self._models, model)
+
+    def resolve_directory(self, path: str | os.PathLike[str]) -> str:
+        """The real path of `path` as a call's ``cwd``: raises InvalidInputError where `run`
+        would (missing, not a directory, outside `allowed_roots`)."""
+        return resolve_call_directory(_path_text(path), roots=self.allowed_roots)
 
     def concurrency_limit(self, spec: ModelSpec) -> int:
         return self._runner.concurrency_limit(spec)
@@ -152,12 +203,25 @@ class Supervisor:
         call is cancelled like `run`'s, its process tree killed and reaped before `status`
         returns control.
         """
-        return await self._capabilities.status(
+        statuses = await self._capabilities.status(
             list(self._models.values()),
             version_wait_s=version_wait_s,
             limit_of=self.concurrency_limit,
             running_of=lambda spec: self.running().get(spec.name, 0),
             probe=self._probe if probe else None,
+        )
+        return [self._with_cooldown(status) for status in statuses]
+
+    def _with_cooldown(self, status: ModelStatus) -> ModelStatus:
+        spec = self._models.get(status.model)
+        if spec is None:
+            return status
+        record = self._runner.cooldowns.resting(spec)
+        return attrs.evolve(
+            status,
+            account=account_of(spec),
+            cooldown_until=record.until if record else None,
+            cooldown_reason=record.reason if record else None,
         )
 
     async def _probe(self, spec: ModelSpec) -> str:
@@ -180,6 +244,10 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = False,
+        system_prompt: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        fallbacks: Sequence[str] | None = None,
+        session: str | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -191,6 +259,20 @@ class Supervisor:
             json_schema: the schema (JSON text or a mapping); None uses the default schema.
             cli_streaming: pass the model's streaming flags (``stream_args``) to the CLI. The
                 text is returned whole either way, so a call that nobody watches needs none.
+            system_prompt: instructions for the model: passed by the CLI's own flag where
+                the model has one (``system_prompt_args``), else prepended to the prompt.
+            cwd: the directory the CLI runs in (it must exist, and lie under the
+                supervisor's `allowed_roots` when it has them; symlinks are resolved first);
+                None: the model's ``cwd``, else this process's.
+            fallbacks: models to try in order when `model` fails in a way its ``fallback_on``
+                names (by default rate_limited -- also during a cooldown --,
+                credentials_missing, cli_not_found, api_unreachable), within the same deadline;
+                None: the model's configured ``fallbacks``; ``[]``: none. The result's ``model``
+                names the model that answered and ``fallback_chain`` those passed over.
+            session: a session name (1 to 200 of ``A-Za-z0-9._:-``): the first call opens it,
+                later calls continue the conversation (the CLI's own resume where it has one,
+                else the transcript so far), one call of a session at a time. A failed call
+                adds nothing to it.
 
         Returns:
             the `CallResult` of a successful call.
@@ -210,10 +292,16 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            system_prompt=system_prompt,
+            cwd=cwd,
+            fallbacks=fallbacks,
         )
-        call = self._runner.new_call(request, events=None)
-        await self._runner.drive(call)  # in this task: nothing to hand over
-        return call.outcome()
+        async with self._sessions.turn(request, session) as turn:
+            call = self._runner.new_call(turn.request, events=None)
+            await self._runner.drive(call)  # in this task: nothing to hand over
+            result = call.outcome()
+            turn.succeeded(call.id, result)
+        return result
 
     @asynccontextmanager
     async def open_stream(
@@ -225,12 +313,17 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = True,
+        system_prompt: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        fallbacks: Sequence[str] | None = None,
+        session: str | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
         Arguments are those of `run`, but `cli_streaming` is True by default: a stream is
         read as it comes, so the CLI is asked to print its answer as it comes. Invalid input
-        raises before anything starts.
+        raises before anything starts. A call of a `session` waits for the session's previous
+        call to end before it starts.
 
         Cancellation: leaving the block before the call ends (break, exception, cancellation)
         cancels the call: its process tree gets SIGTERM, the grace period, SIGKILL, and is
@@ -243,15 +336,21 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            system_prompt=system_prompt,
+            cwd=cwd,
+            fallbacks=fallbacks,
         )
-        send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
-        call = self._runner.new_call(request, events=send)
-        self._nursery.start_soon(self._runner.drive, call)
-        try:
-            yield CallStream(call, receive)
-        finally:
-            receive.close()
-            await _end(call)
+        async with self._sessions.turn(request, session) as turn:
+            send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
+            call = self._runner.new_call(turn.request, events=send)
+            self._nursery.start_soon(self._runner.drive, call)
+            try:
+                yield CallStream(call, receive)
+            finally:
+                receive.close()
+                await _end(call)
+                if call.error is None and call.result is not None:
+                    turn.succeeded(call.id, call.result)
 
     def _request(
         self,
@@ -262,7 +361,11 @@ class Supervisor:
         json_mode: bool,
         json_schema: str | Mapping[str, Any] | None,
         cli_streaming: bool,
+        system_prompt: str | None,
+        cwd: str | os.PathLike[str] | None,
+        fallbacks: Sequence[str] | None = None,
     ) -> CallRequest:
+        real_cwd = None if cwd is None else self.resolve_directory(cwd)
         request = build_request(
             self._models,
             model=model,
@@ -271,10 +374,19 @@ class Supervisor:
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=cli_streaming,
+            system_prompt=system_prompt,
+            cwd=real_cwd,
         )
+        request = with_fallbacks(self._models, request, fallbacks)
         if self._closed:
             raise RuntimeError("the supervisor is closed")
         return request
+
+
+def _path_text(path: object) -> object:
+    """A path object as its text; anything else as it is, for `resolve_call_directory` to
+    refuse by its type."""
+    return os.fspath(path) if isinstance(path, os.PathLike) else path
 
 
 async def _end(call: Call) -> None:
@@ -294,6 +406,11 @@ async def open_supervisor(
     backoff: BackoffPolicy = BackoffPolicy(),  # noqa: B008 - frozen, as above
     seed: int | None = None,
     subreaper: bool = False,
+    store: CallStore | None = None,
+    origin: CallOrigin = CallOrigin.LIBRARY,
+    keep_prompts: bool = True,
+    allowed_roots: Sequence[str] | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -309,15 +426,30 @@ async def open_supervisor(
             ``setsid`` are found, killed and reaped too. It assumes llminst owns every child
             of the process (stray zombie children are reaped), so it is for servers
             (``llminst serve``), not for libraries embedding llminst. See `reaper`.
+        store: where every call (record and output, as it streams) and session is kept
+            (None: a `MemoryStore` of this supervisor's own). The caller owns a store it
+            passes: it opens and closes it around this block.
+        origin: who asks for the calls (recorded with each).
+        keep_prompts: record each call's prompt.
+        allowed_roots: directories under which a call's ``cwd`` must lie (compared as real
+            paths); None (the default): any directory; empty: no call may choose one.
+        wall_clock: epoch seconds now, for reset times and cooldowns (tests pass a virtual
+            one). Cooldowns are loaded from `store` when the block is entered.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
     before the block is left.
     """
     ensure_logging()
+    recorder = Recorder(
+        MemoryStore() if store is None else store, origin=origin, keep_prompts=keep_prompts
+    )
+    cooldowns = CooldownKeeper(recorder.store, wall_clock)
+    await cooldowns.load()
     reaping = subreaper and reaper.enable()
     try:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(recorder.run)
             supervisor = Supervisor(
                 _CONSTRUCTED_BY_OPEN_SUPERVISOR,
                 nursery,
@@ -326,6 +458,9 @@ async def open_supervisor(
                 base_env=os.environ if base_env is None else base_env,
                 backoff=backoff,
                 rng=random.Random(seed),
+                recorder=recorder,
+                allowed_roots=allowed_roots,
+                cooldowns=cooldowns,
             )
             try:
                 yield supervisor
@@ -333,6 +468,8 @@ async def open_supervisor(
                 supervisor._closed = True
                 nursery.cancel_scope.cancel()
                 await supervisor._runner.end_all()
+                with trio.CancelScope(shield=True):
+                    await recorder.drain()
     finally:
         if reaping:
             reaper.disable()

@@ -6,8 +6,11 @@ scope, whose deadline covers everything (queueing for the model's concurrency li
 attempt, every backoff sleep), it takes a slot of the model's `trio.CapacityLimiter`, decides
 once whether the CLI takes the JSON schema by its own flag, then runs attempts
 (`attempt.run_attempt`) until one succeeds, fails, or a rate limit cannot be waited out; between
-rate-limited attempts it sleeps as `plan_retry` says. How each attempt ends and what the call
-returns is decided in `_core.outcome`; this module only sequences it and keeps the time.
+rate-limited attempts it sleeps as `plan_retry` says. A model whose account is cooling down
+(`cooldowns`) starts no process; a model that fails in a way its ``fallback_on`` names hands
+the call to the next model of its chain (`_core.fallbacks`), under the same deadline. How each
+attempt ends and what the call returns is decided in `_core.outcome`; this module only
+sequences it and keeps the time.
 
 What it must never do: raise out of `drive` (every end of a call is a result or an `LLMError`
 on the `Call`, and `done` is always set), or leave a process running when the call ends.
@@ -20,9 +23,9 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -30,7 +33,9 @@ from attrs import define
 
 from .._core.backoff import BackoffPolicy, plan_retry
 from .._core.command import invocation_for
+from .._core.cooldowns import cooling_down_error
 from .._core.errors import LLMError
+from .._core.fallbacks import PassedOver, falls_back, note_passed_over, share_timeout_error
 from .._core.outcome import (
     CallFacts,
     attach_result,
@@ -52,11 +57,29 @@ from ..logs import get_logger
 from . import reaper
 from .attempt import run_attempt
 from .capabilities import Capabilities
-from .stream import RetryScheduled, StreamEvent
+from .cooldowns import CooldownKeeper
+from .stream import AttemptStarted, FallbackStarted, RetryScheduled, StreamEvent
 
-__all__ = ["Call", "CallRunner"]
+__all__ = ["Call", "CallRunner", "CallWatcher"]
 
 _log = get_logger()
+
+
+class CallWatcher(Protocol):
+    """Something told of every call's life as it happens (the store's recorder, live jobs).
+
+    Each method is called synchronously on the call's path, so it must be quick, never wait,
+    and never raise: a watcher that has I/O to do queues it for a task of its own.
+    """
+
+    def call_started(self, call: Call) -> None:
+        """`call` was accepted (queued for its model's limit)."""
+
+    def call_event(self, call: Call, event: StreamEvent) -> None:
+        """`call` produced `event` (an attempt started, text, a retry notice or a backoff)."""
+
+    def call_finished(self, call: Call) -> None:
+        """`call` ended: `call.result` is set (and `call.error` for a failure)."""
 
 
 @define(eq=False)
@@ -74,13 +97,22 @@ class Call:
     last: AttemptOutput | None = None
     result: CallResult | None = None
     error: LLMError | None = None
+    watchers: Sequence[CallWatcher] = ()
+    owner: str | None = None  # who may see it over HTTP (set by the server), None: anyone
     inline: bool = False  # run in its caller's task (`run`), not in the supervisor's nursery
     abandoned: bool = False  # the caller left before the call ended
     shut_down: bool = False  # its supervisor closed before the call ended
+    spawned: int = 0  # processes started (a missing CLI counts an attempt but starts none)
+    passed_over: list[PassedOver] = attrs.Factory(list)  # models tried before `request`'s
 
     def facts(self) -> CallFacts:
         duration_s = trio.current_time() - self.started
-        return CallFacts(request=self.request, attempts=self.attempts, duration_s=duration_s)
+        return CallFacts(
+            request=self.request,
+            attempts=self.attempts,
+            duration_s=duration_s,
+            passed_over=tuple(self.passed_over),
+        )
 
     def outcome(self) -> CallResult:
         """The result of the ended call, or its error raised."""
@@ -91,7 +123,12 @@ class Call:
         return self.result
 
     async def emit(self, event: StreamEvent) -> None:
-        """Pass `event` to the caller; waits only while the caller's buffer is full."""
+        """Pass `event` to the watchers and the caller; waits only while the caller's buffer
+        is full."""
+        if isinstance(event, AttemptStarted):
+            self.spawned += 1
+        for watcher in self.watchers:
+            watcher.call_event(self, event)
         if self.events is None:
             return
         # A consumer that stopped reading cancels the call when it leaves its block.
@@ -122,9 +159,14 @@ class CallRunner:
     backoff: BackoffPolicy
     rng: random.Random
     capabilities: Capabilities
+    cooldowns: CooldownKeeper
     limiters: dict[str, trio.CapacityLimiter] = attrs.Factory(dict)
     calls: dict[str, Call] = attrs.Factory(dict)
     """The calls running or queued, by id."""
+    watchers: list[CallWatcher] = attrs.Factory(list)
+    """Told of every call's life (`CallWatcher`)."""
+    clock: Callable[[], float] = time.time
+    """The wall clock (epoch seconds) for reset times and cooldowns."""
     _ids: Iterator[str] = attrs.field(
         init=False,
         factory=lambda: map(f"{uuid.uuid4().hex[:6]}-{{}}".format, itertools.count(1)),
@@ -140,7 +182,11 @@ class CallRunner:
             limiter.total_tokens = self.concurrency_limit(spec)
 
     def new_call(
-        self, request: CallRequest, *, events: trio.MemorySendChannel[StreamEvent] | None
+        self,
+        request: CallRequest,
+        *,
+        events: trio.MemorySendChannel[StreamEvent] | None,
+        owner: str | None = None,
     ) -> Call:
         """A call of `request`, counted as running; `drive` it (inline, or as a task).
 
@@ -155,9 +201,13 @@ class CallRunner:
             started=now,
             events=events,
             log=_log.bind(call=call_id, model=request.model),
+            watchers=tuple(self.watchers),
+            owner=owner,
             inline=events is None,
         )
         self.calls[call.id] = call
+        for watcher in call.watchers:
+            watcher.call_started(call)
         return call
 
     async def end_all(self) -> None:
@@ -187,10 +237,12 @@ class CallRunner:
             timeout_s=request.timeout.seconds,
             timeout_category=request.timeout.category,
             prompt_chars=len(request.prompt),
+            system_prompt_chars=len(request.system_prompt or ""),
+            cwd=request.cwd,
         )
         try:
             with call.scope:
-                call.result = await self._within_limit(call)
+                call.result = await self._through_chain(call)
             if call.scope.cancelled_caught:
                 self._fail(call, _why_cancelled(call))
         except LLMError as exc:
@@ -210,6 +262,8 @@ class CallRunner:
             call.done.set()
             if call.events is not None:
                 call.events.close()
+            for watcher in call.watchers:
+                watcher.call_finished(call)
             call.log.info(
                 "llminst.call.finished",
                 attempt=call.attempts,
@@ -221,6 +275,54 @@ class CallRunner:
     def _fail(self, call: Call, error: LLMError) -> None:
         call.error = attach_result(error, call.facts(), call.last)
         call.result = error.result
+
+    async def _through_chain(self, call: Call) -> CallResult:
+        """Run the call on its model, then on each fallback while the failure says to."""
+        primary = call.request
+        chain = (primary, *primary.fallbacks)
+        for index, request in enumerate(chain):
+            left = len(chain) - index - 1
+            if index:
+                await self._move_on(call, request)
+            spawned = call.spawned
+            try:
+                return await self._one_model(call, models_left=left)
+            except LLMError as exc:
+                if not falls_back(primary, exc, models_left=left):
+                    raise note_passed_over(exc, call.passed_over) from None
+                started = call.spawned > spawned
+                call.passed_over.append(
+                    PassedOver(
+                        model=request.model, error_kind=exc.kind, error=exc.message, started=started
+                    )
+                )
+        raise AssertionError("unreachable: the last model's failure is raised")
+
+    async def _one_model(self, call: Call, *, models_left: int) -> CallResult:
+        """Run the call on its current model; with timeouts in ``fallback_on`` and models left,
+        for its equal share of the time left only."""
+        request = call.request
+        if models_left == 0 or "timeout" not in call.request.spec.fallback_on:
+            return await self._within_limit(call)
+        now = trio.current_time()
+        share = (call.scope.deadline - now) / (models_left + 1)
+        with trio.CancelScope(deadline=now + share):
+            return await self._within_limit(call)
+        raise share_timeout_error(request, call.last, share)
+
+    async def _move_on(self, call: Call, request: CallRequest) -> None:
+        """Hand the call to the next model of its chain."""
+        passed = call.passed_over[-1]
+        call.log.info(
+            "llminst.fallback.next",
+            passed_over=passed.model,
+            reason=passed.error_kind,
+            next_model=request.model,
+        )
+        call.request = request
+        call.last = None
+        call.log = call.log.bind(model=request.model)
+        await call.emit(FallbackStarted(request.model, passed.model, passed.error_kind))
 
     async def _within_limit(self, call: Call) -> CallResult:
         """Run the call's attempts holding a slot of its model's concurrency limit."""
@@ -241,6 +343,7 @@ class CallRunner:
         request = call.request
         native_args = request.spec.json_schema_args
         native = request.json_mode and bool(native_args)
+        self._refuse_if_resting(call)
         if native:  # decided once per call: the CLI's help says whether it has the flag
             native = await self.capabilities.supports_flag(request.spec, native_args[0])
         while True:
@@ -259,12 +362,20 @@ class CallRunner:
                 call, output, invocation, grace_s=settings.grace_period_s, token=token
             )
             if succeeded(output):
+                await self.cooldowns.succeeded(request.spec)
                 return finish(call.facts(), output)
-            now = time.time()
+            now = self.clock()
             failure = classify_failure(request, output, now=now, tz=_local_timezone())
             if not isinstance(failure, RateLimitHit):
                 raise failure
             await self._wait_out(call, failure, now)
+
+    def _refuse_if_resting(self, call: Call) -> None:
+        """Raise `rate_limited` before any process starts if the model's account rests."""
+        record = self.cooldowns.resting(call.request.spec)
+        if record is not None:
+            call.log.info("llminst.cooldown.refused", account=record.account, until=record.until)
+            raise cooling_down_error(call.request.model, record, now=self.clock())
 
     async def _wait_out(self, call: Call, hit: RateLimitHit, now: float) -> None:
         """Sleep before the next attempt as `plan_retry` says, or raise if it says give up."""
@@ -278,6 +389,14 @@ class CallRunner:
             now=now,
             deadline=now + remaining,
             rand=self.rng.random(),
+        )
+        await self.cooldowns.throttled(
+            call.request.spec,
+            model=call.request.model,
+            reason=hit.excerpt,
+            reset_at=decision.reset_at,
+            gave_up=decision.delay_s is None,
+            now=now,
         )
         if decision.delay_s is None:
             raise rate_limited_error(call.request, hit, decision, attempt)

@@ -23,7 +23,7 @@ from .._core.timeouts import TimeoutChoice
 if TYPE_CHECKING:
     from .call import Call
 
-__all__ = ["AttemptStarted", "CallStream", "RetryScheduled", "StreamEvent"]
+__all__ = ["AttemptStarted", "CallStream", "FallbackStarted", "RetryScheduled", "StreamEvent"]
 
 _T = TypeVar("_T")
 
@@ -46,8 +46,19 @@ class RetryScheduled:
     reset_at: float | None
 
 
-StreamEvent = TextDelta | RetryNotice | AttemptStarted | RetryScheduled
-"""What `CallStream.events()` yields: text, the CLI's own retry notices, attempts and retries."""
+@frozen
+class FallbackStarted:
+    """The call moved on to `model`, its next fallback, because `passed_over` failed with
+    `reason` (an error kind); its text starts over with the next `AttemptStarted`."""
+
+    model: str
+    passed_over: str
+    reason: str
+
+
+StreamEvent = TextDelta | RetryNotice | AttemptStarted | RetryScheduled | FallbackStarted
+"""What `CallStream.events()` yields: text, the CLI's own retry notices, attempts, retries and
+moves to a fallback model."""
 
 
 class CallStream:

@@ -1,0 +1,85 @@
+"""`CallStore`: what every store backend offers (calls, their output, sessions, cooldowns).
+
+Every method is a trio-compatible coroutine; a backend that does blocking I/O (SQLite) does it
+off the trio thread, so a call never waits on a disk write to stream its text. Output is text
+appended at the end as it streams and read back by character offset (never a split code point:
+offsets count Python characters, i.e. code points).
+
+What it must never do: run a call, start a process, or raise for a missing record (a lookup
+returns None, an update of an unknown id does nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from .._core.cooldowns import CooldownRecord
+from .._core.records import CallRecord, CallState, SessionRecord
+
+__all__ = ["CallStore"]
+
+
+class CallStore(Protocol):
+    """A place that keeps calls, their output and sessions."""
+
+    async def add_call(self, record: CallRecord) -> None:
+        """Keep a new call (its output starts empty)."""
+
+    async def update_call(self, call_id: str, **changes: Any) -> None:
+        """Change fields of a call's record (`CallRecord` attribute names)."""
+
+    async def append_output(self, call_id: str, text: str) -> None:
+        """Add `text` at the end of the call's output (and to its ``output_chars``)."""
+
+    async def reset_output(self, call_id: str) -> None:
+        """Empty the call's output: a new attempt starts over."""
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        """The call's record, or None."""
+
+    async def read_output(self, call_id: str, offset: int = 0, limit: int | None = None) -> str:
+        """The call's output from character `offset`, at most `limit` characters ('' if none)."""
+
+    async def list_calls(
+        self,
+        *,
+        states: Sequence[CallState] | None = None,
+        model: str | None = None,
+        owner: str | None = None,
+        limit: int = 20,
+    ) -> list[CallRecord]:
+        """Recent calls, newest first (by ``created_at``), filtered as asked.
+
+        `owner` None lists every call; a value lists that owner's calls only.
+        """
+
+    async def interrupt_running(self, *, now: float, writer_alive: Callable[[str], bool]) -> int:
+        """Mark calls still queued or running whose writer is gone as interrupted; how many.
+
+        `writer_alive` says whether a `CallRecord.writer` still runs (a call with no writer
+        counts as gone); their partial output is kept.
+        """
+
+    async def purge(self, *, before: float) -> int:
+        """Delete calls created before `before` (and their output); how many."""
+
+    async def get_session(self, name: str) -> SessionRecord | None:
+        """The session, or None."""
+
+    async def put_session(self, record: SessionRecord) -> None:
+        """Keep the session (replacing one of the same name)."""
+
+    async def list_sessions(
+        self, *, owner: str | None = None, limit: int = 50
+    ) -> list[SessionRecord]:
+        """Sessions, most recently updated first."""
+
+    async def get_cooldowns(self) -> list[CooldownRecord]:
+        """Every account's cooldown record (ended ones included: they carry the repeats)."""
+
+    async def put_cooldown(self, record: CooldownRecord) -> None:
+        """Keep `record` as its account's cooldown (replacing the account's previous one)."""
+
+    async def aclose(self) -> None:
+        """Finish pending writes and release the backend."""

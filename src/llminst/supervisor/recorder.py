@@ -1,0 +1,231 @@
+"""The recorder: writes every call's life to the call store, off the call's path.
+
+`Recorder` is a `CallWatcher`: the supervisor tells it, synchronously, when a call is accepted,
+when an attempt starts, each piece of text, and when the call ends. It only queues what to
+write; one writer task of the supervisor's nursery (`run`) writes the queue, so a call never
+waits on a disk write to stream its text. Batching comes from the writer's own pace: text that
+arrives while a write is under way is joined into one append, so a fast CLI costs few writes
+and a slow one has each piece stored at once; a process that dies mid-call keeps what arrived
+up to the last write. The writer sets no timer, so virtual clocks see only the calls' own. Leaving the supervisor drains the queue (`drain`) before the block is left.
+
+What it must never do: slow down or fail a call because the store is slow or broken (a failed
+write is logged, the call goes on), or keep a prompt the store was told not to keep.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .._core.events import TextDelta
+from .._core.records import CallOrigin, CallRecord, CallState
+from .._core.result import CallResult
+from ..logs import get_logger
+from ..store.base import CallStore
+from . import procfs
+from .stream import AttemptStarted, StreamEvent
+
+if TYPE_CHECKING:
+    from .call import Call
+
+__all__ = ["Recorder", "writer_alive", "writer_identity"]
+
+_log = get_logger()
+
+Write = Callable[[], Awaitable[None]]
+
+
+def writer_identity() -> str:
+    """This process as a call's writer: ``host:pid:start`` (start tells a reused PID apart)."""
+    stat = procfs.read_stat("self")
+    start = 0 if stat is None else stat.start_time
+    return f"{socket.gethostname()}:{os.getpid()}:{start}"
+
+
+def writer_alive(writer: str) -> bool:
+    """Whether the process a `writer_identity` names still runs (another host: assumed so)."""
+    host, _, rest = writer.partition(":")
+    pid_text, _, start_text = rest.partition(":")
+    if host != socket.gethostname():
+        return True  # cannot tell from here; a shared store's owner decides
+    try:
+        pid, start = int(pid_text), int(start_text)
+    except ValueError:
+        return False
+    stat = procfs.read_stat(pid)
+    if stat is None:
+        return False
+    return stat.alive and (start == 0 or stat.start_time == start)
+
+
+class Recorder:
+    """Queues each call's record and output for the store, and writes them in batches.
+
+    Args:
+        store: where calls are kept.
+        origin: who asks for the calls of this supervisor.
+        keep_prompts: keep each call's prompt in its record.
+    """
+
+    def __init__(
+        self,
+        store: CallStore,
+        *,
+        origin: CallOrigin = CallOrigin.LIBRARY,
+        keep_prompts: bool = True,
+    ) -> None:
+        self.store = store
+        self.origin = origin
+        self.keep_prompts = keep_prompts
+        self.writer = writer_identity()
+        self._queue: deque[Write] = deque()
+        self._text: dict[str, list[str]] = {}  # call id -> text not yet queued as one append
+        self._chars: dict[str, int] = {}  # call id -> characters of its attempt recorded
+        self._wakeup = trio.Event()
+        self._written = trio.Condition()
+        self._queued_total = 0
+        self._written_total = 0
+
+    # -- CallWatcher ----------------------------------------------------------------------
+
+    def call_started(self, call: Call) -> None:
+        request = call.request
+        record = CallRecord(
+            call_id=call.id,
+            model=request.model,
+            state=CallState.QUEUED,
+            origin=self.origin,
+            created_at=time.time(),
+            prompt=request.prompt if self.keep_prompts else None,
+            owner=call.owner,
+            writer=self.writer,
+            session=getattr(request, "session", None),
+            cwd=request.cwd,
+        )
+        self._chars[call.id] = 0
+        self._enqueue(lambda: self.store.add_call(record))
+
+    def call_event(self, call: Call, event: StreamEvent) -> None:
+        if isinstance(event, TextDelta):
+            if event.text:
+                self._text.setdefault(call.id, []).append(event.text)
+                self._chars[call.id] = self._chars.get(call.id, 0) + len(event.text)
+                self._wake()
+        elif isinstance(event, AttemptStarted):
+            self._attempt_started(call.id, event.attempt)
+
+    def call_finished(self, call: Call) -> None:
+        result = call.result
+        if result is None:  # cannot happen: drive sets it before telling watchers
+            return
+        self._queue_text(call.id)
+        if len(result.output) != self._chars.pop(call.id, 0):
+            # What streamed is not the answer (a decoder kept more than it forwarded, or
+            # the cap cut it): keep the answer itself.
+            output = result.output
+            self._enqueue(lambda: self.store.reset_output(call.id))
+            self._enqueue(lambda: self.store.append_output(call.id, output))
+        changes = _final_fields(call, result)
+        self._enqueue(lambda: self.store.update_call(call.id, **changes))
+
+    # -- writing --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Write queued work as it comes, forever (a task of the supervisor's nursery)."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            await self._write_queued()
+
+    async def drain(self) -> None:
+        """Write everything queued so far (the supervisor closes: shielded by its caller)."""
+        await self._write_queued()
+
+    async def flushed(self) -> None:
+        """Wait until what was queued before this call is written."""
+        for call_id in list(self._text):
+            self._queue_text(call_id)
+        target = self._queued_total
+        self._wake()
+        async with self._written:
+            while self._written_total < target:
+                await self._written.wait()
+
+    def _attempt_started(self, call_id: str, attempt: int) -> None:
+        self._queue_text(call_id)
+        now = time.time()
+        if attempt == 1:
+            changes: dict[str, Any] = {
+                "state": CallState.RUNNING,
+                "attempts": 1,
+                "started_at": now,
+            }
+        else:
+            self._chars[call_id] = 0
+            self._enqueue(lambda: self.store.reset_output(call_id))
+            changes = {"state": CallState.RUNNING, "attempts": attempt}
+        self._enqueue(lambda: self.store.update_call(call_id, **changes))
+
+    def _queue_text(self, call_id: str) -> None:
+        pieces = self._text.pop(call_id, None)
+        if pieces:
+            text = "".join(pieces)
+            self._enqueue(lambda: self.store.append_output(call_id, text))
+
+    def _enqueue(self, write: Write) -> None:
+        self._queue.append(write)
+        self._queued_total += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    async def _write_queued(self) -> None:
+        for call_id in list(self._text):
+            self._queue_text(call_id)
+        while self._queue:
+            # One at a time off the queue: a cancelled writer leaves the rest for `drain`.
+            write = self._queue[0]
+            try:
+                with trio.CancelScope(shield=True):  # a write is never cut in half
+                    await write()
+            except Exception as exc:  # the store failed: the call must not
+                _log.warning("llminst.store.write_failed", error=repr(exc))
+            self._queue.popleft()
+            self._written_total += 1
+        async with self._written:
+            self._written.notify_all()
+
+
+def _final_fields(call: Call, result: CallResult) -> dict[str, Any]:
+    if call.error is None:
+        state = CallState.SUCCEEDED
+    elif call.shut_down:
+        state = CallState.INTERRUPTED
+    elif call.abandoned:
+        state = CallState.CANCELLED
+    else:
+        state = CallState.FAILED
+    summary = result.to_dict()
+    summary.pop("output", None)
+    if isinstance(summary.get("duration_s"), float) and not math.isfinite(summary["duration_s"]):
+        summary["duration_s"] = None
+    return {
+        "state": state,
+        "finished_at": time.time(),
+        "attempts": result.attempts,
+        "exit_code": result.exit_code,
+        "error_kind": result.error_kind,
+        "error": result.error,
+        "usage": result.usage,
+        "cost_usd": result.cost_usd,
+        "cli_session_id": result.session_id,
+        "result": summary,
+    }

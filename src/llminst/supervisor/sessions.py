@@ -1,0 +1,115 @@
+"""Session turns: one call of a session at a time, continued from the store, recorded after.
+
+`SessionKeeper.turn` wraps one call that names a session: it waits for the session's lock (two
+turns at once would fork the conversation), reads the session from the store, hands back the
+request that continues it (`_core.sessions.plan_continuation`), and, once the call succeeded,
+stores the session with the new turns. What it must never do: record a failed or cancelled call
+(it adds no turns), or start a process (the caller runs the call).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+from attrs import define
+
+from .._core.records import SessionRecord
+from .._core.request import CallRequest
+from .._core.result import CallResult
+from .._core.sessions import Resume, check_session_name, next_session, plan_continuation
+from ..logs import get_logger
+from ..store.base import CallStore
+
+__all__ = ["SessionKeeper", "SessionTurn"]
+
+_log = get_logger()
+
+
+@define
+class SessionTurn:
+    """One call of a session: the request to run, and its result once it succeeded."""
+
+    request: CallRequest
+    session: SessionRecord | None
+    call_id: str | None = None
+    result: CallResult | None = None
+
+    def succeeded(self, call_id: str, result: CallResult) -> None:
+        """The call answered: its prompt and answer become the session's next turns."""
+        self.call_id = call_id
+        self.result = result
+
+
+class SessionKeeper:
+    """Runs the turns of sessions kept in `store`, one at a time per session."""
+
+    def __init__(self, store: CallStore) -> None:
+        self._store = store
+        self._locks: dict[str, trio.Lock] = {}
+
+    @asynccontextmanager
+    async def turn(self, request: CallRequest, session: str | None) -> AsyncIterator[SessionTurn]:
+        """The turn of `request` in `session` (None: a call outside any session, as is).
+
+        Raises:
+            InvalidInputError: `session` is not a valid name (before anything waits).
+        """
+        if session is None:
+            yield SessionTurn(request, None)
+            return
+        name = check_session_name(session)
+        lock = self._locks.setdefault(name, trio.Lock())
+        try:
+            async with lock:
+                record = await self._store.get_session(name)
+                turn = SessionTurn(_continuing(request, name, record), record)
+                try:
+                    yield turn
+                finally:
+                    with trio.CancelScope(shield=True):  # the turn happened: keep it
+                        await self._record(turn, name)
+        finally:
+            if lock.statistics().tasks_waiting == 0 and not lock.locked():
+                self._locks.pop(name, None)
+
+    async def _record(self, turn: SessionTurn, name: str) -> None:
+        if turn.result is None:
+            return
+        # The model that answered: the one asked for, or a fallback of it.
+        request = next(
+            (r for r in (turn.request, *turn.request.fallbacks) if r.model == turn.result.model),
+            turn.request,
+        )
+        updated = next_session(
+            turn.session,
+            name=name,
+            model=request.model,
+            spec=request.spec,
+            prompt=request.prompt,
+            answer=turn.result.output,
+            cli_session_id=turn.result.session_id,
+            call_id=turn.call_id,
+            now=time.time(),
+        )
+        await self._store.put_session(updated)
+        _log.info(
+            "llminst.session.recorded",
+            session=name,
+            model=request.model,
+            turns=len(updated.turns),
+            resumed=isinstance(request.continuation, Resume),
+        )
+
+
+def _continuing(request: CallRequest, name: str, record: SessionRecord | None) -> CallRequest:
+    """`request` (and each of its fallbacks, for its own model) continuing session `name`."""
+    return attrs.evolve(
+        request,
+        session=name,
+        continuation=plan_continuation(record, request.spec),
+        fallbacks=tuple(_continuing(fallback, name, record) for fallback in request.fallbacks),
+    )

@@ -1,0 +1,136 @@
+"""Every call leaves a record in the store: states, output as it streams, the final result.
+
+Real processes (the echo CLI) through a real supervisor; the store is the in-memory backend or
+one that fails on purpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+from llminst import BackoffPolicy, LLMError, open_supervisor
+from llminst._core.records import CallOrigin, CallState
+from llminst.store import MemoryStore
+from llminst.supervisor.recorder import writer_alive, writer_identity
+
+FAST_BACKOFF = BackoffPolicy(initial_s=0.01, maximum_s=0.05, multiplier=2.0, jitter_s=0.0)
+
+
+async def only_call(store: MemoryStore) -> Any:
+    (record,) = await store.list_calls()
+    return record
+
+
+async def test_a_call_is_recorded_with_its_output_and_result() -> None:
+    store = MemoryStore()
+    async with open_supervisor(store=store, origin=CallOrigin.RUN) as sup:
+        result = await sup.run("echo", "hello recorder")
+        await sup.flushed()
+        record = await only_call(store)
+    assert record.state is CallState.SUCCEEDED and record.origin is CallOrigin.RUN
+    assert record.prompt == "hello recorder" and record.model == "echo"
+    assert record.exit_code == 0 and record.attempts == 1
+    assert record.writer == writer_identity()
+    assert record.created_at <= record.started_at <= record.finished_at
+    assert await store.read_output(record.call_id) == result.output == "hello recorder"
+    assert record.output_chars == len(result.output)
+    assert record.result is not None and "output" not in record.result
+    assert record.result["success"] is True
+
+
+async def test_output_is_stored_while_the_call_runs() -> None:
+    """A streaming call's text reaches the store before the call ends (a crash keeps it)."""
+    store = MemoryStore()
+    prompt = "[[echo:delay=0.05]] " + " ".join(f"w{i}" for i in range(200))
+    async with open_supervisor(store=store) as sup, sup.open_stream("echo", prompt) as stream:
+        async for _ in stream.events():
+            await sup.flushed()
+            record = await only_call(store)
+            if record.output_chars > 0:
+                break
+        assert record.state is CallState.RUNNING
+        assert (await store.read_output(record.call_id)).startswith("w0")
+    record = await only_call(store)
+    assert record.state is CallState.CANCELLED  # the stream's block was left early
+
+
+async def test_a_retried_call_keeps_only_its_last_attempts_output(echo_state: Any) -> None:
+    store = MemoryStore()
+    async with open_supervisor(store=store, backoff=FAST_BACKOFF) as sup:
+        result = await sup.run("echo", "[[echo:rate-limit=2]] hello again")
+    record = await only_call(store)  # the block's end wrote everything
+    assert record.attempts == 3 and record.state is CallState.SUCCEEDED
+    assert await store.read_output(record.call_id) == result.output == "hello again"
+
+
+async def test_a_failed_call_records_its_error() -> None:
+    store = MemoryStore()
+    async with open_supervisor(store=store) as sup:
+        with pytest.raises(LLMError) as caught:
+            await sup.run("echo", "[[echo:exit=3]] nope")
+    record = await only_call(store)
+    assert record.state is CallState.FAILED
+    assert record.error_kind == caught.value.kind == "process_failed"
+    assert record.exit_code == 3 and record.error
+
+
+async def test_prompts_are_not_kept_when_told_so() -> None:
+    store = MemoryStore()
+    async with open_supervisor(store=store, keep_prompts=False) as sup:
+        await sup.run("echo", "secret prompt")
+    record = await only_call(store)
+    assert record.prompt is None
+    assert await store.read_output(record.call_id) == "secret prompt"  # the answer is kept
+
+
+async def test_closing_the_supervisor_marks_a_running_call_interrupted() -> None:
+    store = MemoryStore()
+    async with open_supervisor(store=store) as sup, trio.open_nursery() as nursery:
+
+        async def run_long() -> None:
+            with pytest.raises(LLMError, match="shut down"):
+                await sup.run("echo", "[[echo:sleep=600]] slow")
+
+        nursery.start_soon(run_long)
+        while not (await store.list_calls(states=[CallState.RUNNING])):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+        sup._runner.calls[next(iter(sup._runner.calls))].shut_down_now()
+    record = await only_call(store)
+    assert record.state is CallState.INTERRUPTED
+
+
+class BrokenStore(MemoryStore):
+    """A store whose every write fails, as a full disk would."""
+
+    async def add_call(self, record: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    async def append_output(self, call_id: str, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    async def update_call(self, call_id: str, **changes: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_broken_store_never_fails_the_call() -> None:
+    from structlog.testing import capture_logs
+
+    async with open_supervisor(store=BrokenStore()) as sup:
+        with capture_logs() as logs:
+            result = await sup.run("echo", "still answered")
+            await sup.flushed()
+    assert result.output == "still answered"
+    assert any(e["event"] == "llminst.store.write_failed" for e in logs)
+
+
+async def test_writer_alive_tells_this_process_from_a_dead_one() -> None:
+    me = writer_identity()
+    assert writer_alive(me)
+    host, pid, start = me.split(":")
+    assert not writer_alive(f"{host}:{pid}:{int(start) + 1}")  # same PID, another process
+    assert not writer_alive(f"{host}:999999999:1")
+    assert not writer_alive(f"{host}:not-a-pid:x")
+    assert writer_alive(f"another-host-{host}:1:1")  # cannot tell: assumed alive
