@@ -25,8 +25,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import anyio
-import trio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from attrs import frozen
 from mcp.shared.message import SessionMessage
 from mcp_types import (
@@ -45,7 +43,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logs import get_logger
 
-__all__ = ["AnswerMalformedMessages", "Rejection", "decode_message", "open_message_streams"]
+__all__ = [
+    "AnswerMalformedMessages",
+    "MessageLines",
+    "MessageWriter",
+    "Rejection",
+    "decode_message",
+    "open_message_streams",
+]
 
 _log = get_logger()
 
@@ -190,64 +195,99 @@ def _has_surrogate(text: str) -> bool:
 @contextlib.asynccontextmanager
 async def open_message_streams(
     lines: AsyncIterable[bytes], write: Callable[[bytes], Awaitable[None]]
-) -> AsyncIterator[
-    tuple[
-        MemoryObjectReceiveStream[SessionMessage | Exception],
-        MemoryObjectSendStream[SessionMessage],
-    ]
-]:
+) -> AsyncIterator[tuple[MessageLines, MessageWriter]]:
     """The (read, write) message streams the SDK's server runs on, over lines of bytes.
 
-    A rejected line is answered through the write side, in order with the server's own
-    messages. On leaving, reading stops, and what the server already sent is written out.
+    No task of their own: a line is read and decoded in the task that asks the read stream
+    for the next message, and a message is written in the task that sends it (a task hop each
+    way cost a trip through the scheduler per message). A rejected line is answered through
+    `write`, in order with the server's own messages. On leaving, both streams are closed.
 
     Args:
         lines: the request lines, each ending in a newline (the last one may not).
-        write: sends one whole response line.
+        write: sends one whole response line; it must keep lines whole and in the order of
+            the calls when several tasks write at once.
     """
-    inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    outbound, outbound_receive = anyio.create_memory_object_stream[SessionMessage](0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_write_messages, outbound_receive, write)
-        reading = trio.CancelScope()
-        nursery.start_soon(_read_messages, lines, inbound_send, outbound.clone(), reading)
-        async with outbound:
-            yield inbound, outbound
-        reading.cancel()
+    writer = MessageWriter(write)
+    reader = MessageLines(lines, writer)
+    try:
+        yield reader, writer
+    finally:
+        await reader.aclose()
+        await writer.aclose()
 
 
-async def _read_messages(
-    lines: AsyncIterable[bytes],
-    inbound: MemoryObjectSendStream[SessionMessage | Exception],
-    answers: MemoryObjectSendStream[SessionMessage],
-    scope: trio.CancelScope,
-) -> None:
-    with scope:
-        async with inbound, answers:
-            async for line in lines:
-                if line.isspace():
-                    continue  # a blank line is not a message: nothing to answer
-                decoded = decode_message(line)
-                if isinstance(decoded, Rejection):
-                    _log.warning(
-                        "llminst.stdio.rejected",
-                        code=decoded.code,
-                        request_id=decoded.request_id,
-                        reason=decoded.message,
-                        line_bytes=len(line),
-                    )
-                    await answers.send(decoded.response())
-                else:
-                    await inbound.send(decoded)
+class MessageWriter:
+    """The SDK's write stream over lines: each message is written as one JSON line."""
+
+    def __init__(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        self._write = write
+        self._closed = False
+
+    async def send(self, session_message: SessionMessage, /) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        text = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
+        await self._write(text.encode("utf-8") + b"\n")
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    async def __aenter__(self) -> MessageWriter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
-async def _write_messages(
-    outbound: MemoryObjectReceiveStream[SessionMessage], write: Callable[[bytes], Awaitable[None]]
-) -> None:
-    async with outbound:
-        async for session_message in outbound:
-            text = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
-            await write(text.encode("utf-8") + b"\n")
+class MessageLines:
+    """The SDK's read stream over lines: the next message, decoded when it is asked for; a
+    line that is not a message is answered (and logged) and skipped, a blank one skipped."""
+
+    def __init__(self, lines: AsyncIterable[bytes], answers: MessageWriter) -> None:
+        self._lines = aiter(lines)
+        self._answers = answers
+        self._closed = False
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            try:
+                line = await anext(self._lines)
+            except StopAsyncIteration:
+                raise anyio.EndOfStream from None
+            if line.isspace():
+                continue  # a blank line is not a message: nothing to answer
+            decoded = decode_message(line)
+            if not isinstance(decoded, Rejection):
+                return decoded
+            _log.warning(
+                "llminst.stdio.rejected",
+                code=decoded.code,
+                request_id=decoded.request_id,
+                reason=decoded.message,
+                line_bytes=len(line),
+            )
+            await self._answers.send(decoded.response())
+
+    def __aiter__(self) -> MessageLines:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    async def __aenter__(self) -> MessageLines:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 The trio loop around `_core.coalesce.ProgressCoalescer`, which decides what goes out and when:
 this module waits for the next event or the coalescer's deadline, whichever comes first, and
 sends what it is told to, numbering the notifications (the MCP `progress` value must increase
-with each one). It only reads the call's events and reports progress; it never starts, ends or
-retries a call.
+with each one). `progress_requested` says whether anyone receives them at all. It only reads
+the call's events and reports progress; it never starts, ends or retries a call.
 """
 
 from __future__ import annotations
@@ -13,17 +13,36 @@ import itertools
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 
 import trio
+from mcp.server.mcpserver import Context
+from mcp.shared.direct_dispatcher import DIRECT_TRANSPORT_KIND
 
 from .._core.coalesce import Notice, ProgressCoalescer
 from .._core.events import RetryNotice, TextDelta
 from ..supervisor import FallbackStarted, RetryScheduled
 
-__all__ = ["ReportProgress", "forward_progress"]
+__all__ = ["ReportProgress", "forward_progress", "progress_requested"]
 
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 """Sends one progress notification: ``(progress, total, message)``, as `Context.report_progress`."""
 
 _TIMER = object()
+
+
+def progress_requested(ctx: Context) -> bool:
+    """Whether this request's progress notifications reach anyone.
+
+    A client asks for them by sending a progress token in the request's ``_meta`` (MCP's
+    rule); without one the SDK drops every notification, so a call need not stream. The SDK's
+    in-process client hands its progress callback over without a token: a request that did
+    not come through a JSON-RPC transport is taken to listen.
+    """
+    context = ctx.request_context
+    if context.meta is not None and context.meta.get("progress_token") is not None:
+        return True
+    # No public accessor in mcp 2.3 for the transport a request came through.
+    outbound = getattr(context.session, "_request_outbound", None)
+    kind = getattr(getattr(outbound, "transport", None), "kind", DIRECT_TRANSPORT_KIND)
+    return bool(kind == DIRECT_TRANSPORT_KIND)
 
 
 async def forward_progress(

@@ -27,7 +27,8 @@ class ServerOptions:
         models: the models it serves.
         settings: supervisor settings (concurrency, grace period, output cap).
         backoff: the rate-limit backoff policy.
-        base_env: the environment CLIs start from (None: the server's own).
+        base_env: the environment CLIs start from (None: the server's own, as it was when
+            the server started).
         allow_configure: whether `configure_llm` may change models (off for remote clients
             unless explicitly enabled).
         allowed_commands: when set, `configure_llm` may only point a model (and its version

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from .._core.result import CallResult
 from .._core.tokens import estimate_tokens as _estimate_tokens
-from .progress import forward_progress
+from .progress import forward_progress, progress_requested
 from .registry import register
 from .results import (
     ExecuteResult,
@@ -243,18 +243,20 @@ async def _run(
     fallbacks: list[str] | None = None,
     session: str | None = None,
 ) -> CallResult:
-    """Run one call on the server's supervisor, forwarding its text as progress if asked."""
+    """Run one call on the server's supervisor, forwarding its text as progress if asked
+    (`with_progress`) and the client listens."""
     state = state_of(ctx)
     options = state.options
-    if not with_progress:
+    if not (with_progress and progress_requested(ctx)):
         # Nothing to forward: the call runs in this task, with no channel or task of its own.
+        # The CLI is started as it would be for a stream (same flags), only nobody is told.
         return await state.supervisor.run(
             model,
             prompt,
             timeout=timeout,
             json_mode=json_mode,
             json_schema=json_schema,
-            cli_streaming=False,
+            cli_streaming=with_progress,
             system_prompt=system_prompt,
             cwd=cwd,
             fallbacks=fallbacks,
