@@ -2,7 +2,9 @@
 
 Used by tests, by ``--store memory`` (nothing on disk), and by a library that passes no store.
 It keeps at most `max_calls` calls and `max_output_chars` characters of output in all (the oldest
-finished calls are dropped first), so a long-lived process does not grow without bound. What it must never do: block, or touch a file.
+finished calls are dropped first), so a long-lived process does not grow without bound. Its
+writes complete at once (the ``*_now`` methods), so the recorder applies them on the call's
+path instead of queueing them for a writer task. What it must never do: block, or touch a file.
 """
 
 from __future__ import annotations
@@ -24,39 +26,59 @@ class MemoryStore:
         self._output: dict[str, list[str]] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._cooldowns: dict[str, CooldownRecord] = {}
+        # Characters of output per call, kept beside the records so an append costs no copy
+        # of a record (`output_chars` is filled in when a record is read).
+        self._chars: dict[str, int] = {}
         self._max_calls = max_calls
         self._max_output_chars = max_output_chars
         self._output_chars = 0
 
-    async def add_call(self, record: CallRecord) -> None:
-        self._calls[record.call_id] = record.evolve(output_chars=0)
+    # -- writes: each completes at once, so the recorder applies them on the call's path -----
+
+    def add_call_now(self, record: CallRecord) -> None:
+        self._calls[record.call_id] = record
         self._output[record.call_id] = []
+        self._chars[record.call_id] = 0
         self._forget_oldest()
 
-    async def update_call(self, call_id: str, **changes: Any) -> None:
+    def update_call_now(self, call_id: str, changes: dict[str, Any]) -> None:
         record = self._calls.get(call_id)
         if record is not None:
             self._calls[call_id] = record.evolve(**changes)
 
-    async def append_output(self, call_id: str, text: str) -> None:
-        record = self._calls.get(call_id)
-        if record is None or not text:
+    def append_output_now(self, call_id: str, text: str) -> None:
+        pieces = self._output.get(call_id)
+        if pieces is None or not text:
             return
-        self._output[call_id].append(text)
-        self._calls[call_id] = record.evolve(output_chars=record.output_chars + len(text))
+        pieces.append(text)
+        self._chars[call_id] += len(text)
         self._output_chars += len(text)
         if self._output_chars > self._max_output_chars:
             self._forget_oldest()
 
-    async def reset_output(self, call_id: str) -> None:
-        record = self._calls.get(call_id)
-        if record is not None:
+    def reset_output_now(self, call_id: str) -> None:
+        if call_id in self._output:
             self._output[call_id] = []
-            self._output_chars -= record.output_chars
-            self._calls[call_id] = record.evolve(output_chars=0)
+            self._output_chars -= self._chars[call_id]
+            self._chars[call_id] = 0
+
+    async def add_call(self, record: CallRecord) -> None:
+        self.add_call_now(record)
+
+    async def update_call(self, call_id: str, **changes: Any) -> None:
+        self.update_call_now(call_id, changes)
+
+    async def append_output(self, call_id: str, text: str) -> None:
+        self.append_output_now(call_id, text)
+
+    async def reset_output(self, call_id: str) -> None:
+        self.reset_output_now(call_id)
+
+    # -- reads ----------------------------------------------------------------------------
 
     async def get_call(self, call_id: str) -> CallRecord | None:
-        return self._calls.get(call_id)
+        record = self._calls.get(call_id)
+        return None if record is None else self._counted(record)
 
     async def read_output(self, call_id: str, offset: int = 0, limit: int | None = None) -> str:
         pieces = self._output.get(call_id)
@@ -84,7 +106,7 @@ class MemoryStore:
             and (owner is None or record.owner == owner)
         ]
         found.sort(key=lambda record: record.created_at, reverse=True)
-        return found[:limit]
+        return [self._counted(record) for record in found[:limit]]
 
     async def interrupt_running(self, *, now: float, writer_alive: Callable[[str], bool]) -> int:
         orphans = [
@@ -141,11 +163,15 @@ class MemoryStore:
             if record.state.done:
                 oldest_finished.append(record.call_id)
                 calls -= 1
-                chars -= record.output_chars
+                chars -= self._chars[record.call_id]
         for call_id in oldest_finished:
             self._drop(call_id)
 
     def _drop(self, call_id: str) -> None:
-        record = self._calls.pop(call_id)
+        del self._calls[call_id]
         self._output.pop(call_id, None)
-        self._output_chars -= record.output_chars
+        self._output_chars -= self._chars.pop(call_id, 0)
+
+    def _counted(self, record: CallRecord) -> CallRecord:
+        chars = self._chars.get(record.call_id, 0)
+        return record if record.output_chars == chars else record.evolve(output_chars=chars)

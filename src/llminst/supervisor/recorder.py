@@ -29,6 +29,7 @@ from .._core.records import CallOrigin, CallRecord, CallState
 from .._core.result import CallResult
 from ..logs import get_logger
 from ..store.base import CallStore
+from ..store.memory import MemoryStore
 from . import procfs
 from .stream import AttemptStarted, StreamEvent
 
@@ -85,6 +86,10 @@ class Recorder:
         self.origin = origin
         self.keep_prompts = keep_prompts
         self.writer = writer_identity()
+        # The in-memory store's writes complete at once: they are applied on the call's path
+        # (no queue, no writer task to wake). A subclass may override the async writes, so
+        # only the class itself qualifies.
+        self._instant = store if type(store) is MemoryStore else None
         self._queue: deque[Write] = deque()
         self._text: dict[str, list[str]] = {}  # call id -> text not yet queued as one append
         self._chars: dict[str, int] = {}  # call id -> characters of its attempt recorded
@@ -111,14 +116,20 @@ class Recorder:
             cwd=request.cwd,
         )
         self._chars[call.id] = 0
-        self._enqueue(lambda: self.store.add_call(record))
+        if self._instant is not None:
+            self._instant.add_call_now(record)
+        else:
+            self._enqueue(lambda: self.store.add_call(record))
 
     def call_event(self, call: Call, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
             if event.text:
-                self._text.setdefault(call.id, []).append(event.text)
                 self._chars[call.id] = self._chars.get(call.id, 0) + len(event.text)
-                self._wake()
+                if self._instant is not None:
+                    self._instant.append_output_now(call.id, event.text)
+                else:
+                    self._text.setdefault(call.id, []).append(event.text)
+                    self._wake()
         elif isinstance(event, AttemptStarted):
             self._attempt_started(call.id, event.attempt)
 
@@ -130,11 +141,9 @@ class Recorder:
         if len(result.output) != self._chars.pop(call.id, 0):
             # What streamed is not the answer (a decoder kept more than it forwarded, or
             # the cap cut it): keep the answer itself.
-            output = result.output
-            self._enqueue(lambda: self.store.reset_output(call.id))
-            self._enqueue(lambda: self.store.append_output(call.id, output))
-        changes = _final_fields(call, result)
-        self._enqueue(lambda: self.store.update_call(call.id, **changes))
+            self._reset(call.id)
+            self._append(call.id, result.output)
+        self._update(call.id, _final_fields(call, result))
 
     # -- writing --------------------------------------------------------------------------
 
@@ -170,14 +179,31 @@ class Recorder:
             }
         else:
             self._chars[call_id] = 0
-            self._enqueue(lambda: self.store.reset_output(call_id))
+            self._reset(call_id)
             changes = {"state": CallState.RUNNING, "attempts": attempt}
-        self._enqueue(lambda: self.store.update_call(call_id, **changes))
+        self._update(call_id, changes)
 
     def _queue_text(self, call_id: str) -> None:
         pieces = self._text.pop(call_id, None)
         if pieces:
-            text = "".join(pieces)
+            self._append(call_id, "".join(pieces))
+
+    def _update(self, call_id: str, changes: dict[str, Any]) -> None:
+        if self._instant is not None:
+            self._instant.update_call_now(call_id, changes)
+        else:
+            self._enqueue(lambda: self.store.update_call(call_id, **changes))
+
+    def _reset(self, call_id: str) -> None:
+        if self._instant is not None:
+            self._instant.reset_output_now(call_id)
+        else:
+            self._enqueue(lambda: self.store.reset_output(call_id))
+
+    def _append(self, call_id: str, text: str) -> None:
+        if self._instant is not None:
+            self._instant.append_output_now(call_id, text)
+        else:
             self._enqueue(lambda: self.store.append_output(call_id, text))
 
     def _enqueue(self, write: Write) -> None:
