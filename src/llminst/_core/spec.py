@@ -38,6 +38,7 @@ __all__ = [
     "SUBMODEL_PLACEHOLDER",
     "SYSTEM_ARGS_PLACEHOLDER",
     "SYSTEM_PROMPT_PLACEHOLDER",
+    "BudgetSettings",
     "FieldValueError",
     "ModelSpec",
     "OutputFormat",
@@ -214,6 +215,23 @@ def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: 
         )
 
 
+def _optional_finite_non_negative(
+    _inst: object, attribute: attrs.Attribute[Any], value: float | None
+) -> None:
+    if value is not None:
+        _finite_non_negative(_inst, attribute, value)
+
+
+def _optional_positive_seconds(
+    _inst: object, attribute: attrs.Attribute[Any], value: float | None
+) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must be a finite number of seconds above 0, got {value}",
+        )
+
+
 # The failures after which a call moves on to its next fallback model, by default: the model
 # cannot answer now, but another may (a timeout or a JSON mismatch may be the prompt's fault).
 DEFAULT_FALLBACK_ON = ("rate_limited", "credentials_missing", "cli_not_found", "api_unreachable")
@@ -223,6 +241,7 @@ FALLBACK_KINDS = (
     "json_not_found",
     "json_schema_mismatch",
     "process_failed",
+    "budget_exceeded",
 )
 """The error kinds ``fallback_on`` may list."""
 
@@ -372,7 +391,15 @@ class ModelSpec:
             `fallback_on`), within the same deadline; a call's own ``fallbacks`` replace them.
         fallback_on: the error kinds that move a call on to the next fallback (default:
             rate_limited, credentials_missing, cli_not_found, api_unreachable; also allowed:
-            timeout, json_not_found, json_schema_mismatch, process_failed).
+            timeout, json_not_found, json_schema_mismatch, process_failed, budget_exceeded).
+        cache_ttl_s: keep each successful answer this many seconds and answer the same call
+            (`_core.cache.cache_key`) from it without starting the CLI; None (default): only
+            calls that ask (``cache=True``) are cached.
+        price_in_per_mtok / price_out_per_mtok: USD per million input / output tokens, for
+            the cost of calls whose CLI reports tokens but no cost (both needed).
+        budget_daily_usd / budget_monthly_usd: what this model's calls may cost per UTC day /
+            month; a call that would start after that is spent fails with
+            ``budget_exceeded`` before any process starts.
     """
 
     name: str = field(validator=_valid_model_name)
@@ -429,6 +456,11 @@ class ModelSpec:
     history_args: tuple[str, ...] = field(
         default=(), converter=_to_tuple, validator=_valid_history_args
     )
+    cache_ttl_s: float | None = field(default=None, validator=_optional_positive_seconds)
+    price_in_per_mtok: float | None = field(default=None, validator=_optional_finite_non_negative)
+    price_out_per_mtok: float | None = field(default=None, validator=_optional_finite_non_negative)
+    budget_daily_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
+    budget_monthly_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
 
     @property
     def executable(self) -> str:
@@ -471,6 +503,22 @@ class Settings:
     max_output_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     stderr_tail_bytes: int = field(default=8192, validator=_positive)
     stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
+
+
+@frozen(kw_only=True)
+class BudgetSettings:
+    """What a config file's ``[budget]`` table may set: spending limits over every model.
+
+    Attributes:
+        daily_usd: what all calls may cost per UTC day (None: no limit).
+        monthly_usd: what all calls may cost per UTC calendar month (None: no limit).
+
+    A call that would start after a limit is spent fails with ``budget_exceeded`` before any
+    process starts; models may have their own (`ModelSpec.budget_daily_usd`).
+    """
+
+    daily_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
+    monthly_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
 
 
 @frozen(kw_only=True)

@@ -22,7 +22,7 @@ from attrs import field, frozen
 
 from .builtins import BUILTIN_MODELS
 from .errors import ConfigError
-from .spec import FieldValueError, ModelSpec, ServerSettings, Settings
+from .spec import BudgetSettings, FieldValueError, ModelSpec, ServerSettings, Settings
 from .timeouts import TimeoutCategory
 
 __all__ = ["UserConfig", "merge_models", "parse_config", "spec_from_mapping"]
@@ -34,6 +34,7 @@ class UserConfig:
 
     settings: Settings = field(factory=Settings)
     server: ServerSettings = field(factory=ServerSettings)
+    budget: BudgetSettings = field(factory=BudgetSettings)
     models: Mapping[str, ModelSpec] = field(factory=dict)
 
 
@@ -149,6 +150,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 _SPEC_TYPES = {k: t for k, t in sorted(_field_types(ModelSpec).items()) if k != "name"}
 _SETTINGS_TYPES = _field_types(Settings)
 _SERVER_TYPES = _field_types(ServerSettings)
+_BUDGET_TYPES = _field_types(BudgetSettings)
 
 _T = TypeVar("_T")
 
@@ -253,16 +255,17 @@ def parse_config(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=source) from None
-    unknown = sorted(set(data) - {"settings", "server", "models"})
+    unknown = sorted(set(data) - {"settings", "server", "budget", "models"})
     if unknown:
         raise ConfigError(
             f"unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-            "use [settings], [server] and [models.NAME]",
+            "use [settings], [server], [budget] and [models.NAME]",
             source=source,
             key=unknown[0],
         )
     settings = _parse_table(data.get("settings", {}), Settings, _SETTINGS_TYPES, "settings", source)
     server = _parse_table(data.get("server", {}), ServerSettings, _SERVER_TYPES, "server", source)
+    budget = _parse_table(data.get("budget", {}), BudgetSettings, _BUDGET_TYPES, "budget", source)
     models_data = data.get("models", {})
     if not isinstance(models_data, dict):
         raise ConfigError("expected a table of models", source=source, key="models")
@@ -272,7 +275,7 @@ def parse_config(
         )
         for name, table in models_data.items()
     }
-    return UserConfig(settings=settings, server=server, models=models)
+    return UserConfig(settings=settings, server=server, budget=budget, models=models)
 
 
 def _parse_table(

@@ -1,5 +1,5 @@
-"""The `llminst` command: `run` a prompt, `serve` MCP, list `models` and `sessions`, show `status`,
-`demo` it all.
+"""The `llminst` command: `run` a prompt, `serve` MCP, list `models` and `sessions`, show `status`
+and `usage`, `cache clear`, `demo` it all.
 
 Answers go to stdout; logs and live status go to stderr. One module per subcommand (`run`,
 `serve`, `inventory` for models and status; the demo itself is `llminst.demo`), the arguments in
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from .._core.errors import LLMError
 from ..configfile import load_config, resolve_models
 from ..logs import configure_logging
-from . import inventory, run, serve
+from . import inventory, ledger, run, serve
 from .common import Setup, run_command
 from .parser import build_parser
 
@@ -39,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=config.settings,
         allow_commands=config.server.allow_commands,
         allowed_roots=config.server.allowed_roots,
+        budget=config.budget,
     )
     if args.command == "serve":
         return serve.serve(args, setup)
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": inventory.models,
         "status": inventory.status,
         "sessions": inventory.sessions,
+        "usage": ledger.usage,
+        "cache": ledger.cache_clear,
         "demo": _demo,
     }[args.command]
     return run_command(functools.partial(handler, args, setup))

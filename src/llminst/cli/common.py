@@ -13,9 +13,9 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 
 import trio
-from attrs import frozen
+from attrs import Factory, frozen
 
-from .._core.spec import ModelSpec, Settings
+from .._core.spec import BudgetSettings, ModelSpec, Settings
 from ..signals import Stopped, run_until_signal
 
 __all__ = ["Setup", "run_command"]
@@ -23,13 +23,14 @@ __all__ = ["Setup", "run_command"]
 
 @frozen
 class Setup:
-    """What the config file says: the models (built-ins plus its own), the settings, and its
-    ``[server]`` lists."""
+    """What the config file says: the models (built-ins plus its own), the settings, its
+    ``[server]`` lists and its ``[budget]``."""
 
     models: Mapping[str, ModelSpec]
     settings: Settings
     allow_commands: tuple[str, ...] = ()
     allowed_roots: tuple[str, ...] = ()
+    budget: BudgetSettings = Factory(BudgetSettings)
 
 
 def run_command(

@@ -43,7 +43,9 @@ async def run(args: argparse.Namespace, setup: Setup) -> int:
     # `llminst run` owns every child of its process, so it can be a child subreaper: a
     # descendant that left its call's process group (setsid) is killed and reaped with it.
     async with (
-        open_supervisor(models=setup.models, settings=setup.settings, subreaper=True) as supervisor,
+        open_supervisor(
+            models=setup.models, settings=setup.settings, subreaper=True, budget=setup.budget
+        ) as supervisor,
         trio.open_nursery() as nursery,
     ):
         if screen.status is not None:
@@ -98,6 +100,7 @@ async def _stream_answer(
         cwd=args.cwd,
         fallbacks=args.fallback,
         session=args.session,
+        cache=args.cache,
     ) as stream:
         async for event in stream.events():
             if isinstance(event, RetryScheduled):

@@ -22,6 +22,7 @@ from ..wire import AnswerMalformedMessages
 from .configure import configure_tool
 from .state import ServerOptions, ServerState
 from .tools import call_tools
+from .usage import usage_tools
 
 __all__ = ["create_server"]
 
@@ -72,6 +73,7 @@ def create_server(options: ServerOptions) -> MCPServer:
             # group (setsid) are re-parented to it, killed and reaped at the end of each call.
             subreaper=True,
             allowed_roots=options.allowed_roots,
+            budget=options.budget,
         ) as supervisor:
             _log.info("llminst.server.started", models=sorted(options.models))
             try:
@@ -90,4 +92,4 @@ def create_server(options: ServerOptions) -> MCPServer:
 
 def _tools() -> list[Tool]:
     """Every tool, in the order clients list them."""
-    return [*call_tools(), configure_tool()]
+    return [*call_tools(), configure_tool(), *usage_tools()]

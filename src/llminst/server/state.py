@@ -12,7 +12,7 @@ from attrs import Factory, frozen
 from mcp.server.mcpserver import Context
 
 from .._core.backoff import BackoffPolicy
-from .._core.spec import ModelSpec, Settings
+from .._core.spec import BudgetSettings, ModelSpec, Settings
 from ..supervisor import Supervisor
 
 __all__ = ["ServerOptions", "ServerState", "state_of"]
@@ -40,6 +40,7 @@ class ServerOptions:
             or sooner once `coalesce_bytes` (UTF-8 bytes) are pending, so a fast CLI cannot
             flood the client.
         keepalive_s: a progress notification is sent at least this often while a CLI is silent.
+        budget: spending limits over every model (``[budget]``).
     """
 
     models: Mapping[str, ModelSpec]
@@ -52,6 +53,7 @@ class ServerOptions:
     coalesce_s: float = 0.05
     coalesce_bytes: int = 4096
     keepalive_s: float = 10.0
+    budget: BudgetSettings = Factory(BudgetSettings)
 
 
 @frozen
