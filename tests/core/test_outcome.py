@@ -292,6 +292,7 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         "parsed_json": None,
         "usage": {"t": 1},
         "cost_usd": 0.5,
+        "cost_source": "cli",
         "session_id": "s",
         "session": None,
         "stderr_tail": "note\n",
@@ -299,6 +300,8 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         "error": None,
         "error_kind": None,
         "fallback_chain": [],
+        "cached": False,
+        "cached_call_id": None,
     }
 
 
