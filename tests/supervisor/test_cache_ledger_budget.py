@@ -4,6 +4,7 @@ test proves that a cached answer or a refused call started nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -129,10 +130,8 @@ async def test_the_ledger_sums_what_the_cli_reported(tmp_path: Path) -> None:
     async with open_supervisor(models=models_with(paid, priced)) as supervisor:
         for model, texts in prompts.items():
             for prompt in texts:
-                try:
+                with contextlib.suppress(ProcessFailedError):
                     await supervisor.run(model, prompt)
-                except ProcessFailedError:
-                    pass
         await supervisor.run("paid", "a", cache=True)
         await supervisor.run("paid", "a", cache=True)  # a hit: a call, no tokens, no cost
         rows = {row.group: row for row in await supervisor.usage()}
