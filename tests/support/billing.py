@@ -1,7 +1,7 @@
 """A CLI that bills: answers in claude's stream-json with the usage (and cost) it reports.
 
-`billing_cli(folder, name, cost_usd=...)` is a model whose CLI prints one ``result`` line like
-claude's: the answer ``paid: PROMPT``, and a ``usage`` computed from the prompt by `usage_for`
+`billing_cli(folder, name, cost_usd=...)` is a model whose CLI prints like claude's stream-json:
+an ``assistant`` message with the answer ``paid: PROMPT``, then a ``result`` line with it and a ``usage`` computed from the prompt by `usage_for`
 (so a test knows what the ledger must sum without reading the CLI's output), with
 ``total_cost_usd`` when `cost_usd` is given. Each start is logged to ``folder/NAME.spawns``
 (count with `support.counting.spawns`). A prompt starting with ``fail`` makes it report an
@@ -32,8 +32,11 @@ usage = {
     "output_tokens_details": {"thinking_tokens": 7},
 }
 failed = prompt.startswith("fail")
+answer = "paid: " + prompt
+if not failed:  # claude prints the message, then the result line
+    print(json.dumps({"type": "assistant", "message": {"content": [{"type": "text", "text": answer}]}}))
 line = {"type": "result", "subtype": "error" if failed else "success", "is_error": failed,
-        "result": "paid: " + prompt, "usage": usage, "session_id": "s1"}
+        "result": answer, "usage": usage, "session_id": "s1"}
 if os.environ.get("COST_USD"):
     line["total_cost_usd"] = float(os.environ["COST_USD"])
 print(json.dumps(line), flush=True)

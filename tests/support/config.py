@@ -1,7 +1,7 @@
 """Config files for `llminst --config`: written from plain dicts with tomli_w, never by hand.
 
 `write_config(path, models={"tree": {"command": [...], "env": {...}}}, settings={...})` gives
-the TOML llminst reads (``[settings]``, ``[server]``, ``[models.NAME]``); tuples become arrays.
+the TOML llminst reads (``[settings]``, ``[server]``, ``[budget]``, ``[models.NAME]``); tuples become arrays.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ def write_config(
     models: Mapping[str, Mapping[str, Any]] | None = None,
     settings: Mapping[str, Any] | None = None,
     server: Mapping[str, Any] | None = None,
+    budget: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a config file at `path` (tables left out when not given); returns `path`."""
     document: dict[str, Any] = {}
-    for table, content in (("settings", settings), ("server", server)):
+    for table, content in (("settings", settings), ("server", server), ("budget", budget)):
         if content is not None:
             document[table] = dict(content)
     if models is not None:

@@ -171,7 +171,7 @@ def _add_usage(commands: _Commands, common: argparse.ArgumentParser) -> None:
 
 def _add_cache(commands: _Commands, common: argparse.ArgumentParser) -> None:
     cache = commands.add_parser("cache", parents=[common], help="manage the response cache")
-    actions = cache.add_subparsers(dest="cache_action", required=True, metavar="ACTION")
+    actions = cache.add_subparsers(dest="cache_action", required=True)
     actions.add_parser("clear", parents=[common], help="forget every cached answer")
 
 
