@@ -179,8 +179,7 @@ def _expected(schema: Mapping[str, Any]) -> str:
     if "anyOf" in schema:
         return " or ".join(_expected(member) for member in schema["anyOf"])
     if "enum" in schema:  # a Literal: name the values, not just their type
-        values = [json.dumps(value) for value in schema["enum"]]
-        return "one of " + ", ".join(values)
+        return "one of " + ", ".join(json.dumps(value) for value in schema["enum"])
     kind = schema.get("type")
     if kind == "array":
         items = schema.get("items", {})
