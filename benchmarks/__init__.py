@@ -6,7 +6,7 @@ section on stand-in CLIs (`standins`) and writes ``latest.md``, ``latest.json`` 
 median and p95 of repeated runs, shown as a ratio to a raw baseline measured in the same run;
 the targets table says which goals are met. Sections (one module each): ``overhead`` (per-call,
 API and MCP transports), ``latency`` (chunk to consumer), ``throughput``, ``concurrency``,
-``cancellation``, ``coldstart`` (`llminst serve` to initialize) and ``peers`` (`peer_table`
-over `benchmarks.peers`). `harness` runs them, `report` renders them; ``soak`` and
+``cancellation``, ``coldstart`` (`llminst serve` to initialize), ``fanout`` (three calls at
+once through compare against one) and ``peers`` (`peer_table` over `benchmarks.peers`). `harness` runs them, `report` renders them; ``soak`` and
 ``progress_latency`` also run on their own.
 """

@@ -77,9 +77,11 @@ def settings(**fields: Any) -> Settings:
 
 
 def write_config(path: Path, models: dict[str, Sequence[str]], **settings_: Any) -> Path:
-    """A TOML config for `llminst serve`: one model per stand-in argv, limits raised."""
+    """A TOML config for `llminst serve`: one model per stand-in argv, limits raised, and calls
+    recorded (as by default) in a SQLite store next to the config, never the user's own."""
     lines = ["[settings]", f"default_max_concurrency = {BIG_LIMIT}"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in settings_.items()]
+    lines += ["[store]", f"path = {json.dumps(str(path.parent.resolve() / 'llminst.sqlite3'))}"]
     for name, argv in models.items():
         lines += [
             f"[models.{name}]",

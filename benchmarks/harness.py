@@ -45,6 +45,7 @@ SECTIONS = {
     "concurrency": "concurrency",
     "cancellation": "cancellation",
     "coldstart": "coldstart",
+    "fanout": "fanout",
     "peers": "peer_table",
 }
 

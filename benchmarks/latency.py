@@ -5,7 +5,9 @@ milliseconds holding the CLOCK_MONOTONIC time of the write; the consumer subtrac
 `time.monotonic()` when the chunk reaches it:
 
 - ``raw``: `receive_some` on the stand-in's stdout pipe (the floor);
-- ``api``: `Supervisor.open_stream`, iterating the text chunks;
+- ``api``: `Supervisor.open_stream`, iterating the text chunks (calls recorded in memory);
+- ``api-sqlite``: the same with every call recorded in a SQLite store (as `llminst run` and
+  `serve` do), to show recording costs the stream nothing;
 - ``mcp-stdio``: progress notifications from `llminst serve` over stdio, at the SDK client's
   callback (`benchmarks.progress_latency`); its chunks are spaced wider than the server's 50 ms
   coalescing window so each one is sent at once.
@@ -21,6 +23,7 @@ from typing import Any
 import trio
 
 from llminst import Supervisor, open_supervisor
+from llminst.store import open_store
 
 from . import progress_latency
 from .common import Context, model, settings, table
@@ -64,11 +67,16 @@ async def run(ctx: Context) -> dict[str, Any]:
     calls, chunks, mcp_calls, mcp_chunks = ctx.pick((3, 100, 2, 60), (1, 10, 1, 5))
     tick = ctx.standin.argv("stream", chunks, API_INTERVAL_MS)
     specs = {"bench-tick": model("bench-tick", tick)}
-    samples: dict[str, list[float]] = {"raw": [], "api": []}
-    async with open_supervisor(models=specs, settings=settings()) as supervisor:
+    samples: dict[str, list[float]] = {"raw": [], "api": [], "api-sqlite": []}
+    async with (
+        open_store(ctx.workdir / "latency.sqlite3") as store,
+        open_supervisor(models=specs, settings=settings()) as supervisor,
+        open_supervisor(models=specs, settings=settings(), store=store) as recorded,
+    ):
         for _ in range(calls):
             samples["raw"] += await _raw([*tick, "x"])
             samples["api"] += await _api(supervisor)
+            samples["api-sqlite"] += await _api(recorded)
     mcp_tick = ctx.standin.argv("stream", mcp_chunks, MCP_INTERVAL_MS)
     samples["mcp-stdio"] = await progress_latency.measure(mcp_calls, mcp_tick, ctx.workdir)
     for name, values in samples.items():
@@ -78,17 +86,27 @@ async def run(ctx: Context) -> dict[str, Any]:
     stats = {name: summarize(values) for name, values in samples.items()}
     for s in stats.values():
         s["ratio"] = ratio(s["median"], stats["raw"]["median"])
-    interval = {"raw": API_INTERVAL_MS, "api": API_INTERVAL_MS, "mcp-stdio": MCP_INTERVAL_MS}
+    interval = {"mcp-stdio": MCP_INTERVAL_MS}
     rows = [
-        [name, s["n"], interval[name], s["median"], s["p95"], s["p99"], s["max"], s["ratio"]]
+        [
+            name,
+            s["n"],
+            interval.get(name, API_INTERVAL_MS),
+            s["median"],
+            s["p95"],
+            s["p99"],
+            s["max"],
+            s["ratio"],
+        ]
         for name, s in stats.items()
     ]
     return {
         "title": TITLE,
         "about": (
             "Milliseconds from the stand-in's write (CLOCK_MONOTONIC, written in the chunk) to "
-            "the consumer holding the chunk. raw and api calls alternate; mcp-stdio is the SDK "
-            "client's progress callback on one stdio session."
+            "the consumer holding the chunk. raw, api and api-sqlite calls alternate (api-sqlite "
+            "records every call in a SQLite store); mcp-stdio is the SDK client's progress "
+            "callback on one stdio session."
         ),
         "tables": [
             table(

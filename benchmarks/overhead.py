@@ -3,7 +3,9 @@
 This section owns the per-call comparison. Methods, each timed around one whole call:
 
 - ``raw``: `trio.lowlevel.open_process`, read stdout to EOF, wait (the floor);
-- ``api``: `Supervisor.run` (the Python API);
+- ``api``: `Supervisor.run` (the Python API; calls recorded in memory: the store off);
+- ``api-sqlite``: the same with every call recorded in a SQLite store (the default of
+  `llminst run` and `serve`); its overhead is against ``api`` (goal: <= +1 ms at the median);
 - ``mcp-memory``: the `execute_llm` tool through the SDK's in-memory `Client(server)`;
 - ``mcp-stdio``: a real `llminst serve` subprocess over stdio (one session, repeated calls);
 - ``mcp-http``: `llminst serve --transport http --token ...` with the SDK's HTTP client;
@@ -24,8 +26,9 @@ import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from llminst import open_supervisor
+from llminst import Supervisor, open_supervisor
 from llminst.server import ServerOptions, create_server
+from llminst.store import open_store
 
 from .common import (
     HTTP_TOKEN,
@@ -43,7 +46,7 @@ from .stats import ratio, summarize
 
 TITLE = "Per-call overhead"
 CLAUDE_DELTAS = 20
-BASELINE_OF = {"raw-claude": "raw-claude", "api-claude": "raw-claude"}
+BASELINE_OF = {"raw-claude": "raw-claude", "api-claude": "raw-claude", "api-sqlite": "api"}
 
 
 def _text(result: Any) -> str:
@@ -66,7 +69,9 @@ async def run(ctx: Context) -> dict[str, Any]:
     args = {"model": "bench-ok", "prompt": "x"}
 
     async with (
+        open_store(ctx.workdir / "overhead.sqlite3") as store,
         open_supervisor(models=specs, settings=settings()) as supervisor,
+        open_supervisor(models=specs, settings=settings(), store=store) as recorded,
         Client(server) as memory,
         Client(StdioServerParameters(command=argv[0], args=argv[1:])) as stdio,
         open_http_server(config) as url,
@@ -74,12 +79,13 @@ async def run(ctx: Context) -> dict[str, Any]:
         Client(streamable_http_client(url, http_client=http)) as remote,
     ):
 
-        async def api(name: str) -> str:
-            return (await supervisor.run(name, "x", timeout=60)).output
+        async def api(name: str, through: Supervisor = supervisor) -> str:
+            return (await through.run(name, "x", timeout=60)).output
 
         methods: dict[str, Callable[[], Awaitable[Any]]] = {
             "raw": lambda: raw_call([*ok, "x"]),
             "api": lambda: api("bench-ok"),
+            "api-sqlite": lambda: api("bench-ok", recorded),
             "mcp-memory": lambda: _tool(memory, args),
             "mcp-stdio": lambda: _tool(stdio, args),
             "mcp-http": lambda: _tool(remote, args),
@@ -136,7 +142,8 @@ def _report(timings: dict[str, list[float]]) -> dict[str, Any]:
             "Wall time of one whole call (ms) on a stand-in that answers at once; "
             "overhead = median - median of its raw baseline, measured in the same run "
             f"(interleaved rounds). `*-claude` rows use a stand-in printing claude stream-json "
-            f"({CLAUDE_DELTAS} text deltas). MCP clients: the official SDK's `Client` "
+            f"({CLAUDE_DELTAS} text deltas). api-sqlite records every call in a SQLite store "
+            "(WAL, one writer thread); its baseline is api (the store off: in memory). MCP clients: the official SDK's `Client` "
             "(mcp-memory in its default direct-dispatch mode); mcp-http sends a bearer token."
         ),
         "tables": [

@@ -50,6 +50,7 @@ async def measure(calls: int, command: Sequence[str], folder: Path) -> list[floa
     config = folder / "progress-latency.toml"
     config.write_text(
         f'[models.ticker]\ncommand = {json.dumps(list(command))}\nprompt_separator = "--"\n'
+        f"[store]\npath = {json.dumps(str(folder / 'llminst.sqlite3'))}\n"
     )
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "llminst.cli", "--config", str(config), "serve"]

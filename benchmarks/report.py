@@ -197,6 +197,14 @@ TARGETS = [
         lambda r: _get(r, "cancellation", "data", "api-obey", "median"),
         lambda r: _floor("raw killpg", _get(r, "cancellation", "data", "raw-obey", "median"), "ms"),
     ),
+    Target(
+        "Three 1-s calls at once through compare (median wall)",
+        "x one call",
+        1.10,
+        True,
+        lambda r: _get(r, "fanout", "data", "api-ratio"),
+        lambda r: _floor("one call", _get(r, "fanout", "data", "api-one", "median"), "s"),
+    ),
 ]
 
 

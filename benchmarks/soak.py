@@ -411,7 +411,10 @@ async def soak(
         config.write_text(config_text())
         params = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "llminst.cli", "--config", str(config), "serve"],
+            args=[
+                *("-m", "llminst.cli", "--config", str(config), "serve"),
+                *("--store", str(Path(folder) / "llminst.sqlite3")),
+            ],
             env={
                 MARKER_VAR: marker,
                 "LLMINST_ECHO_STATE_DIR": str(Path(folder) / "echo-state"),

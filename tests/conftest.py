@@ -1,15 +1,21 @@
 """Fixtures every test folder shares: helper-CLI model specs, a pidfile, the echo CLI's state,
 a loaded machine (`machine_load`) and figure reports (`report`); structlog at debug level.
 
+Before anything runs, XDG_DATA_HOME points at a folder of this session's own: every `llminst`
+process the tests start records its calls there, never in the user's real call store.
+
 Plain helpers live in tests/support/ (test modules import them from there, never from a
 conftest or from one another).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,11 @@ from .support.paths import FAKECLI
 from .support.report import report
 
 __all__ = ["echo_state", "fake_spec", "machine_load", "pidfile", "report"]
+
+# Set at import, before collection: `llminst run` / `serve` processes default their call store
+# to $XDG_DATA_HOME/llminst/llminst.sqlite3 (removed at the end of the session).
+_SESSION_DATA_HOME = tempfile.mkdtemp(prefix="llminst-tests-data-")
+os.environ["XDG_DATA_HOME"] = _SESSION_DATA_HOME
 
 # Two shared cores under CI make wall-clock deadlines on examples meaningless.
 hypothesis_settings.register_profile("default", deadline=None)
@@ -82,3 +93,10 @@ def _debug_logging() -> None:
     from llminst.logs import configure_logging
 
     configure_logging(level="debug")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_data_home() -> Iterator[str]:
+    """The session's XDG_DATA_HOME (see the top of this module), removed when the tests end."""
+    yield _SESSION_DATA_HOME
+    shutil.rmtree(_SESSION_DATA_HOME, ignore_errors=True)

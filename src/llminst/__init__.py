@@ -30,6 +30,7 @@ _EXPORTS = {
     "FallbackStarted": ".supervisor",
     "StreamEvent": ".supervisor",
     "CallResult": "._core.result",
+    "CompareResult": "._core.fanout",
     "ModelSpec": "._core.spec",
     "PromptMode": "._core.spec",
     "OutputFormat": "._core.spec",
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
         UnknownModelError,
     )
     from ._core.events import RetryNotice, TextDelta
+    from ._core.fanout import CompareResult
     from ._core.result import CallResult
     from ._core.spec import ModelSpec, OutputFormat, PromptMode, Settings
     from ._core.timeouts import TimeoutCategory

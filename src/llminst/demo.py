@@ -3,8 +3,9 @@
 It spawns ``llminst serve`` as a subprocess and talks to it with the official MCP SDK client, so a
 fresh machine sees the whole job: tool listing, a plain call, streaming progress, JSON mode, a
 rate limit retried, a timeout with its partial output, cancellation, errors, status, token
-estimates and runtime configuration. Everything runs on the built-in `echo` model; with
-``--real`` each installed real CLI also gets a one-line prompt (that spends tokens).
+estimates, runtime configuration and a fan-out to several models at once. Everything runs on the built-in `echo` model; with
+``--real`` each installed real CLI also gets a one-line prompt, and then all of them the same
+prompt at once (that spends tokens).
 
 Each step is one function, run in order by `run_demo`. This module is a client only: it must
 never import the server or the supervisor, or show anything an MCP client would not see; its
@@ -148,6 +149,45 @@ async def _configure(client: Client) -> None:
     )
 
 
+async def _fan_out(client: Client) -> None:
+    _say("== compare_llms(models=['echo', 'shout'], synthesize_with='echo'): all at once")
+    start = trio.current_time()
+
+    shown_per_model: dict[str, int] = {}
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message is None:
+            return
+        label = message.partition("] ")[0] + "]"
+        shown_per_model[label] = shown_per_model.get(label, 0) + 1
+        if shown_per_model[label] <= 2:  # the first two of each model's notifications
+            shown = message if len(message) <= 60 else message[:57] + "..."
+            _say(f"   +{trio.current_time() - start:5.2f}s progress {progress:g}: {shown!r}")
+
+    arguments = {
+        "models": ["echo", "shout"],
+        "prompt": "Name one prime number.",
+        "synthesize_with": "echo",
+    }
+    result = await client.call_tool("compare_llms", arguments, progress_callback=on_progress)
+    _show_compare(result)
+
+
+def _show_compare(result: Any) -> None:
+    """One line per model (its time, and its answer or error), then the synthesis."""
+    data = result.structured_content
+    entries = [(r["model"], r) for r in data["results"]]
+    if data["synthesis"] is not None:
+        entries.append((f"synthesis by {data['synthesis']['model']}", data["synthesis"]))
+    for name, entry in entries:
+        if entry["success"]:
+            said = entry["output"].strip().splitlines() or [""]
+            detail = said[0] if len(said) == 1 else f"{said[0]} (+{len(said) - 1} lines)"
+        else:
+            detail = f"ERROR {entry['error_kind']}: {entry['error']}"
+        _say(f"   {name:18} {entry['duration_s']:6.2f} s  {detail[:100]}")
+
+
 # The demo's steps on the built-in `echo`, in the order shown.
 _STEPS: tuple[Callable[[Client], Awaitable[None]], ...] = (
     _list_tools,
@@ -160,6 +200,7 @@ _STEPS: tuple[Callable[[Client], Awaitable[None]], ...] = (
     _errors,
     _estimate_tokens,
     _configure,
+    _fan_out,
 )
 
 
@@ -174,9 +215,8 @@ async def _show_status(client: Client) -> Any:
 
 
 async def _ask_real_clis(client: Client, status: Any) -> None:
-    for model in status.structured_content["available"]:
-        if model in ("echo", "shout"):
-            continue
+    real = [m for m in status.structured_content["available"] if m not in ("echo", "shout")]
+    for model in real:
         _say(f"== execute_llm(model={model!r}) on the real CLI")
         _show(
             await client.call_tool(
@@ -184,6 +224,11 @@ async def _ask_real_clis(client: Client, status: Any) -> None:
                 {"model": model, "prompt": "Reply with one short sentence.", "timeout": 120},
             )
         )
+    if len(real) > 1:
+        fan_out = real[:8]  # compare_llms's limit
+        _say(f"== compare_llms(models={fan_out!r}) on the real CLIs, all at once")
+        arguments = {"models": fan_out, "prompt": "Reply with one short sentence.", "timeout": 120}
+        _show_compare(await client.call_tool("compare_llms", arguments))
 
 
 # A status answers at once and reports slow version commands as `probing`; the demo asks again

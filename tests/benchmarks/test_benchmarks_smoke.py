@@ -63,6 +63,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         "concurrency",
         "cancellation",
         "coldstart",
+        "fanout",
         "peers",
     ]
     for name, section in sections.items():
@@ -70,10 +71,15 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         assert f"## {section['title']}" in markdown, name
 
     methods = sections["overhead"]["data"]["methods"]
-    for method in ("raw", "api", "mcp-memory", "mcp-stdio", "mcp-http", "raw-claude", "api-claude"):
+    for method in (
+        *("raw", "api", "api-sqlite", "mcp-memory", "mcp-stdio", "mcp-http"),
+        *("raw-claude", "api-claude"),
+    ):
         assert methods[method]["n"] > 0 and _positive(methods[method]["median"]), method
         assert _positive(methods[method]["p95"]), method
-    for consumer in ("raw", "api", "mcp-stdio"):
+    assert methods["api-sqlite"]["baseline"] == "api"  # store on vs store off, same run
+    assert math.isfinite(methods["api-sqlite"]["overhead_ms"])
+    for consumer in ("raw", "api", "api-sqlite", "mcp-stdio"):
         assert _positive(sections["latency"]["data"][consumer]["median"]), consumer
     for reader in ("raw", "api-run", "api-stream"):
         assert _positive(sections["throughput"]["data"][reader]["median"]), reader
@@ -93,6 +99,11 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
     coldstart = sections["coldstart"]["data"]
     assert _positive(coldstart["serve"]["median"])
     assert _positive(coldstart["serve"]["idle_rss_mb"]["median"])
+    fanout = sections["fanout"]["data"]
+    for via in ("api", "mcp"):
+        assert fanout[f"{via}-one"]["median"] >= fanout["call_s"], via
+        assert fanout[f"{via}-compare"]["median"] >= fanout["call_s"], via
+        assert _positive(fanout[f"{via}-ratio"]), via
     peers = sections["peers"]["data"]
     if peers["available"]:
         first = peers["peers"][0]
@@ -101,7 +112,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         assert "peers: not available (" in markdown
 
     targets = {t["target"]: t for t in report["targets"]}
-    assert len(targets) == 6
+    assert len(targets) == 7
     for target in targets.values():
         if "1000 concurrent" in target["target"]:
             assert target["measured"] is None  # a smoke run stops at N = 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,7 @@ def test_demo_shows_every_tool_over_stdio() -> None:
     out = result.stdout
     assert (
         "== tools: execute_llm, stream_llm, get_llm_status, estimate_tokens, list_llm_sessions, "
+        "compare_llms, "
         "configure_llm" in out
     )
     assert "   -> Hello from llminst!" in out
@@ -138,6 +140,11 @@ def test_demo_shows_every_tool_over_stdio() -> None:
     assert "   -> still here" in out
     assert "ERROR unknown_model" in out and "ERROR process_failed" in out
     assert "CONFIGURED AT RUNTIME" in out
+    assert re.search(r"progress \d+: '\[shout\] NAME ONE PRIME", out), out
+    assert re.search(r"progress \d+: '\[echo\] Name", out), out
+    assert re.search(r"   echo +[\d.]+ s  Name one prime number\.\n", out), out
+    assert re.search(r"   shout +[\d.]+ s  NAME ONE PRIME NUMBER\.\n", out), out
+    assert re.search(r"   synthesis by echo +[\d.]+ s  Below is a request, then 2 answers", out)
     assert "echo     ready    0.1.0" in out
 
 

@@ -477,6 +477,29 @@ def test_a_model_takes_system_prompt_args_with_their_placeholder() -> None:
     assert "{system_prompt}" in str(refused)
 
 
+def test_store_table_sets_path_prompts_and_retention() -> None:
+    """[store] path (absolute, ~ or "memory"), keep_prompts and retention_days; defaults when
+    absent; a relative path, a wrong type, a zero retention or a typo is refused by key."""
+    config = parse_config(
+        '[store]\npath = "~/calls.sqlite3"\nkeep_prompts = false\nretention_days = 7\n',
+        source="t",
+    )
+    assert (config.store.path, config.store.keep_prompts, config.store.retention_days) == (
+        "~/calls.sqlite3",
+        False,
+        7,
+    )
+    default = parse_config("", source="t").store
+    assert (default.path, default.keep_prompts, default.retention_days) == (None, True, 30)
+    assert parse_config('[store]\npath = "memory"\n', source="t").store.path == "memory"
+    relative = _config_error('[store]\npath = "calls.sqlite3"\n')
+    assert relative.key == "store.path" and "absolute path" in str(relative)
+    assert _config_error("[store]\nkeep_prompts = 0\n").key == "store.keep_prompts"
+    assert _config_error("[store]\nretention_days = 0\n").key == "store.retention_days"
+    assert _config_error("[store]\nretention_days = 1.5\n").key == "store.retention_days"
+    assert "retention_days" in str(_config_error("[store]\nretention = 3\n"))
+
+
 def test_several_mistakes_report_at_least_one_with_a_count() -> None:
     """Several type mistakes in one table name the first and say how many more there are."""
     exc = _config_error(_model('prompt_mode = "bad"', 'output_format = "xml"'))

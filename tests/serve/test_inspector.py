@@ -39,7 +39,7 @@ def inspector(tmp_path: Path, *args: str, expect_tool_error: bool = False) -> di
 
 
 def test_inspector_lists_the_tools(tmp_path: Path) -> None:
-    """The Inspector CLI sees the five tools with their input schemas."""
+    """The Inspector CLI sees the six tools with their input schemas."""
     listing = inspector(tmp_path, *SERVE, "--method", "tools/list")
     tools = {tool["name"]: tool for tool in listing["tools"]}
     assert set(tools) == {
@@ -48,6 +48,7 @@ def test_inspector_lists_the_tools(tmp_path: Path) -> None:
         "get_llm_status",
         "estimate_tokens",
         "list_llm_sessions",
+        "compare_llms",
         "configure_llm",
     }
     assert tools["execute_llm"]["inputSchema"]["required"] == ["prompt"]

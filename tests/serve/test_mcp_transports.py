@@ -40,6 +40,7 @@ async def exercise(client: Client) -> None:
         "get_llm_status",
         "estimate_tokens",
         "list_llm_sessions",
+        "compare_llms",
         "configure_llm",
     }
     plain = await client.call_tool("execute_llm", {"model": "echo", "prompt": "over the wire"})

@@ -22,6 +22,7 @@ from mcp import Client
 
 from llminst._core import errors
 from llminst._core.errors import LLMError
+from llminst._core.fanout import NO_ANSWERS_KIND
 from llminst.server import ServerOptions, create_server
 
 from ..support.models import FAST, models_with
@@ -35,8 +36,9 @@ KINDS = {
     cls.kind
     for cls in vars(errors).values()
     if isinstance(cls, type) and issubclass(cls, LLMError) and cls is not LLMError
-}
-"""Every error's text starts with one of these and a colon."""
+} | {NO_ANSWERS_KIND}
+"""Every error's text starts with one of these and a colon (compare_llms: no_answers when no
+model answered)."""
 
 
 @pytest.fixture
@@ -293,6 +295,22 @@ async def test_fuzz_stream_llm(mode: str, connects: list[Any], echo_state) -> No
     """stream_llm answers every argument mix with a result or a readable tool error."""
     strategy = _args({"model": MODELS, "prompt": ANY_TEXT}, {"timeout": TIMEOUTS})
     await _call_all(mode, "stream_llm", draw(strategy), connects)
+
+
+async def test_fuzz_compare_llms(mode: str, connects: list[Any], echo_state) -> None:
+    """compare_llms answers every mix of model lists (empty, repeated, too long, unknown,
+    nasty names) and options with a result or a readable tool error."""
+    model_lists = st.lists(MODELS, max_size=10)
+    strategy = _args(
+        {"prompt": ANY_TEXT, "models": model_lists},
+        {
+            "timeout": TIMEOUTS,
+            "json_mode": st.booleans(),
+            "json_schema": SCHEMAS,
+            "synthesize_with": st.none() | MODELS,
+        },
+    )
+    await _call_all(mode, "compare_llms", draw(strategy, 30), connects)
 
 
 async def test_fuzz_get_llm_status(mode: str, connects: list[Any]) -> None:

@@ -30,6 +30,7 @@ VALID = {
     "estimate_tokens": {"text": "x"},
     "list_llm_sessions": {},
     "configure_llm": {"model": "shout", "command": SHOUT},
+    "compare_llms": {"models": ["echo"], "prompt": "x"},
     "get_llm_usage": {},
 }
 
@@ -51,6 +52,9 @@ BAD_ARGUMENTS = [
     ("configure_llm", {**VALID["configure_llm"], "max_attempts": True}, "max_attempts", "integer"),
     ("configure_llm", {**VALID["configure_llm"], "max_concurrency": 2.5}, "max_concurrency", "int"),
     ("execute_llm", {"model": "echo", "prompt": "x", "stream": "no"}, "stream", "true or false"),
+    ("compare_llms", {"prompt": "x"}, "models", "required key is missing, expected an array"),
+    ("compare_llms", {"prompt": "x", "models": ["echo", 3]}, "models[1]", "expected a string"),
+    ("compare_llms", {"prompt": "x", "models": ["echo"], "timeout": "9"}, "timeout", "a number"),
 ]
 
 

@@ -28,6 +28,7 @@ TOOLS = [
     "get_llm_status",
     "estimate_tokens",
     "list_llm_sessions",
+    "compare_llms",
     "configure_llm",
 ]
 

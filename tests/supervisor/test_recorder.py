@@ -6,6 +6,7 @@ one that fails on purpose.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ import trio
 
 from llminst import BackoffPolicy, LLMError, open_supervisor
 from llminst._core.records import CallOrigin, CallState
-from llminst.store import MemoryStore
+from llminst.store import MemoryStore, SQLiteStore
 from llminst.supervisor.recorder import writer_alive, writer_identity
 
 FAST_BACKOFF = BackoffPolicy(initial_s=0.01, maximum_s=0.05, multiplier=2.0, jitter_s=0.0)
@@ -134,3 +135,22 @@ async def test_writer_alive_tells_this_process_from_a_dead_one() -> None:
     assert not writer_alive(f"{host}:999999999:1")
     assert not writer_alive(f"{host}:not-a-pid:x")
     assert writer_alive(f"another-host-{host}:1:1")  # cannot tell: assumed alive
+
+
+async def test_leaving_the_block_writes_each_piece_once_with_a_store_on_disk(
+    tmp_path: Path,
+) -> None:
+    """Regression: with a store whose writes take time (SQLite in its thread), leaving the block
+    while the writer task was mid-write ran a second writer (`drain`) on the same queue: a
+    piece written twice, then `IndexError: pop from an empty deque` out of `open_supervisor`."""
+    store = await SQLiteStore.open(tmp_path / "calls.sqlite3")
+    try:
+        for n in range(5):
+            async with open_supervisor(store=store) as sup:
+                result = await sup.run("echo", f"once {n} ü🎉")
+            (record, *_) = await store.list_calls()
+            assert record.state is CallState.SUCCEEDED
+            assert await store.read_output(record.call_id) == result.output == f"once {n} ü🎉"
+            assert record.output_chars == len(result.output)
+    finally:
+        await store.aclose()

@@ -45,6 +45,7 @@ CONTRACT = {
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
     "list_llm_sessions": ["limit"],
+    "compare_llms": ["prompt", "models", "timeout", "json_mode", "json_schema", "synthesize_with"],
     "configure_llm": [
         "model",
         "command",

@@ -45,6 +45,7 @@ __all__ = [
     "PromptMode",
     "ServerSettings",
     "Settings",
+    "StoreSettings",
     "split_model_name",
 ]
 
@@ -546,3 +547,28 @@ def split_model_name(model: str) -> tuple[str, str | None]:
     """``claude:sonnet`` -> (``claude``, ``sonnet``); ``echo`` -> (``echo``, None)."""
     base, sep, sub = model.partition(":")
     return base, (sub or None) if sep else None
+
+
+def _store_path(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not (value == "memory" or value.startswith(("/", "~"))):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must be an absolute path, a path starting with ~, or "
+            f'"memory"; got {value!r}',
+        )
+
+
+@frozen(kw_only=True)
+class StoreSettings:
+    """What a config file's ``[store]`` table may set: where calls are recorded.
+
+    Attributes:
+        path: the store's SQLite file (``~`` expanded), or ``"memory"`` to keep nothing on disk;
+            None: ``llminst.sqlite3`` in the user data directory. ``--store`` overrides it.
+        keep_prompts: keep each call's prompt in its record (false: the answer only).
+        retention_days: calls older than this are deleted when a store is opened.
+    """
+
+    path: str | None = field(default=None, validator=_store_path)
+    keep_prompts: bool = True
+    retention_days: int = field(default=30, validator=_positive)

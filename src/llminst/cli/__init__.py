@@ -1,9 +1,12 @@
-"""The `llminst` command: `run` a prompt, `serve` MCP, list `models` and `sessions`, show `status`
-and `usage`, `cache clear`, `demo` it all.
+"""The `llminst` command: `run` a prompt, `compare` models, `serve` MCP, list `models` and
+`sessions`, show `status` and `usage`, `cache clear`, `demo` it all, and read the call store
+(`calls`, `show`).
 
 Answers go to stdout; logs and live status go to stderr. One module per subcommand (`run`,
-`serve`, `inventory` for models and status; the demo itself is `llminst.demo`), the arguments in
-`parser`, and what they share (the config's set-up, exit statuses) in `common`. This package
+`compare`, `serve`, `inventory` for models and status, `calls` for calls and show; the demo
+itself is `llminst.demo`), the arguments in `parser`, and what they share (the config's set-up,
+the call store, exit statuses) in `common`. A configuration mistake (the config file, an
+unusable store) is one line on stderr and exit status 2. This package
 parses arguments and prints; it must never start a process itself: calls run only through the
 supervisor. SIGINT, SIGTERM and SIGHUP cancel any command (see `llminst.signals`): its process
 trees are killed and reaped, then it exits with 128 + the signal.
@@ -16,18 +19,18 @@ import functools
 import sys
 from collections.abc import Sequence
 
-from .._core.errors import LLMError
+from .._core.errors import ConfigError, LLMError
 from ..configfile import load_config, resolve_models
 from ..logs import configure_logging
-from . import inventory, ledger, run, serve
+from . import calls, compare, inventory, ledger, run, serve
 from .common import Setup, run_command
-from .parser import build_parser
+from .parser import parse_args
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         configure_logging(level=args.log_level, fmt=args.log_format)
         config = load_config(args.config)
@@ -39,20 +42,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=config.settings,
         allow_commands=config.server.allow_commands,
         allowed_roots=config.server.allowed_roots,
+        store=config.store,
         budget=config.budget,
     )
     if args.command == "serve":
         return serve.serve(args, setup)
     handler = {
         "run": run.run,
+        "compare": compare.compare,
         "models": inventory.models,
         "status": inventory.status,
         "sessions": inventory.sessions,
         "usage": ledger.usage,
         "cache": ledger.cache_clear,
         "demo": _demo,
+        "calls": calls.calls,
+        "show": calls.show,
     }[args.command]
-    return run_command(functools.partial(handler, args, setup))
+    try:
+        return run_command(functools.partial(handler, args, setup))
+    except ConfigError as exc:  # an unusable store, found as the command opened it
+        print(f"llminst: {exc.kind}: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _demo(args: argparse.Namespace, _setup: Setup) -> int:

@@ -1,5 +1,5 @@
-"""What every `llminst` subcommand shares: the set-up read from the config file, and running a
-command's body under trio to an exit status.
+"""What every `llminst` subcommand shares: the set-up read from the config file, the call store
+it names (`open_command_store`), and running a command's body under trio to an exit status.
 
 SIGINT, SIGTERM and SIGHUP cancel a body (see `llminst.signals`); this module turns that into one
 line on stderr and the exit status 128 + the signal. It must never parse arguments, start a call
@@ -8,17 +8,20 @@ or print anything else.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 
 import trio
 from attrs import Factory, frozen
 
-from .._core.spec import BudgetSettings, ModelSpec, Settings
+from .._core.spec import BudgetSettings, ModelSpec, Settings, StoreSettings
 from ..signals import Stopped, run_until_signal
+from ..store import CallStore, open_store
 
-__all__ = ["Setup", "run_command"]
+__all__ = ["Setup", "open_command_store", "run_command", "store_spec"]
 
 
 @frozen
@@ -30,7 +33,27 @@ class Setup:
     settings: Settings
     allow_commands: tuple[str, ...] = ()
     allowed_roots: tuple[str, ...] = ()
+    store: StoreSettings = Factory(StoreSettings)
     budget: BudgetSettings = Factory(BudgetSettings)
+
+
+def store_spec(args: argparse.Namespace, setup: Setup) -> str | None:
+    """The store a command uses: ``--store``, else ``[store] path``, else None (the default)."""
+    given: str | None = getattr(args, "store", None)
+    return given if given is not None else setup.store.path
+
+
+@asynccontextmanager
+async def open_command_store(args: argparse.Namespace, setup: Setup) -> AsyncIterator[CallStore]:
+    """Open the command's call store (see `store_spec`), with the config's retention.
+
+    Raises:
+        StoreUnusableError: the store cannot be used (the command exits 2 with its line).
+    """
+    async with open_store(
+        store_spec(args, setup), retention_days=setup.store.retention_days
+    ) as store:
+        yield store
 
 
 def run_command(

@@ -16,10 +16,11 @@ import sys
 import time
 
 from .._core.command import command_line
+from .._core.records import CallOrigin
 from .._core.sessions import session_summary
 from .._core.status import render_status_table
 from ..supervisor import open_supervisor
-from .common import Setup
+from .common import Setup, open_command_store
 
 __all__ = ["models", "sessions", "status"]
 
@@ -32,7 +33,17 @@ async def models(_args: argparse.Namespace, setup: Setup) -> int:
 
 async def status(args: argparse.Namespace, setup: Setup) -> int:
     # A one-shot command has no "next status": wait for each version command (each is bounded).
-    async with open_supervisor(models=setup.models, settings=setup.settings) as supervisor:
+    # The store holds the cooldowns status shows (and records a probe's calls).
+    async with (
+        open_command_store(args, setup) as store,
+        open_supervisor(
+            models=setup.models,
+            settings=setup.settings,
+            store=store,
+            origin=CallOrigin.RUN,
+            keep_prompts=setup.store.keep_prompts,
+        ) as supervisor,
+    ):
         statuses = await supervisor.status(probe=args.probe, version_wait_s=math.inf)
     width = shutil.get_terminal_size(fallback=(100, 24)).columns
     for line in render_status_table(statuses, width=width):
@@ -46,8 +57,8 @@ async def sessions(args: argparse.Namespace, setup: Setup) -> int:
             f"llminst: invalid_input: --limit must be at least 1, got {args.limit}", file=sys.stderr
         )
         return 2
-    async with open_supervisor(models=setup.models, settings=setup.settings) as supervisor:
-        records = await supervisor.store.list_sessions(limit=args.limit)
+    async with open_command_store(args, setup) as store:
+        records = await store.list_sessions(limit=args.limit)
     if args.json:
         print(json.dumps([session_summary(r) for r in records], indent=2, ensure_ascii=False))
         return 0

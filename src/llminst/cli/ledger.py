@@ -4,8 +4,8 @@
 ``--since`` (7d, 12h, an ISO date): calls, failures, cache hits, tokens, cost (``?`` where no
 call had a known cost; ``+`` after a cost that leaves out calls of unknown cost) and time spent,
 then a total; ``--json`` prints the same as JSON. `cache clear` forgets every cached answer and
-says how many. This module only reads and clears the store through the supervisor; it must
-never start a call.
+says how many. Both use the command's store (``--store``, else ``[store] path``). This module
+only reads and clears the store; it must never start a call.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from collections.abc import Iterable
 
 from .._core.errors import InvalidInputError
 from .._core.ledger import UsageRow, parse_since, total_row
-from ..supervisor import open_supervisor
-from .common import Setup
+from .common import Setup, open_command_store
 
 __all__ = ["cache_clear", "render_usage_table", "usage"]
 
@@ -41,8 +40,8 @@ async def usage(args: argparse.Namespace, setup: Setup) -> int:
     except InvalidInputError as exc:
         print(f"llminst: {exc.kind}: {exc}", file=sys.stderr)
         return 2
-    async with open_supervisor(models=setup.models, settings=setup.settings) as supervisor:
-        rows = await supervisor.usage(since=since, group_by=args.by)
+    async with open_command_store(args, setup) as store:
+        rows = await store.usage_summary(since=since, group_by=args.by)
     total = total_row(rows)
     if args.json:
         document = {
@@ -58,9 +57,9 @@ async def usage(args: argparse.Namespace, setup: Setup) -> int:
     return 0
 
 
-async def cache_clear(_args: argparse.Namespace, setup: Setup) -> int:
-    async with open_supervisor(models=setup.models, settings=setup.settings) as supervisor:
-        count = await supervisor.clear_cache()
+async def cache_clear(args: argparse.Namespace, setup: Setup) -> int:
+    async with open_command_store(args, setup) as store:
+        count = await store.clear_cache()
     print(f"cleared {count} cached answer{'' if count == 1 else 's'}")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 from .. import __version__
@@ -15,7 +16,18 @@ from .. import __version__
 if TYPE_CHECKING:
     _Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "parse_args"]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's arguments (argparse's usage error and exit 2 if they are wrong)."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if args.command == "compare":
+        return _compare_words(parser, args, extras)
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(common, defaults=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands, common)
+    _add_compare(commands, common)
     _add_serve(commands, common)
     commands.add_parser(
         "models", parents=[common], help="list the configured models and the command each runs"
@@ -38,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_usage(commands, common)
     _add_cache(commands, common)
     _add_demo(commands, common)
+    _add_calls(commands, common)
+    _add_show(commands, common)
     return parser
 
 
@@ -93,6 +108,54 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
         help="answer from the response cache if the same call succeeded before (no CLI runs), "
         "else run it and keep its answer (default: as the model's cache_ttl_s says)",
     )
+    _add_store(run)
+
+
+def _add_compare(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    compare = commands.add_parser(
+        "compare",
+        parents=[common],
+        usage="llminst compare [OPTIONS] MODEL [MODEL ...] -- PROMPT",
+        help="ask several models the same prompt at once and show the answers side by side",
+        description="Exit status: 0 every model answered, 1 one or more failed (the answers "
+        "that came are printed), 2 refused before any call started.",
+    )
+    compare.add_argument(
+        "words",
+        nargs="+",
+        metavar="MODEL... -- PROMPT",
+        help="1 to 8 distinct models, then the prompt ('-' reads it from stdin)",
+    )
+    compare.add_argument("--timeout", type=float, help="seconds for each model's call")
+    compare.add_argument("--json", action="store_true", help="JSON mode for every model")
+    compare.add_argument("--schema", help="JSON Schema file for --json (default: question/answer)")
+    compare.add_argument(
+        "--synthesize", metavar="MODEL", help="a model that combines the answers into one"
+    )
+    _add_store(compare)
+
+
+def _compare_words(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]
+) -> argparse.Namespace:
+    """`compare`'s models and prompt, wherever its options were put between them.
+
+    argparse reads a run of positional arguments once, so ``MODEL MODEL --timeout 3 -- PROMPT``
+    leaves what follows the option unread; those words are the rest of the models and the
+    prompt (after ``--``), unless one before ``--`` looks like an option.
+    """
+    cut = extras.index("--") if "--" in extras else len(extras)
+    before, after = extras[:cut], extras[cut + 1 :]
+    unknown = [word for word in before if word.startswith("-") and word != "-"]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    words = [*args.words, *before, *after]
+    if len(words) < 2:
+        parser.error(
+            "compare needs at least one model and a prompt: llminst compare MODEL -- PROMPT"
+        )
+    args.models, args.prompt = words[:-1], words[-1]
+    return args
 
 
 def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -134,6 +197,7 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         default=[],
         help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
     )
+    _add_store(serve)
 
 
 def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -143,6 +207,7 @@ def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
     status.add_argument(
         "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
     )
+    _add_store(status)
 
 
 def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -151,6 +216,7 @@ def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
     )
     sessions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     sessions.add_argument("--json", action="store_true", help="print them as JSON")
+    _add_store(sessions)
 
 
 def _add_usage(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -167,12 +233,14 @@ def _add_usage(commands: _Commands, common: argparse.ArgumentParser) -> None:
         help="one row per model (default), UTC day or session",
     )
     usage.add_argument("--json", action="store_true", help="print the ledger as JSON")
+    _add_store(usage)
 
 
 def _add_cache(commands: _Commands, common: argparse.ArgumentParser) -> None:
     cache = commands.add_parser("cache", parents=[common], help="manage the response cache")
     actions = cache.add_subparsers(dest="cache_action", required=True)
-    actions.add_parser("clear", parents=[common], help="forget every cached answer")
+    clear = actions.add_parser("clear", parents=[common], help="forget every cached answer")
+    _add_store(clear)
 
 
 def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -182,3 +250,41 @@ def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--real", action="store_true", help="also send a one-line prompt to each installed real CLI"
     )
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="PATH|memory",
+        help="where calls are recorded: a SQLite file, or 'memory' for nothing on disk "
+        "(default: [store] path, else llminst.sqlite3 in the user data directory)",
+    )
+
+
+def _add_calls(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    calls = commands.add_parser(
+        "calls", parents=[common], help="list recent calls (newest first) from the call store"
+    )
+    calls.add_argument(
+        "--state",
+        action="append",
+        choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
+        help="only calls in this state (repeatable)",
+    )
+    calls.add_argument("--model", help="only calls of this model (as given, e.g. claude:sonnet)")
+    calls.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    calls.add_argument("--json", action="store_true", help="print a JSON list of the records")
+    _add_store(calls)
+
+
+def _add_show(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    show = commands.add_parser(
+        "show",
+        parents=[common],
+        help="show one call: its record on stderr, its output on stdout",
+    )
+    show.add_argument("call_id", metavar="CALL_ID", help="the call's id (see llminst calls)")
+    show.add_argument(
+        "--json", action="store_true", help="print the record and the output as one JSON object"
+    )
+    _add_store(show)

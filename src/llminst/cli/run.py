@@ -3,8 +3,9 @@
 stdout carries the answer alone (or, with ``--json``, the parsed JSON); retry notices, the error
 line with the end of the CLI's stderr, and the live status line go to stderr (see
 `llminst.terminal`). The call runs only through the supervisor, which this command makes a child
-subreaper. This module must never write anything but the answer to stdout, and never leave a
-process behind: a reader that goes away (``| head``) stops the call.
+subreaper, and is recorded in the call store (``--store``, ``[store]``). This module must never
+write anything but the answer to stdout, and never leave a process behind: a reader that goes
+away (``| head``) stops the call.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import trio
 
 from .._core.errors import LLMError
 from .._core.events import TextDelta
+from .._core.records import CallOrigin
 from .._core.result import CallResult
 from ..supervisor import FallbackStarted, RetryScheduled, Supervisor, open_supervisor
 from ..terminal import Screen
-from .common import Setup
+from .common import Setup, open_command_store
 
 __all__ = ["run"]
 
@@ -43,8 +45,15 @@ async def run(args: argparse.Namespace, setup: Setup) -> int:
     # `llminst run` owns every child of its process, so it can be a child subreaper: a
     # descendant that left its call's process group (setsid) is killed and reaped with it.
     async with (
+        open_command_store(args, setup) as store,
         open_supervisor(
-            models=setup.models, settings=setup.settings, subreaper=True, budget=setup.budget
+            models=setup.models,
+            settings=setup.settings,
+            subreaper=True,
+            store=store,
+            origin=CallOrigin.RUN,
+            keep_prompts=setup.store.keep_prompts,
+            budget=setup.budget,
         ) as supervisor,
         trio.open_nursery() as nursery,
     ):

@@ -1,9 +1,9 @@
 """`llminst serve`: start the MCP server over stdio or HTTP and serve until a signal.
 
 Owns serve's start-up: the descriptor limit raised, the HTTP options and the configure_llm
-allowlist checked before anything starts (a mistake is one line and exit 2), the allowed roots
-of a call's ``cwd`` (over HTTP none unless configured, over stdio any directory unless
-configured), the listening line on stderr. Over stdio, stdout belongs to the protocol: this module must never print to stdout,
+allowlist checked and the call store opened before anything listens (a mistake is one line and
+exit 2), the allowed roots of a call's ``cwd`` (over HTTP none unless configured, over stdio any
+directory unless configured), the listening line on stderr. Over stdio, stdout belongs to the protocol: this module must never print to stdout,
 and it never prints the token.
 """
 
@@ -15,12 +15,15 @@ import functools
 import sys
 from typing import TYPE_CHECKING
 
+import attrs
+
 from .._core.errors import InvalidInputError, LLMError
-from .common import Setup, run_command
+from .common import Setup, open_command_store, run_command
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
 
+    from ..server import ServerOptions
     from ..transports import HttpListening
 
 __all__ = ["serve"]
@@ -46,7 +49,7 @@ def _raise_fd_limit() -> None:
 
 
 def serve(args: argparse.Namespace, setup: Setup) -> int:
-    from ..server import ServerOptions, create_server
+    from ..server import ServerOptions
     from ..transports import check_http_options
 
     _raise_fd_limit()
@@ -71,16 +74,23 @@ def serve(args: argparse.Namespace, setup: Setup) -> int:
                     "--allow-command NAME (repeatable) or [server] allow_commands in the config "
                     "file, so remote clients cannot make the server run any command"
                 )
-        server = create_server(options)
-        body = (
-            functools.partial(_serve_http, server, args)
-            if over_http
-            else functools.partial(_serve_stdio, server)
-        )
+        body = functools.partial(_serve_recorded, options, args, setup)
         return run_command(body, who="llminst serve", verb="stopped")
     except LLMError as exc:
         print(f"llminst serve: {exc.kind}: {exc}", file=sys.stderr)
         return 2
+
+
+async def _serve_recorded(options: ServerOptions, args: argparse.Namespace, setup: Setup) -> int:
+    """Open the call store (an unusable one ends serve before it listens), then serve."""
+    from ..server import create_server
+
+    async with open_command_store(args, setup) as store:
+        recorded = attrs.evolve(options, store=store, keep_prompts=setup.store.keep_prompts)
+        server = create_server(recorded)
+        if args.transport == "http":
+            return await _serve_http(server, args)
+        return await _serve_stdio(server)
 
 
 async def _serve_stdio(server: MCPServer) -> int:

@@ -16,9 +16,11 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
 
 from .. import __version__
+from .._core.records import CallOrigin
 from ..logs import get_logger
 from ..supervisor import open_supervisor
 from ..wire import AnswerMalformedMessages
+from .compare import compare_tool
 from .configure import configure_tool
 from .state import ServerOptions, ServerState
 from .tools import call_tools
@@ -73,6 +75,9 @@ def create_server(options: ServerOptions) -> MCPServer:
             # group (setsid) are re-parented to it, killed and reaped at the end of each call.
             subreaper=True,
             allowed_roots=options.allowed_roots,
+            store=options.store,
+            origin=CallOrigin.MCP,
+            keep_prompts=options.keep_prompts,
             budget=options.budget,
         ) as supervisor:
             _log.info("llminst.server.started", models=sorted(options.models))
@@ -92,4 +97,4 @@ def create_server(options: ServerOptions) -> MCPServer:
 
 def _tools() -> list[Tool]:
     """Every tool, in the order clients list them."""
-    return [*call_tools(), configure_tool(), *usage_tools()]
+    return [*call_tools(), compare_tool(), configure_tool(), *usage_tools()]

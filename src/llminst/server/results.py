@@ -28,6 +28,7 @@ from .._core.sessions import session_summary
 from .._core.status import ModelStatus
 
 __all__ = [
+    "CompareOut",
     "ConfigureResult",
     "ExecuteResult",
     "ModelStatusOut",
@@ -93,6 +94,19 @@ class StatusResult(BaseModel):
     models: list[ModelStatusOut]  # type: ignore[valid-type]  # built by _output_model
     available: list[str]
     unavailable: list[str]
+
+
+class CompareOut(BaseModel):
+    """One prompt asked of several models at once."""
+
+    model_config = _LEAN
+
+    results: list[ExecuteResult]  # type: ignore[valid-type]  # built by _output_model
+    synthesis: ExecuteResult | None  # type: ignore[valid-type]
+    synthesized_from: list[str]
+    answered: list[str]
+    failed: list[str]
+    duration_s: float
 
 
 class TokenEstimateOut(BaseModel):

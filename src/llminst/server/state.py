@@ -13,6 +13,7 @@ from mcp.server.mcpserver import Context
 
 from .._core.backoff import BackoffPolicy
 from .._core.spec import BudgetSettings, ModelSpec, Settings
+from ..store import CallStore
 from ..supervisor import Supervisor
 
 __all__ = ["ServerOptions", "ServerState", "state_of"]
@@ -40,6 +41,9 @@ class ServerOptions:
             or sooner once `coalesce_bytes` (UTF-8 bytes) are pending, so a fast CLI cannot
             flood the client.
         keepalive_s: a progress notification is sent at least this often while a CLI is silent.
+        store: where every call is recorded; its opener (``llminst serve``) closes it after
+            the server. None: an in-memory store of the server's own.
+        keep_prompts: record each call's prompt in the store.
         budget: spending limits over every model (``[budget]``).
     """
 
@@ -53,6 +57,8 @@ class ServerOptions:
     coalesce_s: float = 0.05
     coalesce_bytes: int = 4096
     keepalive_s: float = 10.0
+    store: CallStore | None = None
+    keep_prompts: bool = True
     budget: BudgetSettings = Factory(BudgetSettings)
 
 

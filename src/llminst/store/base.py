@@ -13,14 +13,32 @@ returns None, an update of an unknown id does nothing).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
+from .._core.errors import ConfigError, InvalidInputError
 from .._core.ledger import UsageRow
 from .._core.records import CallRecord, CallState, SessionRecord
 
-__all__ = ["CallStore"]
+__all__ = ["CallStore", "StoreUnusableError"]
+
+
+class StoreUnusableError(ConfigError):
+    """The store file cannot be used: a directory, not an llminst store, newer, not writable.
+
+    The message is one line: ``store PATH <problem>; <fix>``.
+
+    Attributes:
+        path: the store's file.
+    """
+
+    def __init__(self, path: Path, problem: str, fix: str) -> None:
+        InvalidInputError.__init__(self, f"store {path} {problem}; {fix}")
+        self.source = str(path)
+        self.key = None
+        self.path = path
 
 
 class CallStore(Protocol):

@@ -22,8 +22,8 @@ The package, one rule per module: `process` (start, kill a tree, reap), `pumps` 
 `workdir` (a call's directory, checked before it starts), `cooldowns` (which accounts rest
 after a rate limit, kept in the store), `recorder` (every call written to the store),
 `cache` (answers kept in the store and served without a process), `budgets` (spending limits,
-checked before a process starts), `reaper` (descendants that left their group) and `procfs`
-(the one reader of ``/proc``).
+checked before a process starts), `reaper` (descendants that left their group), `procfs` (the
+one reader of ``/proc``) and `fanout` (one prompt to several models at once).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
 """
@@ -46,6 +46,7 @@ from .._core.cache import cache_ttl
 from .._core.cooldowns import CooldownRecord, account_of
 from .._core.errors import LLMError
 from .._core.fallbacks import with_fallbacks
+from .._core.fanout import CompareResult
 from .._core.ledger import UsageRow, check_group_by
 from .._core.records import CallOrigin
 from .._core.request import CallRequest, build_request, resolve_model
@@ -54,7 +55,7 @@ from .._core.spec import BudgetSettings, ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
 from ..store import CallStore, MemoryStore
-from . import reaper
+from . import fanout, reaper
 from .budgets import BudgetKeeper
 from .cache import ResponseCache
 from .call import Call, CallRunner
@@ -391,6 +392,57 @@ class Supervisor:
                 await _end(call)
                 if call.error is None and call.result is not None:
                     turn.succeeded(call.id, call.result)
+
+    async def compare(
+        self,
+        prompt: str,
+        models: Sequence[str],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (see run)
+        json_mode: bool = False,
+        json_schema: str | Mapping[str, Any] | None = None,
+        synthesize_with: str | None = None,
+        forward: fanout.Forward | None = None,
+    ) -> CompareResult:
+        """Ask several models the same prompt at once; optionally have one combine the answers.
+
+        Args:
+            prompt: the prompt every model gets, byte for byte.
+            models: 1 to 8 distinct model names (``claude``, ``gemini``, ``claude:opus``).
+            timeout: seconds for each model's call (they run at once, so this bounds the
+                answers too); the synthesis gets the same budget again. None: each call picks
+                a category from the prompt, as `run`.
+            json_mode, json_schema: as `run`, for every call (the synthesis too).
+            synthesize_with: a model that then gets the successful answers, anonymised as
+                "Answer 1", "Answer 2", ... (in the order of `models`), and writes one
+                combined answer (`CompareResult.synthesis`).
+            forward: ``await forward(label, stream)`` in each call's task while it runs, with
+                the model's name (``"synthesis"`` for the synthesis) and its `CallStream`; it
+                should read ``stream.events()`` to the end. None: nothing is streamed.
+
+        Returns:
+            a `CompareResult`: one `CallResult` per model, in the order given, the answer or
+            the error (``error_kind``, ``error``, output so far), each with its duration,
+            usage and cost; one model failing or timing out never stops the others.
+
+        Raises:
+            InvalidInputError: `models` empty, longer than 8 or with a name twice; an invalid
+                timeout or schema. UnknownModelError: any model (or `synthesize_with`) unknown.
+                Both before any call starts.
+
+        Cancellation: cancelling the caller cancels every call; each process tree is killed
+        and reaped before the cancellation reaches the caller.
+        """
+        return await fanout.compare(
+            self,
+            prompt,
+            models,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            synthesize_with=synthesize_with,
+            forward=forward,
+        )
 
     def _request(
         self,

@@ -173,9 +173,11 @@ class CallRunner:
     """Answers calls that ask for caching from the store (None: no cache)."""
     budgets: BudgetKeeper | None = None
     """Refuses calls once a spending limit is spent (None: no limits)."""
+    # Ids are keys of a store many processes share for weeks (each `llminst run` is a runner
+    # whose first call ends in "-1"): 48 random bits keep them apart where 24 collided.
     _ids: Iterator[str] = attrs.field(
         init=False,
-        factory=lambda: map(f"{uuid.uuid4().hex[:6]}-{{}}".format, itertools.count(1)),
+        factory=lambda: map(f"{uuid.uuid4().hex[:12]}-{{}}".format, itertools.count(1)),
     )
 
     def concurrency_limit(self, spec: ModelSpec) -> int:

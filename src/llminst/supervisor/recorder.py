@@ -90,6 +90,7 @@ class Recorder:
         self._chars: dict[str, int] = {}  # call id -> characters of its attempt recorded
         self._wakeup = trio.Event()
         self._written = trio.Condition()
+        self._writing = trio.Lock()
         self._queued_total = 0
         self._written_total = 0
 
@@ -188,6 +189,13 @@ class Recorder:
         self._wakeup.set()
 
     async def _write_queued(self) -> None:
+        # One writer at a time: `drain` may start while the cancelled `run` is still inside a
+        # shielded write (a store that writes off the trio thread yields there); both would
+        # write the same piece and pop it twice.
+        async with self._writing:
+            await self._write_queue()
+
+    async def _write_queue(self) -> None:
         for call_id in list(self._text):
             self._queue_text(call_id)
         while self._queue:
