@@ -4,16 +4,35 @@ SQLite backend filters and projects in SQL, then sums as `_core.ledger.summarize
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from llminst._core.cache import CachedAnswer
 from llminst._core.ledger import summarize
-from llminst._core.records import CallState
-from llminst.store import CallStore, SQLiteStore
+from llminst._core.records import CallRecord, CallState
+from llminst.store import CallStore, MemoryStore, SQLiteStore
 
-from .test_contract import TRICKY, record, store  # noqa: F401 - the per-backend fixture
+TRICKY = "é🎉漢字e\u0301👩\u200d👩\u200d👧\x00\n"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CallStore]:
+    backend: CallStore
+    if request.param == "memory":
+        backend = MemoryStore()
+    else:
+        backend = await SQLiteStore.open(tmp_path / "calls.sqlite3")
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+def record(call_id: str, *, created_at: float, **fields: object) -> CallRecord:
+    values: dict[str, object] = {"model": "echo", "state": CallState.QUEUED, **fields}
+    return CallRecord(call_id=call_id, created_at=created_at, **values)  # type: ignore[arg-type]
 
 
 def answer(key: str, *, expires_at: float = 200.0, created_at: float = 100.0) -> CachedAnswer:
@@ -23,14 +42,14 @@ def answer(key: str, *, expires_at: float = 200.0, created_at: float = 100.0) ->
     )
 
 
-async def test_a_cached_answer_is_kept_until_it_expires(store: CallStore) -> None:  # noqa: F811
+async def test_a_cached_answer_is_kept_until_it_expires(store: CallStore) -> None:
     await store.put_cached(answer("k1"))
     assert await store.get_cached("k1", now=150.0) == answer("k1")
     assert await store.get_cached("k1", now=200.0) is None  # expires_at is exclusive
     assert await store.get_cached("other", now=150.0) is None
 
 
-async def test_a_newer_answer_replaces_the_old_and_clear_counts(store: CallStore) -> None:  # noqa: F811
+async def test_a_newer_answer_replaces_the_old_and_clear_counts(store: CallStore) -> None:
     await store.put_cached(answer("k1"))
     newer = answer("k1", expires_at=500.0)
     await store.put_cached(newer)
@@ -76,7 +95,7 @@ LEDGER_CALLS = [
 @pytest.mark.parametrize("group_by", ["model", "day", "session"])
 @pytest.mark.parametrize("since", [None, 500.0, 2500.0])
 async def test_the_ledger_sums_as_the_pure_summary_does(
-    store: CallStore,  # noqa: F811
+    store: CallStore,
     group_by: str,
     since: float | None,
 ) -> None:
@@ -89,7 +108,7 @@ async def test_the_ledger_sums_as_the_pure_summary_does(
     assert all(row.calls for row in rows)
 
 
-async def test_the_ledger_reads_a_store_without_calls(store: CallStore) -> None:  # noqa: F811
+async def test_the_ledger_reads_a_store_without_calls(store: CallStore) -> None:
     assert await store.usage_summary() == []
 
 
