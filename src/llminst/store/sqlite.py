@@ -540,9 +540,18 @@ def _check_identity(path: Path, application_id: int, version: int, tables: int) 
 
 
 def _identify(db: sqlite3.Connection) -> tuple[int, int, int]:
-    application_id = db.execute("PRAGMA application_id").fetchone()[0]
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    """The file's application id, schema version and table count, read from one snapshot (a
+    start creating the schema meanwhile must not show tables without the id)."""
+    own = not db.in_transaction
+    if own:
+        db.execute("BEGIN")
+    try:
+        application_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        if own:
+            db.execute("COMMIT")
     return int(application_id), int(version), int(tables)
 
 
