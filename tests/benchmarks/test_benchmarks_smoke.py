@@ -146,3 +146,18 @@ def test_update_readme_replaces_only_the_block(tmp_path: Path) -> None:
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="benchmarks:begin"):
         report.update_readme(readme, latest)
+
+
+def test_cache_latency_benchmark_runs() -> None:
+    """benchmarks.cache_latency times cache hits (library and execute_llm) after one real miss."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cache_latency", "--hits", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    hits = re.findall(r"cache hit, [\w ]+: n=(\d+) median=([\d.]+) ms", result.stdout)
+    assert [int(n) for n, _ in hits] == [3, 3, 3], result.stdout
+    assert "cache miss (a real process)" in result.stdout

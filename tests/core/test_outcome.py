@@ -329,6 +329,7 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         "parsed_json": None,
         "usage": {"t": 1},
         "cost_usd": 0.5,
+        "cost_source": "cli",
         "session_id": "s",
         "session": None,
         "stderr_tail": "note\n",
@@ -337,6 +338,8 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         "error_kind": None,
         "fallback_chain": [],
         "peak_rss_mb": 12.5,
+        "cached": False,
+        "cached_call_id": None,
     }
 
 

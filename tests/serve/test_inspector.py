@@ -50,6 +50,7 @@ def test_inspector_lists_the_tools(tmp_path: Path) -> None:
         "list_llm_sessions",
         "compare_llms",
         "configure_llm",
+        "get_llm_usage",
     }
     assert tools["execute_llm"]["inputSchema"]["required"] == ["prompt"]
     assert not tools["execute_llm"]["description"].startswith(" ")

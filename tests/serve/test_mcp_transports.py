@@ -42,6 +42,7 @@ async def exercise(client: Client) -> None:
         "list_llm_sessions",
         "compare_llms",
         "configure_llm",
+        "get_llm_usage",
     }
     plain = await client.call_tool("execute_llm", {"model": "echo", "prompt": "over the wire"})
     assert text_of(plain) == "over the wire"

@@ -31,6 +31,7 @@ VALID = {
     "list_llm_sessions": {},
     "configure_llm": {"model": "shout", "command": SHOUT},
     "compare_llms": {"models": ["echo"], "prompt": "x"},
+    "get_llm_usage": {},
 }
 
 # (tool, arguments, argument named, what the text must say is expected)
@@ -39,6 +40,7 @@ BAD_ARGUMENTS = [
     ("stream_llm", {"prompt": "x"}, "model", "required key is missing, expected a string"),
     ("estimate_tokens", {}, "text", "required key is missing, expected a string"),
     ("configure_llm", {"command": SHOUT}, "model", "required key is missing, expected a string"),
+    ("get_llm_usage", {"group_by": "week"}, "group_by", 'one of "model", "day", "session"'),
     ("execute_llm", {"model": "echo", "prompt": 42}, "prompt", "expected a string"),
     ("stream_llm", {"model": ["echo"], "prompt": "x"}, "model", "expected a string"),
     ("get_llm_status", {"probe": "yes"}, "probe", "expected true or false"),
@@ -108,8 +110,8 @@ async def test_every_problem_is_reported_at_once_in_argument_order(mode: str) ->
         "invalid_input: prompt: expected a string, got 1; "
         "timeout: expected a number or null, got true; "
         'json_mode: expected true or false, got "yes"; '
-        "unknown key(s) 'colour'; valid keys: cwd, fallbacks, json_mode, json_schema, model, "
-        "prompt, session, stream, system_prompt, timeout"
+        "unknown key(s) 'colour'; valid keys: cache, cwd, fallbacks, json_mode, json_schema, "
+        "model, prompt, session, stream, system_prompt, timeout"
     )
 
 

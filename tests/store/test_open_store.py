@@ -48,3 +48,22 @@ async def test_opening_purges_old_calls_and_interrupts_orphans(tmp_path: Path) -
 async def test_memory_spec_opens_a_memory_store() -> None:
     async with open_store("memory") as store:
         assert isinstance(store, MemoryStore)
+
+
+def test_opening_a_store_prints_nothing_on_stdout(tmp_path: Path) -> None:
+    """A library (or a stdio server) that opens a store before configuring logging must not
+    get the store's log line on stdout, which may belong to a protocol."""
+    import subprocess
+    import sys
+
+    code = (
+        "import trio\n"
+        "from llminst.store.opening import open_store\n"
+        "async def main():\n"
+        f"    async with open_store({str(tmp_path / 's.sqlite3')!r}):\n"
+        "        pass\n"
+        "trio.run(main)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""

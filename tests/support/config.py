@@ -23,13 +23,19 @@ def write_config(
     settings: Mapping[str, Any] | None = None,
     server: Mapping[str, Any] | None = None,
     store: Mapping[str, Any] | None = None,
+    budget: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a config file at `path` (tables left out when not given, but for ``[store]``, whose
     path defaults to ``llminst.sqlite3`` beside the config); returns `path`."""
     if store is None:
         store = {"path": str(path.parent.resolve() / "llminst.sqlite3")}
     document: dict[str, Any] = {}
-    for table, content in (("settings", settings), ("server", server), ("store", store)):
+    for table, content in (
+        ("settings", settings),
+        ("server", server),
+        ("store", store),
+        ("budget", budget),
+    ):
         if content is not None:
             document[table] = dict(content)
     if models is not None:

@@ -30,8 +30,18 @@ CONTRACT = {
         "cwd",
         "fallbacks",
         "session",
+        "cache",
     ],
-    "stream_llm": ["model", "prompt", "timeout", "system_prompt", "cwd", "fallbacks", "session"],
+    "stream_llm": [
+        "model",
+        "prompt",
+        "timeout",
+        "system_prompt",
+        "cwd",
+        "fallbacks",
+        "session",
+        "cache",
+    ],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
     "list_llm_sessions": ["limit"],
@@ -73,7 +83,13 @@ CONTRACT = {
         "history_args",
         "expected_memory_mb",
         "max_memory_mb",
+        "cache_ttl_s",
+        "price_in_per_mtok",
+        "price_out_per_mtok",
+        "budget_daily_usd",
+        "budget_monthly_usd",
     ],
+    "get_llm_usage": ["since", "group_by"],
 }
 
 

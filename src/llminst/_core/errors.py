@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiUnreachableError",
+    "BudgetExceededError",
     "CLINotFoundError",
     "CallTimeoutError",
     "ConfigError",
@@ -242,3 +243,25 @@ class JSONSchemaMismatchError(LLMError, ValueError):
 
     def __str__(self) -> str:
         return f"{self.message} (the output is in raw_output, the first value found in candidate)"
+
+
+class BudgetExceededError(LLMError):
+    """A spending limit (``[budget]`` or a model's own) is spent: the call started nothing.
+
+    Attributes:
+        spent_usd: what the calls in the limit's period cost so far.
+        limit_usd: the limit.
+        resets_at: when the period ends (epoch seconds).
+        scope: which limit (``daily``, ``monthly``, ``claude daily`` ...).
+    """
+
+    kind = "budget_exceeded"
+
+    def __init__(
+        self, message: str, *, spent_usd: float, limit_usd: float, resets_at: float, scope: str
+    ) -> None:
+        super().__init__(message)
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+        self.resets_at = resets_at
+        self.scope = scope

@@ -35,6 +35,7 @@ from .errors import (
 )
 from .fallbacks import PassedOver
 from .jsonmode import extract_json
+from .ledger import cost_of
 from .output import AttemptOutput
 from .ratelimit import RateLimitHit, detect_rate_limit
 from .repeated_errors import RepeatedError, RepeatedErrorKind
@@ -286,6 +287,8 @@ def call_result(
     """The `CallResult` of a call: successful unless `error` is given."""
     request = facts.request
     final = output.final if output is not None else None
+    usage = final.usage if final else None
+    cost_usd, cost_source = cost_of(final.cost_usd if final else None, usage, request.spec)
     return CallResult(
         model=request.model,
         output=output.text if output is not None else "",
@@ -296,8 +299,9 @@ def call_result(
         timeout_s=request.timeout.seconds,
         timeout_category=request.timeout.category,
         parsed_json=parsed_json,
-        usage=final.usage if final else None,
-        cost_usd=final.cost_usd if final else None,
+        usage=usage,
+        cost_usd=cost_usd,
+        cost_source=cost_source,
         session_id=final.session_id if final else None,
         session=request.session,
         stderr_tail=output.stderr_tail() if output is not None else "",

@@ -71,6 +71,8 @@ class CallRequest:
         session: the llminst session the call belongs to, or None.
         continuation: how the CLI learns the session's earlier turns (`sessions`); None for
             a call outside a session or the first call of one.
+        cache_ttl_s: keep a successful answer this long and answer the same call from it
+            (`cache`); None: not cached.
     """
 
     model: str
@@ -86,6 +88,7 @@ class CallRequest:
     fallbacks: tuple[CallRequest, ...] = ()
     session: str | None = None
     continuation: Continuation | None = None
+    cache_ttl_s: float | None = None
 
     @property
     def json_mode(self) -> bool:

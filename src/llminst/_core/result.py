@@ -27,7 +27,9 @@ class CallResult:
         timeout_category: the category that timeout came from, or "explicit".
         parsed_json: the validated JSON value in JSON mode, else None.
         usage: token usage when the CLI reported it.
-        cost_usd: cost when the CLI reported it.
+        cost_usd: the CLI's own cost where it reports one, else one from the model's prices
+            per million tokens, else None (unknown).
+        cost_source: where `cost_usd` comes from: ``cli``, ``prices`` or None (unknown).
         session_id: the CLI's session id when it reported one.
         session: the llminst session the call belongs to (continue it by passing this name
             as ``session`` again), or None.
@@ -39,6 +41,8 @@ class CallResult:
             ``error_kind``, ``error`` and ``started`` (whether a process ran for it).
         peak_rss_mb: the largest resident memory of the CLI's process tree measured while it
             ran (MB, sampled from /proc every 0.1 s), over all attempts; None when not measured.
+        cached: the answer came from the response cache: no process ran, nothing was spent.
+        cached_call_id: for a cached answer, the id of the call that produced it.
     """
 
     model: str
@@ -60,6 +64,9 @@ class CallResult:
     error_kind: str | None = None
     fallback_chain: list[dict[str, str | bool]] = field(factory=list)
     peak_rss_mb: float | None = None
+    cost_source: str | None = None
+    cached: bool = False
+    cached_call_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -38,6 +38,7 @@ __all__ = [
     "SUBMODEL_PLACEHOLDER",
     "SYSTEM_ARGS_PLACEHOLDER",
     "SYSTEM_PROMPT_PLACEHOLDER",
+    "BudgetSettings",
     "FieldValueError",
     "ModelSpec",
     "OutputFormat",
@@ -215,6 +216,23 @@ def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: 
         )
 
 
+def _optional_finite_non_negative(
+    _inst: object, attribute: attrs.Attribute[Any], value: float | None
+) -> None:
+    if value is not None:
+        _finite_non_negative(_inst, attribute, value)
+
+
+def _optional_positive_seconds(
+    _inst: object, attribute: attrs.Attribute[Any], value: float | None
+) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must be a finite number of seconds above 0, got {value}",
+        )
+
+
 # The failures after which a call moves on to its next fallback model, by default: the model
 # cannot answer now, but another may (a timeout or a JSON mismatch may be the prompt's fault).
 DEFAULT_FALLBACK_ON = ("rate_limited", "credentials_missing", "cli_not_found", "api_unreachable")
@@ -224,6 +242,7 @@ FALLBACK_KINDS = (
     "json_not_found",
     "json_schema_mismatch",
     "process_failed",
+    "budget_exceeded",
 )
 """The error kinds ``fallback_on`` may list."""
 
@@ -373,13 +392,21 @@ class ModelSpec:
             `fallback_on`), within the same deadline; a call's own ``fallbacks`` replace them.
         fallback_on: the error kinds that move a call on to the next fallback (default:
             rate_limited, credentials_missing, cli_not_found, api_unreachable; also allowed:
-            timeout, json_not_found, json_schema_mismatch, process_failed).
+            timeout, json_not_found, json_schema_mismatch, process_failed, budget_exceeded).
         expected_memory_mb: the peak memory (process-tree RSS, MB) a call is expected to need
             until calls of this model have been measured (then the p95 of recent peaks is
             used); None: a default of 100 MB. A call starts only when the machine has that
             much available above `Settings.memory_reserve_mb`.
         max_memory_mb: a call whose process tree grows past this (RSS, MB) is killed and
             fails with ``memory_exceeded``; None: no cap.
+        cache_ttl_s: keep each successful answer this many seconds and answer the same call
+            (`_core.cache.cache_key`) from it without starting the CLI; None (default): only
+            calls that ask (``cache=True``) are cached.
+        price_in_per_mtok / price_out_per_mtok: USD per million input / output tokens, for
+            the cost of calls whose CLI reports tokens but no cost (both needed).
+        budget_daily_usd / budget_monthly_usd: what this model's calls may cost per UTC day /
+            month; a call that would start after that is spent fails with
+            ``budget_exceeded`` before any process starts.
     """
 
     name: str = field(validator=_valid_model_name)
@@ -438,6 +465,11 @@ class ModelSpec:
     )
     expected_memory_mb: int | None = field(default=None, validator=_positive)
     max_memory_mb: int | None = field(default=None, validator=_positive)
+    cache_ttl_s: float | None = field(default=None, validator=_optional_positive_seconds)
+    price_in_per_mtok: float | None = field(default=None, validator=_optional_finite_non_negative)
+    price_out_per_mtok: float | None = field(default=None, validator=_optional_finite_non_negative)
+    budget_daily_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
+    budget_monthly_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
 
     @property
     def executable(self) -> str:
@@ -487,6 +519,22 @@ class Settings:
     stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
     memory_admission: bool = True
     memory_reserve_mb: int = field(default=256, validator=_non_negative)
+
+
+@frozen(kw_only=True)
+class BudgetSettings:
+    """What a config file's ``[budget]`` table may set: spending limits over every model.
+
+    Attributes:
+        daily_usd: what all calls may cost per UTC day (None: no limit).
+        monthly_usd: what all calls may cost per UTC calendar month (None: no limit).
+
+    A call that would start after a limit is spent fails with ``budget_exceeded`` before any
+    process starts; models may have their own (`ModelSpec.budget_daily_usd`).
+    """
+
+    daily_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
+    monthly_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
 
 
 @frozen(kw_only=True)

@@ -22,7 +22,14 @@ from attrs import field, frozen
 
 from .builtins import BUILTIN_MODELS
 from .errors import ConfigError
-from .spec import FieldValueError, ModelSpec, ServerSettings, Settings, StoreSettings
+from .spec import (
+    BudgetSettings,
+    FieldValueError,
+    ModelSpec,
+    ServerSettings,
+    Settings,
+    StoreSettings,
+)
 from .timeouts import TimeoutCategory
 
 __all__ = ["UserConfig", "merge_models", "parse_config", "spec_from_mapping"]
@@ -35,6 +42,7 @@ class UserConfig:
     settings: Settings = field(factory=Settings)
     server: ServerSettings = field(factory=ServerSettings)
     store: StoreSettings = field(factory=StoreSettings)
+    budget: BudgetSettings = field(factory=BudgetSettings)
     models: Mapping[str, ModelSpec] = field(factory=dict)
 
 
@@ -151,6 +159,7 @@ _SPEC_TYPES = {k: t for k, t in sorted(_field_types(ModelSpec).items()) if k != 
 _SETTINGS_TYPES = _field_types(Settings)
 _SERVER_TYPES = _field_types(ServerSettings)
 _STORE_TYPES = _field_types(StoreSettings)
+_BUDGET_TYPES = _field_types(BudgetSettings)
 
 _T = TypeVar("_T")
 
@@ -256,17 +265,18 @@ def parse_config(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=source) from None
-    unknown = sorted(set(data) - {"settings", "server", "store", "models"})
+    unknown = sorted(set(data) - {"settings", "server", "store", "budget", "models"})
     if unknown:
         raise ConfigError(
             f"unknown top-level key(s) {', '.join(map(repr, unknown))}; "
-            "use [settings], [server], [store] and [models.NAME]",
+            "use [settings], [server], [store], [budget] and [models.NAME]",
             source=source,
             key=unknown[0],
         )
     settings = _parse_table(data.get("settings", {}), Settings, _SETTINGS_TYPES, "settings", source)
     server = _parse_table(data.get("server", {}), ServerSettings, _SERVER_TYPES, "server", source)
     store = _parse_table(data.get("store", {}), StoreSettings, _STORE_TYPES, "store", source)
+    budget = _parse_table(data.get("budget", {}), BudgetSettings, _BUDGET_TYPES, "budget", source)
     models_data = data.get("models", {})
     if not isinstance(models_data, dict):
         raise ConfigError("expected a table of models", source=source, key="models")
@@ -276,7 +286,7 @@ def parse_config(
         )
         for name, table in models_data.items()
     }
-    return UserConfig(settings=settings, server=server, store=store, models=models)
+    return UserConfig(settings=settings, server=server, store=store, budget=budget, models=models)
 
 
 def _parse_table(

@@ -1,5 +1,6 @@
 """The `llminst` command: `run` a prompt, `compare` models, `serve` MCP, list `models` and
-`sessions`, show `status`, `demo` it all, and read the call store (`calls`, `show`).
+`sessions`, show `status` and `usage`, `cache clear`, `demo` it all, and read the call store
+(`calls`, `show`).
 
 Answers go to stdout; logs and live status go to stderr. One module per subcommand (`run`,
 `compare`, `serve`, `inventory` for models and status, `calls` for calls and show; the demo
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from .._core.errors import ConfigError, LLMError
 from ..configfile import load_config, resolve_models
 from ..logs import configure_logging
-from . import calls, compare, inventory, run, serve
+from . import calls, compare, inventory, ledger, run, serve
 from .common import Setup, run_command
 from .parser import parse_args
 
@@ -42,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow_commands=config.server.allow_commands,
         allowed_roots=config.server.allowed_roots,
         store=config.store,
+        budget=config.budget,
     )
     if args.command == "serve":
         return serve.serve(args, setup)
@@ -51,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": inventory.models,
         "status": inventory.status,
         "sessions": inventory.sessions,
+        "usage": ledger.usage,
+        "cache": ledger.cache_clear,
         "demo": _demo,
         "calls": calls.calls,
         "show": calls.show,

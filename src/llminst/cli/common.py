@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 import trio
 from attrs import Factory, frozen
 
-from .._core.spec import ModelSpec, Settings, StoreSettings
+from .._core.spec import BudgetSettings, ModelSpec, Settings, StoreSettings
 from ..signals import Stopped, run_until_signal
 from ..store import CallStore, open_store
 
@@ -26,14 +26,15 @@ __all__ = ["Setup", "open_command_store", "run_command", "store_spec"]
 
 @frozen
 class Setup:
-    """What the config file says: the models (built-ins plus its own), the settings, and its
-    ``[server]`` lists."""
+    """What the config file says: the models (built-ins plus its own), the settings, its
+    ``[server]`` lists and its ``[budget]``."""
 
     models: Mapping[str, ModelSpec]
     settings: Settings
     allow_commands: tuple[str, ...] = ()
     allowed_roots: tuple[str, ...] = ()
     store: StoreSettings = Factory(StoreSettings)
+    budget: BudgetSettings = Factory(BudgetSettings)
 
 
 def store_spec(args: argparse.Namespace, setup: Setup) -> str | None:

@@ -61,6 +61,7 @@ async def compare(args: argparse.Namespace, setup: Setup) -> int:
             store=store,
             origin=CallOrigin.RUN,
             keep_prompts=setup.store.keep_prompts,
+            budget=setup.budget,
         ) as supervisor,
         trio.open_nursery() as nursery,
     ):

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_status(commands, common)
     _add_sessions(commands, common)
+    _add_usage(commands, common)
+    _add_cache(commands, common)
     _add_demo(commands, common)
     _add_calls(commands, common)
     _add_show(commands, common)
@@ -98,6 +100,13 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
         "--session",
         metavar="NAME",
         help="open or continue the session NAME (the conversation so far, on any model)",
+    )
+    run.add_argument(
+        "--cache",
+        action="store_true",
+        default=None,
+        help="answer from the response cache if the same call succeeded before (no CLI runs), "
+        "else run it and keep its answer (default: as the model's cache_ttl_s says)",
     )
     _add_store(run)
 
@@ -208,6 +217,30 @@ def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
     sessions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     sessions.add_argument("--json", action="store_true", help="print them as JSON")
     _add_store(sessions)
+
+
+def _add_usage(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    usage = commands.add_parser(
+        "usage", parents=[common], help="show calls, tokens, cost and time per model/day/session"
+    )
+    usage.add_argument(
+        "--since", metavar="WHEN", help="only calls since: 30m, 12h, 7d, 2w or an ISO date"
+    )
+    usage.add_argument(
+        "--by",
+        choices=["model", "day", "session"],
+        default="model",
+        help="one row per model (default), UTC day or session",
+    )
+    usage.add_argument("--json", action="store_true", help="print the ledger as JSON")
+    _add_store(usage)
+
+
+def _add_cache(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    cache = commands.add_parser("cache", parents=[common], help="manage the response cache")
+    actions = cache.add_subparsers(dest="cache_action", required=True)
+    clear = actions.add_parser("clear", parents=[common], help="forget every cached answer")
+    _add_store(clear)
 
 
 def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:

@@ -53,6 +53,7 @@ async def run(args: argparse.Namespace, setup: Setup) -> int:
             store=store,
             origin=CallOrigin.RUN,
             keep_prompts=setup.store.keep_prompts,
+            budget=setup.budget,
         ) as supervisor,
         trio.open_nursery() as nursery,
     ):
@@ -108,6 +109,7 @@ async def _stream_answer(
         cwd=args.cwd,
         fallbacks=args.fallback,
         session=args.session,
+        cache=args.cache,
     ) as stream:
         async for event in stream.events():
             if isinstance(event, RetryScheduled):

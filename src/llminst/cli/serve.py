@@ -59,6 +59,7 @@ def serve(args: argparse.Namespace, setup: Setup) -> int:
     options = ServerOptions(
         models=setup.models,
         settings=setup.settings,
+        budget=setup.budget,
         allow_configure=args.allow_configure or not over_http,
         allowed_commands=allowed or None,
         # Over HTTP a client is remote: without roots it may not pick a directory at all.

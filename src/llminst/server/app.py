@@ -25,6 +25,7 @@ from .compare import compare_tool
 from .configure import configure_tool
 from .state import ServerOptions, ServerState
 from .tools import call_tools
+from .usage import usage_tools
 
 __all__ = ["create_server"]
 
@@ -82,6 +83,7 @@ def create_server(options: ServerOptions) -> MCPServer:
             store=options.store,
             origin=CallOrigin.MCP,
             keep_prompts=options.keep_prompts,
+            budget=options.budget,
         ) as supervisor:
             _log.info("llminst.server.started", models=sorted(options.models))
             try:
@@ -100,4 +102,4 @@ def create_server(options: ServerOptions) -> MCPServer:
 
 def _tools() -> list[Tool]:
     """Every tool, in the order clients list them."""
-    return [*call_tools(), compare_tool(), configure_tool()]
+    return [*call_tools(), compare_tool(), configure_tool(), *usage_tools()]

@@ -178,6 +178,8 @@ def _expected(schema: Mapping[str, Any]) -> str:
     """What a JSON schema accepts, in words: 'an array of strings or a string'."""
     if "anyOf" in schema:
         return " or ".join(_expected(member) for member in schema["anyOf"])
+    if "enum" in schema:  # a Literal: name the values, not just their type
+        return "one of " + ", ".join(json.dumps(value) for value in schema["enum"])
     kind = schema.get("type")
     if kind == "array":
         items = schema.get("items", {})

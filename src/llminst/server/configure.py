@@ -108,7 +108,7 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "fallback_on": (
         "Error kinds that move a call to the next fallback (default rate_limited, "
         "credentials_missing, cli_not_found, api_unreachable; also timeout, json_not_found, "
-        "json_schema_mismatch, process_failed)."
+        "json_schema_mismatch, process_failed, budget_exceeded)."
     ),
     "resume_args": (
         'Args continuing the CLI\'s own session in a later call, e.g. ["--resume", '
@@ -130,6 +130,20 @@ KEY_DESCRIPTIONS: dict[str, str] = {
         "A call whose process tree grows past this (RSS, MB) is killed and fails with "
         "memory_exceeded, its peak reported. Default: no cap."
     ),
+    "cache_ttl_s": (
+        "Keep each successful answer this many seconds and answer the same call from it "
+        "without running the CLI (default: only calls with cache=true are cached)."
+    ),
+    "price_in_per_mtok": (
+        "USD per million input tokens, for the cost of calls whose CLI reports tokens but no "
+        "cost (with price_out_per_mtok)."
+    ),
+    "price_out_per_mtok": "USD per million output tokens (with price_in_per_mtok).",
+    "budget_daily_usd": (
+        "What this model's calls may cost per UTC day; later calls fail with budget_exceeded "
+        "before any process starts."
+    ),
+    "budget_monthly_usd": "What this model's calls may cost per UTC month (as budget_daily_usd).",
 }
 
 # Arguments a client may send in a form the spec field does not have.

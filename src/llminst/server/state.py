@@ -12,7 +12,7 @@ from attrs import Factory, frozen
 from mcp.server.mcpserver import Context
 
 from .._core.backoff import BackoffPolicy
-from .._core.spec import ModelSpec, Settings
+from .._core.spec import BudgetSettings, ModelSpec, Settings
 from ..store import CallStore
 from ..supervisor import Supervisor
 
@@ -45,6 +45,7 @@ class ServerOptions:
         store: where every call is recorded; its opener (``llminst serve``) closes it after
             the server. None: an in-memory store of the server's own.
         keep_prompts: record each call's prompt in the store.
+        budget: spending limits over every model (``[budget]``).
     """
 
     models: Mapping[str, ModelSpec]
@@ -59,6 +60,7 @@ class ServerOptions:
     keepalive_s: float = 10.0
     store: CallStore | None = None
     keep_prompts: bool = True
+    budget: BudgetSettings = Factory(BudgetSettings)
 
 
 @frozen

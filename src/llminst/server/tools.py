@@ -90,6 +90,18 @@ Session = Annotated[
     ),
 ]
 
+Cache = Annotated[
+    bool | None,
+    Field(
+        description=(
+            "true: answer from the response cache if the same call (model, command, cwd, "
+            "prompt, system prompt, JSON schema) succeeded before, without running the CLI "
+            "(cached: true, cached_call_id), else run it and keep the answer; false: never; "
+            "omit: as the model's cache_ttl_s says. Never with a session."
+        )
+    ),
+]
+
 
 async def execute_llm(
     ctx: Context,
@@ -114,6 +126,7 @@ async def execute_llm(
     cwd: Cwd = None,
     fallbacks: Fallbacks = None,
     session: Session = None,
+    cache: Cache = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Run a prompt through an LLM CLI and return the complete result.
 
@@ -137,6 +150,7 @@ async def execute_llm(
         cwd=cwd,
         fallbacks=fallbacks,
         session=session,
+        cache=cache,
     )
     return call_result(result, text=_answer_text(result))
 
@@ -152,6 +166,7 @@ async def stream_llm(
     cwd: Cwd = None,
     fallbacks: Fallbacks = None,
     session: Session = None,
+    cache: Cache = None,
 ) -> Annotated[CallToolResult, ExecuteResult]:
     """Stream a prompt's answer as progress notifications, then return the full text.
 
@@ -169,6 +184,7 @@ async def stream_llm(
         cwd=cwd,
         fallbacks=fallbacks,
         session=session,
+        cache=cache,
     )
     return call_result(result, text=result.output)
 
@@ -242,6 +258,7 @@ async def _run(
     cwd: str | None = None,
     fallbacks: list[str] | None = None,
     session: str | None = None,
+    cache: bool | None = None,
 ) -> CallResult:
     """Run one call on the server's supervisor, forwarding its text as progress if asked
     (`with_progress`) and the client listens."""
@@ -261,6 +278,7 @@ async def _run(
             cwd=cwd,
             fallbacks=fallbacks,
             session=session,
+            cache=cache,
         )
     async with state.supervisor.open_stream(
         model,
@@ -273,6 +291,7 @@ async def _run(
         cwd=cwd,
         fallbacks=fallbacks,
         session=session,
+        cache=cache,
     ) as stream:
         await forward_progress(
             stream.events(),

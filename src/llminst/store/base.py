@@ -1,4 +1,5 @@
-"""`CallStore`: what every store backend offers (calls, their output, sessions, cooldowns).
+"""`CallStore`: what every store backend offers (calls, their output, sessions, cooldowns, cached
+answers, and the usage ledger over the calls).
 
 Every method is a trio-compatible coroutine; a backend that does blocking I/O (SQLite) does it
 off the trio thread, so a call never waits on a disk write to stream its text. Output is text
@@ -15,8 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.errors import ConfigError, InvalidInputError
+from .._core.ledger import UsageRow
 from .._core.records import CallRecord, CallState, SessionRecord
 
 __all__ = ["CallStore", "StoreUnusableError"]
@@ -98,6 +101,22 @@ class CallStore(Protocol):
 
     async def put_cooldown(self, record: CooldownRecord) -> None:
         """Keep `record` as its account's cooldown (replacing the account's previous one)."""
+
+    async def get_cached(self, key: str, *, now: float) -> CachedAnswer | None:
+        """The answer cached under `key` if it has not expired at `now`, else None."""
+
+    async def put_cached(self, answer: CachedAnswer) -> None:
+        """Keep `answer` under its key (replacing an older one)."""
+
+    async def clear_cache(self) -> int:
+        """Forget every cached answer; how many there were."""
+
+    async def usage_summary(
+        self, *, since: float | None = None, group_by: str = "model"
+    ) -> list[UsageRow]:
+        """The ledger: one `UsageRow` per model, UTC day or session (`group_by`) of the calls
+        that ended, created at or after `since` (None: all), sorted by group; the sums of
+        `_core.ledger.summarize`."""
 
     async def aclose(self) -> None:
         """Finish pending writes and release the backend."""

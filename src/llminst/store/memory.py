@@ -1,4 +1,4 @@
-"""`MemoryStore`: calls, output, sessions and cooldowns kept in this process only.
+"""`MemoryStore`: calls, output, sessions, cooldowns and cached answers kept in this process only.
 
 Used by tests, by ``--store memory`` (nothing on disk), and by a library that passes no store.
 It keeps at most `max_calls` calls and `max_output_chars` characters of output in all (the oldest
@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
+from .._core.ledger import UsageRow, check_group_by, summarize
 from .._core.records import CallRecord, CallState, SessionRecord
 
 __all__ = ["MemoryStore"]
@@ -29,6 +31,7 @@ class MemoryStore:
         # Characters of output per call, kept beside the records so an append costs no copy
         # of a record (`output_chars` is filled in when a record is read).
         self._chars: dict[str, int] = {}
+        self._cache: dict[str, CachedAnswer] = {}
         self._max_calls = max_calls
         self._max_output_chars = max_output_chars
         self._output_chars = 0
@@ -144,6 +147,29 @@ class MemoryStore:
 
     async def put_cooldown(self, record: CooldownRecord) -> None:
         self._cooldowns[record.account] = record
+
+    async def get_cached(self, key: str, *, now: float) -> CachedAnswer | None:
+        answer = self._cache.get(key)
+        if answer is not None and not answer.fresh(now):
+            del self._cache[key]
+            return None
+        return answer
+
+    async def put_cached(self, answer: CachedAnswer) -> None:
+        self._cache.pop(answer.key, None)  # re-inserted last: the newest
+        self._cache[answer.key] = answer
+        while len(self._cache) > self._max_calls:  # the oldest answer goes first
+            del self._cache[next(iter(self._cache))]
+
+    async def clear_cache(self) -> int:
+        count = len(self._cache)
+        self._cache.clear()
+        return count
+
+    async def usage_summary(
+        self, *, since: float | None = None, group_by: str = "model"
+    ) -> list[UsageRow]:
+        return summarize(self._calls.values(), since=since, group_by=check_group_by(group_by))
 
     async def aclose(self) -> None:
         return None

@@ -23,7 +23,7 @@ from pathlib import Path
 import platformdirs
 import trio
 
-from ..logs import get_logger
+from ..logs import ensure_logging, get_logger
 from .base import CallStore
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
@@ -70,6 +70,7 @@ async def open_store(
     """
     from ..supervisor.recorder import writer_alive  # the supervisor imports the store
 
+    ensure_logging()  # its log line must never reach stdout (a stdio server's protocol)
     path = store_path(spec)
     store: CallStore = MemoryStore() if path is None else await SQLiteStore.open(path)
     try:

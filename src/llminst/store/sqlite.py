@@ -1,4 +1,5 @@
-"""`SQLiteStore`: calls, their output and sessions in one SQLite file (stdlib `sqlite3`, WAL).
+"""`SQLiteStore`: calls, their output, sessions, cooldowns and cached answers in one SQLite file
+(stdlib `sqlite3`, WAL).
 
 One connection, used only by the store's own worker thread (`_Worker`: a queue in, a trio
 reschedule out), so the trio thread never waits on the disk. A dedicated thread costs ~70 µs a
@@ -33,7 +34,9 @@ import attrs
 import outcome
 import trio
 
+from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
+from .._core.ledger import UsageRow, check_group_by, summarize
 from .._core.records import CallOrigin, CallRecord, CallState, SessionRecord, Turn
 from .base import StoreUnusableError
 
@@ -102,6 +105,27 @@ CREATE TABLE IF NOT EXISTS cooldowns (
     strikes INTEGER NOT NULL DEFAULT 0,
     set_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cache_expires ON cache (expires_at);
+"""
+
+# The ledger reads only what it sums: the ended calls since a time, with the three fields of
+# their result it needs (the model that answered, a cache hit, the duration).
+_LEDGER_SQL = """
+SELECT call_id, model, state, created_at, attempts, usage, cost_usd, session,
+       json_object(
+           'model', json_extract(result, '$.model'),
+           'cached', json_extract(result, '$.cached'),
+           'duration_s', json_extract(result, '$.duration_s')
+       ) AS result
+FROM calls
+WHERE state NOT IN (?, ?) AND created_at >= ?
 """
 
 _CALL_FIELDS = tuple(a.name for a in attrs.fields(CallRecord))
@@ -249,6 +273,44 @@ class SQLiteStore:
         sql = f"INSERT OR REPLACE INTO cooldowns ({columns}) VALUES ({marks})"
         await self._run(self._write, [(sql, tuple(row.values()))])
 
+    # -- the response cache and the ledger ----------------------------------------------
+
+    async def get_cached(self, key: str, *, now: float) -> CachedAnswer | None:
+        sql = "SELECT * FROM cache WHERE key = ? AND expires_at > ?"
+        rows = await self._run(self._read, sql, (key, now))
+        if not rows:
+            return None
+        values = dict(rows[0])
+        values["result"] = json.loads(values["result"])
+        return CachedAnswer(**values)
+
+    async def put_cached(self, answer: CachedAnswer) -> None:
+        row = attrs.asdict(answer)
+        row["result"] = json.dumps(row["result"], ensure_ascii=False, default=str)
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        statements = [
+            # Expired answers go as new ones come, so the table holds only live ones.
+            ("DELETE FROM cache WHERE expires_at <= ?", (answer.created_at,)),
+            (f"INSERT OR REPLACE INTO cache ({columns}) VALUES ({marks})", tuple(row.values())),
+        ]
+        await self._run(self._write, statements)
+
+    async def clear_cache(self) -> int:
+        return await self._run(self._clear_cache)
+
+    async def usage_summary(
+        self, *, since: float | None = None, group_by: str = "model"
+    ) -> list[UsageRow]:
+        check_group_by(group_by)
+        params = (
+            CallState.QUEUED.value,
+            CallState.RUNNING.value,
+            -1e300 if since is None else since,
+        )
+        rows = await self._run(self._read, _LEDGER_SQL, params)
+        return summarize((_ledger_record(row) for row in rows), group_by=group_by)
+
     async def aclose(self) -> None:
         if self._worker.stopped:
             return
@@ -317,6 +379,11 @@ class SQLiteStore:
                     [(CallState.INTERRUPTED.value, now, call_id) for call_id in orphans],
                 )
         return len(orphans)
+
+    def _clear_cache(self) -> int:
+        with _transaction(self._db):
+            deleted = self._db.execute("DELETE FROM cache")
+        return deleted.rowcount
 
     def _purge(self, before: float) -> int:
         with _transaction(self._db):
@@ -537,6 +604,21 @@ def _call_record(row: sqlite3.Row) -> CallRecord:
     values["state"] = CallState(values["state"])
     values["origin"] = CallOrigin(values["origin"])
     return CallRecord(**values)
+
+
+def _ledger_record(row: sqlite3.Row) -> CallRecord:
+    """A call as the ledger needs it, from a `_LEDGER_SQL` row."""
+    return CallRecord(
+        call_id=row["call_id"],
+        model=row["model"],
+        state=CallState(row["state"]),
+        created_at=row["created_at"],
+        attempts=row["attempts"],
+        usage=json.loads(row["usage"]) if row["usage"] is not None else None,
+        cost_usd=row["cost_usd"],
+        session=row["session"],
+        result=json.loads(row["result"]),
+    )
 
 
 def _session_row(record: SessionRecord) -> dict[str, Any]:

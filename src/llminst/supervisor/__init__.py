@@ -21,8 +21,9 @@ The package, one rule per module: `process` (start, kill a tree, reap), `pumps` 
 `stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
 `workdir` (a call's directory, checked before it starts), `cooldowns` (which accounts rest
 after a rate limit, kept in the store), `recorder` (every call written to the store),
-`reaper` (descendants that left their group), `procfs` (the one reader of ``/proc``) and
-`fanout` (one prompt to several models at once).
+`cache` (answers kept in the store and served without a process), `budgets` (spending limits,
+checked before a process starts), `reaper` (descendants that left their group), `procfs` (the
+one reader of ``/proc``) and `fanout` (one prompt to several models at once).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
 """
@@ -41,18 +42,22 @@ import trio
 
 from .._core.backoff import BackoffPolicy
 from .._core.builtins import BUILTIN_MODELS
+from .._core.cache import cache_ttl
 from .._core.cooldowns import CooldownRecord, account_of
 from .._core.errors import LLMError
 from .._core.fallbacks import with_fallbacks
 from .._core.fanout import CompareResult
+from .._core.ledger import UsageRow, check_group_by
 from .._core.records import CallOrigin
 from .._core.request import CallRequest, build_request, resolve_model
 from .._core.result import CallResult
-from .._core.spec import ModelSpec, Settings
+from .._core.spec import BudgetSettings, ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
 from ..store import CallStore, MemoryStore
 from . import fanout, reaper
+from .budgets import BudgetKeeper
+from .cache import ResponseCache
 from .call import Call, CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
@@ -96,6 +101,7 @@ class Supervisor:
         allowed_roots: Sequence[str] | None = None,
         cooldowns: CooldownKeeper | None = None,  # None: none kept before, wall-clock time
         available_memory_mb: Callable[[], float | None] = read_available_mb,
+        budget: BudgetSettings | None = None,
     ) -> None:
         if key is not _CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -118,6 +124,10 @@ class Supervisor:
             watchers=[recorder],
             clock=cooldowns.clock,
             memory=MemoryAdmission(settings, available_mb=available_memory_mb),
+            cache=ResponseCache(recorder.store, cooldowns.clock),
+            budgets=BudgetKeeper(
+                recorder.store, budget or BudgetSettings(), cooldowns.clock, recorder.flushed
+            ),
         )
         self._recorder = recorder
         self._sessions = SessionKeeper(recorder.store)
@@ -136,6 +146,23 @@ class Supervisor:
         Cancellation: safe; what was queued is written by the supervisor's writer anyway.
         """
         await self._recorder.flushed()
+
+    async def usage(self, *, since: float | None = None, group_by: str = "model") -> list[UsageRow]:
+        """The usage ledger of the store's calls created at or after `since` (epoch seconds;
+        None: all), one row per model, UTC day or session (`group_by`): calls, failures,
+        cache hits, tokens, known cost and how many costs are unknown, time spent.
+
+        Raises:
+            InvalidInputError: `group_by` is not model, day or session.
+        """
+        check_group_by(group_by)
+        await self.flushed()
+        return await self.store.usage_summary(since=since, group_by=group_by)
+
+    async def clear_cache(self) -> int:
+        """Forget every cached answer in the store; how many there were."""
+        assert self._runner.cache is not None  # always made by __init__
+        return await self._runner.cache.clear()
 
     def cooldowns(self) -> list[CooldownRecord]:
         """The accounts resting after a rate limit now (calls to their models fail at once
@@ -268,6 +295,7 @@ class Supervisor:
         cwd: str | os.PathLike[str] | None = None,
         fallbacks: Sequence[str] | None = None,
         session: str | None = None,
+        cache: bool | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -293,6 +321,12 @@ class Supervisor:
                 later calls continue the conversation (the CLI's own resume where it has one,
                 else the transcript so far), one call of a session at a time. A failed call
                 adds nothing to it.
+            cache: True: answer from the response cache when the same call (model and
+                sub-model, command, directory, prompt, system prompt, JSON schema) succeeded
+                before, without a process (``cached: true`` and ``cached_call_id`` in the
+                result), else run it and keep its answer for the model's ``cache_ttl_s`` (else
+                a day); None: as the model's ``cache_ttl_s`` says; False: never. A session's
+                calls are never cached (True with a `session` is invalid_input).
 
         Returns:
             the `CallResult` of a successful call.
@@ -315,6 +349,8 @@ class Supervisor:
             system_prompt=system_prompt,
             cwd=cwd,
             fallbacks=fallbacks,
+            session=session,
+            cache=cache,
         )
         async with self._sessions.turn(request, session) as turn:
             call = self._runner.new_call(turn.request, events=None)
@@ -337,6 +373,7 @@ class Supervisor:
         cwd: str | os.PathLike[str] | None = None,
         fallbacks: Sequence[str] | None = None,
         session: str | None = None,
+        cache: bool | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
@@ -359,6 +396,8 @@ class Supervisor:
             system_prompt=system_prompt,
             cwd=cwd,
             fallbacks=fallbacks,
+            session=session,
+            cache=cache,
         )
         async with self._sessions.turn(request, session) as turn:
             send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
@@ -435,6 +474,8 @@ class Supervisor:
         system_prompt: str | None,
         cwd: str | os.PathLike[str] | None,
         fallbacks: Sequence[str] | None = None,
+        session: str | None = None,
+        cache: bool | None = None,
     ) -> CallRequest:
         real_cwd = None if cwd is None else self.resolve_directory(cwd)
         request = build_request(
@@ -449,6 +490,9 @@ class Supervisor:
             cwd=real_cwd,
         )
         request = with_fallbacks(self._models, request, fallbacks)
+        ttl_s = cache_ttl(request.spec, cache, session=session)
+        if ttl_s is not None:
+            request = attrs.evolve(request, cache_ttl_s=ttl_s)
         if self._closed:
             raise RuntimeError("the supervisor is closed")
         return request
@@ -483,6 +527,7 @@ async def open_supervisor(
     allowed_roots: Sequence[str] | None = None,
     wall_clock: Callable[[], float] = time.time,
     available_memory_mb: Callable[[], float | None] = read_available_mb,
+    budget: BudgetSettings = BudgetSettings(),  # noqa: B008 - frozen, as above
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -510,6 +555,9 @@ async def open_supervisor(
         available_memory_mb: the machine's available memory in MB, read before a call starts
             (default: ``MemAvailable`` of /proc/meminfo; None: unknown, calls start). Tests
             pass their own to stand for a smaller machine.
+        budget: spending limits over every model (a config's ``[budget]``); models carry
+            their own. A call that would start once one is spent fails with
+            ``budget_exceeded`` (spent, limit, reset time) before any process starts.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -537,6 +585,7 @@ async def open_supervisor(
                 allowed_roots=allowed_roots,
                 cooldowns=cooldowns,
                 available_memory_mb=available_memory_mb,
+                budget=budget,
             )
             try:
                 yield supervisor

@@ -57,6 +57,8 @@ from .._core.spec import ModelSpec, Settings
 from ..logs import get_logger
 from . import reaper
 from .attempt import run_attempt
+from .budgets import BudgetKeeper
+from .cache import ResponseCache
 from .capabilities import Capabilities
 from .cooldowns import CooldownKeeper
 from .memory import CallMemory, MemoryAdmission
@@ -183,6 +185,10 @@ class CallRunner:
         lambda self: MemoryAdmission(self.settings), takes_self=True
     )
     """Admits calls by memory and measures their process trees."""
+    cache: ResponseCache | None = None
+    """Answers calls that ask for caching from the store (None: no cache)."""
+    budgets: BudgetKeeper | None = None
+    """Refuses calls once a spending limit is spent (None: no limits)."""
     # Ids are keys of a store many processes share for weeks (each `llminst run` is a runner
     # whose first call ends in "-1"): 48 random bits keep them apart where 24 collided.
     _ids: Iterator[str] = attrs.field(
@@ -260,7 +266,7 @@ class CallRunner:
         )
         try:
             with call.scope:
-                call.result = await self._through_chain(call)
+                call.result = await self._answer(call)
             if call.scope.cancelled_caught:
                 self._fail(call, self._why_cancelled(call))
         except LLMError as exc:
@@ -308,6 +314,19 @@ class CallRunner:
     def _fail(self, call: Call, error: LLMError) -> None:
         call.error = attach_result(error, call.facts(), call.last)
         call.result = error.result
+
+    async def _answer(self, call: Call) -> CallResult:
+        """The call's answer: from the cache when it asked for caching and one is kept, else
+        from its models (kept in the cache when it asked for caching)."""
+        ttl_s = call.request.cache_ttl_s
+        if ttl_s is None or self.cache is None:
+            return await self._through_chain(call)
+        cached = await self.cache.lookup(call)
+        if cached is not None:
+            return cached
+        result = await self._through_chain(call)
+        await self.cache.keep(call, result, ttl_s)
+        return result
 
     async def _through_chain(self, call: Call) -> CallResult:
         """Run the call on its model, then on each fallback while the failure says to."""
@@ -381,6 +400,8 @@ class CallRunner:
         native_args = request.spec.json_schema_args
         native = request.json_mode and bool(native_args)
         self._refuse_if_resting(call)
+        if self.budgets is not None:
+            await self.budgets.check(request)
         if native:  # decided once per call: the CLI's help says whether it has the flag
             native = await self.capabilities.supports_flag(request.spec, native_args[0])
         while True:

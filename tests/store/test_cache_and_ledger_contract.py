@@ -1,0 +1,124 @@
+"""The cache and ledger part of the `CallStore` contract, alike in memory and in SQLite: cached
+answers kept until they expire and cleared, and the ledger's sums over the ended calls (the
+SQLite backend filters and projects in SQL, then sums as `_core.ledger.summarize` does)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from llminst._core.cache import CachedAnswer
+from llminst._core.ledger import summarize
+from llminst._core.records import CallRecord, CallState
+from llminst.store import CallStore, MemoryStore, SQLiteStore
+
+TRICKY = "é🎉漢字e\u0301👩\u200d👩\u200d👧\x00\n"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CallStore]:
+    backend: CallStore
+    if request.param == "memory":
+        backend = MemoryStore()
+    else:
+        backend = await SQLiteStore.open(tmp_path / "calls.sqlite3")
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+def record(call_id: str, *, created_at: float, **fields: object) -> CallRecord:
+    values: dict[str, object] = {"model": "echo", "state": CallState.QUEUED, **fields}
+    return CallRecord(call_id=call_id, created_at=created_at, **values)  # type: ignore[arg-type]
+
+
+def answer(key: str, *, expires_at: float = 200.0, created_at: float = 100.0) -> CachedAnswer:
+    result = {"model": "m", "output": "ok " + TRICKY, "success": True, "usage": {"n": [1]}}
+    return CachedAnswer(
+        key=key, call_id=f"call-{key}", result=result, created_at=created_at, expires_at=expires_at
+    )
+
+
+async def test_a_cached_answer_is_kept_until_it_expires(store: CallStore) -> None:
+    await store.put_cached(answer("k1"))
+    assert await store.get_cached("k1", now=150.0) == answer("k1")
+    assert await store.get_cached("k1", now=200.0) is None  # expires_at is exclusive
+    assert await store.get_cached("other", now=150.0) is None
+
+
+async def test_a_newer_answer_replaces_the_old_and_clear_counts(store: CallStore) -> None:
+    await store.put_cached(answer("k1"))
+    newer = answer("k1", expires_at=500.0)
+    await store.put_cached(newer)
+    await store.put_cached(answer("k2"))
+    assert await store.get_cached("k1", now=300.0) == newer
+    assert await store.clear_cache() == 2
+    assert await store.get_cached("k1", now=300.0) is None
+    assert await store.clear_cache() == 0
+
+
+LEDGER_CALLS = [
+    record(
+        "a",
+        created_at=1000.0,
+        state=CallState.SUCCEEDED,
+        attempts=1,
+        usage={"input_tokens": 2, "output_tokens": 3, "cache_read_input_tokens": 1},
+        cost_usd=0.5,
+        session="s",
+        result={"model": "m", "duration_s": 1.25, "cached": False, "output_ignored": TRICKY},
+    ),
+    record(
+        "b",
+        created_at=2000.0,
+        state=CallState.FAILED,
+        attempts=2,
+        usage={"input_tokens": 4},
+        result={"model": "fb", "duration_s": 2.0, "cached": False},
+    ),
+    record(
+        "c",
+        created_at=3000.0,
+        state=CallState.SUCCEEDED,
+        attempts=0,
+        cost_usd=0.0,
+        result={"model": "m", "duration_s": 0.001, "cached": True},
+    ),
+    record("d", created_at=4000.0, state=CallState.RUNNING, cost_usd=9.0),
+    record("e", created_at=10.0, state=CallState.SUCCEEDED, attempts=1, cost_usd=7.0),
+]
+
+
+@pytest.mark.parametrize("group_by", ["model", "day", "session"])
+@pytest.mark.parametrize("since", [None, 500.0, 2500.0])
+async def test_the_ledger_sums_as_the_pure_summary_does(
+    store: CallStore,
+    group_by: str,
+    since: float | None,
+) -> None:
+    for call in LEDGER_CALLS:
+        await store.add_call(call)
+        changes = {name: getattr(call, name) for name in ("state", "attempts", "usage", "result")}
+        await store.update_call(call.call_id, cost_usd=call.cost_usd, **changes)
+    rows = await store.usage_summary(since=since, group_by=group_by)
+    assert rows == summarize(LEDGER_CALLS, since=since, group_by=group_by)
+    assert all(row.calls for row in rows)
+
+
+async def test_the_ledger_reads_a_store_without_calls(store: CallStore) -> None:
+    assert await store.usage_summary() == []
+
+
+async def test_a_sqlite_store_keeps_cached_answers_across_opens(tmp_path: Path) -> None:
+    path = tmp_path / "calls.sqlite3"
+    first = await SQLiteStore.open(path)
+    await first.put_cached(answer("kept", expires_at=1e12))
+    await first.aclose()
+    second = await SQLiteStore.open(path)
+    try:
+        assert await second.get_cached("kept", now=1000.0) == answer("kept", expires_at=1e12)
+    finally:
+        await second.aclose()
