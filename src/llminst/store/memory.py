@@ -24,6 +24,7 @@ class MemoryStore:
         self._output: dict[str, list[str]] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._cooldowns: dict[str, CooldownRecord] = {}
+        self._cancels: dict[str, float] = {}  # call id -> when its cancel was asked for
         self._max_calls = max_calls
         self._max_output_chars = max_output_chars
         self._output_chars = 0
@@ -123,6 +124,12 @@ class MemoryStore:
     async def put_cooldown(self, record: CooldownRecord) -> None:
         self._cooldowns[record.account] = record
 
+    async def request_cancel(self, call_id: str, *, now: float) -> None:
+        self._cancels.setdefault(call_id, now)
+
+    async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
+        return [call_id for call_id in call_ids if call_id in self._cancels]
+
     async def aclose(self) -> None:
         return None
 
@@ -143,4 +150,5 @@ class MemoryStore:
     def _drop(self, call_id: str) -> None:
         record = self._calls.pop(call_id)
         self._output.pop(call_id, None)
+        self._cancels.pop(call_id, None)
         self._output_chars -= record.output_chars

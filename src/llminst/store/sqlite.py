@@ -102,6 +102,10 @@ CREATE TABLE IF NOT EXISTS cooldowns (
     strikes INTEGER NOT NULL DEFAULT 0,
     set_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cancel_requests (
+    call_id TEXT PRIMARY KEY,
+    requested_at REAL NOT NULL
+);
 """
 
 _CALL_FIELDS = tuple(a.name for a in attrs.fields(CallRecord))
@@ -249,6 +253,20 @@ class SQLiteStore:
         sql = f"INSERT OR REPLACE INTO cooldowns ({columns}) VALUES ({marks})"
         await self._run(self._write, [(sql, tuple(row.values()))])
 
+    # -- cancel requests -----------------------------------------------------------------
+
+    async def request_cancel(self, call_id: str, *, now: float) -> None:
+        sql = "INSERT OR IGNORE INTO cancel_requests (call_id, requested_at) VALUES (?, ?)"
+        await self._run(self._write, [(sql, (call_id, now))])
+
+    async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
+        if not call_ids:
+            return []
+        marks = ", ".join("?" for _ in call_ids)
+        sql = f"SELECT call_id FROM cancel_requests WHERE call_id IN ({marks})"
+        rows = await self._run(self._read, sql, tuple(call_ids))
+        return [str(row[0]) for row in rows]
+
     async def aclose(self) -> None:
         if self._worker.stopped:
             return
@@ -322,6 +340,11 @@ class SQLiteStore:
         with _transaction(self._db):
             self._db.execute(
                 "DELETE FROM output WHERE call_id IN "
+                "(SELECT call_id FROM calls WHERE created_at < ?)",
+                (before,),
+            )
+            self._db.execute(
+                "DELETE FROM cancel_requests WHERE call_id IN "
                 "(SELECT call_id FROM calls WHERE created_at < ?)",
                 (before,),
             )
