@@ -21,6 +21,7 @@ The package, one rule per module: `process` (start, kill a tree, reap), `pumps` 
 `stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
 `workdir` (a call's directory, checked before it starts), `cooldowns` (which accounts rest
 after a rate limit, kept in the store), `recorder` (every call written to the store),
+`cancels` (calls cancelled at another process's request, read from the store),
 `reaper` (descendants that left their group), `procfs` (the one reader of ``/proc``) and
 `fanout` (one prompt to several models at once).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
@@ -54,6 +55,7 @@ from ..logs import ensure_logging
 from ..store import CallStore, MemoryStore
 from . import fanout, reaper
 from .call import Call, CallRunner
+from .cancels import CancelWatch
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
 from .recorder import Recorder
@@ -442,6 +444,13 @@ def _path_text(path: object) -> object:
     return os.fspath(path) if isinstance(path, os.PathLike) else path
 
 
+def _watches_cancels(asked: bool | None, store: CallStore | None) -> bool:
+    """Whether to read cancel requests: as asked, else for a store another process can write."""
+    if asked is not None:
+        return asked
+    return store is not None and not isinstance(store, MemoryStore)
+
+
 async def _end(call: Call) -> None:
     """The caller is leaving: end the call if it runs, and wait (shielded) until it is over."""
     if not call.done.is_set():
@@ -464,6 +473,7 @@ async def open_supervisor(
     keep_prompts: bool = True,
     allowed_roots: Sequence[str] | None = None,
     wall_clock: Callable[[], float] = time.time,
+    watch_cancels: bool | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -488,6 +498,9 @@ async def open_supervisor(
             paths); None (the default): any directory; empty: no call may choose one.
         wall_clock: epoch seconds now, for reset times and cooldowns (tests pass a virtual
             one). Cooldowns are loaded from `store` when the block is entered.
+        watch_cancels: while calls run, read `store` every 0.2 s for requests from other
+            processes to cancel them (`llminst cancel`) and cancel those; None: when `store`
+            is one other processes can write (not a `MemoryStore`).
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -515,6 +528,10 @@ async def open_supervisor(
                 allowed_roots=allowed_roots,
                 cooldowns=cooldowns,
             )
+            if _watches_cancels(watch_cancels, store):
+                watch = CancelWatch(recorder.store)
+                supervisor._runner.watchers.append(watch)
+                nursery.start_soon(watch.run)
             try:
                 yield supervisor
             finally:
