@@ -53,11 +53,13 @@ async def test_a_request_for_another_call_changes_nothing() -> None:
 async def test_a_memory_store_is_not_polled_unless_asked() -> None:
     """No other process can write a memory store: by default nobody reads it for cancels."""
     store = MemoryStore()
-    async with open_supervisor(store=store) as sup:
-        async with sup.open_stream("echo", SLOW_WORDS, timeout=600) as stream:
-            events = stream.events()
-            await events.__anext__()
-            (record,) = await store.list_calls()
-            await store.request_cancel(record.call_id, now=time.time())
-            await trio.sleep(POLL_INTERVAL_S * 4)
-            assert not stream.done
+    async with (
+        open_supervisor(store=store) as sup,
+        sup.open_stream("echo", SLOW_WORDS, timeout=600) as stream,
+    ):
+        events = stream.events()
+        await events.__anext__()
+        (record,) = await store.list_calls()
+        await store.request_cancel(record.call_id, now=time.time())
+        await trio.sleep(POLL_INTERVAL_S * 4)
+        assert not stream.done
