@@ -70,6 +70,9 @@ async def test_cancel_from_another_process_ends_a_runs_call_and_kills_its_tree(
         cancel_delay_s=float(delay.group(1)),
     )
     assert run.returncode == 1  # `run` reports its call's failure, without a traceback
+    assert run.stderr is not None
+    said = (await run.stderr.receive_some(65536)).decode()
+    assert "cancelled at the request of another process" in said and "Traceback" not in said
     assert all(not is_alive(pid) for pid in tree)
     record = await call_record(store_file, running.call_id)
     assert record is not None and record.state is CallState.CANCELLED

@@ -32,6 +32,7 @@ async def test_a_cancel_request_ends_the_named_call_and_kills_its_tree() -> None
                 async for _ in events:  # the stream ends: the call was cancelled
                     pass
                 assert stream.error is not None
+                assert "at the request of another process" in str(stream.error)
             await sup.flushed()
             assert procs.state(pid) in (None, "Z")  # killed and reaped (or a zombie of init)
     record = await store.get_call(record.call_id)

@@ -31,6 +31,8 @@ __all__ = ["POLL_INTERVAL_S", "CancelWatch"]
 # the rest of that for the read itself and the tree's SIGTERM on a busy machine.
 POLL_INTERVAL_S = 0.2
 
+_WHY = "the call was cancelled at the request of another process (llminst cancel or llminst top)"
+
 _log = get_logger()
 
 
@@ -84,4 +86,4 @@ class CancelWatch:
             call = self._calls.get(call_id)
             if call is not None and not call.abandoned and not call.done.is_set():
                 call.log.info("llminst.call.cancel_requested", attempt=call.attempts)
-                call.abandon()
+                call.abandon(_WHY)
