@@ -3,15 +3,20 @@ store file, and read a pseudo-terminal's screen through pyte."""
 
 from __future__ import annotations
 
+import termios
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pexpect
 import pyte
 import trio
 
 from llminst._core.records import CallRecord, CallState
 from llminst.store import SQLiteStore
 
-__all__ = ["SLOW_STREAM", "call_record", "screen_lines", "wait_for_output"]
+__all__ = ["SLOW_STREAM", "Terminal", "call_record", "screen_lines", "wait_for_output"]
 
 # An echo answer of 600 words, one every 0.2 s: runs two minutes unless cancelled.
 SLOW_STREAM = "[[echo:delay=0.2]] " + " ".join(f"w{i}" for i in range(600))
@@ -45,3 +50,62 @@ def screen_lines(received: bytes, rows: int, cols: int) -> list[str]:
     screen = pyte.Screen(cols, rows)
     pyte.ByteStream(screen).feed(received)
     return [line.rstrip() for line in screen.display]
+
+
+class Terminal:
+    """A command on a pseudo-terminal (pexpect), its screen replayed through pyte as it comes.
+
+    Args:
+        argv: the command.
+        rows, cols: the terminal's size.
+    """
+
+    def __init__(self, argv: list[str], *, rows: int = 24, cols: int = 120) -> None:
+        self.child = pexpect.spawn(argv[0], argv[1:], dimensions=(rows, cols), timeout=60)
+        self.screen = pyte.Screen(cols, rows)
+        self._stream = pyte.ByteStream(self.screen)
+        self.received = b""
+        self.final_modes: list[Any] = []
+
+    def lines(self) -> list[str]:
+        return [line.rstrip() for line in self.screen.display]
+
+    def reversed_text(self) -> str:
+        """The text shown in reverse video (the picked row)."""
+        return "".join(
+            self.screen.buffer[y][x].data
+            for y in range(self.screen.lines)
+            for x in range(self.screen.columns)
+            if self.screen.buffer[y][x].reverse
+        ).strip()
+
+    def wait_for(self, shown: Callable[[Terminal], bool], *, within_s: float = 60.0) -> None:
+        """Read what the command writes until `shown(self)` holds (AssertionError after
+        `within_s`, with the screen)."""
+        end = time.monotonic() + within_s
+        while not shown(self):
+            if time.monotonic() > end:
+                raise AssertionError("never shown; the screen:\n" + "\n".join(self.lines()))
+            self.pump(0.1)
+
+    def pump(self, seconds: float) -> None:
+        try:
+            data = self.child.read_nonblocking(65536, timeout=seconds)
+        except pexpect.TIMEOUT:
+            return
+        except pexpect.EOF:
+            if not self.child.isalive():
+                return
+            raise
+        self.received += data
+        self._stream.feed(data)
+
+    def wait_exit(self) -> int | None:
+        """Read to the end (60 s at most); the exit status (None if a signal ended it)."""
+        rest = self.child.read()
+        self.received += rest
+        self._stream.feed(rest)
+        # The pty's modes as the command left them (the master reports the pair's).
+        self.final_modes = termios.tcgetattr(self.child.child_fd)
+        self.child.close()
+        return self.child.exitstatus
