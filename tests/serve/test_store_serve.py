@@ -118,9 +118,10 @@ def _limit_file_size(limit: int) -> None:
 
 
 async def test_a_store_that_fails_mid_serve_costs_no_answer(tmp_path: Path) -> None:
-    """The store's files cannot grow past 128 KiB (RLIMIT_FSIZE on the server): room for the
-    empty schema (~80 KiB of pages in the WAL), then its writes start failing after a few
-    calls; every call still answers and the failure is logged."""
+    """The store's files cannot grow past 128 KiB (RLIMIT_FSIZE on the server): its writes
+    start failing after a few calls; every call still answers and the failure is logged.
+    (The limit leaves room for the new file's schema, ~70 KiB of WAL: 64 KiB stopped fitting
+    it when the cancel_requests table came.)"""
     store_file = tmp_path / "calls.sqlite3"
     argv = [*LLMINST, "--log-format", "json", "serve", "--store", str(store_file)]
     stderr_log = tmp_path / "serve.stderr"

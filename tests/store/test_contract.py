@@ -249,3 +249,19 @@ async def test_cooldowns_round_trip_one_per_account(store: CallStore) -> None:
     await store.put_cooldown(other)
     kept = sorted(await store.get_cooldowns(), key=lambda c: c.account)
     assert kept == [again, other]
+
+
+async def test_cancel_requests_are_kept_per_call_and_go_with_a_purged_call(
+    store: CallStore,
+) -> None:
+    await store.add_call(record("old", created_at=10))
+    await store.add_call(record("new", created_at=20))
+    assert await store.cancel_requested(["old", "new", "missing"]) == []
+    await store.request_cancel("old", now=30.0)
+    await store.request_cancel("old", now=31.0)  # asking twice is harmless
+    await store.request_cancel("new", now=32.0)
+    assert sorted(await store.cancel_requested(["old", "new", "missing"])) == ["new", "old"]
+    assert await store.cancel_requested(["new"]) == ["new"]
+    assert await store.cancel_requested([]) == []
+    assert await store.purge(before=15) == 1
+    assert await store.cancel_requested(["old", "new"]) == ["new"]

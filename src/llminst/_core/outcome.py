@@ -216,9 +216,10 @@ def timeout_error(
     )
 
 
-def cancelled_error() -> LLMError:
-    """The error of a call its caller cancelled (left the stream's block, or was cancelled)."""
-    return LLMError("the caller cancelled the call")
+def cancelled_error(why: str | None = None) -> LLMError:
+    """The error of a call its caller cancelled (left the stream's block, or was cancelled),
+    or someone else did (`why` says who)."""
+    return LLMError(why or "the caller cancelled the call")
 
 
 def shutdown_error() -> LLMError:

@@ -1,9 +1,10 @@
 """The `llminst` command: `run` a prompt, `compare` models, `serve` MCP, list `models` and
-`sessions`, show `status` and `usage`, `cache clear`, `demo` it all, and read the call store
-(`calls`, `show`).
+`sessions`, show `status` and `usage`, `cache clear`, `demo` it all, read the call store
+(`calls`, `show`), watch it live (`top`) and `cancel` a call another llminst process runs.
 
 Answers go to stdout; logs and live status go to stderr. One module per subcommand (`run`,
-`compare`, `serve`, `inventory` for models and status, `calls` for calls and show; the demo
+`compare`, `serve`, `inventory` for models and status, `calls` for calls and show, `cancel`,
+`top` with its terminal view in `monitor`; the demo
 itself is `llminst.demo`), the arguments in `parser`, and what they share (the config's set-up,
 the call store, exit statuses) in `common`. A configuration mistake (the config file, an
 unusable store) is one line on stderr and exit status 2. This package
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from .._core.errors import ConfigError, LLMError
 from ..configfile import load_config, resolve_models
 from ..logs import configure_logging
-from . import calls, compare, inventory, ledger, run, serve
+from . import calls, cancel, compare, inventory, ledger, run, serve, top
 from .common import Setup, run_command
 from .parser import parse_args
 
@@ -58,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "calls": calls.calls,
         "show": calls.show,
+        "cancel": cancel.cancel,
+        "top": top.top,
     }[args.command]
     try:
         return run_command(functools.partial(handler, args, setup))

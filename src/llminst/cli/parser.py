@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands, common)
     _add_calls(commands, common)
     _add_show(commands, common)
+    _add_cancel(commands, common)
+    _add_top(commands, common)
     return parser
 
 
@@ -288,3 +290,45 @@ def _add_show(commands: _Commands, common: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="print the record and the output as one JSON object"
     )
     _add_store(show)
+
+
+def _add_cancel(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    cancel = commands.add_parser(
+        "cancel",
+        parents=[common],
+        help="cancel a running call, whichever llminst process on this store runs it",
+        description="Exit status: 0 the call ended (or had already ended), 1 unknown call or "
+        "still running when --wait ran out.",
+    )
+    cancel.add_argument("call_id", metavar="CALL_ID", help="the call's id (see llminst calls)")
+    cancel.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the call to end (default 10)",
+    )
+    _add_store(cancel)
+
+
+def _add_top(commands: _Commands, common: argparse.ArgumentParser) -> None:
+    top = commands.add_parser(
+        "top",
+        parents=[common],
+        help="a live view of running and recent calls; pick one (up/down, j/k), c cancels it, "
+        "q quits",
+    )
+    top.add_argument(
+        "--once",
+        action="store_true",
+        help="print one table and exit (the default when stdout is not a terminal)",
+    )
+    top.add_argument(
+        "--interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds between refreshes (default 0.5)",
+    )
+    top.add_argument("--limit", type=int, default=30, help="calls shown at most (default 30)")
+    _add_store(top)

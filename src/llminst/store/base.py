@@ -1,5 +1,5 @@
 """`CallStore`: what every store backend offers (calls, their output, sessions, cooldowns, cached
-answers, and the usage ledger over the calls).
+answers, the usage ledger over the calls, and requests to cancel a call from another process).
 
 Every method is a trio-compatible coroutine; a backend that does blocking I/O (SQLite) does it
 off the trio thread, so a call never waits on a disk write to stream its text. Output is text
@@ -117,6 +117,15 @@ class CallStore(Protocol):
         """The ledger: one `UsageRow` per model, UTC day or session (`group_by`) of the calls
         that ended, created at or after `since` (None: all), sorted by group; the sums of
         `_core.ledger.summarize`."""
+
+    async def request_cancel(self, call_id: str, *, now: float) -> None:
+        """Ask whichever process runs `call_id` to cancel it (`llminst cancel`, `llminst top`).
+
+        The request is kept until the call is purged; asking twice keeps the first time.
+        """
+
+    async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
+        """Those of `call_ids` someone asked to cancel (`request_cancel`), in any order."""
 
     async def aclose(self) -> None:
         """Finish pending writes and release the backend."""

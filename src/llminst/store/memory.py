@@ -32,6 +32,7 @@ class MemoryStore:
         # of a record (`output_chars` is filled in when a record is read).
         self._chars: dict[str, int] = {}
         self._cache: dict[str, CachedAnswer] = {}
+        self._cancels: dict[str, float] = {}  # call id -> when its cancel was asked for
         self._max_calls = max_calls
         self._max_output_chars = max_output_chars
         self._output_chars = 0
@@ -171,6 +172,12 @@ class MemoryStore:
     ) -> list[UsageRow]:
         return summarize(self._calls.values(), since=since, group_by=check_group_by(group_by))
 
+    async def request_cancel(self, call_id: str, *, now: float) -> None:
+        self._cancels.setdefault(call_id, now)
+
+    async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
+        return [call_id for call_id in call_ids if call_id in self._cancels]
+
     async def aclose(self) -> None:
         return None
 
@@ -196,6 +203,7 @@ class MemoryStore:
     def _drop(self, call_id: str) -> None:
         del self._calls[call_id]
         self._output.pop(call_id, None)
+        self._cancels.pop(call_id, None)
         self._output_chars -= self._chars.pop(call_id, 0)
 
     def _counted(self, record: CallRecord) -> CallRecord:

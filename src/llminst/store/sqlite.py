@@ -113,6 +113,10 @@ CREATE TABLE IF NOT EXISTS cache (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cache_expires ON cache (expires_at);
+CREATE TABLE IF NOT EXISTS cancel_requests (
+    call_id TEXT PRIMARY KEY,
+    requested_at REAL NOT NULL
+);
 """
 
 # The ledger reads only what it sums: the ended calls since a time, with the three fields of
@@ -311,6 +315,20 @@ class SQLiteStore:
         rows = await self._run(self._read, _LEDGER_SQL, params)
         return summarize((_ledger_record(row) for row in rows), group_by=group_by)
 
+    # -- cancel requests -----------------------------------------------------------------
+
+    async def request_cancel(self, call_id: str, *, now: float) -> None:
+        sql = "INSERT OR IGNORE INTO cancel_requests (call_id, requested_at) VALUES (?, ?)"
+        await self._run(self._write, [(sql, (call_id, now))])
+
+    async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
+        if not call_ids:
+            return []
+        marks = ", ".join("?" for _ in call_ids)
+        sql = f"SELECT call_id FROM cancel_requests WHERE call_id IN ({marks})"
+        rows = await self._run(self._read, sql, tuple(call_ids))
+        return [str(row[0]) for row in rows]
+
     async def aclose(self) -> None:
         if self._worker.stopped:
             return
@@ -389,6 +407,11 @@ class SQLiteStore:
         with _transaction(self._db):
             self._db.execute(
                 "DELETE FROM output WHERE call_id IN "
+                "(SELECT call_id FROM calls WHERE created_at < ?)",
+                (before,),
+            )
+            self._db.execute(
+                "DELETE FROM cancel_requests WHERE call_id IN "
                 "(SELECT call_id FROM calls WHERE created_at < ?)",
                 (before,),
             )

@@ -22,8 +22,9 @@ The package, one rule per module: `process` (start, kill a tree, reap), `pumps` 
 `workdir` (a call's directory, checked before it starts), `cooldowns` (which accounts rest
 after a rate limit, kept in the store), `recorder` (every call written to the store),
 `cache` (answers kept in the store and served without a process), `budgets` (spending limits,
-checked before a process starts), `reaper` (descendants that left their group), `procfs` (the
-one reader of ``/proc``) and `fanout` (one prompt to several models at once).
+checked before a process starts), `cancels` (calls cancelled at another process's request, read
+from the store), `reaper` (descendants that left their group), `procfs` (the one reader of
+``/proc``) and `fanout` (one prompt to several models at once).
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
 """
@@ -59,6 +60,7 @@ from . import fanout, reaper
 from .budgets import BudgetKeeper
 from .cache import ResponseCache
 from .call import Call, CallRunner
+from .cancels import CancelWatch
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
 from .memory import MemoryAdmission, read_available_mb
@@ -504,6 +506,13 @@ def _path_text(path: object) -> object:
     return os.fspath(path) if isinstance(path, os.PathLike) else path
 
 
+def _watches_cancels(asked: bool | None, store: CallStore | None) -> bool:
+    """Whether to read cancel requests: as asked, else for a store another process can write."""
+    if asked is not None:
+        return asked
+    return store is not None and not isinstance(store, MemoryStore)
+
+
 async def _end(call: Call) -> None:
     """The caller is leaving: end the call if it runs, and wait (shielded) until it is over."""
     if not call.done.is_set():
@@ -528,6 +537,7 @@ async def open_supervisor(
     wall_clock: Callable[[], float] = time.time,
     available_memory_mb: Callable[[], float | None] = read_available_mb,
     budget: BudgetSettings = BudgetSettings(),  # noqa: B008 - frozen, as above
+    watch_cancels: bool | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -558,6 +568,9 @@ async def open_supervisor(
         budget: spending limits over every model (a config's ``[budget]``); models carry
             their own. A call that would start once one is spent fails with
             ``budget_exceeded`` (spent, limit, reset time) before any process starts.
+        watch_cancels: while calls run, read `store` every 0.2 s for requests from other
+            processes to cancel them (`llminst cancel`) and cancel those; None: when `store`
+            is one other processes can write (not a `MemoryStore`).
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -587,6 +600,10 @@ async def open_supervisor(
                 available_memory_mb=available_memory_mb,
                 budget=budget,
             )
+            if _watches_cancels(watch_cancels, store):
+                watch = CancelWatch(recorder.store)
+                supervisor._runner.watchers.append(watch)
+                nursery.start_soon(watch.run)
             try:
                 yield supervisor
             finally:

@@ -105,6 +105,7 @@ class Call:
     owner: str | None = None  # who may see it over HTTP (set by the server), None: anyone
     inline: bool = False  # run in its caller's task (`run`), not in the supervisor's nursery
     abandoned: bool = False  # the caller left before the call ended
+    cancelled_why: str | None = None  # who cancelled it, when not its caller
     shut_down: bool = False  # its supervisor closed before the call ended
     spawned: int = 0  # processes started (a missing CLI counts an attempt but starts none)
     passed_over: list[PassedOver] = attrs.Factory(list)  # models tried before `request`'s
@@ -152,10 +153,12 @@ class Call:
             except trio.WouldBlock:
                 await self.events.send(event)
 
-    def abandon(self) -> None:
-        """The caller is gone: end the call (`done` is set once its processes are gone)."""
+    def abandon(self, why: str | None = None) -> None:
+        """The caller is gone, or someone else (`why` says who) ended the call; `done` is set
+        once its processes are gone."""
         if not self.done.is_set():
             self.abandoned = True
+            self.cancelled_why = why
             self.scope.cancel()
 
     def shut_down_now(self) -> None:
@@ -301,7 +304,7 @@ class CallRunner:
         if call.shut_down:
             return shutdown_error()
         if call.abandoned:
-            return cancelled_error()
+            return cancelled_error(call.cancelled_why)
         if call.waiting_for == "memory":
             return memory_wait_timeout_error(
                 call.request,
