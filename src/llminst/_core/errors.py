@@ -26,6 +26,7 @@ __all__ = [
     "LLMError",
     "ProcessFailedError",
     "RateLimitedError",
+    "UnknownCallError",
     "UnknownModelError",
 ]
 
@@ -85,6 +86,12 @@ class UnknownModelError(LLMError, LookupError):
         )
         self.model = model
         self.known = sorted(known)
+
+
+class UnknownCallError(LLMError, LookupError):
+    """No call of that id is known to this server (or it belongs to another client's token)."""
+
+    kind = "unknown_call"
 
 
 class CLINotFoundError(LLMError, FileNotFoundError):

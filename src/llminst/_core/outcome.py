@@ -63,11 +63,13 @@ class CallFacts:
         request: the call.
         attempts: how many processes were started.
         duration_s: how long the call has run, backoff sleeps included.
+        call_id: the supervisor's id of the call (None outside a supervisor).
     """
 
     request: CallRequest
     attempts: int
     duration_s: float
+    call_id: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,6 +289,7 @@ def call_result(
         truncated=output.truncated if output is not None else False,
         error=error.message if error else None,
         error_kind=error.kind if error else None,
+        call_id=facts.call_id,
     )
 
 

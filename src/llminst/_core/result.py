@@ -33,6 +33,8 @@ class CallResult:
         truncated: True when output beyond the size cap was dropped.
         error: a message when the call failed, else None.
         error_kind: the failure's kind (``timeout``, ``rate_limited``, ... as `LLMError.kind`).
+        call_id: the supervisor's id of the call: its record in the call store, its output
+            readable in pieces (``get_llm_result``, ``llminst://calls/{call_id}/output``).
     """
 
     model: str
@@ -51,6 +53,7 @@ class CallResult:
     truncated: bool = False
     error: str | None = None
     error_kind: str | None = None
+    call_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,7 +19,10 @@ credentials error without answering is ended the same way, early, instead of at 
 The package, one rule per module: `process` (start, kill a tree, reap), `pumps` (pipes),
 `attempt` (one process of a call), `call` (one call: deadline, limiter, attempts, backoff),
 `stream` (what a caller iterates), `capabilities` (executables, versions, help, status),
-`reaper` (descendants that left their group) and `procfs` (the one reader of ``/proc``).
+`reaper` (descendants that left their group), `procfs` (the one reader of ``/proc``),
+`recorder` (every call written to the store) and `live` (running calls, waiting for their news).
+A job (`start`, `jobs`) is a call of the supervisor's nursery that nobody reads as it runs: its
+caller polls the store, and may cancel it.
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
 """
@@ -45,8 +48,10 @@ from .._core.status import ModelStatus
 from ..logs import ensure_logging
 from ..store import CallStore, MemoryStore
 from . import reaper
-from .call import Call, CallRunner
+from .call import CallRunner
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
+from .jobs import Jobs
+from .live import LiveCalls
 from .recorder import Recorder
 from .stream import AttemptStarted, CallStream, RetryScheduled, StreamEvent
 
@@ -90,13 +95,16 @@ class Supervisor:
         self._models = dict(models)
         self.settings = settings
         self._capabilities = Capabilities(nursery, base_env)
+        live = LiveCalls()
         self._runner = CallRunner(
             settings=settings,
             backoff=backoff,
             rng=rng,
             capabilities=self._capabilities,
-            watchers=[recorder],
+            watchers=[recorder, live],  # the store first: news is readable when told
         )
+        self.jobs = Jobs(self._runner, nursery, live)
+        """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
         self._closed = False
 
@@ -203,6 +211,7 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = False,
+        owner: str | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -214,6 +223,7 @@ class Supervisor:
             json_schema: the schema (JSON text or a mapping); None uses the default schema.
             cli_streaming: pass the model's streaming flags (``stream_args``) to the CLI. The
                 text is returned whole either way, so a call that nobody watches needs none.
+            owner: who may see the call's record (`CallRecord.owner`; None: anyone).
 
         Returns:
             the `CallResult` of a successful call.
@@ -234,7 +244,7 @@ class Supervisor:
             json_schema=json_schema,
             cli_streaming=cli_streaming,
         )
-        call = self._runner.new_call(request, events=None)
+        call = self._runner.new_call(request, events=None, owner=owner)
         await self._runner.drive(call)  # in this task: nothing to hand over
         return call.outcome()
 
@@ -248,6 +258,7 @@ class Supervisor:
         json_mode: bool = False,
         json_schema: str | Mapping[str, Any] | None = None,
         cli_streaming: bool = True,
+        owner: str | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
@@ -268,13 +279,40 @@ class Supervisor:
             cli_streaming=cli_streaming,
         )
         send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
-        call = self._runner.new_call(request, events=send)
+        call = self._runner.new_call(request, events=send, owner=owner)
         self._nursery.start_soon(self._runner.drive, call)
         try:
             yield CallStream(call, receive)
         finally:
             receive.close()
-            await _end(call)
+            await call.end()
+
+    def start(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,
+        json_mode: bool = False,
+        json_schema: str | Mapping[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> str:
+        """Start a call as a job of the supervisor's nursery and return its id at once.
+
+        Arguments are those of `run`. The call is not tied to the caller: it runs until it
+        ends, its timeout, `jobs.cancel`, or the supervisor closes (then it is recorded
+        ``interrupted``). Read it from `store` (after `flushed`); see `jobs.Jobs`. Invalid
+        input raises before anything starts.
+        """
+        request = self._request(
+            model,
+            prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=True,  # polled as it runs: the CLI should print as it goes
+        )
+        return self.jobs.start(request, owner=owner)
 
     def _request(
         self,
@@ -298,14 +336,6 @@ class Supervisor:
         if self._closed:
             raise RuntimeError("the supervisor is closed")
         return request
-
-
-async def _end(call: Call) -> None:
-    """The caller is leaving: end the call if it runs, and wait (shielded) until it is over."""
-    if not call.done.is_set():
-        call.abandon()
-        with trio.CancelScope(shield=True):
-            await call.done.wait()
 
 
 @asynccontextmanager
