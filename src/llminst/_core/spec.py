@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from .paging import DEFAULT_MAX_RESULT_CHARS
 from .timeouts import TimeoutCategory
 
 __all__ = [
@@ -345,11 +346,14 @@ class ServerSettings:
         allow_commands: executables (names looked up on PATH, or absolute paths) that
             ``configure_llm`` may point a model at; empty means any command on stdio, and no
             remote configuration at all over HTTP. Adds to ``--allow-command``.
+        max_result_chars: output characters one tool result carries at most (execute_llm,
+            stream_llm, a get_llm_result piece); the rest is read in pieces (see `paging`).
     """
 
     allow_commands: tuple[str, ...] = field(
         default=(), converter=_to_tuple, validator=_each_non_empty
     )
+    max_result_chars: int = field(default=DEFAULT_MAX_RESULT_CHARS, validator=_positive)
 
 
 def split_model_name(model: str) -> tuple[str, str | None]:

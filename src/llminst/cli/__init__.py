@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models=resolve_models(config),
         settings=config.settings,
         allow_commands=config.server.allow_commands,
+        max_result_chars=config.server.max_result_chars,
     )
     if args.command == "serve":
         return serve.serve(args, setup)

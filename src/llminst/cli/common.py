@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import trio
 from attrs import frozen
 
+from .._core.paging import DEFAULT_MAX_RESULT_CHARS
 from .._core.spec import ModelSpec, Settings
 from ..signals import Stopped, run_until_signal
 
@@ -28,6 +29,7 @@ class Setup:
     models: Mapping[str, ModelSpec]
     settings: Settings
     allow_commands: tuple[str, ...] = ()
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS
 
 
 def run_command(

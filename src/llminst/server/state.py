@@ -12,6 +12,7 @@ from attrs import Factory, frozen
 from mcp.server.mcpserver import Context
 
 from .._core.backoff import BackoffPolicy
+from .._core.paging import DEFAULT_MAX_RESULT_CHARS, ResultCap
 from .._core.spec import ModelSpec, Settings
 from ..supervisor import Supervisor
 
@@ -37,6 +38,11 @@ class ServerOptions:
             or sooner once `coalesce_bytes` (UTF-8 bytes) are pending, so a fast CLI cannot
             flood the client.
         keepalive_s: a progress notification is sent at least this often while a CLI is silent.
+        max_result_chars: output characters one tool result carries at most; the rest is read
+            in pieces (`get_llm_result`, the output resource). See `_core.paging`.
+        max_result_tokens: the token cap of one result text (Claude Code's
+            ``MAX_MCP_OUTPUT_TOKENS``); None: that variable of the server's environment, else
+            Claude Code's default, 25,000.
     """
 
     models: Mapping[str, ModelSpec]
@@ -48,14 +54,18 @@ class ServerOptions:
     coalesce_s: float = 0.05
     coalesce_bytes: int = 4096
     keepalive_s: float = 10.0
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS
+    max_result_tokens: int | None = None
 
 
 @frozen
 class ServerState:
-    """The supervisor the lifespan opened, and the options the server was built with."""
+    """The supervisor the lifespan opened, the options the server was built with, and the
+    result cap they come to."""
 
     supervisor: Supervisor
     options: ServerOptions
+    result_cap: ResultCap = Factory(ResultCap)
 
 
 def state_of(ctx: Context) -> ServerState:

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from .._core.result import CallResult
 from .._core.tokens import estimate_tokens as _estimate_tokens
+from .owners import owner_of
 from .progress import forward_progress
 from .registry import register
 from .results import (
@@ -69,7 +70,9 @@ async def execute_llm(
     (the chunk in `message`). Failures are tool errors whose text starts with their kind:
     unknown_model, cli_not_found, credentials_missing, rate_limited, timeout (with the
     partial output), process_failed (with the stderr tail), invalid_json_schema,
-    json_not_found / json_schema_mismatch (with the raw output).
+    json_not_found / json_schema_mismatch (with the raw output). Output over the server's
+    result cap (about 80,000 characters) ends in a marker saying how to read the rest:
+    get_llm_result(call_id, offset) or the resource llminst://calls/{call_id}/output.
     """
     result = await _run(
         ctx,
@@ -80,7 +83,7 @@ async def execute_llm(
         json_schema=json_schema,
         with_progress=stream,
     )
-    return call_result(result, text=_answer_text(result))
+    return call_result(result, text=_answer_text(result), cap=state_of(ctx).result_cap)
 
 
 async def stream_llm(
@@ -95,10 +98,11 @@ async def stream_llm(
 
     Each notification's `message` is the next piece of text (coalesced to about every
     50 ms); notifications with no message are keepalives sent while the CLI is silent (at
-    least every 10 s), so clients that reset their timeout on progress keep waiting.
+    least every 10 s), so clients that reset their timeout on progress keep waiting. Output
+    over the server's result cap ends in a marker saying how to read the rest.
     """
     result = await _run(ctx, model=model, prompt=prompt, timeout=timeout, with_progress=True)
-    return call_result(result, text=result.output)
+    return call_result(result, text=result.output, cap=state_of(ctx).result_cap)
 
 
 async def get_llm_status(
@@ -156,6 +160,7 @@ async def _run(
     """Run one call on the server's supervisor, forwarding its text as progress if asked."""
     state = state_of(ctx)
     options = state.options
+    owner = owner_of(ctx)
     if not with_progress:
         # Nothing to forward: the call runs in this task, with no channel or task of its own.
         return await state.supervisor.run(
@@ -165,6 +170,7 @@ async def _run(
             json_mode=json_mode,
             json_schema=json_schema,
             cli_streaming=False,
+            owner=owner,
         )
     async with state.supervisor.open_stream(
         model,
@@ -173,6 +179,7 @@ async def _run(
         json_mode=json_mode,
         json_schema=json_schema,
         cli_streaming=True,
+        owner=owner,
     ) as stream:
         await forward_progress(
             stream.events(),
