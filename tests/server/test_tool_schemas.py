@@ -22,7 +22,17 @@ from llminst.server import ServerOptions, create_server
 
 from ..support.paths import FIXTURES
 
-TOOLS = ["execute_llm", "stream_llm", "get_llm_status", "estimate_tokens", "configure_llm"]
+TOOLS = [
+    "execute_llm",
+    "stream_llm",
+    "get_llm_status",
+    "estimate_tokens",
+    "start_llm",
+    "get_llm_result",
+    "cancel_llm",
+    "list_llm_calls",
+    "configure_llm",
+]
 
 SNAPSHOT = FIXTURES / "mcp" / "tools.json"
 

@@ -23,6 +23,10 @@ CONTRACT = {
     "stream_llm": ["model", "prompt", "timeout"],
     "get_llm_status": ["probe"],
     "estimate_tokens": ["text", "model"],
+    "start_llm": ["prompt", "model", "timeout", "json_mode", "json_schema"],
+    "get_llm_result": ["call_id", "wait_s", "offset", "max_chars"],
+    "cancel_llm": ["call_id"],
+    "list_llm_calls": ["state", "model", "limit"],
     "configure_llm": [
         "model",
         "command",
