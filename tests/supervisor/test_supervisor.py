@@ -9,9 +9,7 @@ import json
 import os
 import resource
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +38,7 @@ from llminst import (
     open_supervisor,
 )
 
+from ..support.clocks import next_deadline_in, real_time_limit
 from ..support.models import models_with
 from ..support.procs import fd_count, is_alive, read_pids, wait_for_pids
 
@@ -162,28 +161,6 @@ async def test_rate_limited_twice_then_succeeds(echo_state) -> None:
     assert result.success and result.attempts == 3 and result.output == "hello"
     waits = [e["wait_s"] for e in logs if e["event"] == "llminst.retry.scheduled"]
     assert waits == [0.01, 0.02]
-
-
-@contextlib.asynccontextmanager
-async def real_time_limit(seconds: float) -> AsyncIterator[None]:
-    """Fail the block after `seconds` of real time: on a frozen virtual clock nothing else would
-    end a wait that never comes (a timer thread counts real time whatever the clock says)."""
-    token = trio.lowlevel.current_trio_token()
-    with trio.CancelScope() as scope:
-        timer = threading.Timer(seconds, lambda: token.run_sync_soon(scope.cancel))
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-    if scope.cancelled_caught:
-        pytest.fail(f"still waiting after {seconds:g} s of real time")
-
-
-def next_deadline_in() -> float:
-    """Virtual seconds until the earliest deadline of any task (a sleep's wake-up)."""
-    return trio.lowlevel.current_statistics().seconds_to_next_deadline
 
 
 async def run_across_backoff(
