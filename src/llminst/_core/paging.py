@@ -42,9 +42,8 @@ MAX_WAIT_S = 50.0
 _MAX_TOKENS_PER_CHAR = 3
 # Room kept for what a result adds around the output (the marker, a header line).
 _RESERVED_TOKENS = 400
-# The token estimate runs in one pass over the text: shrink a little more than proportionally,
-# so an over-budget piece is fitted in two or three passes.
-_SHRINK = 0.97
+# Characters estimated at a time: the pass stops within one block of where the budget ends.
+_BLOCK = 2048
 
 
 @frozen(kw_only=True)
@@ -83,15 +82,36 @@ def parse_token_limit(text: str | None) -> int | None:
 
 def fit(text: str, cap: ResultCap) -> int:
     """How many leading characters of `text` one result carries: all of it when it fits,
-    else the longest prefix found within both caps (never 0 for a non-empty text)."""
+    else the longest prefix found within both caps (never 0 for a non-empty text).
+
+    Tokens are estimated block by block in one pass that stops where the budget runs out;
+    cutting text into blocks only adds tokens (a word cut in two counts twice), so the sum is
+    never below the estimate of the whole piece.
+    """
     budget = cap.max_tokens - _RESERVED_TOKENS
-    size = min(len(text), cap.max_chars)
-    while size > 1 and size * _MAX_TOKENS_PER_CHAR > budget:
-        tokens = estimate_tokens(text[:size], "claude").tokens
-        if tokens <= budget:
-            break
-        size = max(1, min(size - 1, int(size * budget / tokens * _SHRINK)))
-    return size
+    limit = min(len(text), cap.max_chars)
+    if limit * _MAX_TOKENS_PER_CHAR <= budget:
+        return limit  # too short to be over, whatever it holds
+    used = 0
+    for start in range(0, limit, _BLOCK):
+        block = text[start : min(start + _BLOCK, limit)]
+        tokens = estimate_tokens(block, "claude").tokens
+        if used + tokens > budget:  # the budget ends inside this block
+            return max(1, start + _longest_prefix(block, budget - used))
+        used += tokens
+    return limit
+
+
+def _longest_prefix(block: str, budget: int) -> int:
+    """The longest prefix of `block` estimated within `budget` tokens (binary search)."""
+    fits, over = 0, len(block)
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        if estimate_tokens(block[:middle], "claude").tokens <= budget:
+            fits = middle
+        else:
+            over = middle
+    return fits
 
 
 @frozen(kw_only=True)
