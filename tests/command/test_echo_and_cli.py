@@ -125,7 +125,8 @@ def test_demo_shows_every_tool_over_stdio() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert (
-        "== tools: execute_llm, stream_llm, get_llm_status, estimate_tokens, configure_llm" in out
+        "== tools: execute_llm, stream_llm, get_llm_status, estimate_tokens, start_llm, "
+        "get_llm_result, cancel_llm, list_llm_calls, configure_llm" in out
     )
     assert "   -> Hello from llminst!" in out
     assert "progress 2: 'arrive '" in out

@@ -29,6 +29,10 @@ VALID = {
     "get_llm_status": {},
     "estimate_tokens": {"text": "x"},
     "configure_llm": {"model": "shout", "command": SHOUT},
+    "start_llm": {"model": "echo", "prompt": "x"},
+    "get_llm_result": {"call_id": "x"},
+    "cancel_llm": {"call_id": "x"},
+    "list_llm_calls": {},
 }
 
 # (tool, arguments, argument named, what the text must say is expected)

@@ -1,7 +1,8 @@
 """Who a request comes from, as far as which calls it may see: the owner of the calls it starts.
 
 Over HTTP with tokens, the transport's bearer check (`transports.asgi.require_bearer`) puts the
-fingerprint of the token a request carried (`token_owner`) in the request's ASGI scope; a tool
+fingerprint of the token a request carried (`_core.records.token_owner`) in the request's ASGI
+scope; a tool
 reads it with `owner_of`. A client then sees (and cancels, and reads) only the calls its token
 started; every client of one shared token sees all of them. Over stdio, in memory, or over HTTP
 without a token the owner is None: one client (or anyone who can connect) sees every call.
@@ -11,22 +12,13 @@ This module never keeps or logs a token: only its fingerprint leaves it.
 
 from __future__ import annotations
 
-import hashlib
-
 from mcp.server.mcpserver import Context
 
 from .._core.errors import UnknownCallError
 from .._core.records import CallRecord
+from ..transports.asgi import OWNER_SCOPE_KEY
 
-__all__ = ["OWNER_SCOPE_KEY", "check_visible", "owner_of", "token_owner"]
-
-OWNER_SCOPE_KEY = "llminst.owner"
-"""The ASGI scope key holding the owner of an authenticated HTTP request."""
-
-
-def token_owner(token: str) -> str:
-    """The owner a token stands for: the first 16 hex digits of its SHA-256."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
+__all__ = ["check_visible", "owner_of"]
 
 
 def owner_of(ctx: Context) -> str | None:

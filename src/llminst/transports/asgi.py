@@ -14,10 +14,13 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from .._core.records import token_owner
 from ..logs import get_logger
-from ..server.owners import OWNER_SCOPE_KEY, token_owner
 
-__all__ = ["ASGIApp", "Scope", "cancel_on_disconnect", "require_bearer"]
+__all__ = ["OWNER_SCOPE_KEY", "ASGIApp", "Scope", "cancel_on_disconnect", "require_bearer"]
+
+OWNER_SCOPE_KEY = "llminst.owner"
+"""The ASGI scope key holding the owner (token fingerprint) of an authenticated request."""
 
 _log = get_logger()
 Scope = MutableMapping[str, Any]
@@ -28,8 +31,9 @@ ASGIApp = Callable[
 
 def require_bearer(app: ASGIApp, token: str | Sequence[str]) -> ASGIApp:
     """Wrap an ASGI app: HTTP requests without ``Authorization: Bearer <token>`` (one of the
-    tokens) get 401; an accepted request's scope gets the token's owner fingerprint
-    (`server.owners`), so a client sees only the calls its token started."""
+    tokens) get 401; an accepted request's scope gets the token's owner fingerprint under
+    `OWNER_SCOPE_KEY` (read by `server.owners`), so a client sees only the calls its token
+    started."""
     tokens = [token] if isinstance(token, str) else list(token)
     expected = [(f"Bearer {t}".encode(), token_owner(t)) for t in tokens]
 
