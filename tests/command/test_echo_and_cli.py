@@ -127,8 +127,7 @@ def test_demo_shows_every_tool_over_stdio() -> None:
     out = result.stdout
     assert (
         "== tools: execute_llm, stream_llm, get_llm_status, estimate_tokens, list_llm_sessions, "
-        "compare_llms, "
-        "configure_llm" in out
+        "start_llm, get_llm_result, cancel_llm, list_llm_calls, compare_llms, configure_llm" in out
     )
     assert "   -> Hello from llminst!" in out
     assert "progress 2: 'arrive '" in out

@@ -315,7 +315,9 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         events=(TextDelta("ok"), FinalResult("ok", usage={"t": 1}, cost_usd=0.5, session_id="s")),
         stderr=b"note\n",
     )
-    facts = CallFacts(request=request(), attempts=2, duration_s=1.23456789, peak_rss_mb=12.5)
+    facts = CallFacts(
+        request=request(), attempts=2, duration_s=1.23456789, peak_rss_mb=12.5, call_id="c-1"
+    )
     result = call_result(facts, attempt)
     assert result.to_dict() == {
         "model": "cli",
@@ -340,6 +342,7 @@ def test_a_result_carries_the_last_attempts_output_and_the_calls_facts() -> None
         "peak_rss_mb": 12.5,
         "cached": False,
         "cached_call_id": None,
+        "call_id": "c-1",
     }
 
 

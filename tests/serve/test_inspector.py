@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ..support.paths import LLMINST
+from ..support.tools import CONTRACT
 
 pytestmark = pytest.mark.inspector
 
@@ -39,19 +40,10 @@ def inspector(tmp_path: Path, *args: str, expect_tool_error: bool = False) -> di
 
 
 def test_inspector_lists_the_tools(tmp_path: Path) -> None:
-    """The Inspector CLI sees the six tools with their input schemas."""
+    """The Inspector CLI sees the tools with their input schemas."""
     listing = inspector(tmp_path, *SERVE, "--method", "tools/list")
     tools = {tool["name"]: tool for tool in listing["tools"]}
-    assert set(tools) == {
-        "execute_llm",
-        "stream_llm",
-        "get_llm_status",
-        "estimate_tokens",
-        "list_llm_sessions",
-        "compare_llms",
-        "configure_llm",
-        "get_llm_usage",
-    }
+    assert set(tools) == set(CONTRACT)
     assert tools["execute_llm"]["inputSchema"]["required"] == ["prompt"]
     assert not tools["execute_llm"]["description"].startswith(" ")
 

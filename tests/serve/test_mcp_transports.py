@@ -28,22 +28,13 @@ from ..support.serve import (
     serve_argv,
     tree_config,
 )
-from ..support.tools import text_of
+from ..support.tools import CONTRACT, text_of
 
 
 async def exercise(client: Client) -> None:
     """The core scenarios every transport must pass."""
     tools = {t.name for t in (await client.list_tools()).tools}
-    assert tools == {
-        "execute_llm",
-        "stream_llm",
-        "get_llm_status",
-        "estimate_tokens",
-        "list_llm_sessions",
-        "compare_llms",
-        "configure_llm",
-        "get_llm_usage",
-    }
+    assert tools == set(CONTRACT)
     plain = await client.call_tool("execute_llm", {"model": "echo", "prompt": "over the wire"})
     assert text_of(plain) == "over the wire"
     recorder = ProgressRecorder()

@@ -280,7 +280,9 @@ async def test_fuzz_execute_llm_echo_prompts_round_trip(mode: str, echo_state) -
     """Prompts that look like flags, shell or control characters reach the CLI unchanged."""
     prompts = draw(st.one_of(NASTY_STRINGS, st.text(min_size=1, max_size=100), CONTROL), 40)
     prompts += ["x" * (1 << 20), "--" * 100_000, "\x00" * 1000]
-    server = create_server(ServerOptions(models=models_with(), backoff=FAST))
+    # A result cap above the largest prompt: the whole answer comes back in one result.
+    uncapped = {"max_result_chars": 1 << 21, "max_result_tokens": 1 << 30}
+    server = create_server(ServerOptions(models=models_with(), backoff=FAST, **uncapped))
     async with Client(server, mode=mode) as client:
         for prompt in prompts:
             result = await client.call_tool("execute_llm", {"model": "echo", "prompt": prompt})

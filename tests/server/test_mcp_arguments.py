@@ -32,6 +32,10 @@ VALID = {
     "configure_llm": {"model": "shout", "command": SHOUT},
     "compare_llms": {"models": ["echo"], "prompt": "x"},
     "get_llm_usage": {},
+    "start_llm": {"model": "echo", "prompt": "x"},
+    "get_llm_result": {"call_id": "x"},
+    "cancel_llm": {"call_id": "x"},
+    "list_llm_calls": {},
 }
 
 # (tool, arguments, argument named, what the text must say is expected)

@@ -24,7 +24,7 @@ from ..support.versions import settled_models
 
 
 async def test_tools_match_the_public_contract(mode: str) -> None:
-    """The five tools exist with the contract's parameters and an output schema each."""
+    """The tools exist with the contract's parameters and an output schema each."""
     async with connect(mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == set(CONTRACT)
@@ -37,8 +37,9 @@ async def test_tools_match_the_public_contract(mode: str) -> None:
 
 
 def test_execute_result_mirrors_call_result() -> None:
-    """The MCP output schema carries every field of CallResult."""
-    assert set(ExecuteResult.model_fields) == {a.name for a in attrs.fields(CallResult)}
+    """The MCP output schema carries every field of CallResult, and result_truncated."""
+    fields = {a.name for a in attrs.fields(CallResult)}
+    assert set(ExecuteResult.model_fields) == fields | {"result_truncated"}
 
 
 async def test_execute_llm_returns_text_and_structured_result(mode: str) -> None:

@@ -79,10 +79,12 @@ def text_of(result: Any) -> str:
 
 
 async def test_a_call_result_is_the_call_results_fields() -> None:
-    """execute_llm's structured content is exactly the CallResult, field for field."""
+    """execute_llm's structured content is exactly the CallResult, field for field, and
+    whether the output was cut to the result cap."""
     async with connect() as (client, _):
         result = await client.call_tool("execute_llm", {"model": "echo", "prompt": "hi"})
-    data = result.structured_content
+    data = dict(result.structured_content)
+    assert data.pop("result_truncated") is False
     assert list(data) == [a.name for a in attrs.fields(CallResult)]
     assert CallResult(**data).to_dict() == data
 

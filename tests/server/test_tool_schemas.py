@@ -29,6 +29,10 @@ TOOLS = [
     "estimate_tokens",
     "list_llm_sessions",
     "compare_llms",
+    "start_llm",
+    "get_llm_result",
+    "cancel_llm",
+    "list_llm_calls",
     "configure_llm",
 ]
 

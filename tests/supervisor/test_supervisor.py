@@ -38,7 +38,7 @@ from llminst import (
     open_supervisor,
 )
 
-from ..support.clocks import real_time_limit
+from ..support.clocks import next_deadline_in, real_time_limit
 from ..support.models import models_with
 from ..support.procs import fd_count, is_alive, read_pids, wait_for_pids
 
@@ -161,11 +161,6 @@ async def test_rate_limited_twice_then_succeeds(echo_state) -> None:
     assert result.success and result.attempts == 3 and result.output == "hello"
     waits = [e["wait_s"] for e in logs if e["event"] == "llminst.retry.scheduled"]
     assert waits == [0.01, 0.02]
-
-
-def next_deadline_in() -> float:
-    """Virtual seconds until the earliest deadline of any task (a sleep's wake-up)."""
-    return trio.lowlevel.current_statistics().seconds_to_next_deadline
 
 
 async def run_across_backoff(

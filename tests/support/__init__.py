@@ -4,8 +4,9 @@ paths (where things are, the `llminst` command) · models (model tables, a fast 
 config (config files via tomli_w) · procs (the one /proc reader; PIDs; stopping servers) ·
 tools (the tools' contract, their text, an in-memory client) · serve (a real `llminst serve`
 over HTTP and raw stdio) · mcp_pipes (an SDK client over a process the test started) ·
-mcp_http_call (a throwaway client process) · progress (progress notifications, in order) ·
-versions (status once versions settle) · load (a machine with busy cores) · report (figure
+mcp_http_call, mcp_http_job (throwaway client processes) · progress (progress notifications, in order) ·
+versions (status once versions settle) · clocks (virtual clocks: a real-time
+limit, the next deadline) · load (a machine with busy cores) · report (figure
 lines) · fakecli (the misbehaving helper CLI) · scripts (what real CLIs printed when they failed,
 for fakecli) · faults (fault table, nothing-left checks) · signals (signalling commands) ·
 canaries (fake keys for the leak tests) · status (reading the status table) · wire (bad

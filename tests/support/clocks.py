@@ -1,4 +1,5 @@
-"""Time limits for tests on virtual clocks: `real_time_limit` fails a block after real seconds."""
+"""Virtual clocks in tests: a real-time limit around a wait on a frozen clock, and the next
+deadline any task waits for."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-__all__ = ["real_time_limit"]
+__all__ = ["next_deadline_in", "real_time_limit"]
 
 
 @contextlib.asynccontextmanager
@@ -27,3 +28,8 @@ async def real_time_limit(seconds: float) -> AsyncIterator[None]:
             timer.cancel()
     if scope.cancelled_caught:
         pytest.fail(f"still waiting after {seconds:g} s of real time")
+
+
+def next_deadline_in() -> float:
+    """Virtual seconds until the earliest deadline of any task (a sleep's wake-up)."""
+    return trio.lowlevel.current_statistics().seconds_to_next_deadline

@@ -19,6 +19,8 @@ their PIDs, one per line, to the file named by $FAKECLI_PIDFILE so tests can che
   close-stdout        print, close stdout, sleep forever
   line N [claude]     write one N-byte line of text, or one claude stream-json result line
   die SIGNAL          print, then kill itself with SIGNAL (SEGV, KILL, ...)
+  gated FILE [exit]   print "before", wait until FILE exists, print "after", then sleep
+                      forever (or exit 0 with ``exit``): output a test releases when it wants
   exit-early CODE     exit CODE at once without reading stdin (a large prompt waits there)
   script FILE         play FILE, a JSON script: {"child": true} first starts a grandchild in
                       the group; each of "lines" ({"stdout" or "stderr": TEXT, "times": N})
@@ -76,6 +78,18 @@ def play(path: str) -> int:
     if script.get("exit") is None:
         time.sleep(300)
     return int(script.get("exit") or 0)
+
+
+def gated(path: str, *, exit_after: bool) -> int:
+    sys.stdout.write("before\n")
+    sys.stdout.flush()
+    while not os.path.exists(path):
+        time.sleep(0.02)
+    sys.stdout.write("after\n")
+    sys.stdout.flush()
+    if not exit_after:
+        time.sleep(300)
+    return 0
 
 
 def main() -> int:
@@ -153,6 +167,8 @@ def main() -> int:
         return int(args[0])
     elif mode == "script":
         return play(args[0])
+    elif mode == "gated":
+        return gated(args[0], exit_after=args[1:2] == ["exit"])
     elif mode == "fail":
         sys.stderr.write(args[1] + "\n")
         return int(args[0])

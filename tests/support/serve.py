@@ -3,7 +3,7 @@
 - `serve_argv` / `free_port` / `TOKEN` / `authorized`: the command and an HTTP client with the
   bearer token.
 - `tree_config`: a config with a `tree` model (the helper CLI hanging with a grandchild, its
-  PIDs recorded) and a 1-s grace period.
+  PIDs recorded), a `gated` one (output the test releases) and a 1-s grace period.
 - `http_server`: ``llminst serve --transport http`` on a free port, stopped at the end.
 - `raw_stdio_server` / `send_lines` / `read_until_result`: the server over stdio, spoken to in
   raw JSON lines (what the SDK client would hide: progress counters, bytes on the wire).
@@ -47,14 +47,21 @@ def authorized(token: str = TOKEN) -> httpx2.AsyncClient:
 
 
 def tree_config(tmp_path: Path) -> tuple[Path, Path]:
-    """A config with a `tree` model (hangs with a grandchild) that records its PIDs."""
+    """A config with a `tree` model (hangs with a grandchild) that records its PIDs, and a
+    `gated` one (prints "before", then "after" and exits once the file ``gate`` exists)."""
     pidfile = tmp_path / "pids"
     tree = {
         "command": [sys.executable, FAKECLI, "hang-tree"],
         "env": {"FAKECLI_PIDFILE": str(pidfile)},
     }
+    gated = {
+        "command": [sys.executable, FAKECLI, "gated", str(tmp_path / "gate"), "exit"],
+        "timeout_category": "extended",
+    }
     config = write_config(
-        tmp_path / "llminst.toml", models={"tree": tree}, settings={"grace_period_s": 1.0}
+        tmp_path / "llminst.toml",
+        models={"tree": tree, "gated": gated},
+        settings={"grace_period_s": 1.0},
     )
     return config, pidfile
 

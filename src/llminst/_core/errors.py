@@ -28,6 +28,7 @@ __all__ = [
     "MemoryExceededError",
     "ProcessFailedError",
     "RateLimitedError",
+    "UnknownCallError",
     "UnknownModelError",
 ]
 
@@ -87,6 +88,12 @@ class UnknownModelError(LLMError, LookupError):
         )
         self.model = model
         self.known = sorted(known)
+
+
+class UnknownCallError(LLMError, LookupError):
+    """No call of that id is known to this server (or it belongs to another client's token)."""
+
+    kind = "unknown_call"
 
 
 class CLINotFoundError(LLMError, FileNotFoundError):

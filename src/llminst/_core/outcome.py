@@ -68,6 +68,7 @@ class CallFacts:
         duration_s: how long the call has run, backoff sleeps included.
         passed_over: the models tried before `request`'s and passed over (fallbacks).
         peak_rss_mb: the largest process-tree RSS measured (MB), None if not measured.
+        call_id: the supervisor's id of the call (None outside a supervisor).
     """
 
     request: CallRequest
@@ -75,6 +76,7 @@ class CallFacts:
     duration_s: float
     passed_over: tuple[PassedOver, ...] = ()
     peak_rss_mb: float | None = None
+    call_id: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,6 +313,7 @@ def call_result(
         error_kind=error.kind if error else None,
         fallback_chain=[step.to_dict() for step in facts.passed_over],
         peak_rss_mb=facts.peak_rss_mb,
+        call_id=facts.call_id,
     )
 
 

@@ -12,12 +12,19 @@ secret (a caller's HTTP token is kept only as the `owner` fingerprint the server
 from __future__ import annotations
 
 import enum
+import hashlib
 from typing import Any
 
 import attrs
 from attrs import frozen
 
-__all__ = ["CallOrigin", "CallRecord", "CallState", "SessionRecord", "Turn"]
+__all__ = ["CallOrigin", "CallRecord", "CallState", "SessionRecord", "Turn", "token_owner"]
+
+
+def token_owner(token: str) -> str:
+    """The owner an HTTP token stands for: the first 16 hex digits of its SHA-256 (the token
+    itself is never kept)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 class CallState(enum.StrEnum):

@@ -43,6 +43,8 @@ class CallResult:
             ran (MB, sampled from /proc every 0.1 s), over all attempts; None when not measured.
         cached: the answer came from the response cache: no process ran, nothing was spent.
         cached_call_id: for a cached answer, the id of the call that produced it.
+        call_id: the supervisor's id of the call: its record in the call store, its output
+            readable in pieces (``get_llm_result``, ``llminst://calls/{call_id}/output``).
     """
 
     model: str
@@ -67,6 +69,7 @@ class CallResult:
     cost_source: str | None = None
     cached: bool = False
     cached_call_id: str | None = None
+    call_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

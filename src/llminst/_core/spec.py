@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from .paging import DEFAULT_MAX_RESULT_CHARS
 from .timeouts import TimeoutCategory
 
 __all__ = [
@@ -548,6 +549,8 @@ class ServerSettings:
         allowed_roots: directories under which a call's ``cwd`` may lie (compared as real
             paths, so a symlink cannot lead out); empty means any directory on stdio, and no
             per-call ``cwd`` at all over HTTP. Adds to ``--allow-root``.
+        max_result_chars: output characters one tool result carries at most (execute_llm,
+            stream_llm, a get_llm_result piece); the rest is read in pieces (see `paging`).
     """
 
     allow_commands: tuple[str, ...] = field(
@@ -556,6 +559,7 @@ class ServerSettings:
     allowed_roots: tuple[str, ...] = field(
         default=(), converter=_to_tuple, validator=_each_non_empty_path
     )
+    max_result_chars: int = field(default=DEFAULT_MAX_RESULT_CHARS, validator=_positive)
 
 
 def split_model_name(model: str) -> tuple[str, str | None]:

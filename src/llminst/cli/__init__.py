@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         allowed_roots=config.server.allowed_roots,
         store=config.store,
         budget=config.budget,
+        max_result_chars=config.server.max_result_chars,
     )
     if args.command == "serve":
         return serve.serve(args, setup)

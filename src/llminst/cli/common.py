@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import trio
 from attrs import Factory, frozen
 
+from .._core.paging import DEFAULT_MAX_RESULT_CHARS
 from .._core.spec import BudgetSettings, ModelSpec, Settings, StoreSettings
 from ..signals import Stopped, run_until_signal
 from ..store import CallStore, open_store
@@ -35,6 +36,7 @@ class Setup:
     allowed_roots: tuple[str, ...] = ()
     store: StoreSettings = Factory(StoreSettings)
     budget: BudgetSettings = Factory(BudgetSettings)
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS
 
 
 def store_spec(args: argparse.Namespace, setup: Setup) -> str | None:

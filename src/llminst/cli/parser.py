@@ -7,7 +7,6 @@ anything or check an option's value beyond argparse's types and choices: the com
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -169,8 +168,9 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, default=8765, help="HTTP: port (0 picks a free one)")
     serve.add_argument(
         "--token",
-        default=os.environ.get("LLMINST_HTTP_TOKEN"),
-        help="HTTP: require 'Authorization: Bearer TOKEN' (default $LLMINST_HTTP_TOKEN)",
+        action="append",
+        help="HTTP: require 'Authorization: Bearer TOKEN' (default $LLMINST_HTTP_TOKEN); "
+        "repeatable: each client sees only the calls its own token started",
     )
     serve.add_argument(
         "--allow-configure",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -64,10 +65,13 @@ def serve(args: argparse.Namespace, setup: Setup) -> int:
         allowed_commands=allowed or None,
         # Over HTTP a client is remote: without roots it may not pick a directory at all.
         allowed_roots=roots if roots or over_http else None,
+        max_result_chars=setup.max_result_chars,
     )
     try:
         if over_http:
-            check_http_options(args.host, args.port, args.token, args.allow_host)
+            check_http_options(
+                args.host, args.port, next(iter(_tokens(args)), None), args.allow_host
+            )
             if args.allow_configure and not allowed:
                 raise InvalidInputError(
                     "--allow-configure over HTTP needs an allowlist of executables: add "
@@ -107,11 +111,19 @@ async def _serve_http(server: MCPServer, args: argparse.Namespace) -> int:
         server,
         host=args.host,
         port=args.port,
-        token=args.token,
+        token=_tokens(args),
         allowed_hosts=args.allow_host,
         task_status=_AnnounceListening(),
     )
     return 0
+
+
+def _tokens(args: argparse.Namespace) -> list[str]:
+    """The --token values, or $LLMINST_HTTP_TOKEN when none is given."""
+    if args.token:
+        return list(args.token)
+    from_env = os.environ.get("LLMINST_HTTP_TOKEN")
+    return [from_env] if from_env else []
 
 
 class _AnnounceListening:

@@ -1,7 +1,7 @@
 """The MCP server: its tools, its lifespan (one supervisor for its whole life) and its HTTP app.
 
-This module assembles the server from the tool modules; it never starts a process (the
-supervisor does) and holds no tool logic.
+This module assembles the server from the tool modules (and the call output resource of
+`jobs`); it never starts a process (the supervisor does) and holds no tool logic.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.applications import Starlette
 
 from .. import __version__
+from .._core.paging import CLAUDE_CODE_MAX_TOKENS, ResultCap, parse_token_limit
 from .._core.records import CallOrigin
 from ..logs import get_logger
 from ..supervisor import open_supervisor
 from ..wire import AnswerMalformedMessages
 from .compare import compare_tool
 from .configure import configure_tool
+from .jobs import OUTPUT_RESOURCE, job_tools, read_call_output
 from .state import ServerOptions, ServerState
 from .tools import call_tools
 from .usage import usage_tools
@@ -63,7 +65,13 @@ class _Server(MCPServer):
 
 
 def create_server(options: ServerOptions) -> MCPServer:
-    """Build the MCP server; its lifespan owns one supervisor for the server's whole life."""
+    """Build the MCP server; its lifespan owns one supervisor for the server's whole life.
+
+    Raises:
+        InvalidInputError: a result cap that is not a positive number (max_result_chars, or
+            max_result_tokens of 400 or less).
+    """
+    result_cap = _result_cap(options)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[ServerState]:
@@ -87,19 +95,48 @@ def create_server(options: ServerOptions) -> MCPServer:
         ) as supervisor:
             _log.info("llminst.server.started", models=sorted(options.models))
             try:
-                yield ServerState(supervisor, options)
+                yield ServerState(supervisor, options, result_cap)
             finally:
                 _log.info("llminst.server.stopping", running=supervisor.running())
 
-    return _Server(
+    server = _Server(
         "llminst",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         tools=_tools(),
     )
+    server.resource(
+        OUTPUT_RESOURCE,
+        name="call_output",
+        title="A call's output",
+        description="The whole output of a call (so far), by its call_id; for output that "
+        "did not fit in a tool result.",
+        mime_type="text/plain",
+    )(read_call_output)
+    return server
 
 
 def _tools() -> list[Tool]:
     """Every tool, in the order clients list them."""
-    return [*call_tools(), compare_tool(), configure_tool(), *usage_tools()]
+    return [*call_tools(), *job_tools(), compare_tool(), configure_tool(), *usage_tools()]
+
+
+def _result_cap(options: ServerOptions) -> ResultCap:
+    """The result cap: the options', else Claude Code's ``MAX_MCP_OUTPUT_TOKENS`` of this
+    process's environment (Claude Code starts its stdio servers with its own), else 25,000."""
+    tokens = options.max_result_tokens
+    if tokens is None:
+        setting = os.environ.get("MAX_MCP_OUTPUT_TOKENS")
+        tokens = parse_token_limit(setting)
+        if setting is not None and tokens is None:
+            _log.warning(
+                "llminst.server.token_limit_ignored",
+                variable="MAX_MCP_OUTPUT_TOKENS",
+                value=setting[:40],
+                using=CLAUDE_CODE_MAX_TOKENS,
+                fix="set it to a whole number of tokens over 400",
+            )
+    return ResultCap(
+        max_chars=options.max_result_chars, max_tokens=tokens or CLAUDE_CODE_MAX_TOKENS
+    )

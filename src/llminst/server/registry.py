@@ -16,6 +16,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, ToolAnnotations
 
 from .._core.errors import LLMError
+from .._core.paging import ResultCap
 from ..logs import get_logger
 from .arguments import ArgumentsModel, ToolBody, check_arguments, strict_tool
 from .results import error_result
@@ -43,6 +44,12 @@ def register(fn: ToolBody, annotations: ToolAnnotations, *, reports_calls: bool 
     return strict_tool(fn, wrap, description=description, annotations=annotations)
 
 
+def _result_cap(ctx: Context) -> ResultCap | None:
+    """The server's result cap (None: a context without the server's state)."""
+    state = ctx.request_context.lifespan_context
+    return getattr(state, "result_cap", None)
+
+
 def _checked(tool: ToolBody, strict: ArgumentsModel, *, reports_calls: bool) -> ToolBody:
     """The function the SDK calls for `tool`: check the client's arguments against `strict`,
     run the tool, and turn every failure into a readable isError result; let cancellation
@@ -62,7 +69,7 @@ def _checked(tool: ToolBody, strict: ArgumentsModel, *, reports_calls: bool) -> 
             return result
         except LLMError as exc:
             _log.info("llminst.tool.failed", tool=name, error=exc.kind)
-            return error_result(exc, model=model)
+            return error_result(exc, model=model, cap=_result_cap(ctx))
         except Exception as exc:
             _log.exception("llminst.tool.crashed", tool=name)
             error = LLMError(

@@ -22,17 +22,23 @@ from pydantic_core import to_json
 
 from .. import __version__
 from .._core.errors import CallTimeoutError, LLMError
+from .._core.paging import Piece, ResultCap, fit, truncation_marker
 from .._core.records import SessionRecord
 from .._core.result import CallResult
 from .._core.sessions import session_summary
 from .._core.status import ModelStatus
 
 __all__ = [
+    "CallListResult",
+    "CallPieceResult",
+    "CallSummaryOut",
+    "CancelResult",
     "CompareOut",
     "ConfigureResult",
     "ExecuteResult",
     "ModelStatusOut",
     "SessionsResult",
+    "StartResult",
     "StatusResult",
     "TokenEstimateOut",
     "call_result",
@@ -64,10 +70,12 @@ def _bare_type(member: Mapping[str, Any]) -> bool:
 _LEAN = ConfigDict(json_schema_extra=_nullable_as_type_list)
 
 
-def _output_model(cls: type[Any], doc: str) -> type[BaseModel]:
-    """The output schema of an attrs class: a pydantic model with its fields (one field list)."""
+def _output_model(cls: type[Any], doc: str, **extra: tuple[Any, Any]) -> type[BaseModel]:
+    """The output schema of an attrs class: a pydantic model with its fields (one field list)
+    and the `extra` ones ``name=(type, default)``."""
     attrs.resolve_types(cls)
     fields: dict[str, Any] = {a.name: (a.type, _default(a)) for a in attrs.fields(cls)}
+    fields.update(extra)
     return create_model(f"{cls.__name__}Out", __doc__=doc, __config__=_LEAN, **fields)
 
 
@@ -81,7 +89,11 @@ def _default(field: attrs.Attribute[Any]) -> Any:
     return field.default
 
 
-ExecuteResult = _output_model(CallResult, "The complete result of one call.")
+ExecuteResult = _output_model(
+    CallResult,
+    "The complete result of one call; with result_truncated, output is its first piece.",
+    result_truncated=(bool, False),
+)
 ModelStatusOut = _output_model(ModelStatus, "One model's readiness.")
 
 
@@ -107,6 +119,72 @@ class CompareOut(BaseModel):
     answered: list[str]
     failed: list[str]
     duration_s: float
+
+
+class StartResult(BaseModel):
+    """A job just started: poll it with get_llm_result."""
+
+    model_config = _LEAN
+
+    call_id: str
+    state: str
+
+
+class CallPieceResult(BaseModel):
+    """A call's state and a piece of its output; its whole result once it is done."""
+
+    model_config = _LEAN
+
+    call_id: str
+    model: str
+    state: str
+    done: bool
+    offset: int
+    output: str
+    next_offset: int
+    output_chars: int
+    remaining_chars: int
+    attempts: int
+    result: dict[str, Any] | None = None
+
+
+class CancelResult(BaseModel):
+    """What cancel_llm did: `cancelled` is False for a call that had already ended."""
+
+    model_config = _LEAN
+
+    call_id: str
+    state: str
+    cancelled: bool
+
+
+class CallSummaryOut(BaseModel):
+    """One call as list_llm_calls shows it."""
+
+    model_config = _LEAN
+
+    call_id: str
+    model: str
+    state: str
+    origin: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    exit_code: int | None
+    error_kind: str | None
+    output_chars: int
+    session: str | None
+    cwd: str | None
+    prompt_preview: str | None
+
+
+class CallListResult(BaseModel):
+    """Recent calls, newest first."""
+
+    model_config = _LEAN
+
+    calls: list[CallSummaryOut]
 
 
 class TokenEstimateOut(BaseModel):
@@ -162,9 +240,37 @@ def ok_result(data: dict[str, Any], *, text: str | None = None) -> CallToolResul
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-def call_result(result: CallResult, *, text: str) -> CallToolResult:
-    """A finished call as the call tools answer it (`ExecuteResult`), with `text` as text."""
-    return ok_result(result.to_dict(), text=text)
+def call_result(result: CallResult, *, text: str, cap: ResultCap) -> CallToolResult:
+    """A finished call as the call tools answer it (`ExecuteResult`), with `text` as text.
+
+    A `text` over `cap` is replaced by the first piece of the output and a marker saying how
+    much more there is and how to read it; the structured ``output`` is that piece,
+    ``result_truncated`` is true, and in JSON mode ``parsed_json`` is left out (the JSON value
+    is in the output, read whole from the store).
+    """
+    data = result.to_dict()
+    data["result_truncated"] = False
+    if fit(text, cap) == len(text):
+        return ok_result(data, text=text)
+    piece, marker = _first_piece(result, cap)
+    if result.parsed_json is not None:
+        marker += (
+            f" (JSON mode: the JSON value is {len(text):,} characters, over this server's "
+            "result cap, so parsed_json is left out; it is in the output.)"
+        )
+    data.update(output=piece, result_truncated=True, parsed_json=None)
+    return ok_result(data, text=piece + marker)
+
+
+def _first_piece(result: CallResult, cap: ResultCap) -> tuple[str, str]:
+    """The first piece of `result`'s output within `cap`, and the marker that follows it ('' when
+    the output is whole)."""
+    output = result.output
+    size = fit(output, cap)
+    if size == len(output):
+        return output, ""
+    piece = Piece(text=output[:size], offset=0, total=len(output))
+    return piece.text, truncation_marker(result.call_id, piece)
 
 
 def status_result(statuses: Iterable[ModelStatus]) -> CallToolResult:
@@ -185,21 +291,29 @@ def sessions_result(sessions: Iterable[SessionRecord]) -> CallToolResult:
     return ok_result({"sessions": [session_summary(s) for s in sessions]})
 
 
-def error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
+def error_result(
+    exc: LLMError, *, model: str | None, cap: ResultCap | None = None
+) -> CallToolResult:
     """An isError result whose text names the kind.
 
     Clients validate structured content against the tool's output schema even on errors (the
     TypeScript SDK does), so it is attached only for the call tools (`model` is the model the
     call named), as an `ExecuteResult`: the partial result of the call, or an empty one when
-    no process ran.
+    no process ran. Output shown (partial or raw) is cut to `cap` as `call_result` cuts it.
     """
     text = f"{exc.kind}: {exc.message}"
     partial = exc.result
-    if isinstance(exc, CallTimeoutError) and partial is not None and partial.output:
-        text += f"\n--- partial output ---\n{partial.output}"
     raw = getattr(exc, "raw_output", None)
-    if raw:
+    if partial is not None:  # what it output, cut as a result is: it is in the store whole
+        piece, marker = _first_piece(partial, cap or ResultCap())
+        raw = raw and piece
+    else:
+        piece, marker = "", ""
+    if isinstance(exc, CallTimeoutError) and piece:
+        text += f"\n--- partial output ---\n{piece}{marker}"
+    elif raw:
         text += f"; the raw output follows and is the result's output\n--- raw output ---\n{raw}"
+        text += marker
     structured = None
     if model is not None:
         if partial is None:
@@ -216,6 +330,7 @@ def error_result(exc: LLMError, *, model: str | None) -> CallToolResult:
                 error_kind=exc.kind,
             )
         structured = partial.to_dict()
+        structured.update(output=piece, result_truncated=bool(marker))
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
         structured_content=structured,

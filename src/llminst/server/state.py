@@ -12,6 +12,7 @@ from attrs import Factory, frozen
 from mcp.server.mcpserver import Context
 
 from .._core.backoff import BackoffPolicy
+from .._core.paging import DEFAULT_MAX_RESULT_CHARS, ResultCap
 from .._core.spec import BudgetSettings, ModelSpec, Settings
 from ..store import CallStore
 from ..supervisor import Supervisor
@@ -46,6 +47,11 @@ class ServerOptions:
             the server. None: an in-memory store of the server's own.
         keep_prompts: record each call's prompt in the store.
         budget: spending limits over every model (``[budget]``).
+        max_result_chars: output characters one tool result carries at most; the rest is read
+            in pieces (`get_llm_result`, the output resource). See `_core.paging`.
+        max_result_tokens: the token cap of one result text (Claude Code's
+            ``MAX_MCP_OUTPUT_TOKENS``); None: that variable of the server's environment, else
+            Claude Code's default, 25,000.
     """
 
     models: Mapping[str, ModelSpec]
@@ -61,14 +67,18 @@ class ServerOptions:
     store: CallStore | None = None
     keep_prompts: bool = True
     budget: BudgetSettings = Factory(BudgetSettings)
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS
+    max_result_tokens: int | None = None
 
 
 @frozen
 class ServerState:
-    """The supervisor the lifespan opened, and the options the server was built with."""
+    """The supervisor the lifespan opened, the options the server was built with, and the
+    result cap they come to."""
 
     supervisor: Supervisor
     options: ServerOptions
+    result_cap: ResultCap = Factory(ResultCap)
 
 
 def state_of(ctx: Context) -> ServerState:

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from .._core.result import CallResult
 from .._core.tokens import estimate_tokens as _estimate_tokens
+from .owners import owner_of
 from .progress import forward_progress, progress_requested
 from .registry import register
 from .results import (
@@ -136,7 +137,9 @@ async def execute_llm(
     partial output, or saying it waited for memory), process_failed (with the stderr tail),
     memory_exceeded (with its peak), invalid_json_schema, json_not_found /
     json_schema_mismatch (with the raw output). The result's `model` names
-    the model that answered; `fallback_chain` lists those passed over, and why.
+    the model that answered; `fallback_chain` lists those passed over, and why. Output over the
+    server's result cap (about 80,000 characters) ends in a marker saying how to read the rest:
+    get_llm_result(call_id, offset) or the resource llminst://calls/{call_id}/output.
     """
     result = await _run(
         ctx,
@@ -152,7 +155,7 @@ async def execute_llm(
         session=session,
         cache=cache,
     )
-    return call_result(result, text=_answer_text(result))
+    return call_result(result, text=_answer_text(result), cap=state_of(ctx).result_cap)
 
 
 async def stream_llm(
@@ -172,7 +175,8 @@ async def stream_llm(
 
     Each notification's `message` is the next piece of text (coalesced to about every
     50 ms); notifications with no message are keepalives sent while the CLI is silent (at
-    least every 10 s), so clients that reset their timeout on progress keep waiting.
+    least every 10 s), so clients that reset their timeout on progress keep waiting. Output
+    over the server's result cap ends in a marker saying how to read the rest.
     """
     result = await _run(
         ctx,
@@ -186,7 +190,7 @@ async def stream_llm(
         session=session,
         cache=cache,
     )
-    return call_result(result, text=result.output)
+    return call_result(result, text=result.output, cap=state_of(ctx).result_cap)
 
 
 async def get_llm_status(
@@ -264,6 +268,7 @@ async def _run(
     (`with_progress`) and the client listens."""
     state = state_of(ctx)
     options = state.options
+    owner = owner_of(ctx)
     if not (with_progress and progress_requested(ctx)):
         # Nothing to forward: the call runs in this task, with no channel or task of its own.
         # The CLI is started as it would be for a stream (same flags), only nobody is told.
@@ -279,6 +284,7 @@ async def _run(
             fallbacks=fallbacks,
             session=session,
             cache=cache,
+            owner=owner,
         )
     async with state.supervisor.open_stream(
         model,
@@ -292,6 +298,7 @@ async def _run(
         fallbacks=fallbacks,
         session=session,
         cache=cache,
+        owner=owner,
     ) as stream:
         await forward_progress(
             stream.events(),

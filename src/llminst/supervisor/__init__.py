@@ -24,7 +24,9 @@ after a rate limit, kept in the store), `recorder` (every call written to the st
 `cache` (answers kept in the store and served without a process), `budgets` (spending limits,
 checked before a process starts), `cancels` (calls cancelled at another process's request, read
 from the store), `reaper` (descendants that left their group), `procfs` (the one reader of
-``/proc``) and `fanout` (one prompt to several models at once).
+``/proc``), `fanout` (one prompt to several models at once) and `live` (running calls, waiting
+for their news). A job (`start`, `jobs`) is a call of the supervisor's nursery that nobody reads
+as it runs: its caller polls the store, and may cancel it.
 Everything that is not I/O (the request, argv, decoding, output caps, outcomes, retry
 decisions, JSON) lives in `_core`.
 """
@@ -63,6 +65,8 @@ from .call import Call, CallRunner
 from .cancels import CancelWatch
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
+from .jobs import Jobs
+from .live import LiveCalls
 from .memory import MemoryAdmission, read_available_mb
 from .recorder import Recorder
 from .sessions import SessionKeeper
@@ -117,13 +121,14 @@ class Supervisor:
         self._capabilities = Capabilities(nursery, base_env)
         if cooldowns is None:
             cooldowns = CooldownKeeper(recorder.store, time.time)
+        live = LiveCalls()
         self._runner = CallRunner(
             settings=settings,
             backoff=backoff,
             rng=rng,
             capabilities=self._capabilities,
             cooldowns=cooldowns,
-            watchers=[recorder],
+            watchers=[recorder, live],  # the store first: news is readable when told
             clock=cooldowns.clock,
             memory=MemoryAdmission(settings, available_mb=available_memory_mb),
             cache=ResponseCache(recorder.store, cooldowns.clock),
@@ -131,6 +136,8 @@ class Supervisor:
                 recorder.store, budget or BudgetSettings(), cooldowns.clock, recorder.flushed
             ),
         )
+        self.jobs = Jobs(self._runner, nursery, live)
+        """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
         self._sessions = SessionKeeper(recorder.store)
         self._closed = False
@@ -298,6 +305,7 @@ class Supervisor:
         fallbacks: Sequence[str] | None = None,
         session: str | None = None,
         cache: bool | None = None,
+        owner: str | None = None,
     ) -> CallResult:
         """Run one call to completion.
 
@@ -329,6 +337,7 @@ class Supervisor:
                 result), else run it and keep its answer for the model's ``cache_ttl_s`` (else
                 a day); None: as the model's ``cache_ttl_s`` says; False: never. A session's
                 calls are never cached (True with a `session` is invalid_input).
+            owner: who may see the call's record (`CallRecord.owner`; None: anyone).
 
         Returns:
             the `CallResult` of a successful call.
@@ -355,7 +364,7 @@ class Supervisor:
             cache=cache,
         )
         async with self._sessions.turn(request, session) as turn:
-            call = self._runner.new_call(turn.request, events=None)
+            call = self._runner.new_call(turn.request, events=None, owner=owner)
             await self._runner.drive(call)  # in this task: nothing to hand over
             result = call.outcome()
             turn.succeeded(call.id, result)
@@ -376,6 +385,7 @@ class Supervisor:
         fallbacks: Sequence[str] | None = None,
         session: str | None = None,
         cache: bool | None = None,
+        owner: str | None = None,
     ) -> AsyncIterator[CallStream]:
         """Start a call and yield a `CallStream` of its output.
 
@@ -403,7 +413,7 @@ class Supervisor:
         )
         async with self._sessions.turn(request, session) as turn:
             send, receive = trio.open_memory_channel[StreamEvent](_STREAM_BUFFER)
-            call = self._runner.new_call(turn.request, events=send)
+            call = self._runner.new_call(turn.request, events=send, owner=owner)
             self._nursery.start_soon(self._runner.drive, call)
             try:
                 yield CallStream(call, receive)
@@ -463,6 +473,63 @@ class Supervisor:
             synthesize_with=synthesize_with,
             forward=forward,
         )
+
+    async def start(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (see run)
+        json_mode: bool = False,
+        json_schema: str | Mapping[str, Any] | None = None,
+        system_prompt: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        fallbacks: Sequence[str] | None = None,
+        session: str | None = None,
+        owner: str | None = None,
+    ) -> str:
+        """Start a call as a job of the supervisor's nursery and return its id.
+
+        Arguments are those of `run`. The call is not tied to the caller: it runs until it
+        ends, its timeout, `jobs.cancel`, or the supervisor closes (then it is recorded
+        ``interrupted``). Read it from `store` (after `flushed`); see `jobs.Jobs`. Invalid
+        input raises before anything starts. A job of a `session` returns once the session's
+        previous call has ended (turns of one session run one at a time).
+
+        Cancellation: cancelling the caller while it waits for a session's previous call
+        starts nothing; once this returns, the job runs on its own.
+        """
+        request = self._request(
+            model,
+            prompt,
+            timeout=timeout,
+            json_mode=json_mode,
+            json_schema=json_schema,
+            cli_streaming=True,  # polled as it runs: the CLI should print as it goes
+            system_prompt=system_prompt,
+            cwd=cwd,
+            fallbacks=fallbacks,
+            session=session,
+        )
+        if session is None:
+            return self.jobs.start(request, owner=owner)
+        call_id: str = await self._nursery.start(self._session_job, request, session, owner)
+        return call_id
+
+    async def _session_job(
+        self,
+        request: CallRequest,
+        session: str,
+        owner: str | None,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with self._sessions.turn(request, session) as turn:
+            call = self._runner.new_call(turn.request, events=None, owner=owner, detached=True)
+            task_status.started(call.id)
+            call.log.info("llminst.job.started", owner=owner is not None, session=session)
+            await self._runner.drive(call)
+            if call.error is None and call.result is not None:
+                turn.succeeded(call.id, call.result)
 
     def _request(
         self,

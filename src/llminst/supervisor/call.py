@@ -127,6 +127,7 @@ class Call:
             duration_s=duration_s,
             passed_over=tuple(self.passed_over),
             peak_rss_mb=self.peak_rss_mb,
+            call_id=self.id,
         )
 
     def outcome(self) -> CallResult:
@@ -152,6 +153,14 @@ class Call:
                 self.events.send_nowait(event)
             except trio.WouldBlock:
                 await self.events.send(event)
+
+    async def end(self) -> None:
+        """The caller is leaving: end the call if it runs, and wait (shielded) until it is over
+        (its process tree gone)."""
+        if not self.done.is_set():
+            self.abandon()
+            with trio.CancelScope(shield=True):
+                await self.done.wait()
 
     def abandon(self, why: str | None = None) -> None:
         """The caller is gone, or someone else (`why` says who) ended the call; `done` is set
@@ -214,10 +223,12 @@ class CallRunner:
         *,
         events: trio.MemorySendChannel[StreamEvent] | None,
         owner: str | None = None,
+        detached: bool = False,
     ) -> Call:
         """A call of `request`, counted as running; `drive` it (inline, or as a task).
 
-        Its events go to `events` (None: nowhere, and it runs in its caller's task).
+        Its events go to `events` (None: nowhere, and it runs in its caller's task unless
+        `detached`: a job of the supervisor's nursery that nobody reads as it runs).
         """
         now = trio.current_time()
         call_id = next(self._ids)
@@ -230,7 +241,7 @@ class CallRunner:
             log=_log.bind(call=call_id, model=request.model),
             watchers=tuple(self.watchers),
             owner=owner,
-            inline=events is None,
+            inline=events is None and not detached,
         )
         self.calls[call.id] = call
         for watcher in call.watchers:

@@ -1,7 +1,7 @@
 """The ASGI wrappers llminst puts around the SDK's streamable-HTTP app.
 
 Owns two rules: an HTTP request without ``Authorization: Bearer <token>`` gets 401 (compared in
-constant time), and a session's request whose client drops its connection is cancelled, so its
+constant time; an accepted one carries its token's owner fingerprint in its scope), and a session's request whose client drops its connection is cancelled, so its
 process tree is killed. Each wrapper only looks at the ASGI messages passing through and hands
 them on unchanged; it must never bind a socket, parse a tool's arguments or answer a request the
 app should answer (beyond the 401).
@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from .._core.records import token_owner
 from ..logs import get_logger
 
-__all__ = ["ASGIApp", "Scope", "cancel_on_disconnect", "require_bearer"]
+__all__ = ["OWNER_SCOPE_KEY", "ASGIApp", "Scope", "cancel_on_disconnect", "require_bearer"]
+
+OWNER_SCOPE_KEY = "llminst.owner"
+"""The ASGI scope key holding the owner (token fingerprint) of an authenticated request."""
 
 _log = get_logger()
 Scope = MutableMapping[str, Any]
@@ -25,16 +29,29 @@ ASGIApp = Callable[
 ]
 
 
-def require_bearer(app: ASGIApp, token: str) -> ASGIApp:
-    """Wrap an ASGI app: HTTP requests without ``Authorization: Bearer <token>`` get 401."""
-    expected = f"Bearer {token}".encode()
+def require_bearer(app: ASGIApp, token: str | Sequence[str]) -> ASGIApp:
+    """Wrap an ASGI app: HTTP requests without ``Authorization: Bearer <token>`` (one of the
+    tokens) get 401; an accepted request's scope gets the token's owner fingerprint under
+    `OWNER_SCOPE_KEY` (read by `server.owners`), so a client sees only the calls its token
+    started."""
+    tokens = [token] if isinstance(token, str) else list(token)
+    expected = [(f"Bearer {t}".encode(), token_owner(t)) for t in tokens]
+
+    def owner_of(sent: bytes) -> str | None:
+        owner = None
+        for header, fingerprint in expected:  # every one compared: no early exit to time
+            if hmac.compare_digest(sent, header):
+                owner = fingerprint
+        return owner
 
     async def guarded(
         scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
     ) -> None:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
-            if not hmac.compare_digest(headers.get(b"authorization", b""), expected):
+            owner = owner_of(headers.get(b"authorization", b""))
+            scope[OWNER_SCOPE_KEY] = owner
+            if owner is None:
                 body = b'{"error": "unauthorized: send Authorization: Bearer <token>"}'
                 await send(
                     {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import functools
 import socket
+from collections.abc import Sequence
 from typing import Any, cast
 
 import trio
@@ -53,14 +54,15 @@ async def serve_http(
     *,
     host: str = "127.0.0.1",
     port: int = 8765,
-    token: str | None = None,
+    token: str | Sequence[str] | None = None,
     allowed_hosts: list[str] | None = None,
     task_status: trio.TaskStatus[HttpListening] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve streamable HTTP at ``/mcp`` until cancelled.
 
     The port is bound before anything else starts; `task_status.started` then reports where it
-    listens (`HttpListening`).
+    listens (`HttpListening`). `token` may be several tokens: a client sees only the calls
+    its own token started (`server.owners`).
 
     Cancellation: the server stops listening and its lifespan closes its supervisor, which
     kills and reaps every running call's process tree; then the cancellation propagates.
@@ -74,7 +76,10 @@ async def serve_http(
     from hypercorn.trio.run import worker_serve
     from hypercorn.utils import wrap_app
 
-    check_http_options(host, port, token, allowed_hosts)
+    tokens = [token] if isinstance(token, str) else list(token or ())
+    if any(not t for t in tokens):
+        raise InvalidInputError("an HTTP token must not be empty (--token)")
+    check_http_options(host, port, next(iter(tokens), None), allowed_hosts)
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
@@ -84,8 +89,8 @@ async def serve_http(
     security = transport_security(host, allowed_hosts or [])
     app: ASGIApp = server.streamable_http_app(host=host, transport_security=security)
     app = cancel_on_disconnect(app)
-    if token:
-        app = require_bearer(app, token)
+    if tokens:
+        app = require_bearer(app, tokens)
     wrapped = wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi")
     sockets = _listen(config, host, port)  # hypercorn serves (and closes) them from here on
     async with trio.open_nursery() as nursery:
@@ -94,10 +99,10 @@ async def serve_http(
         )
         listening = HttpListening(
             urls=tuple(f"{bind}/mcp" for bind in binds),
-            token_required=bool(token),
+            token_required=bool(tokens),
             host_names=tuple(h for h in security.allowed_hosts if not h.endswith(":*")),
         )
-        _log.info("llminst.server.listening", urls=listening.urls, auth=bool(token))
+        _log.info("llminst.server.listening", urls=listening.urls, auth=len(tokens))
         task_status.started(listening)
 
 
