@@ -68,6 +68,9 @@ class PromptMode(enum.Enum):
     """As one argv element (at the `{prompt}` placeholder, else appended)."""
     STDIN = "stdin"
     """Written to the CLI's stdin, which is then closed."""
+    STREAM_JSON = "stream-json"
+    """On stdin as claude's stream-json input (``--input-format stream-json``): an
+    ``initialize`` control request, then the prompt as one ``user`` message (`streamjson`)."""
 
 
 class OutputFormat(enum.Enum):
@@ -304,7 +307,8 @@ class ModelSpec:
             (``{prompt}`` inside a longer element is passed as is), else the prompt is appended.
             An element that is exactly ``{system_prompt_args}`` is where `system_prompt_args`
             go (dropped when a call has no system prompt).
-        prompt_mode: argv (default) or stdin.
+        prompt_mode: argv (default), stdin, or stream-json (claude's ``--input-format
+            stream-json``: the prompt as a JSON ``user`` message on stdin).
         stdin_fallback: the CLI also reads the prompt from stdin, so prompts too large for argv
             (or that start with ``-`` where the CLI would read them as a flag) go there.
         prompt_separator: inserted before an appended argv prompt (``--``) so a prompt that

@@ -55,7 +55,7 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "rate_limit_patterns": (
         "Regexes (case-insensitive) meaning the CLI is rate limited; retried with backoff."
     ),
-    "prompt_mode": "argv (default) or stdin.",
+    "prompt_mode": "argv (default), stdin, or stream-json (claude's --input-format stream-json).",
     "stdin_fallback": "The CLI also reads the prompt from stdin (used for huge prompts).",
     "prompt_separator": 'Inserted before an appended prompt, e.g. "--".',
     "argv_prompt_limit": (
