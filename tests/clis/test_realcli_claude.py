@@ -85,6 +85,29 @@ async def test_json_mode_uses_the_native_json_schema_flag(
     assert any(t["name"] == "StructuredOutput" for t in asked[0]["tools"])
 
 
+async def test_a_huge_flag_like_prompt_and_a_system_prompt_arrive_intact(
+    claude_env: dict[str, str], fake_anthropic: FakeAnthropic
+) -> None:
+    """The prompt travels as a stream-json user message on stdin: over 128 KiB (more than one
+    argument can hold) and starting with '--' it reaches the API whole, beside the system
+    prompt given by --append-system-prompt."""
+    prompt = "--not-a-flag " + "stream-json input ✓ " * 8_000  # ~170 KB of UTF-8
+    result = await execute(
+        claude_env,
+        {
+            "model": "claude",
+            "prompt": prompt,
+            "system_prompt": "Answer as a pirate.",
+            "stream": False,
+        },
+    )
+    assert not result.is_error, text_of(result)
+    assert text_of(result) == f"Echo: {prompt}"
+    asked = [r.body for r in fake_anthropic.requests if _prompt(r.body) == prompt]
+    assert asked, "the API never saw the whole prompt"
+    assert "Answer as a pirate." in json.dumps(asked[0]["system"])
+
+
 async def test_json_mode_falls_back_to_prompt_instructions(claude_env: dict[str, str]) -> None:
     """Without native flags (a CLI whose --help lacks them) the prompt carries the schema."""
     spec = attrs.evolve(CLAUDE, json_schema_args=("--no-such-json-flag", "{schema}"))
