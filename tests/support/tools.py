@@ -70,6 +70,8 @@ CONTRACT = {
         "resume_args",
         "sessionless_args",
         "history_args",
+        "warm",
+        "warm_idle_s",
     ],
 }
 

@@ -217,6 +217,24 @@ def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: 
         )
 
 
+def _finite_positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise FieldValueError(
+            attribute.name, f"{attribute.name} must be a finite number above 0, got {value}"
+        )
+
+
+def _warm_needs_stream_json(inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    _non_negative(inst, attribute, value)
+    if value and inst.prompt_mode is not PromptMode.STREAM_JSON:
+        raise FieldValueError(
+            attribute.name,
+            f'{attribute.name} = {value} needs prompt_mode = "stream-json": only a CLI that '
+            "reads its prompt as a stream-json message can be started before the prompt is "
+            f"known (this model's prompt_mode is {inst.prompt_mode.value!r}); set warm = 0",
+        )
+
+
 # The failures after which a call moves on to its next fallback model, by default: the model
 # cannot answer now, but another may (a timeout or a JSON mismatch may be the prompt's fault).
 DEFAULT_FALLBACK_ON = ("rate_limited", "credentials_missing", "cli_not_found", "api_unreachable")
@@ -377,6 +395,12 @@ class ModelSpec:
         fallback_on: the error kinds that move a call on to the next fallback (default:
             rate_limited, credentials_missing, cli_not_found, api_unreachable; also allowed:
             timeout, json_not_found, json_schema_mismatch, process_failed).
+        warm: processes of this model kept started ahead, initialized and waiting for their
+            prompt (0, the default: none); only for ``prompt_mode = "stream-json"``. A call
+            whose launch (command, sub-model, flags, environment, directory) matches the one
+            kept warm skips the CLI's start-up; the others start cold.
+        warm_idle_s: a warm process unused this long is stopped (and started again by the
+            next call).
     """
 
     name: str = field(validator=_valid_model_name)
@@ -433,6 +457,8 @@ class ModelSpec:
     history_args: tuple[str, ...] = field(
         default=(), converter=_to_tuple, validator=_valid_history_args
     )
+    warm: int = field(default=0, validator=_warm_needs_stream_json)
+    warm_idle_s: float = field(default=300.0, validator=_finite_positive)
 
     @property
     def executable(self) -> str:
@@ -468,6 +494,8 @@ class Settings:
         stop_after_repeated_errors: end a call once its CLI has printed the same connection or
             credentials error line (a model's ``unreachable_patterns`` / ``auth_patterns``)
             this many times without any answer text; 0 never ends a call early.
+        warm_memory_mb: the most resident memory all warm processes together may hold
+            (models' ``warm``); a process that would pass it is not started.
     """
 
     default_max_concurrency: int = field(default=8, validator=_positive)
@@ -475,6 +503,7 @@ class Settings:
     max_output_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
     stderr_tail_bytes: int = field(default=8192, validator=_positive)
     stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
+    warm_memory_mb: int = field(default=2048, validator=_positive)
 
 
 @frozen(kw_only=True)

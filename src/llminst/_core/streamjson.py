@@ -17,6 +17,7 @@ import json
 
 __all__ = [
     "INITIALIZE_REQUEST_ID",
+    "after_initialize",
     "initialize_line",
     "is_initialize_response",
     "prompt_input",
@@ -50,6 +51,15 @@ def user_message_line(prompt: str) -> bytes:
 def prompt_input(prompt: str) -> bytes:
     """Everything a cold call writes to stdin before closing it: initialize, then the prompt."""
     return initialize_line() + user_message_line(prompt)
+
+
+def after_initialize(stdin: bytes) -> bytes:
+    """`prompt_input`'s bytes without the initialize request: what a process that was sent it
+    already (a warm one) still gets."""
+    first = initialize_line()
+    if not stdin.startswith(first):
+        raise ValueError("not stream-json input that starts with llminst's initialize request")
+    return stdin[len(first) :]
 
 
 def is_initialize_response(line: bytes) -> bool:

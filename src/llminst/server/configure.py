@@ -121,6 +121,11 @@ KEY_DESCRIPTIONS: dict[str, str] = {
         '"{text}"]; repeated per message at a {history} element of command, else before the '
         "prompt. Empty: the transcript goes into the prompt."
     ),
+    "warm": (
+        'Processes kept started ahead, waiting for their prompt (prompt_mode "stream-json" '
+        "only); 0: none."
+    ),
+    "warm_idle_s": "Seconds a warm process may wait unused before it is stopped.",
 }
 
 # Arguments a client may send in a form the spec field does not have.

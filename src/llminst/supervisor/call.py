@@ -59,6 +59,7 @@ from .attempt import run_attempt
 from .capabilities import Capabilities
 from .cooldowns import CooldownKeeper
 from .stream import AttemptStarted, FallbackStarted, RetryScheduled, StreamEvent
+from .warm import WarmPool
 
 __all__ = ["Call", "CallRunner", "CallWatcher"]
 
@@ -167,6 +168,8 @@ class CallRunner:
     """Told of every call's life (`CallWatcher`)."""
     clock: Callable[[], float] = time.time
     """The wall clock (epoch seconds) for reset times and cooldowns."""
+    warm: WarmPool | None = None
+    """Processes started ahead for models with ``warm`` (None: every call starts cold)."""
     _ids: Iterator[str] = attrs.field(
         init=False,
         factory=lambda: map(f"{uuid.uuid4().hex[:6]}-{{}}".format, itertools.count(1)),
@@ -358,8 +361,9 @@ class CallRunner:
                 extra_env={reaper.MARKER_VAR: token} if reaper.active() else None,
             )
             settings = self.settings
+            warm = self.warm.take(request.spec, invocation) if self.warm else None
             await run_attempt(
-                call, output, invocation, grace_s=settings.grace_period_s, token=token
+                call, output, invocation, grace_s=settings.grace_period_s, token=token, warm=warm
             )
             if succeeded(output):
                 await self.cooldowns.succeeded(request.spec)
