@@ -45,6 +45,7 @@ SECTIONS = {
     "concurrency": "concurrency",
     "cancellation": "cancellation",
     "coldstart": "coldstart",
+    "warm": "warm",
     "peers": "peer_table",
 }
 

@@ -63,6 +63,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         "concurrency",
         "cancellation",
         "coldstart",
+        "warm",
         "peers",
     ]
     for name, section in sections.items():
@@ -93,6 +94,9 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
     coldstart = sections["coldstart"]["data"]
     assert _positive(coldstart["serve"]["median"])
     assert _positive(coldstart["serve"]["idle_rss_mb"]["median"])
+    warm = sections["warm"]["data"]
+    assert _positive(warm["cold"]["median"]) and _positive(warm["warm"]["median"])
+    assert warm["cold"]["median"] >= warm["start_s"] * 1000  # cold pays the start-up
     peers = sections["peers"]["data"]
     if peers["available"]:
         first = peers["peers"][0]
