@@ -105,7 +105,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         assert "peers: not available (" in markdown
 
     targets = {t["target"]: t for t in report["targets"]}
-    assert len(targets) == 6
+    assert len(targets) == 7
     for target in targets.values():
         if "1000 concurrent" in target["target"]:
             assert target["measured"] is None  # a smoke run stops at N = 10
