@@ -47,6 +47,7 @@ SECTIONS = {
     "coldstart": "coldstart",
     "fanout": "fanout",
     "memory": "memory",
+    "warm": "warm",
     "peers": "peer_table",
 }
 

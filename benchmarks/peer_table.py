@@ -17,8 +17,9 @@ from typing import Any
 import trio
 
 from llminst import BUILTIN_MODELS
+from llminst._core.streamjson import prompt_input
 
-from .common import Context, raw_call, table
+from .common import Context, table
 from .stats import ratio, summarize
 
 TITLE = "Peers"
@@ -28,16 +29,23 @@ async def _raw_on_peer_standin(folder: Path, calls: int) -> list[float]:
     from benchmarks.peers import standin_executable
 
     claude = standin_executable(folder)
-    argv = [str(claude), *BUILTIN_MODELS["claude"].command[1:], "--", "hi"]
+    argv = [str(claude), *BUILTIN_MODELS["claude"].command[1:]]
+    stdin = prompt_input("hi")  # llminst's launch: the prompt as a stream-json user message
     for _ in range(2):
-        if b'"result"' not in await raw_call(argv):
+        if b'"result"' not in await _raw_call_with_stdin(argv, stdin):
             raise RuntimeError("the peers' stand-in claude gave no result line")
     times = []
     for _ in range(calls):
         start = trio.current_time()
-        await raw_call(argv)
+        await _raw_call_with_stdin(argv, stdin)
         times.append((trio.current_time() - start) * 1000)
     return times
+
+
+async def _raw_call_with_stdin(argv: list[str], stdin: bytes) -> bytes:
+    """The floor for a CLI that reads its prompt on stdin: start, write, read to EOF, wait."""
+    done = await trio.run_process(argv, stdin=stdin, capture_stdout=True, check=False)
+    return done.stdout
 
 
 def _unavailable(reason: str) -> dict[str, Any]:

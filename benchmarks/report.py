@@ -190,6 +190,14 @@ TARGETS = [
         ),
     ),
     Target(
+        "Time to first text, warm process vs cold (stand-in starting 0.8 s, median)",
+        "x cold",
+        0.25,
+        True,
+        lambda r: _get(r, "warm", "data", "ratio"),
+        lambda r: _floor("cold call", _get(r, "warm", "data", "cold", "median"), "ms"),
+    ),
+    Target(
         "TERM-obeying tree reaped after the deadline (median)",
         "ms",
         20.0,

@@ -99,7 +99,7 @@ def measure_llminst(claude: Path, calls: int, warmup: int) -> dict[str, Any]:
     version = importlib.metadata.version("llminst")
     spec = attrs.evolve(
         BUILTIN_MODELS["claude"],
-        command=(str(claude), *ONE_SHOT_ARGS),
+        command=(str(claude), *BUILTIN_MODELS["claude"].command[1:]),
         version_command=(str(claude), "--version"),
     )
 
@@ -119,8 +119,9 @@ def measure_llminst(claude: Path, calls: int, warmup: int) -> dict[str, Any]:
         "per_call_ms": times,
         "rss_mb": peak_rss_mb(),
         "notes": (
-            f"llminst {version}: Supervisor.run() per call on trio, a spec like the built-in "
-            "claude (claude -p ... --output-format stream-json --verbose, prompt after --); "
+            f"llminst {version}: Supervisor.run() per call on trio, the built-in claude's launch "
+            "(--output-format stream-json --verbose --input-format stream-json, the prompt as a "
+            "user message on stdin); "
             "RSS: peak of the measuring interpreter"
         ),
     }

@@ -65,6 +65,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         "coldstart",
         "fanout",
         "memory",
+        "warm",
         "peers",
     ]
     for name, section in sections.items():
@@ -105,6 +106,9 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         assert fanout[f"{via}-one"]["median"] >= fanout["call_s"], via
         assert fanout[f"{via}-compare"]["median"] >= fanout["call_s"], via
         assert _positive(fanout[f"{via}-ratio"]), via
+    warm = sections["warm"]["data"]
+    assert _positive(warm["cold"]["median"]) and _positive(warm["warm"]["median"])
+    assert warm["cold"]["median"] >= warm["start_s"] * 1000  # cold pays the start-up
     peers = sections["peers"]["data"]
     if peers["available"]:
         first = peers["peers"][0]
@@ -113,7 +117,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         assert "peers: not available (" in markdown
 
     targets = {t["target"]: t for t in report["targets"]}
-    assert len(targets) == 7
+    assert len(targets) == 8
     for target in targets.values():
         if "1000 concurrent" in target["target"]:
             assert target["measured"] is None  # a smoke run stops at N = 10

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 import pytest
+import trio
 from mcp import Client, StdioServerParameters
 
 from llminst import BUILTIN_MODELS
@@ -83,6 +84,29 @@ async def test_json_mode_uses_the_native_json_schema_flag(
     asked = [r.body for r in fake_anthropic.requests if _prompt(r.body) == prompt]
     assert asked, "the prompt reached the API without llminst's JSON instructions"
     assert any(t["name"] == "StructuredOutput" for t in asked[0]["tools"])
+
+
+async def test_a_huge_flag_like_prompt_and_a_system_prompt_arrive_intact(
+    claude_env: dict[str, str], fake_anthropic: FakeAnthropic
+) -> None:
+    """The prompt travels as a stream-json user message on stdin: over 128 KiB (more than one
+    argument can hold) and starting with '--' it reaches the API whole, beside the system
+    prompt given by --append-system-prompt."""
+    prompt = "--not-a-flag " + "stream-json input ✓ " * 8_000  # ~170 KB of UTF-8
+    result = await execute(
+        claude_env,
+        {
+            "model": "claude",
+            "prompt": prompt,
+            "system_prompt": "Answer as a pirate.",
+            "stream": False,
+        },
+    )
+    assert not result.is_error, text_of(result)
+    assert text_of(result) == f"Echo: {prompt}"
+    asked = [r.body for r in fake_anthropic.requests if _prompt(r.body) == prompt]
+    assert asked, "the API never saw the whole prompt"
+    assert "Answer as a pirate." in json.dumps(asked[0]["system"])
 
 
 async def test_json_mode_falls_back_to_prompt_instructions(claude_env: dict[str, str]) -> None:
@@ -259,3 +283,35 @@ def _sanitize(text: str, env: Mapping[str, str]) -> str:
     text = re.sub(r"/tmp/cc-socks/\d+\.sock", "/run/cc-socks/PID.sock", text)
     text = text.replace(env["ANTHROPIC_BASE_URL"].removeprefix("http://"), "127.0.0.1:PORT")
     return text.replace(json.dumps(os.getcwd())[1:-1], "/work/project")
+
+
+async def test_a_warm_claude_answers_as_a_cold_one(claude_env: dict[str, str]) -> None:
+    """warm = 1 on the real CLI: the process started ahead (initialized, waiting on stdin) gets
+    only the user message and answers as a cold call does; the first text comes sooner (the
+    figures are printed, not asserted: the machine is shared)."""
+    from llminst import open_supervisor
+
+    spec = attrs.evolve(CLAUDE, warm=1)
+
+    async def first_text(sup: Any, prompt: str) -> tuple[float, Any]:
+        started, first = time.monotonic(), None
+        async with sup.open_stream("claude", prompt) as stream:
+            async for _chunk in stream:
+                first = first or time.monotonic()
+        assert first is not None and stream.result is not None
+        return first - started, stream.result
+
+    async with open_supervisor(models={"claude": spec}, base_env=claude_env) as sup:
+        cold_s, cold = await first_text(sup, "warm test one")
+        with trio.fail_after(60):
+            while not sup.warm_ready("claude"):  # noqa: ASYNC110 (a process, not a task)
+                await trio.sleep(0.02)
+        [warm_pid] = sup.warm_ready("claude")
+        warm_s, warm = await first_text(sup, "warm test two")
+    assert cold.output == "Echo: warm test one" and warm.output == "Echo: warm test two"
+    assert warm.session_id and warm.session_id != cold.session_id
+    assert warm.usage == cold.usage and warm.cost_usd == cold.cost_usd
+    assert not os.path.exists(f"/proc/{warm_pid}")  # noqa: ASYNC240 - reaped after the call
+    print(
+        f"\nreal claude, time to first text: cold {cold_s * 1000:.0f} ms, warm {warm_s * 1000:.0f} ms"
+    )

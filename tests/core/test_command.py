@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -15,6 +16,7 @@ from llminst._core.builtins import BUILTIN_MODELS
 from llminst._core.command import Invocation, build_invocation
 from llminst._core.errors import InvalidInputError
 from llminst._core.spec import ModelSpec, PromptMode
+from llminst._core.streamjson import prompt_input
 
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/home/u", "LANG": "C.UTF-8"}
 HARD_LIMIT = 128 * 1024  # Linux MAX_ARG_STRLEN, the terminating NUL included
@@ -76,12 +78,33 @@ def test_placeholder_is_replaced_in_place(spec: ModelSpec, expected: tuple[str, 
     assert inv.prompt_via == "argv"
 
 
-@pytest.mark.parametrize("spec", [ECHO, CLAUDE], ids=["echo", "claude"])
-def test_prompt_is_appended_after_the_separator(spec: ModelSpec) -> None:
+def test_prompt_is_appended_after_the_separator() -> None:
     """Without a placeholder the prompt is the last element, right after the `--` separator."""
-    inv = _invoke(spec, "hello there")
-    assert inv.argv == (*spec.command, "--", "hello there")
+    inv = _invoke(ECHO, "hello there")
+    assert inv.argv == (*ECHO.command, "--", "hello there")
     assert inv.stdin is None
+
+
+@pytest.mark.parametrize("prompt", ["hello there", "--help me", "line ✓\n" * 20_000])
+def test_claude_gets_the_prompt_as_a_stream_json_user_message(prompt: str) -> None:
+    """claude runs as claude-agent-sdk does: no -p, `--input-format stream-json`, and on stdin an
+    initialize request then the prompt as one user message; argv never holds the prompt, so a
+    flag-like or over-128-KiB prompt arrives intact."""
+    inv = _invoke(CLAUDE, prompt)
+    assert "-p" not in inv.argv and prompt not in inv.argv
+    assert inv.argv == CLAUDE.command
+    assert inv.argv[-2:] == ("--input-format", "stream-json")
+    assert inv.stdin is not None
+    initialize, user = (json.loads(line) for line in inv.stdin.decode().splitlines())
+    assert initialize["type"] == "control_request"
+    assert initialize["request"] == {"subtype": "initialize", "hooks": None}
+    assert user == {
+        "type": "user",
+        "session_id": "",
+        "message": {"role": "user", "content": prompt},
+        "parent_tool_use_id": None,
+    }
+    assert inv.stdin == prompt_input(prompt)
 
 
 def test_prompt_is_appended_without_separator_when_none_is_set() -> None:
@@ -127,8 +150,6 @@ def test_builtin_stream_args() -> None:
     assert _invoke(CLAUDE, "hi", stream=True).argv == (
         *CLAUDE.command,
         "--include-partial-messages",
-        "--",
-        "hi",
     )
     assert _invoke(GPT4, "hi", stream=True).argv == (
         "openai",
@@ -158,9 +179,10 @@ def test_default_submodel_fills_the_submodel_args() -> None:
 
 
 def test_claude_submodel() -> None:
-    """claude:sonnet adds `--model sonnet` after the command and before `-- prompt`."""
+    """claude:sonnet adds `--model sonnet` after the command (the prompt is on stdin)."""
     inv = _invoke(CLAUDE, "hi", submodel="sonnet")
-    assert inv.argv == (*CLAUDE.command, "--model", "sonnet", "--", "hi")
+    assert inv.argv == (*CLAUDE.command, "--model", "sonnet")
+    assert inv.stdin == prompt_input("hi")
 
 
 def test_gemini_submodel() -> None:
@@ -286,7 +308,7 @@ def test_limit_counts_utf8_bytes() -> None:
     assert inv.stdin == ("é" * 6).encode("utf-8")
 
 
-@pytest.mark.parametrize("spec", [ECHO, CLAUDE, LLAMA], ids=["echo", "claude", "llama"])
+@pytest.mark.parametrize("spec", [ECHO, LLAMA], ids=["echo", "llama"])
 def test_oversized_prompt_goes_to_stdin_with_fallback(spec: ModelSpec) -> None:
     """A prompt over the argv limit goes to stdin, byte for byte, when the CLI reads stdin."""
     prompt = "line of text ✓\n" * 10_000  # 170,000 UTF-8 bytes
@@ -368,10 +390,9 @@ def test_flag_like_prompt_with_placeholder_goes_to_stdin_with_fallback() -> None
     assert inv.stdin == b"--help"
 
 
-@pytest.mark.parametrize("spec", [ECHO, CLAUDE], ids=["echo", "claude"])
-def test_flag_like_prompt_goes_after_the_separator(spec: ModelSpec) -> None:
+def test_flag_like_prompt_goes_after_the_separator() -> None:
     """With a separator, a prompt starting with '-' stays in argv right after `--`."""
-    inv = _invoke(spec, "--help me")
+    inv = _invoke(ECHO, "--help me")
     assert inv.argv[-2:] == ("--", "--help me")
     assert inv.stdin is None
 
@@ -486,9 +507,13 @@ def test_prompt_arrives_once_and_intact(
     if not spec.submodel_args:
         submodel = None
     options: dict[str, Any] = {"stream": stream, "json_mode": json_mode, "submodel": submodel}
-    if spec.prompt_mode is PromptMode.STDIN:  # gemini, codex: always stdin, never argv
+    if spec.prompt_mode is not PromptMode.ARGV:  # claude, gemini, codex: stdin, never argv
         inv = _invoke(attrs.evolve(spec, argv_prompt_limit=limit or 1), prompt, **options)
-        assert inv.stdin == prompt.encode("utf-8")
+        expected = prompt.encode("utf-8")
+        if spec.prompt_mode is PromptMode.STREAM_JSON:  # claude: inside a JSON user message
+            expected = prompt_input(prompt)
+            assert json.loads(inv.stdin.splitlines()[1])["message"]["content"] == prompt
+        assert inv.stdin == expected
         assert inv.argv == _invoke(spec, SENTINEL, **options).argv
         return
     # The same call with a harmless prompt shows where the prompt goes and what surrounds it.

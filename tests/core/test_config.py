@@ -56,15 +56,18 @@ def test_builtin_model_names() -> None:
     assert all(spec.name == name for name, spec in BUILTIN_MODELS.items())
 
 
-def test_claude_runs_print_mode_without_permission_prompts_and_streams_json() -> None:
-    """claude runs `-p --dangerously-skip-permissions` with stream-json output decoded as such."""
+def test_claude_runs_without_permission_prompts_and_speaks_stream_json_both_ways() -> None:
+    """claude runs `--dangerously-skip-permissions` with stream-json output decoded as such and
+    stream-json input (the prompt as a user message on stdin, as claude-agent-sdk runs it)."""
     spec = BUILTIN_MODELS["claude"]
     assert spec.command[0] == "claude"
-    assert _contains_run(spec.command, ("-p", "--dangerously-skip-permissions"))
+    assert "-p" not in spec.command
+    assert "--dangerously-skip-permissions" in spec.command
     assert _contains_run(spec.command, ("--output-format", "stream-json"))
-    assert "--verbose" in spec.command  # stream-json in print mode requires it
+    assert _contains_run(spec.command, ("--input-format", "stream-json"))
+    assert "--verbose" in spec.command  # stream-json output requires it
     assert spec.output_format is OutputFormat.CLAUDE_STREAM_JSON
-    assert spec.prompt_separator == "--"
+    assert spec.prompt_mode is PromptMode.STREAM_JSON
     assert spec.submodel_args == ("--model", "{submodel}")
 
 
@@ -112,6 +115,15 @@ def test_default_submodel_needs_submodel_args() -> None:
     """A default sub-model with nowhere to go is refused when the spec is built."""
     with pytest.raises(ConfigError, match="default_submodel 'x' needs submodel_args"):
         spec_from_mapping("m", {"command": ["m"], "default_submodel": "x"}, source=SOURCE)
+
+
+def test_a_custom_model_may_take_claudes_stream_json_input() -> None:
+    """prompt_mode = "stream-json" in a config gives a CLI the prompt as a stream-json user
+    message (a wrapper around claude, a second claude account)."""
+    spec = spec_from_mapping(
+        "mine", {"command": ["my-claude"], "prompt_mode": "stream-json"}, source=SOURCE
+    )
+    assert spec.prompt_mode is PromptMode.STREAM_JSON
 
 
 def test_gemini_reads_stdin_and_streams_json() -> None:
@@ -347,7 +359,7 @@ def test_string_command_at_runtime_is_refused() -> None:
         pytest.param(
             _model('prompt_mode = "bad"'),
             "models.x.prompt_mode",
-            ("'bad'", "argv", "stdin"),
+            ("'bad'", "argv", "stdin", "stream-json"),
             id="prompt_mode",
         ),
         pytest.param(

@@ -105,7 +105,7 @@ def test_claude_resumes_with_its_flag_before_the_prompt() -> None:
     argv = build_invocation(
         CLAUDE, "next?", base_env={}, session="s", continuation=Resume("sid-1")
     ).argv
-    assert argv == (*CLAUDE.command, "--resume", "sid-1", "--", "next?")
+    assert argv == (*CLAUDE.command, "--resume", "sid-1")  # the prompt: on stdin
 
 
 def test_codex_resumes_with_its_subcommand_and_saves_session_threads() -> None:

@@ -28,15 +28,9 @@ def _stdin(model: str, prompt: str = "hello", **options: object) -> bytes | None
 
 
 def test_claude_gets_append_system_prompt_before_the_prompt() -> None:
-    """claude: --append-system-prompt TEXT among its flags, the prompt untouched after `--`."""
+    """claude: --append-system-prompt TEXT among its flags, the prompt untouched on stdin."""
     argv = _argv("claude", system_prompt=SYSTEM)
-    assert argv == (
-        *BUILTIN_MODELS["claude"].command,
-        "--append-system-prompt",
-        SYSTEM,
-        "--",
-        "hello",
-    )
+    assert argv == (*BUILTIN_MODELS["claude"].command, "--append-system-prompt", SYSTEM)
 
 
 def test_llm_gets_its_system_flag() -> None:

@@ -137,11 +137,13 @@ async def stream_call(
 
 
 def run_invocation(invocation: Invocation) -> subprocess.CompletedProcess[bytes]:
-    """Run `invocation`'s command line with its environment, no stdin, output captured."""
+    """Run `invocation`'s command line with its environment and stdin (the prompt for a CLI
+    that reads it there, else none), output captured."""
     return subprocess.run(
         list(invocation.argv),
         env=dict(invocation.env),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if invocation.stdin is None else None,
+        input=invocation.stdin,
         capture_output=True,
         timeout=60,
         check=False,

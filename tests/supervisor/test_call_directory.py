@@ -147,13 +147,15 @@ def _received(output: str) -> tuple[list[str], str]:
 
 
 async def test_claude_receives_append_system_prompt() -> None:
-    """The claude spec's argv reaches the process with --append-system-prompt and the text."""
+    """The claude spec's argv reaches the process with --append-system-prompt and the text;
+    the prompt arrives on stdin as a stream-json user message."""
     spec = _dumping("claude")
     result = await _run(spec, model="claude", system_prompt="Answer in French.")
-    argv, _ = _received(result.output)
+    argv, stdin = _received(result.output)
     at = argv.index("--append-system-prompt")
     assert argv[at + 1] == "Answer in French."
-    assert argv[-2:] == ["--", "hello"]
+    assert "hello" not in argv
+    assert json.loads(stdin.splitlines()[1])["message"]["content"] == "hello"
 
 
 async def test_a_cli_without_a_flag_receives_it_before_the_prompt() -> None:

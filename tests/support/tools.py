@@ -102,6 +102,8 @@ CONTRACT = {
         "price_out_per_mtok",
         "budget_daily_usd",
         "budget_monthly_usd",
+        "warm",
+        "warm_idle_s",
     ],
     "get_llm_usage": ["since", "group_by"],
 }

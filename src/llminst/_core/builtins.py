@@ -68,23 +68,26 @@ BUILTIN_MODELS: Mapping[str, ModelSpec] = {
         ),
         ModelSpec(
             name="claude",
+            # Launched as claude-agent-sdk does (no -p): an initialize request and the prompt as
+            # a user message on stdin. 60-100 ms faster a call than any -p form (2.1.197), and
+            # the prompt never touches argv (no 128 KiB limit, nothing in `ps`).
             command=(
                 "claude",
-                "-p",
                 "--dangerously-skip-permissions",
                 "--output-format",
                 "stream-json",
                 "--verbose",
+                "--input-format",
+                "stream-json",
             ),
-            prompt_separator="--",
-            stdin_fallback=True,
+            prompt_mode=PromptMode.STREAM_JSON,
             stream_args=("--include-partial-messages",),
             json_schema_args=("--json-schema", SCHEMA_PLACEHOLDER),
             # Appended to Claude Code's own system prompt (--system-prompt would replace it,
             # and with it the tool instructions an agentic call needs).
             system_prompt_args=("--append-system-prompt", SYSTEM_PROMPT_PLACEHOLDER),
             submodel_args=("--model", SUBMODEL_PLACEHOLDER),
-            # -p saves each conversation under $HOME/.claude/projects/<cwd>; --resume ID (the
+            # Each conversation is saved under $HOME/.claude/projects/<cwd>; --resume ID (the
             # result line's session_id) continues it, sending the earlier messages again.
             resume_args=("--resume", SESSION_ID_PLACEHOLDER),
             output_format=OutputFormat.CLAUDE_STREAM_JSON,

@@ -1,7 +1,8 @@
 """Where a prompt becomes argv, environment and stdin bytes: spec + request -> `Invocation`.
 
 The prompt is never split, never passed through a shell and never interpreted: it is one argv
-element or the whole of stdin, byte for byte (strict UTF-8). When the CLI reads stdin
+element, the whole of stdin, byte for byte (strict UTF-8), or the text of one stream-json
+``user`` message on stdin (``prompt_mode = "stream-json"``, claude's fast launch: `streamjson`). When the CLI reads stdin
 (``stdin_fallback``) the prompt goes there instead of argv if it is larger than the spec's
 ``argv_prompt_limit``, larger than any one argument can be (128 KiB on Linux, whatever the limit
 says), or starts with ``-`` where the CLI would read it as a flag (no ``prompt_separator``, or the
@@ -38,6 +39,7 @@ from .spec import (
     ModelSpec,
     PromptMode,
 )
+from .streamjson import prompt_input
 
 __all__ = [
     "PROMPT_STAND_IN",
@@ -203,6 +205,8 @@ def _invocation(
         if spec.prompt_separator is not None:
             argv.append(spec.prompt_separator)
         argv.append(prompt)
+    if spec.prompt_mode is PromptMode.STREAM_JSON:
+        encoded = prompt_input(prompt)
     return Invocation(
         argv=tuple(argv),
         env=env,
@@ -276,7 +280,7 @@ def command_line(spec: ModelSpec, *, submodel: str | None = None) -> str:
 
 def _prompt_goes_to_stdin(spec: ModelSpec, prompt: str, size: int) -> bool:
     """Whether the prompt goes to stdin; raises when it can go neither there nor to argv."""
-    if spec.prompt_mode is PromptMode.STDIN:
+    if spec.prompt_mode is not PromptMode.ARGV:
         return True
     too_big_for_argv = size > _ARGV_ELEMENT_MAX_BYTES
     read_as_flag = _read_as_flag(spec, prompt)

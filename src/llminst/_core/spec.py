@@ -71,6 +71,9 @@ class PromptMode(enum.Enum):
     """As one argv element (at the `{prompt}` placeholder, else appended)."""
     STDIN = "stdin"
     """Written to the CLI's stdin, which is then closed."""
+    STREAM_JSON = "stream-json"
+    """On stdin as claude's stream-json input (``--input-format stream-json``): an
+    ``initialize`` control request, then the prompt as one ``user`` message (`streamjson`)."""
 
 
 class OutputFormat(enum.Enum):
@@ -234,6 +237,24 @@ def _optional_positive_seconds(
         )
 
 
+def _finite_positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise FieldValueError(
+            attribute.name, f"{attribute.name} must be a finite number above 0, got {value}"
+        )
+
+
+def _warm_needs_stream_json(inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    _non_negative(inst, attribute, value)
+    if value and inst.prompt_mode is not PromptMode.STREAM_JSON:
+        raise FieldValueError(
+            attribute.name,
+            f'{attribute.name} = {value} needs prompt_mode = "stream-json": only a CLI that '
+            "reads its prompt as a stream-json message can be started before the prompt is "
+            f"known (this model's prompt_mode is {inst.prompt_mode.value!r}); set warm = 0",
+        )
+
+
 # The failures after which a call moves on to its next fallback model, by default: the model
 # cannot answer now, but another may (a timeout or a JSON mismatch may be the prompt's fault).
 DEFAULT_FALLBACK_ON = ("rate_limited", "credentials_missing", "cli_not_found", "api_unreachable")
@@ -325,7 +346,8 @@ class ModelSpec:
             (``{prompt}`` inside a longer element is passed as is), else the prompt is appended.
             An element that is exactly ``{system_prompt_args}`` is where `system_prompt_args`
             go (dropped when a call has no system prompt).
-        prompt_mode: argv (default) or stdin.
+        prompt_mode: argv (default), stdin, or stream-json (claude's ``--input-format
+            stream-json``: the prompt as a JSON ``user`` message on stdin).
         stdin_fallback: the CLI also reads the prompt from stdin, so prompts too large for argv
             (or that start with ``-`` where the CLI would read them as a flag) go there.
         prompt_separator: inserted before an appended argv prompt (``--``) so a prompt that
@@ -408,6 +430,12 @@ class ModelSpec:
         budget_daily_usd / budget_monthly_usd: what this model's calls may cost per UTC day /
             month; a call that would start after that is spent fails with
             ``budget_exceeded`` before any process starts.
+        warm: processes of this model kept started ahead, initialized and waiting for their
+            prompt (0, the default: none); only for ``prompt_mode = "stream-json"``. A call
+            whose launch (command, sub-model, flags, environment, directory) matches the one
+            kept warm skips the CLI's start-up; the others start cold.
+        warm_idle_s: a warm process unused this long is stopped (and started again by the
+            next call).
     """
 
     name: str = field(validator=_valid_model_name)
@@ -471,6 +499,8 @@ class ModelSpec:
     price_out_per_mtok: float | None = field(default=None, validator=_optional_finite_non_negative)
     budget_daily_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
     budget_monthly_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
+    warm: int = field(default=0, validator=_warm_needs_stream_json)
+    warm_idle_s: float = field(default=300.0, validator=_finite_positive)
 
     @property
     def executable(self) -> str:
@@ -511,6 +541,8 @@ class Settings:
             that does not fit waits (queued, in order) within its deadline. False: calls start
             at once and are measured only when their model sets ``max_memory_mb``.
         memory_reserve_mb: memory (MB) kept free for everything else on the machine.
+        warm_memory_mb: the most resident memory all warm processes together may hold
+            (models' ``warm``); a process that would pass it is not started.
     """
 
     default_max_concurrency: int = field(default=8, validator=_positive)
@@ -520,6 +552,7 @@ class Settings:
     stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
     memory_admission: bool = True
     memory_reserve_mb: int = field(default=256, validator=_non_negative)
+    warm_memory_mb: int = field(default=2048, validator=_positive)
 
 
 @frozen(kw_only=True)

@@ -55,7 +55,7 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "rate_limit_patterns": (
         "Regexes (case-insensitive) meaning the CLI is rate limited; retried with backoff."
     ),
-    "prompt_mode": "argv (default) or stdin.",
+    "prompt_mode": "argv (default), stdin, or stream-json (claude's --input-format stream-json).",
     "stdin_fallback": "The CLI also reads the prompt from stdin (used for huge prompts).",
     "prompt_separator": 'Inserted before an appended prompt, e.g. "--".',
     "argv_prompt_limit": (
@@ -144,6 +144,11 @@ KEY_DESCRIPTIONS: dict[str, str] = {
         "before any process starts."
     ),
     "budget_monthly_usd": "What this model's calls may cost per UTC month (as budget_daily_usd).",
+    "warm": (
+        'Processes kept started ahead, waiting for their prompt (prompt_mode "stream-json" '
+        "only); 0: none."
+    ),
+    "warm_idle_s": "Seconds a warm process may wait unused before it is stopped.",
 }
 
 # Arguments a client may send in a form the spec field does not have.

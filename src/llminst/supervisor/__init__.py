@@ -71,6 +71,7 @@ from .memory import MemoryAdmission, read_available_mb
 from .recorder import Recorder
 from .sessions import SessionKeeper
 from .stream import AttemptStarted, CallStream, FallbackStarted, RetryScheduled, StreamEvent
+from .warm import WarmPool
 from .workdir import resolve_call_directory
 
 __all__ = [
@@ -119,6 +120,7 @@ class Supervisor:
         self.settings = settings
         self.allowed_roots = None if allowed_roots is None else tuple(allowed_roots)
         self._capabilities = Capabilities(nursery, base_env)
+        self._warm = WarmPool(nursery, settings)
         if cooldowns is None:
             cooldowns = CooldownKeeper(recorder.store, time.time)
         live = LiveCalls()
@@ -135,6 +137,7 @@ class Supervisor:
             budgets=BudgetKeeper(
                 recorder.store, budget or BudgetSettings(), cooldowns.clock, recorder.flushed
             ),
+            warm=self._warm,
         )
         self.jobs = Jobs(self._runner, nursery, live)
         """Jobs (`start`), and waiting for and cancelling any running call."""
@@ -188,6 +191,7 @@ class Supervisor:
         """Add or replace a model; running calls keep the spec they started with."""
         self._models[spec.name] = spec
         self._runner.reconfigured(spec)
+        self._warm.retire(spec.name)
 
     def resolve(self, model: str) -> tuple[ModelSpec, str | None]:
         """``claude:sonnet`` -> (the claude spec, ``sonnet``); raises UnknownModelError."""
@@ -200,6 +204,10 @@ class Supervisor:
 
     def concurrency_limit(self, spec: ModelSpec) -> int:
         return self._runner.concurrency_limit(spec)
+
+    def warm_ready(self, model: str) -> list[int]:
+        """The PIDs of `model`'s warm processes waiting for a call now (its ``warm``)."""
+        return self._warm.ready_pids(model)
 
     def running(self) -> dict[str, int]:
         """How many calls of each model are running or queued."""

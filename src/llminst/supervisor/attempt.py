@@ -24,6 +24,7 @@ import os
 import subprocess
 from typing import TYPE_CHECKING
 
+import attrs
 import trio
 from trio.lowlevel import FdStream
 
@@ -32,6 +33,7 @@ from .._core.errors import CLINotFoundError, InvalidInputError, ProcessFailedErr
 from .._core.events import RetryNotice
 from .._core.output import AttemptOutput, Forward
 from .._core.request import CallRequest
+from .._core.streamjson import after_initialize
 from . import process
 from .capabilities import locate
 from .memory import SAMPLE_INTERVAL_S
@@ -41,6 +43,7 @@ from .stream import AttemptStarted
 if TYPE_CHECKING:
     from .call import Call
     from .memory import CallMemory
+    from .warm import WarmProcess
 
 __all__ = ["run_attempt"]
 
@@ -57,12 +60,16 @@ async def run_attempt(
     grace_s: float,
     token: str,
     memory: CallMemory | None = None,
+    warm: WarmProcess | None = None,
 ) -> None:
     """Run one attempt of `call` to its end; `output` gets what it produced and its exit code.
 
     `token` is the attempt's reaper marker (in its environment in subreaper mode): processes
     carrying it that escaped the group are killed too. `memory` (if given) measures the
     process tree while it runs, and kills it if it grows past its cap (`CallMemory.watch`).
+    carrying it that escaped the group are killed too. `warm`: a process started ahead for this
+    invocation (`warm.WarmPool.take`), already initialized: it gets only the prompt's message,
+    and what it printed after its initialize answer is decoded first; cleanup is the same.
 
     Raises:
         LLMError: the CLI could not be started (not found, not executable, no descriptors,
@@ -71,9 +78,15 @@ async def run_attempt(
     Cancellation: the process tree is killed (SIGTERM, `grace_s`, SIGKILL) and reaped in a
     shielded scope before the cancellation goes on.
     """
-    proc = await _spawn(call.request, invocation)
-    attempt = _Attempt(call, output, proc, grace_s=grace_s, token=token, memory=memory)
-    await attempt.run(invocation)
+    if warm is None:
+        proc = await _spawn(call.request, invocation)
+        attempt = _Attempt(call, output, proc, grace_s=grace_s, token=token, memory=memory)
+        await attempt.run(invocation)
+        return
+    assert invocation.stdin is not None  # a warm model's prompt goes to stdin
+    invocation = attrs.evolve(invocation, stdin=after_initialize(invocation.stdin))
+    attempt = _Attempt(call, output, warm.proc, grace_s=grace_s, token=warm.token, memory=memory)
+    await attempt.run(invocation, already=warm.leftover)
 
 
 class _Attempt:
@@ -103,11 +116,14 @@ class _Attempt:
         self.memory = memory
         self.next_sample = -math.inf  # when the watched loop measures the tree next
 
-    async def run(self, invocation: Invocation) -> None:
-        self.log.info("llminst.attempt.started", prompt_via=invocation.prompt_via)
+    async def run(self, invocation: Invocation, *, already: bytes | None = None) -> None:
+        warm = already is not None
+        self.log.info("llminst.attempt.started", prompt_via=invocation.prompt_via, warm=warm)
         started = trio.current_time()
         try:
             await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
+            if already:
+                await self._on_stdout(already)
             await self._drain(invocation.stdin)
             await self._forward(self.output.end_of_stdout())
         finally:

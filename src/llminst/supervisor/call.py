@@ -63,6 +63,7 @@ from .capabilities import Capabilities
 from .cooldowns import CooldownKeeper
 from .memory import CallMemory, MemoryAdmission
 from .stream import AttemptStarted, FallbackStarted, RetryScheduled, StreamEvent
+from .warm import WarmPool
 
 __all__ = ["Call", "CallRunner", "CallWatcher"]
 
@@ -203,6 +204,8 @@ class CallRunner:
     """Refuses calls once a spending limit is spent (None: no limits)."""
     # Ids are keys of a store many processes share for weeks (each `llminst run` is a runner
     # whose first call ends in "-1"): 48 random bits keep them apart where 24 collided.
+    warm: WarmPool | None = None
+    """Processes started ahead for models with ``warm`` (None: every call starts cold)."""
     _ids: Iterator[str] = attrs.field(
         init=False,
         factory=lambda: map(f"{uuid.uuid4().hex[:12]}-{{}}".format, itertools.count(1)),
@@ -430,6 +433,7 @@ class CallRunner:
                 extra_env={reaper.MARKER_VAR: token} if reaper.active() else None,
             )
             settings = self.settings
+            warm = self.warm.take(request.spec, invocation) if self.warm else None
             await run_attempt(
                 call,
                 output,
@@ -437,6 +441,7 @@ class CallRunner:
                 grace_s=settings.grace_period_s,
                 token=token,
                 memory=memory,
+                warm=warm,
             )
             if memory is not None and memory.exceeded_mb is not None:
                 peak = max(memory.exceeded_mb, memory.peak_mb or 0.0)
