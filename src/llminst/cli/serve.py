@@ -90,7 +90,14 @@ async def _serve_recorded(options: ServerOptions, args: argparse.Namespace, setu
     from ..server import create_server
 
     async with open_command_store(args, setup) as store:
-        recorded = attrs.evolve(options, store=store, keep_prompts=setup.store.keep_prompts)
+        recorded = attrs.evolve(
+            options,
+            store=store,
+            keep_prompts=setup.store.keep_prompts,
+            # Over stdio the client's leaving ends the server: its jobs finish first, so a
+            # later client of the same store reads their results (a signal still ends them).
+            finish_jobs_on_close=args.transport != "http",
+        )
         server = create_server(recorded)
         if args.transport == "http":
             return await _serve_http(server, args)

@@ -96,6 +96,9 @@ def create_server(options: ServerOptions) -> MCPServer:
             _log.info("llminst.server.started", models=sorted(options.models))
             try:
                 yield ServerState(supervisor, options, result_cap)
+                if options.finish_jobs_on_close and supervisor.running():
+                    _log.info("llminst.server.finishing_jobs", running=supervisor.running())
+                    await supervisor.jobs.wait_all()
             finally:
                 _log.info("llminst.server.stopping", running=supervisor.running())
 

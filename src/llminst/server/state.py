@@ -49,6 +49,9 @@ class ServerOptions:
         budget: spending limits over every model (``[budget]``).
         max_result_chars: output characters one tool result carries at most; the rest is read
             in pieces (`get_llm_result`, the output resource). See `_core.paging`.
+        finish_jobs_on_close: when the server's client goes away (stdio: its stdin closes),
+            let running jobs (`start_llm`) finish before the server closes, so a later client
+            of the same store reads their results; a signal still ends them at once.
         max_result_tokens: the token cap of one result text (Claude Code's
             ``MAX_MCP_OUTPUT_TOKENS``); None: that variable of the server's environment, else
             Claude Code's default, 25,000.
@@ -69,6 +72,7 @@ class ServerOptions:
     budget: BudgetSettings = Factory(BudgetSettings)
     max_result_chars: int = DEFAULT_MAX_RESULT_CHARS
     max_result_tokens: int | None = None
+    finish_jobs_on_close: bool = False
 
 
 @frozen

@@ -105,6 +105,7 @@ class Call:
     watchers: Sequence[CallWatcher] = ()
     owner: str | None = None  # who may see it over HTTP (set by the server), None: anyone
     inline: bool = False  # run in its caller's task (`run`), not in the supervisor's nursery
+    detached: bool = False  # a job: nobody waits for it (`Supervisor.start`)
     abandoned: bool = False  # the caller left before the call ended
     cancelled_why: str | None = None  # who cancelled it, when not its caller
     shut_down: bool = False  # its supervisor closed before the call ended
@@ -245,6 +246,7 @@ class CallRunner:
             watchers=tuple(self.watchers),
             owner=owner,
             inline=events is None and not detached,
+            detached=detached,
         )
         self.calls[call.id] = call
         for watcher in call.watchers:

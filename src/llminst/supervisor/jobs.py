@@ -63,3 +63,12 @@ class Jobs:
         call.log.info("llminst.job.cancelled")
         await call.end()
         return True
+
+    async def wait_all(self) -> None:
+        """Return once no job runs (jobs started meanwhile are waited for too).
+
+        Cancellation: safe; the jobs go on (until the supervisor closes).
+        """
+        while jobs := [call for call in self._runner.calls.values() if call.detached]:
+            for call in jobs:
+                await call.done.wait()
