@@ -26,9 +26,10 @@ from llminst._core.spec import ModelSpec
 
 from .support.load import machine_load
 from .support.paths import FAKECLI
+from .support.redis import RedisServer
 from .support.report import report
 
-__all__ = ["echo_state", "fake_spec", "machine_load", "pidfile", "report"]
+__all__ = ["echo_state", "fake_spec", "machine_load", "pidfile", "redis_server", "report"]
 
 # Set at import, before collection: `llminst run` / `serve` processes default their call store
 # to $XDG_DATA_HOME/llminst/llminst.sqlite3 (removed at the end of the session).
@@ -38,6 +39,13 @@ os.environ["XDG_DATA_HOME"] = _SESSION_DATA_HOME
 # Two shared cores under CI make wall-clock deadlines on examples meaningless.
 hypothesis_settings.register_profile("default", deadline=None)
 hypothesis_settings.load_profile("default")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of this test's own on 127.0.0.1 (empty, no persistence)."""
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
 
 
 @pytest.fixture
