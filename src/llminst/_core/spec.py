@@ -1,9 +1,10 @@
-"""Model specs: what a model is (`ModelSpec`), its enums, validators, and the supervisor settings.
+"""Model specs: what a model is (`ModelSpec`), its enums and placeholders, and its cross-field checks.
 
 A `ModelSpec` says everything llminst needs to run one CLI: its argv, how the prompt reaches it,
 which flags turn on streaming or JSON output, how its output is decoded, which environment it
 gets, and how it reports rate limits and missing credentials. Specs are frozen; a runtime change
-makes a new spec. `Settings` and `ServerSettings` are what a config file may set beside models.
+makes a new spec. What a config file may set beside models lives in `settings`; the per-field
+checks in `fieldchecks` (this module keeps the checks that read several of a spec's fields).
 
 Validators refuse a wrong value with a `FieldValueError` naming the field, so `userconfig` can
 report it under its key path. Pure: this module never opens a file, reads the environment or
@@ -13,16 +14,33 @@ touches a process; the built-in models live in `builtins`, reading TOML in `user
 from __future__ import annotations
 
 import enum
-import math
-import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from attrs import field, frozen
 
-from .paging import DEFAULT_MAX_RESULT_CHARS
+from .fieldchecks import (
+    DEFAULT_FALLBACK_ON,
+    FALLBACK_KINDS,
+    FieldValueError,
+    empty_to_none,
+    fallback_kinds,
+    finite_positive,
+    model_names,
+    non_empty_argv,
+    non_negative,
+    optional_finite_non_negative,
+    optional_positive_seconds,
+    positive,
+    split_model_name,
+    to_env,
+    to_tuple,
+    valid_hint_patterns,
+    valid_model_name,
+    valid_patterns,
+)
+from .settings import BudgetSettings, ServerSettings, Settings, StoreSettings
 from .timeouts import TimeoutCategory
 
 __all__ = [
@@ -85,57 +103,6 @@ class OutputFormat(enum.Enum):
     CODEX_JSONL = "codex-jsonl"
 
 
-class FieldValueError(ValueError):
-    """A validator refused a field's value; `field` names it so config errors can give its key."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _valid_model_name(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    problem = _model_name_problem(value)
-    if problem is not None:
-        raise FieldValueError(attribute.name, f"model name {value!r}: {problem}")
-
-
-def _model_name_problem(name: str) -> str | None:
-    if not name:
-        return "a model needs a non-empty name"
-    if ":" in name:
-        return '":" separates a sub-model (claude:sonnet); pick a name without it'
-    if any(char.isspace() for char in name):
-        return "whitespace is not allowed (names are typed in calls); use - or _ instead"
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        return "control characters are not allowed; use letters, digits, - or _"
-    return None
-
-
-def _non_empty_argv(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    if not value or not value[0].strip():
-        raise FieldValueError(
-            attribute.name, f"{attribute.name} must be a non-empty list of strings (argv)"
-        )
-
-
-def _valid_patterns(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    for pattern in value:
-        try:
-            re.compile(pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise FieldValueError(
-                attribute.name,
-                f"{attribute.name}: {pattern!r} is not a valid regular expression ({exc}); "
-                "escape special characters such as ( [ { * + ? with a backslash",
-            ) from None
-
-
-def _valid_hint_patterns(
-    _inst: object, attribute: attrs.Attribute[Any], value: Mapping[str, str]
-) -> None:
-    _valid_patterns(_inst, attribute, tuple(value))
-
-
 def _needs_submodel_args(inst: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None and not inst.submodel_args:
         raise FieldValueError(
@@ -187,65 +154,8 @@ def _valid_history_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple
         )
 
 
-def _each_non_empty(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    if any(not item.strip() for item in value):
-        raise FieldValueError(
-            attribute.name, f"{attribute.name} must list executables; an empty name was given"
-        )
-
-
-def _each_non_empty_path(
-    _inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
-) -> None:
-    if any(not item.strip() for item in value):
-        raise FieldValueError(
-            attribute.name, f"{attribute.name} must list directories; an empty path was given"
-        )
-
-
-def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and value < 1:
-        raise FieldValueError(attribute.name, f"{attribute.name} must be at least 1, got {value}")
-
-
-def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise FieldValueError(attribute.name, f"{attribute.name} must be at least 0, got {value}")
-
-
-def _finite_non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise FieldValueError(
-            attribute.name, f"{attribute.name} must be a finite number, at least 0, got {value}"
-        )
-
-
-def _optional_finite_non_negative(
-    _inst: object, attribute: attrs.Attribute[Any], value: float | None
-) -> None:
-    if value is not None:
-        _finite_non_negative(_inst, attribute, value)
-
-
-def _optional_positive_seconds(
-    _inst: object, attribute: attrs.Attribute[Any], value: float | None
-) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise FieldValueError(
-            attribute.name,
-            f"{attribute.name} must be a finite number of seconds above 0, got {value}",
-        )
-
-
-def _finite_positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise FieldValueError(
-            attribute.name, f"{attribute.name} must be a finite number above 0, got {value}"
-        )
-
-
 def _warm_needs_stream_json(inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    _non_negative(inst, attribute, value)
+    non_negative(inst, attribute, value)
     if value and inst.prompt_mode is not PromptMode.STREAM_JSON:
         raise FieldValueError(
             attribute.name,
@@ -253,53 +163,6 @@ def _warm_needs_stream_json(inst: Any, attribute: attrs.Attribute[Any], value: i
             "reads its prompt as a stream-json message can be started before the prompt is "
             f"known (this model's prompt_mode is {inst.prompt_mode.value!r}); set warm = 0",
         )
-
-
-# The failures after which a call moves on to its next fallback model, by default: the model
-# cannot answer now, but another may (a timeout or a JSON mismatch may be the prompt's fault).
-DEFAULT_FALLBACK_ON = ("rate_limited", "credentials_missing", "cli_not_found", "api_unreachable")
-FALLBACK_KINDS = (
-    *DEFAULT_FALLBACK_ON,
-    "timeout",
-    "json_not_found",
-    "json_schema_mismatch",
-    "process_failed",
-    "budget_exceeded",
-)
-"""The error kinds ``fallback_on`` may list."""
-
-
-def _fallback_kinds(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    unknown = [kind for kind in value if kind not in FALLBACK_KINDS]
-    if unknown:
-        raise FieldValueError(
-            attribute.name,
-            f"{attribute.name}: unknown error kind(s) {', '.join(map(repr, unknown))}; "
-            f"valid kinds: {', '.join(FALLBACK_KINDS)}",
-        )
-
-
-def _model_names(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    for name in value:
-        problem = _model_name_problem(split_model_name(name)[0])
-        if problem is not None:
-            raise FieldValueError(attribute.name, f"{attribute.name}: {name!r}: {problem}")
-
-
-def _to_tuple(value: Any) -> tuple[str, ...]:
-    """Python callers may give one string for a one-element list (config files may not)."""
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
-
-
-def _to_env(value: Mapping[str, str]) -> Mapping[str, str]:
-    return dict(value)
-
-
-def _empty_to_none(value: str | None) -> str | None:
-    """``prompt_separator = ""`` means no separator, exactly like leaving it out."""
-    return value or None
 
 
 # Common wording CLIs, HTTP libraries and resolvers use when the API cannot be reached at all
@@ -438,69 +301,67 @@ class ModelSpec:
             next call).
     """
 
-    name: str = field(validator=_valid_model_name)
-    command: tuple[str, ...] = field(converter=_to_tuple, validator=_non_empty_argv)
+    name: str = field(validator=valid_model_name)
+    command: tuple[str, ...] = field(converter=to_tuple, validator=non_empty_argv)
     prompt_mode: PromptMode = PromptMode.ARGV
     stdin_fallback: bool = False
-    prompt_separator: str | None = field(default=None, converter=_empty_to_none)
-    argv_prompt_limit: int = field(default=DEFAULT_ARGV_PROMPT_LIMIT, validator=_positive)
-    stream_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
-    json_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
-    json_schema_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    prompt_separator: str | None = field(default=None, converter=empty_to_none)
+    argv_prompt_limit: int = field(default=DEFAULT_ARGV_PROMPT_LIMIT, validator=positive)
+    stream_args: tuple[str, ...] = field(default=(), converter=to_tuple)
+    json_args: tuple[str, ...] = field(default=(), converter=to_tuple)
+    json_schema_args: tuple[str, ...] = field(default=(), converter=to_tuple)
     system_prompt_args: tuple[str, ...] = field(
-        default=(), converter=_to_tuple, validator=_carries_system_prompt
+        default=(), converter=to_tuple, validator=_carries_system_prompt
     )
-    submodel_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    submodel_args: tuple[str, ...] = field(default=(), converter=to_tuple)
     default_submodel: str | None = field(
-        default=None, converter=_empty_to_none, validator=_needs_submodel_args
+        default=None, converter=empty_to_none, validator=_needs_submodel_args
     )
     output_format: OutputFormat = OutputFormat.TEXT
-    env: Mapping[str, str] = field(factory=dict, converter=_to_env)
-    env_remove: tuple[str, ...] = field(default=(), converter=_to_tuple)
-    credential_env: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    env: Mapping[str, str] = field(factory=dict, converter=to_env)
+    env_remove: tuple[str, ...] = field(default=(), converter=to_tuple)
+    credential_env: tuple[str, ...] = field(default=(), converter=to_tuple)
     rate_limit_patterns: tuple[str, ...] = field(
-        default=(), converter=_to_tuple, validator=_valid_patterns
+        default=(), converter=to_tuple, validator=valid_patterns
     )
-    auth_patterns: tuple[str, ...] = field(
-        default=(), converter=_to_tuple, validator=_valid_patterns
-    )
+    auth_patterns: tuple[str, ...] = field(default=(), converter=to_tuple, validator=valid_patterns)
     auth_hint: str | None = None
     unreachable_patterns: tuple[str, ...] = field(
-        default=GENERIC_UNREACHABLE_PATTERNS, converter=_to_tuple, validator=_valid_patterns
+        default=GENERIC_UNREACHABLE_PATTERNS, converter=to_tuple, validator=valid_patterns
     )
     unreachable_hint: str | None = None
     error_hints: Mapping[str, str] = field(
-        factory=dict, converter=_to_env, validator=_valid_hint_patterns
+        factory=dict, converter=to_env, validator=valid_hint_patterns
     )
     install_hint: str | None = None
     timeout_category: TimeoutCategory = TimeoutCategory.NORMAL
-    max_attempts: int = field(default=3, validator=_positive)
-    max_concurrency: int | None = field(default=None, validator=_positive)
+    max_attempts: int = field(default=3, validator=positive)
+    max_concurrency: int | None = field(default=None, validator=positive)
     cwd: str | None = None
     version_command: tuple[str, ...] | None = field(
-        default=None, converter=attrs.converters.optional(_to_tuple)
+        default=None, converter=attrs.converters.optional(to_tuple)
     )
-    account: str | None = field(default=None, converter=_empty_to_none)
-    fallbacks: tuple[str, ...] = field(default=(), converter=_to_tuple, validator=_model_names)
+    account: str | None = field(default=None, converter=empty_to_none)
+    fallbacks: tuple[str, ...] = field(default=(), converter=to_tuple, validator=model_names)
     fallback_on: tuple[str, ...] = field(
-        default=DEFAULT_FALLBACK_ON, converter=_to_tuple, validator=_fallback_kinds
+        default=DEFAULT_FALLBACK_ON, converter=to_tuple, validator=fallback_kinds
     )
     resume_args: tuple[str, ...] = field(
-        default=(), converter=_to_tuple, validator=_valid_resume_args
+        default=(), converter=to_tuple, validator=_valid_resume_args
     )
-    sessionless_args: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    sessionless_args: tuple[str, ...] = field(default=(), converter=to_tuple)
     history_args: tuple[str, ...] = field(
-        default=(), converter=_to_tuple, validator=_valid_history_args
+        default=(), converter=to_tuple, validator=_valid_history_args
     )
-    expected_memory_mb: int | None = field(default=None, validator=_positive)
-    max_memory_mb: int | None = field(default=None, validator=_positive)
-    cache_ttl_s: float | None = field(default=None, validator=_optional_positive_seconds)
-    price_in_per_mtok: float | None = field(default=None, validator=_optional_finite_non_negative)
-    price_out_per_mtok: float | None = field(default=None, validator=_optional_finite_non_negative)
-    budget_daily_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
-    budget_monthly_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
+    expected_memory_mb: int | None = field(default=None, validator=positive)
+    max_memory_mb: int | None = field(default=None, validator=positive)
+    cache_ttl_s: float | None = field(default=None, validator=optional_positive_seconds)
+    price_in_per_mtok: float | None = field(default=None, validator=optional_finite_non_negative)
+    price_out_per_mtok: float | None = field(default=None, validator=optional_finite_non_negative)
+    budget_daily_usd: float | None = field(default=None, validator=optional_finite_non_negative)
+    budget_monthly_usd: float | None = field(default=None, validator=optional_finite_non_negative)
     warm: int = field(default=0, validator=_warm_needs_stream_json)
-    warm_idle_s: float = field(default=300.0, validator=_finite_positive)
+    warm_idle_s: float = field(default=300.0, validator=finite_positive)
 
     @property
     def executable(self) -> str:
@@ -522,105 +383,3 @@ class ModelSpec:
             self.executable if part == EXECUTABLE_PLACEHOLDER else part
             for part in self.version_command or ()
         )
-
-
-@frozen(kw_only=True)
-class Settings:
-    """Supervisor-wide settings a config file may set.
-
-    Attributes:
-        default_max_concurrency: concurrent calls per model when a spec sets none.
-        grace_period_s: seconds between SIGTERM and SIGKILL of a process group.
-        max_output_bytes: answer text kept per call; more is dropped and flagged.
-        stderr_tail_bytes: how much of the end of stderr is kept.
-        stop_after_repeated_errors: end a call once its CLI has printed the same connection or
-            credentials error line (a model's ``unreachable_patterns`` / ``auth_patterns``)
-            this many times without any answer text; 0 never ends a call early.
-        memory_admission: start a call only when the machine's available memory minus
-            `memory_reserve_mb` covers its expected peak (see ``expected_memory_mb``); a call
-            that does not fit waits (queued, in order) within its deadline. False: calls start
-            at once and are measured only when their model sets ``max_memory_mb``.
-        memory_reserve_mb: memory (MB) kept free for everything else on the machine.
-        warm_memory_mb: the most resident memory all warm processes together may hold
-            (models' ``warm``); a process that would pass it is not started.
-    """
-
-    default_max_concurrency: int = field(default=8, validator=_positive)
-    grace_period_s: float = field(default=3.0, validator=_finite_non_negative)
-    max_output_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
-    stderr_tail_bytes: int = field(default=8192, validator=_positive)
-    stop_after_repeated_errors: int = field(default=3, validator=_non_negative)
-    memory_admission: bool = True
-    memory_reserve_mb: int = field(default=256, validator=_non_negative)
-    warm_memory_mb: int = field(default=2048, validator=_positive)
-
-
-@frozen(kw_only=True)
-class BudgetSettings:
-    """What a config file's ``[budget]`` table may set: spending limits over every model.
-
-    Attributes:
-        daily_usd: what all calls may cost per UTC day (None: no limit).
-        monthly_usd: what all calls may cost per UTC calendar month (None: no limit).
-
-    A call that would start after a limit is spent fails with ``budget_exceeded`` before any
-    process starts; models may have their own (`ModelSpec.budget_daily_usd`).
-    """
-
-    daily_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
-    monthly_usd: float | None = field(default=None, validator=_optional_finite_non_negative)
-
-
-@frozen(kw_only=True)
-class ServerSettings:
-    """What a config file's ``[server]`` table may set for ``llminst serve``.
-
-    Attributes:
-        allow_commands: executables (names looked up on PATH, or absolute paths) that
-            ``configure_llm`` may point a model at; empty means any command on stdio, and no
-            remote configuration at all over HTTP. Adds to ``--allow-command``.
-        allowed_roots: directories under which a call's ``cwd`` may lie (compared as real
-            paths, so a symlink cannot lead out); empty means any directory on stdio, and no
-            per-call ``cwd`` at all over HTTP. Adds to ``--allow-root``.
-        max_result_chars: output characters one tool result carries at most (execute_llm,
-            stream_llm, a get_llm_result piece); the rest is read in pieces (see `paging`).
-    """
-
-    allow_commands: tuple[str, ...] = field(
-        default=(), converter=_to_tuple, validator=_each_non_empty
-    )
-    allowed_roots: tuple[str, ...] = field(
-        default=(), converter=_to_tuple, validator=_each_non_empty_path
-    )
-    max_result_chars: int = field(default=DEFAULT_MAX_RESULT_CHARS, validator=_positive)
-
-
-def split_model_name(model: str) -> tuple[str, str | None]:
-    """``claude:sonnet`` -> (``claude``, ``sonnet``); ``echo`` -> (``echo``, None)."""
-    base, sep, sub = model.partition(":")
-    return base, (sub or None) if sep else None
-
-
-def _store_path(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and not (value == "memory" or value.startswith(("/", "~"))):
-        raise FieldValueError(
-            attribute.name,
-            f"{attribute.name} must be an absolute path, a path starting with ~, or "
-            f'"memory"; got {value!r}',
-        )
-
-
-@frozen(kw_only=True)
-class StoreSettings:
-    """What a config file's ``[store]`` table may set: where calls are recorded.
-
-    Attributes:
-        path: the store's SQLite file (``~`` expanded), or ``"memory"`` to keep nothing on disk;
-            None: ``llminst.sqlite3`` in the user data directory. ``--store`` overrides it.
-        keep_prompts: keep each call's prompt in its record (false: the answer only).
-        retention_days: calls older than this are deleted when a store is opened.
-    """
-
-    path: str | None = field(default=None, validator=_store_path)
-    keep_prompts: bool = True
-    retention_days: int = field(default=30, validator=_positive)
