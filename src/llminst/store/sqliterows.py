@@ -1,0 +1,92 @@
+"""Records as SQLite rows and back: which fields are JSON, how a call's text is made storable.
+
+Pure conversions used by `SQLiteStore`; they never touch a connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import attrs
+
+from .._core.records import CallOrigin, CallRecord, CallState, SessionRecord, Turn
+
+__all__ = [
+    "CALL_FIELDS",
+    "call_record",
+    "call_row",
+    "ledger_record",
+    "session_record",
+    "session_row",
+    "storable",
+    "to_column",
+]
+
+CALL_FIELDS = tuple(a.name for a in attrs.fields(CallRecord))
+JSON_FIELDS = frozenset({"usage", "result"})
+SESSION_FIELDS = tuple(a.name for a in attrs.fields(SessionRecord))
+
+
+def to_column(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in JSON_FIELDS:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if name in ("state", "origin"):
+        return str(value.value if hasattr(value, "value") else value)
+    if name == "prompt" and isinstance(value, str):
+        return storable(value)
+    return value
+
+
+def call_row(record: CallRecord) -> dict[str, Any]:
+    return {name: to_column(name, getattr(record, name)) for name in CALL_FIELDS}
+
+
+def call_record(row: sqlite3.Row) -> CallRecord:
+    values = {name: row[name] for name in CALL_FIELDS}
+    for name in JSON_FIELDS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    values["state"] = CallState(values["state"])
+    values["origin"] = CallOrigin(values["origin"])
+    return CallRecord(**values)
+
+
+def ledger_record(row: sqlite3.Row) -> CallRecord:
+    """A call as the ledger needs it, from a `_LEDGER_SQL` row."""
+    return CallRecord(
+        call_id=row["call_id"],
+        model=row["model"],
+        state=CallState(row["state"]),
+        created_at=row["created_at"],
+        attempts=row["attempts"],
+        usage=json.loads(row["usage"]) if row["usage"] is not None else None,
+        cost_usd=row["cost_usd"],
+        session=row["session"],
+        result=json.loads(row["result"]),
+    )
+
+
+def session_row(record: SessionRecord) -> dict[str, Any]:
+    row = {name: getattr(record, name) for name in SESSION_FIELDS}
+    row["turns"] = json.dumps([attrs.asdict(turn) for turn in record.turns], ensure_ascii=False)
+    return row
+
+
+def session_record(row: sqlite3.Row) -> SessionRecord:
+    values = {name: row[name] for name in SESSION_FIELDS}
+    values["turns"] = tuple(Turn(**turn) for turn in json.loads(values["turns"]))
+    return SessionRecord(**values)
+
+
+def storable(text: str) -> str:
+    """`text` as SQLite can keep it: a lone surrogate (not UTF-8) becomes '?', one for one, so
+    character counts stay those of the text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
