@@ -11,8 +11,8 @@ that is merely over ``argv_prompt_limit`` in argv, but a prompt too large for on
 read as a flag is refused with an error that says what to configure. A system prompt goes
 through the CLI's own flag (``system_prompt_args``) where the spec has one, else it is prepended
 to the prompt (`request.with_system_prompt`). The call's directory, else the spec's, is the
-invocation's ``cwd``. `environment` is where a CLI's environment is made (for a call, and for
-its version and help commands). Pure: the caller passes the base environment in.
+invocation's ``cwd``. The argv pieces and where the prompt may go are `argparts`; the
+environment is `environment` (re-exported here). Pure: the caller passes the base environment in.
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ from typing import Any
 
 from attrs import frozen
 
+from .argparts import (
+    ARGV_ELEMENT_MAX_BYTES,
+    base_command,
+    prompt_goes_to_stdin,
+    submodel_args,
+    system_prompt_args,
+)
+from .environment import environment, environment_view
 from .errors import InvalidInputError
 from .request import CallRequest, with_system_prompt
 from .sessions import Continuation, Replay, Resume, history_argv
@@ -33,9 +41,7 @@ from .spec import (
     RESUME_PLACEHOLDER,
     SCHEMA_PLACEHOLDER,
     SESSION_ID_PLACEHOLDER,
-    SUBMODEL_PLACEHOLDER,
     SYSTEM_ARGS_PLACEHOLDER,
-    SYSTEM_PROMPT_PLACEHOLDER,
     ModelSpec,
     PromptMode,
 )
@@ -50,10 +56,6 @@ __all__ = [
     "environment",
     "invocation_for",
 ]
-
-# Linux's MAX_ARG_STRLEN is 128 KiB *including* the terminating NUL: one argv element of more
-# bytes than this fails with E2BIG before the CLI starts.
-_ARGV_ELEMENT_MAX_BYTES = 128 * 1024 - 1
 
 
 @frozen
@@ -140,7 +142,7 @@ class _Conversation:
         for part in argv:
             if (
                 "\x00" in part
-                or len(part.encode("utf-8", "surrogatepass")) > _ARGV_ELEMENT_MAX_BYTES
+                or len(part.encode("utf-8", "surrogatepass")) > ARGV_ELEMENT_MAX_BYTES
             ):
                 raise InvalidInputError(
                     f"an earlier message of this session is too large for one command-line "
@@ -179,15 +181,15 @@ def _invocation(
             f"the prompt is not valid Unicode text (a lone surrogate, U+{ord(prompt[exc.start]):04X}, "
             f"at position {exc.start}); send valid UTF-8 text"
         ) from None
-    via_stdin = _prompt_goes_to_stdin(spec, prompt, len(encoded))
-    system_args = _system_prompt_args(spec, options.system_prompt)
+    via_stdin = prompt_goes_to_stdin(spec, prompt, len(encoded))
+    system_args = system_prompt_args(spec, options.system_prompt)
     conversation = options.conversation
     resume = conversation.resume_args(spec)
     history = conversation.history_args(spec)
-    argv = _base_command(spec, prompt if not via_stdin else None, system_args, resume, history)
+    argv = base_command(spec, prompt if not via_stdin else None, system_args, resume, history)
     if RESUME_PLACEHOLDER not in spec.command:
         argv += resume
-    argv += _submodel_args(spec, options.submodel)
+    argv += submodel_args(spec, options.submodel)
     if not conversation.in_session:
         argv += spec.sessionless_args
     if options.stream:
@@ -252,7 +254,7 @@ def invocation_for(
     return _invocation(
         request.spec,
         request.cli_prompt(native_schema=native),
-        _environment_view(request.spec, base_env, extra_env),
+        environment_view(request.spec, base_env, extra_env),
         options,
     )
 
@@ -276,130 +278,3 @@ def command_line(spec: ModelSpec, *, submodel: str | None = None) -> str:
     invocation = build_invocation(spec, PROMPT_STAND_IN, base_env={}, submodel=submodel)
     line = shlex.join(invocation.argv)
     return line + STDIN_NOTE if invocation.stdin is not None else line
-
-
-def _prompt_goes_to_stdin(spec: ModelSpec, prompt: str, size: int) -> bool:
-    """Whether the prompt goes to stdin; raises when it can go neither there nor to argv."""
-    if spec.prompt_mode is not PromptMode.ARGV:
-        return True
-    too_big_for_argv = size > _ARGV_ELEMENT_MAX_BYTES
-    read_as_flag = _read_as_flag(spec, prompt)
-    if not (too_big_for_argv or read_as_flag or size > spec.argv_prompt_limit):
-        return False
-    if spec.stdin_fallback:
-        return True
-    if too_big_for_argv:
-        raise InvalidInputError(
-            f"the prompt is {size} bytes, more than one command-line argument can hold "
-            f"({_ARGV_ELEMENT_MAX_BYTES} bytes on Linux), and model {spec.name!r} does not read "
-            'prompts from stdin; shorten the prompt, or set prompt_mode = "stdin" (or '
-            "stdin_fallback = true) for this model if its CLI reads stdin"
-        )
-    if read_as_flag:
-        raise InvalidInputError(_flag_message(spec))
-    # Only over argv_prompt_limit: it still fits in one argument, so argv it is.
-    return False
-
-
-def _read_as_flag(spec: ModelSpec, prompt: str) -> bool:
-    """A ``-`` prompt with no separator before it (none set, or at `{prompt}`) reads as a flag."""
-    at_placeholder = PROMPT_PLACEHOLDER in spec.command
-    return prompt.startswith("-") and (spec.prompt_separator is None or at_placeholder)
-
-
-def _flag_message(spec: ModelSpec) -> str:
-    where = (
-        "at its {prompt} placeholder, where no separator can precede it"
-        if PROMPT_PLACEHOLDER in spec.command
-        else 'with no prompt_separator (such as "--") before it'
-    )
-    return (
-        f"the prompt starts with '-' and model {spec.name!r} passes it {where}, so its CLI would "
-        "read the prompt as a flag (and it does not read prompts from stdin); start the prompt "
-        'with a space or another character, or set stdin_fallback = true (or prompt_mode = "stdin") '
-        "for this model if its CLI reads stdin"
-    )
-
-
-def _base_command(
-    spec: ModelSpec,
-    prompt: str | None,
-    system_args: list[str],
-    resume: list[str],
-    history: list[str],
-) -> list[str]:
-    """The command with its placeholders filled: the prompt (unless it goes to stdin), the
-    system prompt's args, the resume args and the replayed messages (each dropped when there
-    is none)."""
-    filled = {
-        PROMPT_PLACEHOLDER: [] if prompt is None else [prompt],
-        SYSTEM_ARGS_PLACEHOLDER: system_args,
-        RESUME_PLACEHOLDER: resume,
-        HISTORY_PLACEHOLDER: history,
-    }
-    argv: list[str] = []
-    for part in spec.command:
-        argv += filled.get(part, [part])
-    return argv
-
-
-def _system_prompt_args(spec: ModelSpec, system_prompt: str | None) -> list[str]:
-    """The spec's system-prompt flag with the text in place; raises when no argument can
-    carry it as it is."""
-    if system_prompt is None:
-        return []
-    size = len(system_prompt.encode("utf-8"))
-    if size > _ARGV_ELEMENT_MAX_BYTES:
-        raise InvalidInputError(
-            f"system_prompt is {size} bytes, more than one command-line argument can hold "
-            f"({_ARGV_ELEMENT_MAX_BYTES} bytes on Linux), and model {spec.name!r} passes it as "
-            "an argument; shorten it, or put the instructions in the prompt"
-        )
-    if system_prompt.startswith("-") and SYSTEM_PROMPT_PLACEHOLDER in spec.system_prompt_args:
-        raise InvalidInputError(
-            f"system_prompt starts with '-' and model {spec.name!r} passes it as an argument "
-            "of its own, so its CLI would read it as a flag; start it with another character "
-            "(a space, or a word before a list)"
-        )
-    return [
-        part.replace(SYSTEM_PROMPT_PLACEHOLDER, system_prompt) for part in spec.system_prompt_args
-    ]
-
-
-def _submodel_args(spec: ModelSpec, submodel: str | None) -> list[str]:
-    submodel = submodel or spec.default_submodel
-    if submodel is None:
-        return []
-    if not spec.submodel_args:
-        raise InvalidInputError(
-            f"model {spec.name!r} has no way to choose a sub-model, so {spec.name}:{submodel} "
-            "cannot run; use the plain model name, or set submodel_args for it "
-            '(e.g. ["--model", "{submodel}"])'
-        )
-    return [part.replace(SUBMODEL_PLACEHOLDER, submodel) for part in spec.submodel_args]
-
-
-def environment(
-    spec: ModelSpec, base_env: Mapping[str, str], extra_env: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The complete environment `spec`'s CLI starts with, as a new dict.
-
-    `base_env` without the spec's ``env_remove`` names, then the spec's ``env``, then
-    `extra_env` (variables for one call only).
-    """
-    removed = spec.env_remove
-    env = {k: v for k, v in base_env.items() if k not in removed}
-    env.update(spec.env)
-    if extra_env:
-        env.update(extra_env)
-    return env
-
-
-def _environment_view(
-    spec: ModelSpec, base_env: Mapping[str, str], extra_env: Mapping[str, str] | None
-) -> Mapping[str, str]:
-    """`environment`, but `base_env` itself when nothing changes it: a process started with
-    this process's environment as is need not have it copied and converted."""
-    if spec.env or extra_env or any(name in base_env for name in spec.env_remove):
-        return environment(spec, base_env, extra_env)
-    return base_env
