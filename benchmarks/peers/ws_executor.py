@@ -340,6 +340,7 @@ class Execution:
     stdout: list[str]
     stderr: list[str]
     pid: int | None
+    first_stdout_at: float | None = None  # time.perf_counter() when the first stdout line came
 
 
 class ExecutorClient:
@@ -372,6 +373,7 @@ class ExecutorClient:
         stdout: list[str] = []
         stderr: list[str] = []
         pid: int | None = None
+        first_stdout_at: float | None = None
         while True:
             message = json.loads(await self.websocket.recv())
             method = message.get("method")
@@ -381,9 +383,12 @@ class ExecutorClient:
                 pid = message["result"].get("pid")
             elif method == "process.output":
                 params = message["params"]
+                if params.get("type") == "stdout" and first_stdout_at is None:
+                    first_stdout_at = time.perf_counter()
                 (stdout if params.get("type") == "stdout" else stderr).append(params["data"])
             elif method == "process.completed":
-                return Execution(message["params"].get("exit_code"), stdout, stderr, pid)
+                exit_code = message["params"].get("exit_code")
+                return Execution(exit_code, stdout, stderr, pid, first_stdout_at)
             elif method == "process.error":
                 raise ExecutionError(message["params"].get("error", "process error"))
 
