@@ -15,7 +15,10 @@ This module owns the side-by-side of five ways to run one command, the stand-in 
 For each: per-call wall time (sequential calls after warm-up, every answer checked), the first
 streamed line (request -> first stdout line at the client; for llminst the first text chunk or
 progress notification), 20 concurrent calls of a ``claude-1s`` wrapper that sleeps 1 s before the
-stand-in (wall time), and the peak RSS of the server (of the measuring interpreter for the API).
+stand-in (wall time), and the peak RSS of the server (for the API: of the measuring interpreter,
+read after an API-only phase, before the other clients are imported). The ways take turns, call
+by call and burst by burst, so load on a shared machine falls on all of them alike: the
+WebSocket clients (asyncio) run on an event loop in a thread that the trio side waits on.
 The section is opt-in: without ``--cc-executor PATH`` / ``$LLMINST_CC_EXECUTOR`` it is skipped
 with a line saying how to enable it. It never starts a process it does not stop.
 """
@@ -23,15 +26,18 @@ with a line saying how to enable it. It never starts a process it does not stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -50,6 +56,7 @@ ONE_SHOT_ARGS = (
     "--verbose",
 )
 Timed = dict[str, Any]
+T = TypeVar("T")
 
 
 def skipped(reason: str) -> dict[str, Any]:
@@ -88,16 +95,23 @@ def _argv(command: Sequence[str], prompt: str) -> list[str]:
     return [*command, "--", prompt]
 
 
-def _figures(
-    per_call: list[float], first: list[float], walls: list[float], rss_mb: float | None, note: str
-) -> Timed:
-    return {
-        "per_call_ms": per_call,
-        "first_line_ms": first,
-        "concurrent_wall_s": walls,
-        "rss_mb": rss_mb,
-        "notes": note,
-    }
+@dataclass
+class Way:
+    """One way to run the command, driven from trio.
+
+    `call` returns (total ms, first-line ms or None when `first` measures it in its own call);
+    `burst` runs `CONCURRENT` slow calls at once and returns the wall seconds.
+    """
+
+    call: Callable[[str], Awaitable[tuple[float, float | None]]]
+    burst: Callable[[str], Awaitable[float]]
+    first: Callable[[str], Awaitable[float]] | None = None
+    rss_mb: Callable[[], float | None] = lambda: None
+    note: str = ""
+
+
+def _ms(started: float, ended: float) -> float:
+    return (ended - started) * 1000
 
 
 # --- raw and llminst (trio) -----------------------------------------------------------------
@@ -125,72 +139,78 @@ async def _raw_call(argv: list[str]) -> tuple[float, float, str | None]:
     return (done - started) * 1000, ((first or done) - started) * 1000, text
 
 
-async def _concurrently(call: Callable[[str], Awaitable[None]], rounds: int) -> list[float]:
-    """Wall seconds of `CONCURRENT` calls at once, `rounds` times."""
-    walls = []
-    for r in range(rounds):
+def _trio_burst(call: Callable[[str], Awaitable[None]]) -> Callable[[str], Awaitable[float]]:
+    async def burst(tag: str) -> float:
         started = time.perf_counter()
         async with trio.open_nursery() as nursery:
             for i in range(CONCURRENT):
-                nursery.start_soon(call, f"concurrent {r}.{i}")
-        walls.append(time.perf_counter() - started)
-    return walls
+                nursery.start_soon(call, f"{tag}.{i}")
+        return time.perf_counter() - started
+
+    return burst
 
 
-async def _measure_raw(fast: list[str], slow: list[str], calls: int, rounds: int) -> Timed:
-    per_call, first = [], []
-    for i in range(WARMUP + calls):
-        prompt = f"raw call {i}"
-        total, first_ms, text = await _raw_call(_argv(fast, prompt))
+def _raw_way(fast: list[str], slow: list[str]) -> Way:
+    async def call(prompt: str) -> tuple[float, float | None]:
+        total, first, text = await _raw_call(_argv(fast, prompt))
         _check(prompt, text)
-        if i >= WARMUP:
-            per_call.append(total)
-            first.append(first_ms)
+        return total, first
 
     async def slow_call(prompt: str) -> None:
         _check(prompt, (await _raw_call(_argv(slow, prompt)))[2])
 
-    walls = await _concurrently(slow_call, rounds)
-    return _figures(per_call, first, walls, None, "trio open_process + read + wait, no server")
+    return Way(call, _trio_burst(slow_call), note="trio open_process + read + wait, no server")
 
 
-async def _measure_api(fast: list[str], slow: list[str], calls: int, rounds: int) -> Timed:
-    from llminst import OutputFormat, open_supervisor
+def _api_specs(fast: list[str], slow: list[str]) -> dict[str, Any]:
+    from llminst import OutputFormat
 
-    specs = {
+    return {
         name: model(
             name, argv, prompt_separator="--", output_format=OutputFormat.CLAUDE_STREAM_JSON
         )
         for name, argv in (("fast", fast), ("slow", slow))
     }
-    reset_peak_rss()
-    async with open_supervisor(models=specs, settings=settings()) as supervisor:
 
-        async def run(name: str, prompt: str) -> float:
-            started = time.perf_counter()
-            result = await supervisor.run(name, prompt)
-            _check(prompt, result.output if result.success else f"error: {result.error}")
-            return (time.perf_counter() - started) * 1000
 
-        async def first_chunk(prompt: str) -> float:
-            started = time.perf_counter()
-            async with supervisor.open_stream("fast", prompt) as stream:
-                async for _chunk in stream:
-                    return (time.perf_counter() - started) * 1000
-            raise RuntimeError("the stream ended without a chunk")
+async def _api_way(stack: contextlib.AsyncExitStack, fast: list[str], slow: list[str]) -> Way:
+    from llminst import open_supervisor
 
-        for i in range(WARMUP):
-            await run("fast", f"warm-up {i}")
-        per_call = [await run("fast", f"api call {i}") for i in range(calls)]
-        first = [await first_chunk(f"api stream {i}") for i in range(calls)]
+    specs = _api_specs(fast, slow)
+    supervisor = await stack.enter_async_context(open_supervisor(models=specs, settings=settings()))
 
-        async def slow_call(prompt: str) -> None:
-            await run("slow", prompt)
+    async def run(name: str, prompt: str) -> float:
+        started = time.perf_counter()
+        result = await supervisor.run(name, prompt)
+        _check(prompt, result.output if result.success else f"error: {result.error}")
+        return _ms(started, time.perf_counter())
 
-        walls = await _concurrently(slow_call, rounds)
-    rss = rss_kb("self", "VmHWM") / 1024
+    async def call(prompt: str) -> tuple[float, float | None]:
+        return await run("fast", prompt), None
+
+    async def first_chunk(prompt: str) -> float:
+        started = time.perf_counter()
+        async with supervisor.open_stream("fast", prompt) as stream:
+            async for _chunk in stream:
+                return _ms(started, time.perf_counter())
+        raise RuntimeError("the stream ended without a chunk")
+
+    async def slow_call(prompt: str) -> None:
+        await run("slow", prompt)
+
     note = "Supervisor.run per call, open_stream's first chunk; RSS: the measuring interpreter"
-    return _figures(per_call, first, walls, rss, note)
+    return Way(call, _trio_burst(slow_call), first_chunk, note=note)
+
+
+async def _api_peak_rss_mb(fast: list[str], slow: list[str]) -> float:
+    """VmHWM of this interpreter after API calls and a burst, before any other client exists."""
+    reset_peak_rss()
+    async with contextlib.AsyncExitStack() as stack:
+        way = await _api_way(stack, fast, slow)
+        for i in range(WARMUP):
+            await way.call(f"rss {i}")
+        await way.burst("rss burst")
+    return rss_kb("self", "VmHWM") / 1024
 
 
 def _mcp_config(folder: Path, fast: list[str], slow: list[str]) -> Path:
@@ -204,136 +224,201 @@ def _mcp_config(folder: Path, fast: list[str], slow: list[str]) -> Path:
     return config
 
 
-async def _measure_mcp(
-    folder: Path, fast: list[str], slow: list[str], calls: int, rounds: int
-) -> Timed:
+async def _mcp_way(
+    stack: contextlib.AsyncExitStack, folder: Path, fast: list[str], slow: list[str]
+) -> Way:
     from mcp import Client, StdioServerParameters
 
     from .procs import child_with
 
     config = _mcp_config(folder, fast, slow)
     argv = ["-m", "llminst.cli", "--config", str(config), "serve"]
-    async with Client(StdioServerParameters(command=sys.executable, args=argv)) as client:
+    params = StdioServerParameters(command=sys.executable, args=argv)
+    client = await stack.enter_async_context(Client(params))
+    server = child_with("llminst.cli")
 
-        async def call(name: str, prompt: str) -> float:
-            started = time.perf_counter()
-            result = await client.call_tool("execute_llm", {"model": name, "prompt": prompt})
-            text = "".join(c.text for c in result.content if c.type == "text")
-            _check(prompt, f"error: {text}" if result.is_error else text)
-            return (time.perf_counter() - started) * 1000
+    async def run(name: str, prompt: str) -> float:
+        started = time.perf_counter()
+        result = await client.call_tool("execute_llm", {"model": name, "prompt": prompt})
+        text = "".join(c.text for c in result.content if c.type == "text")
+        _check(prompt, f"error: {text}" if result.is_error else text)
+        return _ms(started, time.perf_counter())
 
-        async def first_progress(prompt: str) -> float:
-            got: list[float] = []
+    async def call(prompt: str) -> tuple[float, float | None]:
+        return await run("fast", prompt), None
 
-            async def on_progress(_p: float, _t: float | None, _m: str | None) -> None:
-                got.append(time.perf_counter())
+    async def first_progress(prompt: str) -> float:
+        got: list[float] = []
 
-            started = time.perf_counter()
-            args = {"model": "fast", "prompt": prompt}
-            await client.call_tool("stream_llm", args, progress_callback=on_progress)
-            if not got:
-                raise RuntimeError("stream_llm sent no progress notification")
-            return (got[0] - started) * 1000
+        async def on_progress(_p: float, _t: float | None, _m: str | None) -> None:
+            got.append(time.perf_counter())
 
-        for i in range(WARMUP):
-            await call("fast", f"warm-up {i}")
-        per_call = [await call("fast", f"mcp call {i}") for i in range(calls)]
-        first = [await first_progress(f"mcp stream {i}") for i in range(calls)]
+        started = time.perf_counter()
+        args = {"model": "fast", "prompt": prompt}
+        await client.call_tool("stream_llm", args, progress_callback=on_progress)
+        if not got:
+            raise RuntimeError("stream_llm sent no progress notification")
+        return _ms(started, got[0])
 
-        async def slow_call(prompt: str) -> None:
-            await call("slow", prompt)
+    async def slow_call(prompt: str) -> None:
+        await run("slow", prompt)
 
-        walls = await _concurrently(slow_call, rounds)
-        server = child_with("llminst.cli")
-        rss = rss_kb(server, "VmHWM") / 1024
     note = "execute_llm per call, stream_llm's first progress notification; RSS: llminst serve"
-    return _figures(per_call, first, walls, rss, note)
+    rss = lambda: rss_kb(server, "VmHWM") / 1024  # noqa: E731
+    return Way(call, _trio_burst(slow_call), first_progress, rss, note)
 
 
-# --- the WebSocket peers (asyncio) ----------------------------------------------------------
+# --- the WebSocket peers (asyncio in a thread) ----------------------------------------------
 
 
-async def _ws_figures(
-    url: str, fast: list[str], slow: list[str], calls: int, rounds: int
-) -> tuple[list[float], list[float], list[float]]:
-    """Per-call ms and first-line ms over one kept connection; walls of 20 connections at once."""
+class AsyncioThread:
+    """An asyncio event loop in a thread (the websockets client is asyncio-only); trio awaits
+    its coroutines from a worker thread, so both sides' timings are taken where the work is."""
+
+    def __enter__(self) -> AsyncioThread:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        return await trio.to_thread.run_sync(future.result)
+
+
+async def _ws_way(
+    stack: contextlib.AsyncExitStack,
+    thread: AsyncioThread,
+    url: str,
+    fast: list[str],
+    slow: list[str],
+) -> Way:
+    """Calls over one kept connection; a burst opens `CONCURRENT` connections (one session runs
+    one process at a time), as cc_executor's own client connects per task."""
     from benchmarks.peers.ws_executor import ExecutorClient, claude_result_text
 
-    async def execute(client: ExecutorClient, argv: list[str], prompt: str) -> float | None:
+    async def execute(client: ExecutorClient, argv: list[str], prompt: str) -> tuple[float, float]:
+        started = time.perf_counter()
         execution = await client.execute(shlex.join(_argv(argv, prompt)))
+        done = time.perf_counter()
         _check(prompt, claude_result_text(execution.stdout))
-        return execution.first_stdout_at
+        return _ms(started, done), _ms(started, execution.first_stdout_at or done)
 
-    per_call, first = [], []
-    async with ExecutorClient.connect(url) as client:
-        for i in range(WARMUP + calls):
-            started = time.perf_counter()
-            first_at = await execute(client, fast, f"ws call {i}")
-            done = time.perf_counter()
-            if i >= WARMUP:
-                per_call.append((done - started) * 1000)
-                first.append(((first_at or done) - started) * 1000)
+    connection = ExecutorClient.connect(url)
+    kept = await thread.run(connection.__aenter__())
+    stack.push_async_callback(thread.run, connection.__aexit__(None, None, None))
+
+    async def call(prompt: str) -> tuple[float, float | None]:
+        return await thread.run(execute(kept, fast, prompt))
 
     async def one(prompt: str) -> None:
         async with ExecutorClient.connect(url) as client:
             await execute(client, slow, prompt)
 
-    walls = []
-    for r in range(rounds):
+    async def gather(tag: str) -> float:
         started = time.perf_counter()
-        await asyncio.gather(*(one(f"concurrent {r}.{i}") for i in range(CONCURRENT)))
-        walls.append(time.perf_counter() - started)
-    return per_call, first, walls
+        await asyncio.gather(*(one(f"{tag}.{i}") for i in range(CONCURRENT)))
+        return time.perf_counter() - started
+
+    async def burst(tag: str) -> float:
+        return await thread.run(gather(tag))
+
+    return Way(call, burst)
 
 
-def _measure_baseline(fast: list[str], slow: list[str], calls: int, rounds: int) -> Timed:
-    from benchmarks.peers.run_one import _start_server, _stop_server, _vm_hwm_mb
+@contextlib.contextmanager
+def _baseline_server() -> Iterator[tuple[str, int]]:
+    from benchmarks.peers.run_one import _start_server, _stop_server
 
     server, url = _start_server()
     try:
-        per_call, first, walls = asyncio.run(_ws_figures(url, fast, slow, calls, rounds))
-        rss = _vm_hwm_mb(server.pid)
+        yield url, server.pid
     finally:
         _stop_server(server)
-    note = "benchmarks/peers/ws_executor.py: the design without Redis and hooks; RSS: its server"
-    return _figures(per_call, first, walls, rss, note)
-
-
-def _measure_real(
-    path: str, workdir: Path, fast: list[str], slow: list[str], calls: int, rounds: int
-) -> Timed:
-    from benchmarks.peers.cc_executor import open_cc_executor
-    from benchmarks.peers.run_one import _vm_hwm_mb
-
-    with open_cc_executor(path, workdir) as peer:
-        per_call, first, walls = asyncio.run(_ws_figures(peer.url, fast, slow, calls, rounds))
-        rss = _vm_hwm_mb(peer.server_pid)
-        redis_mb = _vm_hwm_mb(peer.redis_pid)
-    if peer.leftovers:
-        raise RuntimeError(f"cc_executor left processes {peer.leftovers} (killed)")
-    note = (
-        f"grahama1970/cc_executor from {peer.tree.name} (uvicorn, its hooks, Redis 127.0.0.1:6379); "
-        f"cold start {peer.cold_start_s:.2f} s; RSS: its server (Redis: {redis_mb or 0:.1f} MB more)"
-    )
-    return _figures(per_call, first, walls, rss, note)
 
 
 # --- the section ----------------------------------------------------------------------------
 
 
+async def _take_turns(ways: dict[str, Way], calls: int, rounds: int) -> dict[str, Timed]:
+    """Each way's call in turn, `WARMUP` + `calls` times; then each way's burst, `rounds` times."""
+    samples: dict[str, Timed] = {
+        name: {"per_call_ms": [], "first_line_ms": [], "concurrent_wall_s": []} for name in ways
+    }
+    for i in range(WARMUP + calls):
+        for name, way in ways.items():
+            total, first = await way.call(f"{name} call {i}")
+            if way.first is not None:
+                first = await way.first(f"{name} stream {i}")
+            if i >= WARMUP:
+                samples[name]["per_call_ms"].append(total)
+                samples[name]["first_line_ms"].append(first)
+    for r in range(rounds):
+        for name, way in ways.items():
+            samples[name]["concurrent_wall_s"].append(await way.burst(f"{name} burst {r}"))
+    for name, way in ways.items():
+        samples[name].update(rss_mb=way.rss_mb(), notes=way.note)
+    return samples
+
+
+async def _all_ways(
+    thread: AsyncioThread,
+    folder: Path,
+    commands: tuple[list[str], list[str]],
+    servers: dict[str, tuple[str, Callable[[], float | None], str]],
+    counts: tuple[int, int],
+) -> dict[str, Timed]:
+    fast, slow = commands
+    async with contextlib.AsyncExitStack() as stack:
+        ways = {
+            "raw": _raw_way(fast, slow),
+            "llminst API": await _api_way(stack, fast, slow),
+            "llminst MCP stdio": await _mcp_way(stack, folder, fast, slow),
+        }
+        for name, (url, rss, note) in servers.items():
+            ways[name] = await _ws_way(stack, thread, url, fast, slow)
+            ways[name].rss_mb, ways[name].note = rss, note
+        return await _take_turns(ways, *counts)
+
+
 def measure(ctx: Context, path: str) -> dict[str, Timed]:
     """Every way's figures, in the order of the table; raises if any answer is wrong."""
+    from benchmarks.peers.cc_executor import open_cc_executor
+    from benchmarks.peers.run_one import _vm_hwm_mb
+
     folder = ctx.workdir / "executors"
     folder.mkdir(exist_ok=True)
-    fast, slow = _commands(folder)
-    calls, rounds = ctx.pick(30, 3), ctx.pick(3, 1)
-    return {
-        "raw": trio.run(_measure_raw, fast, slow, calls, rounds),
-        "llminst API": trio.run(_measure_api, fast, slow, calls, rounds),
-        "llminst MCP stdio": trio.run(_measure_mcp, folder, fast, slow, calls, rounds),
-        "cc_executor-style WebSocket": _measure_baseline(fast, slow, calls, rounds),
-        "cc_executor (real)": _measure_real(path, ctx.workdir, fast, slow, calls, rounds),
-    }
+    commands = _commands(folder)
+    api_rss = trio.run(_api_peak_rss_mb, *commands)
+    with contextlib.ExitStack() as stack:
+        baseline_url, baseline_pid = stack.enter_context(_baseline_server())
+        peer = stack.enter_context(open_cc_executor(path, ctx.workdir))
+        thread = stack.enter_context(AsyncioThread())
+        real_note = (
+            f"grahama1970/cc_executor from {peer.tree.name} (uvicorn, its hooks, Redis "
+            f"127.0.0.1:6379); cold start {peer.cold_start_s:.2f} s; RSS: its server"
+        )
+        servers = {
+            "cc_executor-style WebSocket": (
+                baseline_url,
+                lambda: _vm_hwm_mb(baseline_pid),
+                "benchmarks/peers/ws_executor.py: the design without Redis and hooks; RSS: its server",
+            ),
+            "cc_executor (real)": (peer.url, lambda: _vm_hwm_mb(peer.server_pid), real_note),
+        }
+        counts = (ctx.pick(30, 3), ctx.pick(3, 1))
+        ways = trio.run(_all_ways, thread, folder, commands, servers, counts)
+        redis_mb = _vm_hwm_mb(peer.redis_pid) or 0.0
+        ways["cc_executor (real)"]["notes"] += f" (its Redis: {redis_mb:.1f} MB more)"
+    if peer.leftovers:
+        raise RuntimeError(f"cc_executor left processes {peer.leftovers} (killed)")
+    ways["llminst API"]["rss_mb"] = api_rss
+    return ways
 
 
 def run(ctx: Context, *, peer: str | None) -> dict[str, Any]:
