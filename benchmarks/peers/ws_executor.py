@@ -391,6 +391,8 @@ class ExecutorClient:
                 return Execution(exit_code, stdout, stderr, pid, first_stdout_at)
             elif method == "process.error":
                 raise ExecutionError(message["params"].get("error", "process error"))
+            elif method == "ping":  # the real cc_executor closes a session that never answers
+                await self.websocket.send(_dumps({"jsonrpc": JSONRPC_VERSION, "method": "pong"}))
 
 
 def claude_result_text(lines: list[str]) -> str | None:

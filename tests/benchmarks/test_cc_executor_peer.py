@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,3 +169,33 @@ def test_one_call_through_the_real_cc_executor_returns_the_commands_output(
     assert not [pid for pid in pids if is_alive(pid)]
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", REDIS_PORT)) != 0
+
+
+async def _calls_for(url: str, command: str, seconds: float) -> int:
+    """Calls one after another on one connection for `seconds`; how many answered."""
+    answered = 0
+    async with ExecutorClient.connect(url) as client:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            execution = await client.execute(command)
+            assert execution.exit_code == 0, execution.stderr
+            answered += 1
+    return answered
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CONFIGURED, reason=f"opt-in: set ${ENV_VAR} (see above)")
+def test_a_kept_connection_answers_the_real_cc_executors_heartbeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cc_executor sends a JSON-RPC `ping` every WEBSOCKET_HEARTBEAT_INTERVAL seconds and closes
+    a session without a `pong` for two intervals (the benchmark's kept connection was cut after
+    90 s); with a 1-s interval, 5 s of calls on one connection all answer."""
+    import asyncio
+
+    assert CONFIGURED is not None
+    monkeypatch.setenv("WEBSOCKET_HEARTBEAT_INTERVAL", "1")
+    with open_cc_executor(CONFIGURED, tmp_path) as peer:
+        answered = asyncio.run(_calls_for(peer.url, "echo hello", 5.0))
+    assert answered >= 2
+    assert peer.leftovers == []
