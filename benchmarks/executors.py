@@ -48,6 +48,9 @@ TITLE = "cc_executor (real) vs llminst"
 CONCURRENT = 20
 SLOW_S = 1.0
 WARMUP = 2  # calls before the measured ones, for every way
+# Sent with each WebSocket execute: the real cc_executor otherwise takes a timeout its Redis
+# model estimated from earlier runs, and after the fast calls it cut a 1-s call of a burst off.
+EXECUTE_TIMEOUT_S = 600
 ONE_SHOT_ARGS = (
     "-p",
     "--dangerously-skip-permissions",
@@ -304,7 +307,7 @@ async def _ws_way(
 
     async def execute(client: ExecutorClient, argv: list[str], prompt: str) -> tuple[float, float]:
         started = time.perf_counter()
-        execution = await client.execute(shlex.join(_argv(argv, prompt)))
+        execution = await client.execute(shlex.join(_argv(argv, prompt)), EXECUTE_TIMEOUT_S)
         done = time.perf_counter()
         _check(prompt, claude_result_text(execution.stdout))
         return _ms(started, done), _ms(started, execution.first_stdout_at or done)
@@ -401,7 +404,8 @@ def measure(ctx: Context, path: str) -> dict[str, Timed]:
         thread = stack.enter_context(AsyncioThread())
         real_note = (
             f"grahama1970/cc_executor from {peer.tree.name} (uvicorn, its hooks, Redis "
-            f"127.0.0.1:6379); cold start {peer.cold_start_s:.2f} s; RSS: its server"
+            f"127.0.0.1:6379); execute with timeout {EXECUTE_TIMEOUT_S} s (else its Redis model "
+            f"cuts calls off); cold start {peer.cold_start_s:.2f} s; RSS: its server"
         )
         servers = {
             "cc_executor-style WebSocket": (

@@ -360,13 +360,18 @@ class ExecutorClient:
                 raise ExecutionError(f"expected a connected notification, got {greeting}")
             yield cls(websocket, greeting["params"]["session_id"])
 
-    async def execute(self, command: str) -> Execution:
+    async def execute(self, command: str, timeout_s: int | None = None) -> Execution:
+        """Run `command`; `timeout_s` is sent as ``params.timeout`` (the real cc_executor's
+        stream timeout; without it, it estimates one from its Redis history)."""
         self._next_id += 1
         request_id = self._next_id
+        params: dict[str, Any] = {"command": command}
+        if timeout_s is not None:
+            params["timeout"] = timeout_s
         request = {
             "jsonrpc": JSONRPC_VERSION,
             "method": "execute",
-            "params": {"command": command},
+            "params": params,
             "id": request_id,
         }
         await self.websocket.send(_dumps(request))
