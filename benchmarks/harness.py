@@ -7,7 +7,8 @@ is recorded with its error and the run goes on; the exit status is then 1.
 
 A smoke run (tiny counts) or a partial one (``--only``) writes to a fresh temporary folder unless
 ``--out`` names another; a smoke run refuses to write into the committed ``benchmarks/results/``. ``LLMINST_BENCH_STANDIN=python``
-uses the Python stand-in even where a C compiler exists.
+uses the Python stand-in even where a C compiler exists. The ``cc_executor`` section runs the
+real peer only with ``--cc-executor PATH`` or ``$LLMINST_CC_EXECUTOR``; else it says how.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from llminst import configure_logging
 
 from . import report
 from .common import ROOT, Context
+from .peers.cc_executor import configured_path
 from .standins import StandIn, build_standin
 
 __all__ = ["SECTIONS", "main"]
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
-# name -> module (each has `async def run(ctx) -> dict`; peers is synchronous, see peer_table).
+# name -> module (each has `async def run(ctx) -> dict`; peers and cc_executor are synchronous).
 SECTIONS = {
     "overhead": "overhead",
     "latency": "latency",
@@ -49,6 +51,7 @@ SECTIONS = {
     "memory": "memory",
     "warm": "warm",
     "peers": "peer_table",
+    "cc_executor": "executors",
 }
 
 
@@ -60,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="tiny counts (about a minute)")
     parser.add_argument(
         "--only", help=f"comma-separated sections to run (default all: {', '.join(SECTIONS)})"
+    )
+    parser.add_argument(
+        "--cc-executor",
+        metavar="PATH",
+        help="the real cc_executor (its unpacked tree or .tar.gz) for the cc_executor section "
+        "(default $LLMINST_CC_EXECUTOR; without it the section is skipped)",
     )
     parser.add_argument(
         "--out",
@@ -99,7 +108,9 @@ def raise_open_file_limit() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def _run_section(name: str, ctx: Context, results: dict[str, Any]) -> dict[str, Any]:
+def _run_section(
+    name: str, ctx: Context, results: dict[str, Any], cc_executor: str | None = None
+) -> dict[str, Any]:
     """Run one section in a fresh interpreter (`_section_worker`) and return its result.
 
     A fresh process per section keeps one section's heap (200 MB of throughput text), threads
@@ -113,6 +124,7 @@ def _run_section(name: str, ctx: Context, results: dict[str, Any]) -> dict[str, 
         "workdir": str(ctx.workdir),
         "smoke": ctx.smoke,
         "raw_ms": report._get(results, "overhead", "data", "methods", "raw", "median"),
+        "cc_executor": cc_executor,
     }
     result_path = ctx.workdir / f"section-{name}.json"
     result_path.unlink(missing_ok=True)
@@ -135,6 +147,8 @@ def _section_worker(spec_json: str, result_path: str) -> None:
     module = importlib.import_module(f"benchmarks.{SECTIONS[spec['section']]}")
     if spec["section"] == "peers":
         result = module.run(ctx, raw_ms=spec["raw_ms"])
+    elif spec["section"] == "cc_executor":
+        result = module.run(ctx, peer=spec["cc_executor"])
     else:
         result = trio.run(module.run, ctx)
     Path(result_path).write_text(json.dumps(result))
@@ -146,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     out = _out_dir(args.out, args.smoke, partial=len(names) < len(SECTIONS))
     out.mkdir(parents=True, exist_ok=True)
     soft, _ = raise_open_file_limit()  # inherited by every section's process
+    cc_executor = configured_path(args.cc_executor)
     started = time.perf_counter()
     results: dict[str, Any] = {}
     failed = False
@@ -161,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             load = os.getloadavg()[0]
             try:
-                section = _run_section(name, ctx, results)
+                section = _run_section(name, ctx, results, cc_executor)
             except Exception as exc:
                 failed = True
                 traceback.print_exc()

@@ -325,10 +325,23 @@ def readme_block(report: dict[str, Any], results_dir: str = "benchmarks/results"
         "",
         *_markdown_table(_TARGET_COLUMNS, _targets_rows(report)),
         "",
+        *_real_peer_lines(report),
         f"![concurrency scaling and per-call time by method]({results_dir}/latest.png)",
         README_END,
     ]
     return "\n".join(lines)
+
+
+def _real_peer_lines(report: dict[str, Any]) -> list[str]:
+    """The cc_executor section's table (notes left out) when the run measured the real peer."""
+    section = _get(report, "sections", "cc_executor")
+    if not section or not _get(section, "data", "available") or not section.get("tables"):
+        return []
+    tab = section["tables"][0]
+    keep = [i for i, column in enumerate(tab["columns"]) if column != "notes"]
+    columns = [tab["columns"][i] for i in keep]
+    rows = [[row[i] for i in keep] for row in tab["rows"]]
+    return [f"{section['title']}, same command, same run:", "", *_markdown_table(columns, rows), ""]
 
 
 def update_readme(path: Path, report: dict[str, Any]) -> None:

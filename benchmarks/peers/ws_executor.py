@@ -340,6 +340,7 @@ class Execution:
     stdout: list[str]
     stderr: list[str]
     pid: int | None
+    first_stdout_at: float | None = None  # time.perf_counter() when the first stdout line came
 
 
 class ExecutorClient:
@@ -359,19 +360,25 @@ class ExecutorClient:
                 raise ExecutionError(f"expected a connected notification, got {greeting}")
             yield cls(websocket, greeting["params"]["session_id"])
 
-    async def execute(self, command: str) -> Execution:
+    async def execute(self, command: str, timeout_s: int | None = None) -> Execution:
+        """Run `command`; `timeout_s` is sent as ``params.timeout`` (the real cc_executor's
+        stream timeout; without it, it estimates one from its Redis history)."""
         self._next_id += 1
         request_id = self._next_id
+        params: dict[str, Any] = {"command": command}
+        if timeout_s is not None:
+            params["timeout"] = timeout_s
         request = {
             "jsonrpc": JSONRPC_VERSION,
             "method": "execute",
-            "params": {"command": command},
+            "params": params,
             "id": request_id,
         }
         await self.websocket.send(_dumps(request))
         stdout: list[str] = []
         stderr: list[str] = []
         pid: int | None = None
+        first_stdout_at: float | None = None
         while True:
             message = json.loads(await self.websocket.recv())
             method = message.get("method")
@@ -381,11 +388,16 @@ class ExecutorClient:
                 pid = message["result"].get("pid")
             elif method == "process.output":
                 params = message["params"]
+                if params.get("type") == "stdout" and first_stdout_at is None:
+                    first_stdout_at = time.perf_counter()
                 (stdout if params.get("type") == "stdout" else stderr).append(params["data"])
             elif method == "process.completed":
-                return Execution(message["params"].get("exit_code"), stdout, stderr, pid)
+                exit_code = message["params"].get("exit_code")
+                return Execution(exit_code, stdout, stderr, pid, first_stdout_at)
             elif method == "process.error":
                 raise ExecutionError(message["params"].get("error", "process error"))
+            elif method == "ping":  # the real cc_executor closes a session that never answers
+                await self.websocket.send(_dumps({"jsonrpc": JSONRPC_VERSION, "method": "pong"}))
 
 
 def claude_result_text(lines: list[str]) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         text=True,
         timeout=300,
         cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "LLMINST_CC_EXECUTOR"},  # CI: no peer
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert time.monotonic() - started < 240
@@ -67,6 +69,7 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         "memory",
         "warm",
         "peers",
+        "cc_executor",
     ]
     for name, section in sections.items():
         assert "error" not in section, (name, section.get("error"))
@@ -115,6 +118,8 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
         assert first["unavailable"] is None and all(_positive(t) for t in first["per_call_ms"])
     else:
         assert "peers: not available (" in markdown
+    assert sections["cc_executor"]["data"]["available"] is False  # opt-in: skipped, saying how
+    assert "skipped: no cc_executor configured" in markdown
 
     targets = {t["target"]: t for t in report["targets"]}
     assert len(targets) == 8
