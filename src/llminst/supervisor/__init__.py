@@ -57,6 +57,7 @@ from .._core.result import CallResult
 from .._core.spec import BudgetSettings, ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
+from ..replicas import ReplicaLink
 from ..store import CallStore, MemoryStore
 from . import fanout, reaper
 from .budgets import BudgetKeeper
@@ -613,6 +614,7 @@ async def open_supervisor(
     available_memory_mb: Callable[[], float | None] = read_available_mb,
     budget: BudgetSettings = BudgetSettings(),  # noqa: B008 - frozen, as above
     watch_cancels: bool | None = None,
+    replicas: ReplicaLink | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -646,6 +648,10 @@ async def open_supervisor(
         watch_cancels: while calls run, read `store` every 0.2 s for requests from other
             processes to cancel them (`llminst cancel`) and cancel those; None: when `store`
             is one other processes can write (not a `MemoryStore`).
+        replicas: this process among replicas sharing a Redis (`replicas.ReplicaLink`): calls
+            are recorded under its writer id and heartbeat, dead replicas' calls are swept,
+            cancels heard on its bus end calls at once, and models with ``concurrency_scope =
+            "global"`` hold its leases while they run. None: a process on its own.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -653,7 +659,11 @@ async def open_supervisor(
     """
     ensure_logging()
     recorder = Recorder(
-        MemoryStore() if store is None else store, origin=origin, keep_prompts=keep_prompts
+        MemoryStore() if store is None else store,
+        origin=origin,
+        keep_prompts=keep_prompts,
+        writer=None if replicas is None else replicas.writer,
+        health=None if replicas is None else replicas.health,
     )
     cooldowns = CooldownKeeper(recorder.store, wall_clock)
     await cooldowns.load()
@@ -675,10 +685,13 @@ async def open_supervisor(
                 available_memory_mb=available_memory_mb,
                 budget=budget,
             )
-            if _watches_cancels(watch_cancels, store):
+            if _watches_cancels(watch_cancels, store) or replicas is not None:
                 watch = CancelWatch(recorder.store)
                 supervisor._runner.watchers.append(watch)
                 nursery.start_soon(watch.run)
+                if replicas is not None:
+                    supervisor._runner.leases = replicas.leases
+                    await nursery.start(replicas.run, recorder.store, watch.requested)
             try:
                 yield supervisor
             finally:

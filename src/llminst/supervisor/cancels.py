@@ -73,6 +73,11 @@ class CancelWatch:
             await trio.sleep(self.interval_s)
             await self.check()
 
+    def requested(self, call_id: str) -> None:
+        """Someone asked (over the replicas' cancel bus) to cancel `call_id`: end it now if it
+        runs here; an id of another process's call is ignored."""
+        self._abandon([call_id])
+
     async def check(self) -> None:
         """Abandon every running call a cancel request names (one store read)."""
         if not self._calls:
@@ -82,6 +87,9 @@ class CancelWatch:
         except Exception as exc:  # the store failed: the calls must not
             _log.warning("llminst.store.read_failed", what="cancel_requests", error=repr(exc))
             return
+        self._abandon(wanted)
+
+    def _abandon(self, wanted: list[str]) -> None:
         for call_id in wanted:
             call = self._calls.get(call_id)
             if call is not None and not call.abandoned and not call.done.is_set():
