@@ -57,7 +57,7 @@ from .._core.result import CallResult
 from .._core.spec import BudgetSettings, ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
-from ..replicas import ReplicaLink
+from ..replicas import ReplicaLink, StoreHealth
 from ..store import CallStore, MemoryStore
 from . import fanout, reaper
 from .budgets import BudgetKeeper
@@ -152,6 +152,11 @@ class Supervisor:
     def store(self) -> CallStore:
         """Where every call of this supervisor is recorded (`open_supervisor`'s `store`)."""
         return self._recorder.store
+
+    @property
+    def store_health(self) -> StoreHealth:
+        """Whether the store's server can be reached now (`degraded` while Redis is down)."""
+        return self._recorder.health
 
     async def flushed(self) -> None:
         """Wait until every call's record and output so far are written to the store.
