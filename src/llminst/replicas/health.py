@@ -1,10 +1,11 @@
 """`StoreHealth`: whether the store's server can be reached now, told once when that changes.
 
 A store on a server (Redis) can be unreachable for a while: restarted, killed, a network cut.
-Its users (the recorder, sweeps, leases) report each failure and each success here; the first
-failure logs ``llminst.store.degraded`` and raises the `degraded` flag (shown by
-``get_llm_status`` and ``llminst status``), the first success after it logs
-``llminst.store.recovered``. `is_unavailable` tells such a transient failure from a store that
+Its users (the recorder's writes, heartbeats, sweeps, leases, cancels) report each failure and
+each success here, by what they were doing; the first failure logs ``llminst.store.degraded``
+and raises the `degraded` flag (shown by ``get_llm_status``), and once every use that failed
+has worked again (or the heartbeat, which talks to the server every few seconds, got through:
+the server answers) ``llminst.store.recovered`` is logged. `is_unavailable` tells such a transient failure from a store that
 refuses a write for good (a full disk), which is not retried.
 
 What it must never do: log once per failed write (one line per change of state), or treat an
@@ -46,19 +47,28 @@ class StoreHealth:
         self.since: float | None = None  # trio time the store became unreachable
         self.last_error: str | None = None
         self._retry_s = RETRY_FIRST_S
+        self._failing: set[str] = set()  # uses whose last try failed
         self._changed = trio.Event()
 
     def failed(self, exc: BaseException, *, what: str) -> None:
-        """A use of the store failed because its server cannot be reached."""
+        """A use of the store (`what`) failed because its server cannot be reached."""
         self.last_error = repr(exc)
+        self._failing.add(what)
         if not self.degraded:
             self.degraded = True
             self.since = trio.current_time()
             _log.warning("llminst.store.degraded", what=what, error=self.last_error)
             self._notify()
 
-    def succeeded(self) -> None:
-        """A use of the store worked."""
+    def succeeded(self, what: str | None = None) -> None:
+        """A use of the store (`what`) worked; None: the server answers, every use may go on.
+        (A use that reaches another store, a local SQLite file, never clears Redis's flag.)"""
+        if what is None:
+            self._failing.clear()
+        else:
+            self._failing.discard(what)
+        if self._failing:
+            return
         self._retry_s = RETRY_FIRST_S
         if self.degraded:
             down_s = trio.current_time() - (self.since or trio.current_time())

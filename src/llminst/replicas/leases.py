@@ -104,7 +104,7 @@ class GlobalLeases:
                 self.health.failed(exc, what="lease")
                 _log.warning("llminst.lease.unavailable", account=account, error=repr(exc))
                 return None
-            self.health.succeeded()
+            self.health.succeeded("lease")
             if got:
                 self._held[lease_id] = key
                 return lease_id
@@ -145,6 +145,6 @@ class GlobalLeases:
                     raise
                 self.health.failed(exc, what="lease")
                 return
-            self.health.succeeded()
+            self.health.succeeded("lease")
             if not renewed and lease_id in self._held:
                 _log.warning("llminst.lease.lost", key=key, lease=lease_id)

@@ -13,6 +13,7 @@ What it must never do: own the Redis client (its opener closes it), or start any
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,9 @@ class ReplicaLink:
         *,
         health: StoreHealth | None = None,
     ) -> None:
+        # coredis logs every reconnection try at INFO: while Redis is down that is a line per
+        # command; the degraded/recovered pair says it once.
+        logging.getLogger("coredis").setLevel(logging.WARNING)
         self.client = client
         self.writer = writer
         self.settings = settings

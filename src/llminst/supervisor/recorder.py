@@ -264,7 +264,7 @@ class Recorder:
                     continue  # the same write again, so the store gets them in order
                 _log.warning("llminst.store.write_failed", error=repr(exc))
             else:
-                self.health.succeeded()
+                self.health.succeeded("write")
             self._queue.popleft()
             self._written_total += 1
         async with self._written:
