@@ -8,6 +8,7 @@ from pathlib import Path
 
 import trio
 
+from llminst import open_supervisor
 from llminst._core.records import CallRecord, CallState
 from llminst.store.base import CallStore
 
@@ -54,3 +55,30 @@ async def _ended(store: CallStore, call_id: str) -> CallRecord:
             if record is not None and record.state.done:
                 return record
             await trio.sleep(0.05)
+
+
+async def test_supervisor_cancel_on_b_ends_a_call_running_on_a(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """What cancel_llm does on a replica that does not run the call: the request goes through
+    the store and the bus, and B returns once A recorded the call cancelled."""
+    store_path = tmp_path / "calls.sqlite3"
+    config = {
+        "redis": redis_server.url,
+        "store": str(store_path),
+        "settings": FAST,
+        "model": "echo",
+        "prompt": SLOW_WORDS,
+    }
+    async with replica_process(tmp_path, config) as (replica, line):
+        cli = procs.child_with("llminst.echo", parent_pid=replica.pid)
+        async with (
+            local_replica(redis_server.url, store_path, "replica-b:1:1") as (link, store),
+            open_supervisor(store=store, replicas=link) as sup,
+        ):
+            assert await sup.cancel(line["call_id"])
+            assert procs.state(cli) in (None, "Z")
+            record = await store.get_call(line["call_id"])
+            assert not await sup.cancel(line["call_id"])  # already over: nothing to do
+    assert record is not None and record.state is CallState.CANCELLED
+    assert record.output_chars > 0  # its partial output kept

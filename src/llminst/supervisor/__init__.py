@@ -63,7 +63,7 @@ from . import fanout, reaper
 from .budgets import BudgetKeeper
 from .cache import ResponseCache
 from .call import Call, CallRunner
-from .cancels import CancelWatch
+from .cancels import CancelWatch, cancel_elsewhere
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
 from .jobs import Jobs
@@ -143,6 +143,7 @@ class Supervisor:
         self.jobs = Jobs(self._runner, nursery, live)
         """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
+        self._replicas: ReplicaLink | None = None  # set by open_supervisor
         self._sessions = SessionKeeper(recorder.store)
         self._closed = False
 
@@ -186,6 +187,18 @@ class Supervisor:
         """The accounts resting after a rate limit now (calls to their models fail at once
         with ``rate_limited``, or go to a fallback, without starting the CLI)."""
         return self._runner.cooldowns.active()
+
+    async def cancel(self, call_id: str) -> bool:
+        """End a running call wherever it runs: here (`jobs.cancel`), else in the process
+        that records it in the store (another replica: see `cancels.cancel_elsewhere`).
+        False when no such call runs.
+
+        Cancellation: safe; a request already sent stays in the store.
+        """
+        if await self.jobs.cancel(call_id):
+            return True
+        publish = None if self._replicas is None else self._replicas.publish_cancel
+        return await cancel_elsewhere(self.store, call_id, publish=publish)
 
     # -- models ---------------------------------------------------------------------------
 
@@ -695,6 +708,7 @@ async def open_supervisor(
                 supervisor._runner.watchers.append(watch)
                 nursery.start_soon(watch.run)
                 if replicas is not None:
+                    supervisor._replicas = replicas
                     supervisor._runner.leases = replicas.leases
                     await nursery.start(replicas.run, recorder.store, watch.requested)
             try:
