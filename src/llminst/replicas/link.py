@@ -20,6 +20,7 @@ from typing import Any
 import trio
 from attrs import field, frozen
 
+from .._core.spec import Settings
 from ..logs import get_logger
 from ..store.base import CallStore
 from . import cancelbus, heartbeats
@@ -62,6 +63,17 @@ class ReplicaSettings:
                 f"({self.heartbeat_every_s} >= {self.heartbeat_lease_s}); beat a few times "
                 "per lease (e.g. every 3 s for a 10 s lease)"
             )
+
+    @classmethod
+    def of(cls, settings: Settings, *, prefix: str = "llminst") -> ReplicaSettings:
+        """The replica settings a config's ``[settings]`` table chose."""
+        return cls(
+            prefix=prefix,
+            heartbeat_lease_s=settings.heartbeat_lease_s,
+            heartbeat_every_s=settings.heartbeat_every_s,
+            sweep_every_s=settings.replica_sweep_s,
+            concurrency_lease_s=settings.concurrency_lease_s,
+        )
 
 
 class ReplicaLink:
