@@ -86,7 +86,7 @@ async def test_closing_gives_an_unreachable_store_a_bounded_time(
     mock_clock.rate = 100
     store = UnreachableStore()
     store.down = True
-    with capture_logs() as logs:
+    with capture_logs() as logs, trio.fail_after(3600):  # virtual: ~36 s of real time
         async with open_supervisor(store=store) as sup:
             await sup.run("echo", "nobody will know", timeout=86_400)
             closing_at = trio.current_time()
