@@ -2,7 +2,7 @@
 
 `llminst cancel`, `llminst top` and ``cancel_llm`` on any replica write the request to the
 store (`CallStore.request_cancel`) and `publish_cancel` the call's id on
-``<prefix>:cancel``; every replica's `listen` hands each id it hears to `on_cancel`, which ends
+``<prefix>cancel-bus``; every replica's `listen` hands each id it hears to `on_cancel`, which ends
 the call if it runs there. The store's polling (`supervisor.cancels.CancelWatch`, every 0.2 s)
 stays as the fallback for a message lost while Redis was away.
 
@@ -26,7 +26,7 @@ _log = get_logger()
 
 
 def cancel_channel(prefix: str) -> str:
-    return f"{prefix}:cancel"
+    return f"{prefix}cancel-bus"
 
 
 async def publish_cancel(client: Any, prefix: str, call_id: str) -> int:

@@ -1,7 +1,7 @@
 """Global concurrency leases: a model's limit held per account across every replica.
 
 A model with ``concurrency_scope = "global"`` counts its running calls in one Redis sorted
-set per account (``<prefix>:leases:<account>``): each member is a lease id, scored by the time
+set per account (``<prefix>leases:<account>``): each member is a lease id, scored by the time
 (Redis's own clock, so replicas' clocks need not agree) at which it expires. `acquire` runs one
 Lua script that drops expired leases and adds this one only if fewer than the limit remain;
 a call waits (polling, backing off to `poll_max_s`) until one is free. `run` renews every held
@@ -83,7 +83,7 @@ class GlobalLeases:
         self._held: dict[str, tuple[str, int]] = {}  # lease id -> its set's key, its limit
 
     def key(self, account: str) -> str:
-        return f"{self.prefix}:leases:{account}"
+        return f"{self.prefix}leases:{account}"
 
     async def acquire(self, account: str, limit: int) -> str | None:
         """Wait for one of `account`'s `limit` slots; its lease id, or None when Redis cannot

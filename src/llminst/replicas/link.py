@@ -27,7 +27,7 @@ from . import cancelbus, heartbeats
 from .health import StoreHealth, is_unavailable
 from .leases import GlobalLeases
 
-__all__ = ["ReplicaLink", "ReplicaSettings"]
+__all__ = ["ReplicaLink", "ReplicaSettings", "link_for_store"]
 
 _log = get_logger()
 
@@ -42,7 +42,7 @@ class ReplicaSettings:
     """How replicas watch each other.
 
     Attributes:
-        prefix: the prefix of every Redis key and channel (one per deployment).
+        prefix: the prefix of every Redis key and channel (the store's: ``llminst:``).
         heartbeat_lease_s: a writer is dead this long after its last heartbeat.
         heartbeat_every_s: seconds between heartbeats (well under the lease).
         sweep_every_s: seconds between sweeps for dead writers' calls.
@@ -50,7 +50,7 @@ class ReplicaSettings:
             stopped renewing it (renewed every third of it).
     """
 
-    prefix: str = "llminst"
+    prefix: str = "llminst:"
     heartbeat_lease_s: float = field(default=10.0, validator=_positive)
     heartbeat_every_s: float = field(default=3.0, validator=_positive)
     sweep_every_s: float = field(default=5.0, validator=_positive)
@@ -65,7 +65,7 @@ class ReplicaSettings:
             )
 
     @classmethod
-    def of(cls, settings: Settings, *, prefix: str = "llminst") -> ReplicaSettings:
+    def of(cls, settings: Settings, *, prefix: str = "llminst:") -> ReplicaSettings:
         """The replica settings a config's ``[settings]`` table chose."""
         return cls(
             prefix=prefix,
@@ -168,3 +168,16 @@ class ReplicaLink:
         while True:
             await self.sweep(store)
             await trio.sleep(self.settings.sweep_every_s)
+
+
+def link_for_store(store: CallStore, settings: Settings, *, writer: str) -> ReplicaLink | None:
+    """The link a Redis store implies (its client and key prefix, `settings`' times), so
+    every process writing to a shared Redis heartbeats, listens for cancels and holds global
+    leases; None for any other store."""
+    from ..store.redis import RedisStore  # loads without coredis; only a RedisStore needs it
+
+    if not isinstance(store, RedisStore):
+        return None
+    return ReplicaLink(
+        store.client, writer, ReplicaSettings.of(settings, prefix=store.location.prefix)
+    )

@@ -75,6 +75,11 @@ class RedisStore(CallsMixin, OutputMixin, SessionsMixin, SharedMixin):
         _log.debug("llminst.store.redis_connected", server=location.shown)
         return store
 
+    @property
+    def client(self) -> Any:
+        """The coredis client, shared with the replicas' heartbeats, cancel bus and leases."""
+        return self._redis
+
     def _script(self, source: str) -> Any:
         """The registered Lua script of `source` (EVALSHA; loaded once per server)."""
         script = self._scripts.get(source)

@@ -143,6 +143,9 @@ class CallsMixin:
 
     async def request_cancel(self, call_id: str, *, now: float) -> None:
         await self._redis.hsetnx(self._keys.cancel, call_id, repr(float(now)))
+        # The replica running it hears this at once (`replicas.cancelbus`); the hash above
+        # stays for its polling, should the message be lost.
+        await self._redis.publish(self._keys.cancel_bus, call_id)
 
     async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
         if not call_ids:

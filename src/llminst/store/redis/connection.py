@@ -10,7 +10,8 @@ Key layout, every key under the prefix (``llminst:`` by default, ``?prefix=`` in
                      (so a read from offset N starts at ``XRANGE out:ID N+1 +``)
 * ``calls``          sorted set: every call id, scored by ``created_at`` (listing, purge)
 * ``active``         sorted set: the queued and running call ids (``interrupt_running``)
-* ``cancel``         hash: call id -> when its cancel was asked for
+* ``cancel``         hash: call id -> when its cancel was asked for; ``cancel-bus``: the
+                     pub/sub channel each request is also published on
 * ``session:NAME``   string: one `SessionRecord` as JSON; ``sessions``: sorted set by ``updated_at``
 * ``cooldowns``      hash: account -> `CooldownRecord` as JSON
 * ``cache:KEY``      string: a `CachedAnswer` as JSON, expiring with it (``EX``); ``cache``:
@@ -230,6 +231,7 @@ class Keys:
         self.calls = prefix + "calls"
         self.active = prefix + "active"
         self.cancel = prefix + "cancel"
+        self.cancel_bus = prefix + "cancel-bus"  # pub/sub channel (`replicas.cancelbus`)
         self.sessions = prefix + "sessions"
         self.cooldowns = prefix + "cooldowns"
         self.cache_index = prefix + "cache"
