@@ -666,7 +666,8 @@ async def open_supervisor(
             ``budget_exceeded`` (spent, limit, reset time) before any process starts.
         watch_cancels: while calls run, read `store` every 0.2 s for requests from other
             processes to cancel them (`llminst cancel`) and cancel those; None: when `store`
-            is one other processes can write (not a `MemoryStore`).
+            is one other processes can write (not a `MemoryStore`). With `replicas`, requests
+            heard on their cancel bus end calls at once either way.
         replicas: this process among replicas sharing a Redis (`replicas.ReplicaLink`): calls
             are recorded under its writer id and heartbeat, dead replicas' calls are swept,
             cancels heard on its bus end calls at once, and models with ``concurrency_scope =
@@ -707,10 +708,12 @@ async def open_supervisor(
                 available_memory_mb=available_memory_mb,
                 budget=budget,
             )
-            if _watches_cancels(watch_cancels, store) or replicas is not None:
+            polls = _watches_cancels(watch_cancels, store)
+            if polls or replicas is not None:
                 watch = CancelWatch(recorder.store)
                 supervisor._runner.watchers.append(watch)
-                nursery.start_soon(watch.run)
+                if polls:
+                    nursery.start_soon(watch.run)
                 if replicas is not None:
                     supervisor._replicas = replicas
                     supervisor._runner.leases = replicas.leases
