@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
+from structlog.testing import capture_logs
 
 from llminst import Settings, open_supervisor
 from llminst._core.records import CallRecord, CallState
@@ -107,3 +108,56 @@ async def test_a_cancel_asked_through_the_store_reaches_the_running_replica_at_o
         assert procs.state(cli) in (None, "Z")
     assert "at the request of another process" in str(stream.error)
     print(f"llminst cancel through the Redis store -> tree gone in {latency_s * 1000:.0f} ms")
+
+
+async def _call_through_outage(
+    redis_server: RedisServer, outage: Callable[[], object], *, back: Callable[[], object]
+) -> tuple[str, CallRecord | None, str, list[str]]:
+    """Run a streaming echo call on the Redis store, with `outage` mid-call and `back` once
+    the call has answered; the answer, and the record and output the store holds after."""
+    with capture_logs() as logs:
+        async with (
+            open_store(redis_server.url) as store,
+            open_supervisor(store=store, settings=FAST) as sup,
+        ):
+            async with sup.open_stream("echo", "[[echo:delay=0.1]] " + WORDS, timeout=600) as s:
+                events = s.events()
+                await events.__anext__()  # running, its record written
+                await events.__anext__()  # some text streamed
+                outage()
+                async for _ in events:
+                    pass
+            answer = s.result.output
+            back()
+            with trio.fail_after(60):
+                while sup.store_health.degraded or sup.store_health.outages == 0:  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            await sup.flushed()
+            (record,) = await store.list_calls(limit=5)
+            output = await store.read_output(record.call_id)
+    return answer, record, output, [entry["event"] for entry in logs]
+
+
+async def test_redis_restarted_empty_mid_call_costs_neither_answer_nor_record(
+    redis_server: RedisServer,
+) -> None:
+    answer, record, output, events = await _call_through_outage(
+        redis_server, redis_server.restart, back=lambda: None
+    )
+    assert answer == WORDS
+    assert record is not None and record.state is CallState.SUCCEEDED
+    assert output == answer and record.output_chars == len(answer)
+    assert "llminst.store.call_rewritten" in events
+
+
+async def test_redis_killed_then_started_mid_call_costs_neither_answer_nor_record(
+    redis_server: RedisServer,
+) -> None:
+    answer, record, output, events = await _call_through_outage(
+        redis_server, redis_server.kill, back=redis_server.start
+    )
+    assert answer == WORDS
+    assert record is not None and record.state is CallState.SUCCEEDED
+    assert output == answer and record.output_chars == len(answer)
+    assert events.count("llminst.store.degraded") == 1
+    assert events.count("llminst.store.recovered") == 1
