@@ -39,22 +39,19 @@ async def listen(
     client: Any,
     prefix: str,
     on_cancel: Callable[[str], None],
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    subscribed: trio.Event,
 ) -> None:
     """Pass every call id published on the cancel channel to `on_cancel`, forever.
 
-    `task_status.started()` is called once the first subscription is in place, so a request
-    published after `nursery.start(listen, ...)` returns is heard.
+    `subscribed` is set once the first subscription is in place, so a request published
+    after it is heard. (While Redis cannot be reached, coredis keeps trying to subscribe;
+    the store's polling covers meanwhile.)
     """
     channel = cancel_channel(prefix)
-    started = False
     while True:
         try:
             async with client.pubsub(channels=[channel], ignore_subscribe_messages=True) as pubsub:
-                if not started:
-                    started = True
-                    task_status.started()
+                subscribed.set()
                 async for message in pubsub:
                     if message.get("type") == "message":
                         on_cancel(str(message["data"]))
@@ -62,7 +59,4 @@ async def listen(
             if not is_unavailable(exc):
                 raise
             _log.warning("llminst.replica.cancel_listener_lost", error=repr(exc))
-            if not started:  # Redis is down at start: polling covers until it is back
-                started = True
-                task_status.started()
             await trio.sleep(RETRY_MAX_S)

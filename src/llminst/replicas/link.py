@@ -31,6 +31,10 @@ __all__ = ["ReplicaLink", "ReplicaSettings", "link_for_store"]
 
 _log = get_logger()
 
+# How long opening a supervisor waits for the cancel bus's subscription (Redis away: the
+# store's polling covers until it is in place).
+SUBSCRIBE_WAIT_S = 5.0
+
 
 def _positive(_instance: object, attribute: Any, value: float) -> None:
     if not value > 0:
@@ -147,7 +151,8 @@ class ReplicaLink:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Beat, sweep, listen for cancels and renew leases until cancelled; started once the
-        first heartbeat was tried and the cancel listener subscribed.
+        first heartbeat was tried and the cancel listener subscribed (or `SUBSCRIBE_WAIT_S`
+        passed).
 
         Cancellation: the heartbeat key is dropped (shielded), so the others know at once
         that this writer's calls ended.
@@ -155,7 +160,11 @@ class ReplicaLink:
         try:
             async with trio.open_nursery() as nursery:
                 await self.heartbeat.beat()
-                await nursery.start(cancelbus.listen, self.client, self.settings.prefix, on_cancel)
+                subscribed = trio.Event()
+                prefix = self.settings.prefix
+                nursery.start_soon(cancelbus.listen, self.client, prefix, on_cancel, subscribed)
+                with trio.move_on_after(SUBSCRIBE_WAIT_S):  # Redis away: calls must not wait
+                    await subscribed.wait()
                 nursery.start_soon(self.heartbeat.run)
                 nursery.start_soon(self._sweep_forever, store)
                 nursery.start_soon(self.leases.run)
