@@ -141,7 +141,7 @@ class Supervisor:
             ),
             warm=self._warm,
         )
-        self.jobs = Jobs(self._runner, nursery, live)
+        self.jobs = Jobs(self._runner, nursery, live, recorder.store)
         """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
         self._replicas: ReplicaLink | None = None  # set by open_supervisor
