@@ -14,7 +14,7 @@ from llminst.store.base import CallStore
 
 from ..support import procs
 from ..support.redis import RedisServer
-from .conftest import FAST, local_replica, replica_process
+from ..support.replicas import FAST, local_replica, replica_process
 
 SLOW_WORDS = "[[echo:delay=0.3]] " + " ".join(f"w{i}" for i in range(400))
 

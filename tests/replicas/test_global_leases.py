@@ -18,7 +18,7 @@ from ..support.models import models_with
 from ..support.paths import FAKECLI
 from ..support.procs import read_pids, state
 from ..support.redis import RedisServer
-from .conftest import FAST, local_replica, replica_process
+from ..support.replicas import FAST, local_replica, replica_process
 
 LIMIT = 2
 CALLS = 5

@@ -13,7 +13,7 @@ from llminst import open_supervisor
 
 from ..support.paths import FAKECLI
 from ..support.redis import RedisServer
-from .conftest import FAST, local_replica, replica_process
+from ..support.replicas import FAST, local_replica, replica_process
 
 
 async def test_a_long_poll_on_b_waits_for_news_of_a_job_on_a(

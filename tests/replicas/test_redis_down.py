@@ -20,7 +20,7 @@ from llminst.replicas import cancelbus
 
 from ..support.models import models_with
 from ..support.redis import RedisServer
-from .conftest import local_replica
+from ..support.replicas import local_replica
 
 SLOW = "[[echo:delay=0.05]] " + " ".join(f"w{i}" for i in range(40))
 GLOBAL_ECHO = attrs.evolve(BUILTIN_MODELS["echo"], concurrency_scope="global", max_concurrency=1)

@@ -1,4 +1,4 @@
-"""Replicas on one real redis-server: a replica in a process of its own (`replica_process`),
+"""Replicas on one real redis-server for the tests: a replica in a process of its own (`replica_process`),
 and one in the test's own process (`local_replica`), each with its own store handle on one
 shared SQLite file (the store's backend does not matter to these mechanisms)."""
 
@@ -22,7 +22,7 @@ from llminst.replicas import ReplicaLink, ReplicaSettings
 from llminst.store.base import CallStore
 from llminst.store.opening import open_store
 
-from ..support.paths import REPLICA, ROOT
+from .paths import REPLICA, ROOT
 
 FAST = {"heartbeat_lease_s": 1.0, "heartbeat_every_s": 0.2, "sweep_every_s": 0.2}
 
