@@ -4,6 +4,7 @@ shared SQLite file (the store's backend does not matter to these mechanisms)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -23,6 +24,7 @@ from llminst.store.base import CallStore
 from llminst.store.opening import open_store
 
 from .paths import REPLICA, ROOT
+from .procs import descendants
 
 FAST = {"heartbeat_lease_s": 1.0, "heartbeat_every_s": 0.2, "sweep_every_s": 0.2}
 
@@ -61,6 +63,10 @@ async def replica_process(
         yield process, json.loads(line)
     finally:
         if process.returncode is None:
+            # Its CLIs too: a test that failed before ending them must leave nothing behind.
+            for pid, _state in descendants(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             process.send_signal(signal.SIGKILL)
         with trio.CancelScope(shield=True):
             await process.wait()
