@@ -86,6 +86,7 @@ CONTRACT = {
         "install_hint",
         "max_attempts",
         "max_concurrency",
+        "concurrency_scope",
         "cwd",
         "version_command",
         "system_prompt_args",

@@ -204,9 +204,11 @@ def split_model_name(model: str) -> tuple[str, str | None]:
 
 
 def store_path(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and not (value == "memory" or value.startswith(("/", "~"))):
+    if value is not None and not (
+        value == "memory" or value.startswith(("/", "~", "redis://", "rediss://"))
+    ):
         raise FieldValueError(
             attribute.name,
-            f"{attribute.name} must be an absolute path, a path starting with ~, or "
-            f'"memory"; got {value!r}',
+            f"{attribute.name} must be an absolute path, a path starting with ~, "
+            f'"memory" or a redis:// URL; got {value!r}',
         )

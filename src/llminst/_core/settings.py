@@ -9,9 +9,11 @@ from __future__ import annotations
 from attrs import field, frozen
 
 from .fieldchecks import (
+    FieldValueError,
     each_non_empty,
     each_non_empty_path,
     finite_non_negative,
+    finite_positive,
     non_negative,
     optional_finite_non_negative,
     positive,
@@ -47,6 +49,12 @@ class Settings:
         memory_reserve_mb: memory (MB) kept free for everything else on the machine.
         warm_memory_mb: the most resident memory all warm processes together may hold
             (models' ``warm``); a process that would pass it is not started.
+        heartbeat_lease_s: with a Redis store, how long after its last heartbeat a replica
+            counts as dead (its running calls become ``interrupted``).
+        heartbeat_every_s: seconds between a replica's heartbeats (under `heartbeat_lease_s`).
+        replica_sweep_s: seconds between a replica's looks for dead replicas' calls.
+        concurrency_lease_s: how long a global concurrency slot (``concurrency_scope =
+            "global"``) outlives a replica that stopped renewing it (crashed).
     """
 
     default_max_concurrency: int = field(default=8, validator=positive)
@@ -57,6 +65,19 @@ class Settings:
     memory_admission: bool = True
     memory_reserve_mb: int = field(default=256, validator=non_negative)
     warm_memory_mb: int = field(default=2048, validator=positive)
+    heartbeat_lease_s: float = field(default=10.0, validator=finite_positive)
+    heartbeat_every_s: float = field(default=3.0, validator=finite_positive)
+    replica_sweep_s: float = field(default=5.0, validator=finite_positive)
+    concurrency_lease_s: float = field(default=30.0, validator=finite_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_every_s >= self.heartbeat_lease_s:
+            raise FieldValueError(
+                "heartbeat_every_s",
+                f"heartbeat_every_s ({self.heartbeat_every_s}) must be shorter than "
+                f"heartbeat_lease_s ({self.heartbeat_lease_s}): beat a few times per lease "
+                "(e.g. every 3 s for a 10 s lease)",
+            )
 
 
 @frozen(kw_only=True)
@@ -104,7 +125,8 @@ class StoreSettings:
     """What a config file's ``[store]`` table may set: where calls are recorded.
 
     Attributes:
-        path: the store's SQLite file (``~`` expanded), or ``"memory"`` to keep nothing on disk;
+        path: the store's SQLite file (``~`` expanded), ``"memory"`` to keep nothing on disk, or
+            a ``redis://HOST:PORT/DB`` URL (a store replicas share);
             None: ``llminst.sqlite3`` in the user data directory. ``--store`` overrides it.
         keep_prompts: keep each call's prompt in its record (false: the answer only).
         retention_days: calls older than this are deleted when a store is opened.

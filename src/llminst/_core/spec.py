@@ -154,6 +154,18 @@ def _valid_history_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple
         )
 
 
+CONCURRENCY_SCOPES = ("local", "global")
+
+
+def _concurrency_scope(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in CONCURRENCY_SCOPES:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must be 'local' (per llminst process) or 'global' (per account "
+            f"across the replicas sharing a Redis store), got {value!r}",
+        )
+
+
 def _warm_needs_stream_json(inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     non_negative(inst, attribute, value)
     if value and inst.prompt_mode is not PromptMode.STREAM_JSON:
@@ -252,6 +264,10 @@ class ModelSpec:
         timeout_category: the default category (the prompt may raise it).
         max_attempts: attempts including the first, for rate limits.
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
+        concurrency_scope: where `max_concurrency` holds: ``local`` (default: in each llminst
+            process) or ``global`` (per account across every replica sharing a Redis store,
+            with leases that a crashed replica's slots return from; the local limit holds
+            too). Without replicas ``global`` is the same as ``local``.
         cwd: the working directory of the CLI (None: the server's); a call's own ``cwd``
             replaces it.
         resume_args: args that continue the CLI's own session in a later call of an llminst
@@ -337,6 +353,7 @@ class ModelSpec:
     timeout_category: TimeoutCategory = TimeoutCategory.NORMAL
     max_attempts: int = field(default=3, validator=positive)
     max_concurrency: int | None = field(default=None, validator=positive)
+    concurrency_scope: str = field(default="local", validator=_concurrency_scope)
     cwd: str | None = None
     version_command: tuple[str, ...] | None = field(
         default=None, converter=attrs.converters.optional(to_tuple)

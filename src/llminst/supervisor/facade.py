@@ -25,10 +25,12 @@ from .._core.request import CallRequest, resolve_model
 from .._core.result import CallResult
 from .._core.spec import BudgetSettings, ModelSpec, Settings
 from .._core.status import ModelStatus
+from ..replicas import ReplicaLink, StoreHealth
 from ..store import CallStore
 from . import fanout
 from .assembly import build_runner
 from .callstate import count_by_model
+from .cancels import cancel_elsewhere
 from .cooldowns import CooldownKeeper
 from .handover import Handover
 from .jobs import Jobs
@@ -87,9 +89,10 @@ class Supervisor:
             budget=budget,
         )
         self._capabilities, self._warm = runner.capabilities, runner.warm_pool()
-        self.jobs = Jobs(self._runner, nursery, live)
+        self.jobs = Jobs(self._runner, nursery, live, recorder.store)
         """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
+        self._replicas: ReplicaLink | None = None  # set by open_supervisor
         self._handover = Handover(self._runner, nursery, SessionKeeper(recorder.store), self.jobs)
         self._closed = False
 
@@ -99,6 +102,11 @@ class Supervisor:
     def store(self) -> CallStore:
         """Where every call of this supervisor is recorded (`open_supervisor`'s `store`)."""
         return self._recorder.store
+
+    @property
+    def store_health(self) -> StoreHealth:
+        """Whether the store's server can be reached now (`degraded` while Redis is down)."""
+        return self._recorder.health
 
     async def flushed(self) -> None:
         """Wait until every call's record and output so far are written to the store.
@@ -128,6 +136,18 @@ class Supervisor:
         """The accounts resting after a rate limit now (calls to their models fail at once
         with ``rate_limited``, or go to a fallback, without starting the CLI)."""
         return self._runner.cooldowns.active()
+
+    async def cancel(self, call_id: str) -> bool:
+        """End a running call wherever it runs: here (`jobs.cancel`), else in the process
+        that records it in the store (another replica: see `cancels.cancel_elsewhere`).
+        False when no such call runs.
+
+        Cancellation: safe; a request already sent stays in the store.
+        """
+        if await self.jobs.cancel(call_id):
+            return True
+        publish = None if self._replicas is None else self._replicas.publish_cancel
+        return await cancel_elsewhere(self.store, call_id, publish=publish)
 
     # -- models ---------------------------------------------------------------------------
 

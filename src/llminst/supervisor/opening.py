@@ -20,13 +20,15 @@ from .._core.builtins import BUILTIN_MODELS
 from .._core.records import CallOrigin
 from .._core.spec import BudgetSettings, ModelSpec, Settings
 from ..logs import ensure_logging
+from ..replicas import ReplicaLink
+from ..replicas.link import link_for_store
 from ..store import CallStore, MemoryStore
 from . import reaper
 from .cancels import CancelWatch
 from .cooldowns import CooldownKeeper
 from .facade import CONSTRUCTED_BY_OPEN_SUPERVISOR, Supervisor
 from .memory import read_available_mb
-from .recorder import Recorder
+from .recorder import Recorder, writer_identity
 
 __all__ = ["open_supervisor"]
 
@@ -48,6 +50,7 @@ async def open_supervisor(
     available_memory_mb: Callable[[], float | None] = read_available_mb,
     budget: BudgetSettings = BudgetSettings(),  # noqa: B008 - frozen, as above
     watch_cancels: bool | None = None,
+    replicas: ReplicaLink | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -80,15 +83,27 @@ async def open_supervisor(
             ``budget_exceeded`` (spent, limit, reset time) before any process starts.
         watch_cancels: while calls run, read `store` every 0.2 s for requests from other
             processes to cancel them (`llminst cancel`) and cancel those; None: when `store`
-            is one other processes can write (not a `MemoryStore`).
+            is one other processes can write (not a `MemoryStore`). With `replicas`, requests
+            heard on their cancel bus end calls at once either way.
+        replicas: this process among replicas sharing a Redis (`replicas.ReplicaLink`): calls
+            are recorded under its writer id and heartbeat, dead replicas' calls are swept,
+            cancels heard on its bus end calls at once, and models with ``concurrency_scope =
+            "global"`` hold its leases while they run. None: the link a Redis `store`
+            implies (`replicas.link_for_store`), else a process on its own.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
     before the block is left.
     """
     ensure_logging()
+    if replicas is None and store is not None:
+        replicas = link_for_store(store, settings, writer=writer_identity())
     recorder = Recorder(
-        MemoryStore() if store is None else store, origin=origin, keep_prompts=keep_prompts
+        MemoryStore() if store is None else store,
+        origin=origin,
+        keep_prompts=keep_prompts,
+        writer=None if replicas is None else replicas.writer,
+        health=None if replicas is None else replicas.health,
     )
     cooldowns = CooldownKeeper(recorder.store, wall_clock)
     await cooldowns.load()
@@ -110,10 +125,16 @@ async def open_supervisor(
                 available_memory_mb=available_memory_mb,
                 budget=budget,
             )
-            if _watches_cancels(watch_cancels, store):
+            polls = _watches_cancels(watch_cancels, store)
+            if polls or replicas is not None:
                 watch = CancelWatch(recorder.store)
                 supervisor._runner.watchers.append(watch)
-                nursery.start_soon(watch.run)
+                if polls:
+                    nursery.start_soon(watch.run)
+                if replicas is not None:
+                    supervisor._replicas = replicas
+                    supervisor._runner.leases = replicas.leases
+                    await nursery.start(replicas.run, recorder.store, watch.requested)
             try:
                 yield supervisor
             finally:
