@@ -148,7 +148,7 @@ async def test_idle_warm_processes_are_retired(tmp_path: Path) -> None:
             # The pid is gone once reaped; the pool logs the retirement after it has also swept
             # the tree's escapees, which a loaded machine may not have done yet.
             with trio.fail_after(60):
-                while not any(e["event"] == "llminst.warm.retired" for e in logs):
+                while not any(e["event"] == "llminst.warm.retired" for e in logs):  # noqa: ASYNC110
                     await trio.sleep(0.01)
         assert sup.warm_ready("fake") == []
 
