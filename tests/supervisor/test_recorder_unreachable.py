@@ -45,7 +45,9 @@ async def test_calls_written_while_the_store_was_down_arrive_when_it_is_back() -
     assert events.count("llminst.store.degraded") == 1
     assert events.count("llminst.store.recovered") == 1
     assert "llminst.store.write_failed" not in events
-    assert store.failures > 1  # tried again, not dropped
+    # A write met the store down and was tried again, not dropped: the records above arrived.
+    # (How many tries failed depends on how fast the calls ran against the backoff.)
+    assert store.failures >= 1
 
 
 async def test_closing_gives_an_unreachable_store_a_bounded_time(
