@@ -25,7 +25,7 @@ import json
 import os
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,8 @@ from tests.realcli.fake_openai_chat import FakeOpenAIChat
 from tests.realcli.fake_openai_responses import FakeResponses, codex_config_toml
 from tests.realcli.install import CACHE, CLIS
 
-from llminst import BUILTIN_MODELS, open_supervisor
+from llminst import BUILTIN_MODELS, ModelSpec, open_supervisor
+from llminst.supervisor import procfs
 
 from . import procs
 from .capacity_estimate import (
@@ -53,7 +54,7 @@ from .capacity_estimate import (
 from .common import Context, serve_argv, table, write_config
 from .stats import summarize
 
-__all__ = ["CLI_MODELS", "TITLE", "locate_bin", "run"]
+__all__ = ["CLI_MODELS", "TITLE", "locate_bin", "measure_calls", "report", "run", "skipped"]
 
 TITLE = "Capacity: per-call cost of each real CLI, and calls per second for 1, 10 and 100 machines"
 # The CLI (install.CLIS key) -> the llminst model that runs it against its fake API.
@@ -95,8 +96,11 @@ async def run(ctx: Context) -> dict[str, Any]:
     measured = {}
     with _fake_apis() as apis:
         for name in names:
-            env = _cli_env(name, folder, ctx.workdir / "capacity" / name, apis)
-            measured[name] = await _measure_cli(name, env, calls)
+            scratch = ctx.workdir / "capacity" / name
+            env = _cli_env(name, folder, scratch, apis)
+            measured[name] = await measure_calls(
+                CLI_MODELS[name], models=BUILTIN_MODELS, env=env, calls=calls, cwd=scratch / "work"
+            )
     server = await _measure_server(ctx, calls=ctx.pick(100, 10))
     note = f"Not measured: {_skip_line(folder, missing)}." if missing else ""
     return report(measured, server, note=note)
@@ -164,31 +168,41 @@ async def _wait_reaped() -> int:
     RUSAGE_CHILDREN only once it is reaped. Returns how many were still there."""
     with trio.move_on_after(REAP_WAIT_S):
         while True:  # polled: the kernel tells nobody when a reaper is done
-            if not procs.procfs.self_children():
+            if not procfs.self_children():
                 break
             await trio.sleep(0.02)
-    return len(procs.procfs.self_children())
+    return len(procfs.self_children())
 
 
-async def _measure_cli(name: str, env: dict[str, str], calls: int) -> dict[str, Any]:
-    """One warm-up call, then `calls` calls one at a time: CPU, peak RSS and wall of each."""
-    model = CLI_MODELS[name]
+async def measure_calls(
+    model: str,
+    *,
+    models: Mapping[str, ModelSpec],
+    env: Mapping[str, str],
+    calls: int,
+    cwd: Path,
+) -> dict[str, Any]:
+    """One warm-up call, then `calls` calls of `model` one at a time through `Supervisor.run`
+    (subreaper on): each call's tree CPU, peak RSS and wall time, summarized.
+
+    Raises:
+        RuntimeError: a call failed or answered nothing (its figures would be meaningless).
+    """
     cpu: list[float] = []
     rss: list[float] = []
     wall: list[float] = []
     leftovers = 0
-    cwd = env["HOME"].removesuffix("home") + "work"
-    async with open_supervisor(models=BUILTIN_MODELS, base_env=env, subreaper=True) as sup:
+    async with open_supervisor(models=models, base_env=env, subreaper=True) as supervisor:
         for number in range(calls + 1):
             await _wait_reaped()
             before, start = _children_cpu_s(), time.perf_counter()
-            result = await sup.run(
+            result = await supervisor.run(
                 model, f"capacity probe {number}", timeout=CALL_TIMEOUT_S, cache=False, cwd=cwd
             )
             elapsed = time.perf_counter() - start
             leftovers += await _wait_reaped()
             if not result.success or not result.output.strip():
-                raise RuntimeError(f"{name} ({model}) failed: {result.error or result.stderr_tail}")
+                raise RuntimeError(f"{model} failed: {result.error or result.stderr_tail}")
             if number == 0:
                 continue  # the warm-up: first-run caches, the version probe
             cpu.append(_children_cpu_s() - before)

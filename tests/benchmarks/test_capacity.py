@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.capacity import CLI_MODELS, locate_bin
+from benchmarks.capacity import CLI_MODELS, locate_bin, measure_calls
 from benchmarks.capacity import report as capacity_report
 from benchmarks.capacity_estimate import (
     REDIS_OPS_PER_CALL,
@@ -26,6 +26,8 @@ from benchmarks.capacity_estimate import (
 )
 from benchmarks.harness import _selected, default_sections
 from benchmarks.report import render_markdown
+
+from llminst import ModelSpec
 
 from ..realcli.harness import locate_clis
 from ..realcli.install import CLIS
@@ -185,6 +187,41 @@ def test_section_without_clis_skips_with_a_clear_line(tmp_path: Path) -> None:
     )
     section = json.loads((tmp_path / "out" / "latest.json").read_text())["sections"]["capacity"]
     assert section["data"]["available"] is False
+
+
+# --- the measurement, on a stand-in ----------------------------------------------------------
+
+# A CLI whose work is done by its child: the child burns CPU_S of CPU time and holds HOLD_MB of
+# touched memory, the leader waits for it and answers. Nothing is measured in the leader itself.
+CPU_S, HOLD_MB = 0.4, 120
+BUSY_CHILD = f"""
+import subprocess, sys
+child = (
+    "import time\\n"
+    "block = bytearray({HOLD_MB} * 2**20)\\n"
+    "for i in range(0, len(block), 4096): block[i] = 1\\n"
+    "while time.process_time() < {CPU_S}: pass\\n"
+    "time.sleep(0.4)\\n"
+)
+subprocess.run([sys.executable, "-c", child], check=True)
+print("answered")
+"""
+
+
+async def test_measure_calls_counts_the_whole_tree(tmp_path: Path) -> None:
+    """A child's CPU and memory are the call's: CPU >= what the child burned, peak RSS >= what
+    it held, one figure per measured call (the warm-up left out), nothing left unreaped."""
+    spec = ModelSpec(name="busy", command=(sys.executable, "-c", BUSY_CHILD))
+
+    figures = await measure_calls(
+        "busy", models={"busy": spec}, env=dict(os.environ), calls=2, cwd=tmp_path
+    )
+
+    assert figures["cpu_s"]["n"] == figures["peak_rss_mb"]["n"] == figures["wall_s"]["n"] == 2
+    assert figures["cpu_s"]["min"] >= CPU_S
+    assert figures["peak_rss_mb"]["min"] >= HOLD_MB
+    assert figures["wall_s"]["min"] >= 0.4  # the child's hold, at least
+    assert figures["children_left_unreaped"] == 0
 
 
 # --- the real CLIs -------------------------------------------------------------------------------
