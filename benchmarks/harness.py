@@ -7,7 +7,10 @@ is recorded with its error and the run goes on; the exit status is then 1.
 
 A smoke run (tiny counts) or a partial one (``--only``) writes to a fresh temporary folder unless
 ``--out`` names another; a smoke run refuses to write into the committed ``benchmarks/results/``. ``LLMINST_BENCH_STANDIN=python``
-uses the Python stand-in even where a C compiler exists.
+uses the Python stand-in even where a C compiler exists. Opt-in sections (`OPT_IN`: they need
+what CI lacks) run only when ``--only`` names them; run alone, they write ``NAME.md`` and
+``NAME.json`` (``capacity.md``) into the results folder, never replacing ``latest.*`` or the
+README's block.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from . import report
 from .common import ROOT, Context
 from .standins import StandIn, build_standin
 
-__all__ = ["OPT_IN", "SECTIONS", "default_sections", "main"]
+__all__ = ["OPT_IN", "SECTIONS", "default_sections", "main", "results_stem"]
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 # name -> module (each has `async def run(ctx) -> dict`; peers is synchronous, see peer_table).
@@ -72,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         type=Path,
-        help=f"output folder (default {DEFAULT_OUT}; a smoke or --only run: a temporary folder)",
+        help=(
+            f"output folder (default {DEFAULT_OUT}; a smoke or --only run: a temporary "
+            "folder, but for opt-in sections alone, which write NAME.md and NAME.json there)"
+        ),
     )
     return parser
 
@@ -80,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
 def default_sections() -> list[str]:
     """What a run without ``--only`` measures: every section but the opt-in ones."""
     return [n for n in SECTIONS if n not in OPT_IN]
+
+
+def results_stem(names: list[str]) -> str:
+    """The results files' name: ``latest`` (.md, .json, .png), or for a run of opt-in
+    sections alone their names (``capacity.md``), so it never replaces the default run's."""
+    if names and set(names) <= OPT_IN:
+        return "-".join(names)
+    return "latest"
 
 
 def _selected(only: str | None) -> list[str]:
@@ -156,7 +170,10 @@ def _section_worker(spec_json: str, result_path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     names = _selected(args.only)
-    out = _out_dir(args.out, args.smoke, partial=names != default_sections())
+    stem = results_stem(names)
+    # A run of opt-in sections alone keeps its own results file beside the committed ones.
+    partial = names != default_sections() and stem == "latest"
+    out = _out_dir(args.out, args.smoke, partial=partial)
     out.mkdir(parents=True, exist_ok=True)
     soft, _ = raise_open_file_limit()  # inherited by every section's process
     started = time.perf_counter()
@@ -186,18 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     head["total time"] = f"{time.perf_counter() - started:.0f} s"
     head["load average at end"] = _load()
     full = {"header": head, "targets": report.targets(results), "sections": results}
-    chart = out / "latest.png"
+    chart = out / f"{stem}.png"
     try:
         has_chart = report.write_chart(chart, full)
     except ImportError as exc:  # matplotlib comes with the `bench` extra
         print(f"no chart: {exc}; pip install -e '.[bench]'", file=sys.stderr)
         has_chart, failed = False, True
-    report.write_json(out / "latest.json", full)
-    report.write_markdown(out / "latest.md", full, chart.name if has_chart else None)
-    if out.resolve() == DEFAULT_OUT and not failed:
+    report.write_json(out / f"{stem}.json", full)
+    report.write_markdown(out / f"{stem}.md", full, chart.name if has_chart else None)
+    if out.resolve() == DEFAULT_OUT and not failed and names == default_sections():
         report.update_readme(DEFAULT_OUT.parent.parent / "README.md", full)
     _print_targets(full["targets"])
-    print(f"results: {out / 'latest.md'}")
+    print(f"results: {out / f'{stem}.md'}")
     return 1 if failed else 0
 
 

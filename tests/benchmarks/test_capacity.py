@@ -24,7 +24,7 @@ from benchmarks.capacity_estimate import (
     estimate,
     redis_ops_per_call,
 )
-from benchmarks.harness import _selected, default_sections
+from benchmarks.harness import _selected, default_sections, results_stem
 from benchmarks.report import render_markdown
 
 from llminst import ModelSpec
@@ -145,10 +145,13 @@ def test_report_tables_come_from_the_figures(monkeypatch: pytest.MonkeyPatch) ->
 # --- opt-in and skipping -------------------------------------------------------------------------
 
 
-def test_capacity_is_opt_in() -> None:
-    """A plain run leaves it out (CI has no real CLIs); --only names it."""
+def test_capacity_is_opt_in_and_keeps_its_own_results_file() -> None:
+    """A plain run leaves it out (CI has no real CLIs); --only names it; run alone it writes
+    capacity.md / .json, never the default run's latest.*."""
     assert "capacity" not in _selected(None) == default_sections()
     assert _selected("capacity") == ["capacity"]
+    assert results_stem(["capacity"]) == "capacity"
+    assert results_stem(default_sections()) == results_stem(["overhead", "capacity"]) == "latest"
 
 
 def test_locate_bin_lists_the_missing_clis(tmp_path: Path) -> None:
@@ -179,13 +182,13 @@ def test_section_without_clis_skips_with_a_clear_line(tmp_path: Path) -> None:
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
-    markdown = (tmp_path / "out" / "latest.md").read_text()
+    markdown = (tmp_path / "out" / "capacity.md").read_text()
     names = " ".join(CLI_MODELS)
     assert (
         f"capacity: skipped (not installed in {empty}: {', '.join(CLI_MODELS)} (run "
         f"`python tests/realcli/install.py {names}`" in markdown
     )
-    section = json.loads((tmp_path / "out" / "latest.json").read_text())["sections"]["capacity"]
+    section = json.loads((tmp_path / "out" / "capacity.json").read_text())["sections"]["capacity"]
     assert section["data"]["available"] is False
 
 
@@ -245,7 +248,7 @@ def test_smoke_run_measures_every_real_cli(tmp_path: Path) -> None:
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
-    data = json.loads((out / "latest.json").read_text())["sections"]["capacity"]["data"]
+    data = json.loads((out / "capacity.json").read_text())["sections"]["capacity"]["data"]
     assert list(data["clis"]) == list(CLI_MODELS)
     for name, figures in data["clis"].items():
         for key in ("cpu_s", "peak_rss_mb", "wall_s"):
