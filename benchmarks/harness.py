@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} done in {section['elapsed_s']:.1f} s", file=sys.stderr)
     head["total time"] = f"{time.perf_counter() - started:.0f} s"
     head["load average at end"] = _load()
-    full = {"header": head, "targets": report.targets(results), "sections": results}
+    goals = report.targets(results) if stem == "latest" else []  # none for opt-in sections
+    full = {"header": head, "targets": goals, "sections": results}
     chart = out / f"{stem}.png"
     try:
         has_chart = report.write_chart(chart, full)
