@@ -8,7 +8,10 @@ is recorded with its error and the run goes on; the exit status is then 1.
 A smoke run (tiny counts) or a partial one (``--only``) writes to a fresh temporary folder unless
 ``--out`` names another; a smoke run refuses to write into the committed ``benchmarks/results/``. ``LLMINST_BENCH_STANDIN=python``
 uses the Python stand-in even where a C compiler exists. The ``cc_executor`` section runs the
-real peer only with ``--cc-executor PATH`` or ``$LLMINST_CC_EXECUTOR``; else it says how.
+real peer only with ``--cc-executor PATH`` or ``$LLMINST_CC_EXECUTOR``; else it says how. Opt-in sections (`OPT_IN`: they need
+what CI lacks) run only when ``--only`` names them; run alone, they write ``NAME.md`` and
+``NAME.json`` (``capacity.md``) into the results folder, never replacing ``latest.*`` or the
+README's block.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from .common import ROOT, Context
 from .peers.cc_executor import configured_path
 from .standins import StandIn, build_standin
 
-__all__ = ["SECTIONS", "main"]
+__all__ = ["OPT_IN", "SECTIONS", "default_sections", "main", "results_stem"]
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 # name -> module (each has `async def run(ctx) -> dict`; peers and cc_executor are synchronous).
@@ -52,7 +55,11 @@ SECTIONS = {
     "warm": "warm",
     "peers": "peer_table",
     "cc_executor": "executors",
+    "capacity": "capacity",
 }
+# Sections a plain run leaves out: they need what CI does not have (the real CLIs); `--only`
+# names them.
+OPT_IN = frozenset({"capacity"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny counts (about a minute)")
     parser.add_argument(
-        "--only", help=f"comma-separated sections to run (default all: {', '.join(SECTIONS)})"
+        "--only",
+        help=(
+            f"comma-separated sections to run (default: {', '.join(default_sections())}; "
+            f"opt-in: {', '.join(sorted(OPT_IN))})"
+        ),
     )
     parser.add_argument(
         "--cc-executor",
@@ -73,14 +84,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         type=Path,
-        help=f"output folder (default {DEFAULT_OUT}; a smoke or --only run: a temporary folder)",
+        help=(
+            f"output folder (default {DEFAULT_OUT}; a smoke or --only run: a temporary "
+            "folder, but for opt-in sections alone, which write NAME.md and NAME.json there)"
+        ),
     )
     return parser
 
 
+def default_sections() -> list[str]:
+    """What a run without ``--only`` measures: every section but the opt-in ones."""
+    return [n for n in SECTIONS if n not in OPT_IN]
+
+
+def results_stem(names: list[str]) -> str:
+    """The results files' name: ``latest`` (.md, .json, .png), or for a run of opt-in
+    sections alone their names (``capacity.md``), so it never replaces the default run's."""
+    if names and set(names) <= OPT_IN:
+        return "-".join(names)
+    return "latest"
+
+
 def _selected(only: str | None) -> list[str]:
     if not only:
-        return list(SECTIONS)
+        return default_sections()
     names = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
@@ -157,7 +184,10 @@ def _section_worker(spec_json: str, result_path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     names = _selected(args.only)
-    out = _out_dir(args.out, args.smoke, partial=len(names) < len(SECTIONS))
+    stem = results_stem(names)
+    # A run of opt-in sections alone keeps its own results file beside the committed ones.
+    partial = names != default_sections() and stem == "latest"
+    out = _out_dir(args.out, args.smoke, partial=partial)
     out.mkdir(parents=True, exist_ok=True)
     soft, _ = raise_open_file_limit()  # inherited by every section's process
     cc_executor = configured_path(args.cc_executor)
@@ -187,19 +217,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} done in {section['elapsed_s']:.1f} s", file=sys.stderr)
     head["total time"] = f"{time.perf_counter() - started:.0f} s"
     head["load average at end"] = _load()
-    full = {"header": head, "targets": report.targets(results), "sections": results}
-    chart = out / "latest.png"
+    goals = report.targets(results) if stem == "latest" else []  # none for opt-in sections
+    full = {"header": head, "targets": goals, "sections": results}
+    chart = out / f"{stem}.png"
     try:
         has_chart = report.write_chart(chart, full)
     except ImportError as exc:  # matplotlib comes with the `bench` extra
         print(f"no chart: {exc}; pip install -e '.[bench]'", file=sys.stderr)
         has_chart, failed = False, True
-    report.write_json(out / "latest.json", full)
-    report.write_markdown(out / "latest.md", full, chart.name if has_chart else None)
-    if out.resolve() == DEFAULT_OUT and not failed:
+    report.write_json(out / f"{stem}.json", full)
+    report.write_markdown(out / f"{stem}.md", full, chart.name if has_chart else None)
+    if out.resolve() == DEFAULT_OUT and not failed and names == default_sections():
         report.update_readme(DEFAULT_OUT.parent.parent / "README.md", full)
     _print_targets(full["targets"])
-    print(f"results: {out / 'latest.md'}")
+    print(f"results: {out / f'{stem}.md'}")
     return 1 if failed else 0
 
 
