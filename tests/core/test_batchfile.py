@@ -58,7 +58,7 @@ def test_an_item_without_a_model_needs_a_default() -> None:
 
 
 def test_an_empty_file_is_refused_with_an_example_line() -> None:
-    with pytest.raises(InvalidInputError, match="no items.*one JSON object per line"):
+    with pytest.raises(InvalidInputError, match=r"no items.*one JSON object per line"):
         parse_batch("\n  \n", default_model="echo")
 
 

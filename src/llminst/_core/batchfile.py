@@ -301,4 +301,3 @@ def _session(value: object, number: int) -> str | None:
 
 def _line_error(number: int, problem: str) -> InvalidInputError:
     return InvalidInputError(f"line {number}: {problem}")
-

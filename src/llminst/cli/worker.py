@@ -1,0 +1,68 @@
+"""`llminst worker`: take the items of every batch queued on a Redis (``llminst batch FILE
+--store redis://...``) and run them, until a signal stops it (exit 128 + the signal).
+
+It runs at most ``--parallel`` items at once, each through the supervisor (the model's
+concurrency limit and memory admission gate it); results go to Redis, the calls to the call
+store. An item whose worker died is taken over by another after ``--claim-timeout`` seconds.
+What it must never do: start a process itself, or run without a Redis URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from .._core.records import CallOrigin
+from ..batch.redis import open_redis_batch_queue, redacted
+from ..batch.runner import run_worker
+from ..store import open_store
+from ..supervisor import open_supervisor
+from .batch import is_redis_url, redis_call_store_spec
+from .common import Setup, store_spec
+
+__all__ = ["worker"]
+
+
+async def worker(args: argparse.Namespace, setup: Setup) -> int:
+    url = store_spec(args, setup)
+    if not is_redis_url(url):
+        print(
+            "llminst: invalid_input: llminst worker takes its work from Redis: pass --store "
+            "redis://HOST:PORT/DB (without Redis, llminst batch FILE runs a batch itself)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.claim_timeout <= 0 or args.parallel < 1:
+        print(
+            "llminst: invalid_input: --claim-timeout must be > 0 seconds and --parallel >= 1",
+            file=sys.stderr,
+        )
+        return 2
+    assert url is not None
+    name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+    async with (
+        open_redis_batch_queue(url) as queue,
+        open_store(
+            redis_call_store_spec(setup), retention_days=setup.store.retention_days
+        ) as store,
+        open_supervisor(
+            models=setup.models,
+            settings=setup.settings,
+            subreaper=True,
+            store=store,
+            origin=CallOrigin.BATCH,
+            keep_prompts=setup.store.keep_prompts,
+            budget=setup.budget,
+        ) as supervisor,
+    ):
+        print(f"llminst: worker {name} takes batch items from {redacted(url)}", file=sys.stderr)
+        await run_worker(
+            queue,
+            supervisor,
+            worker=name,
+            parallel=args.parallel,
+            claim_after_s=args.claim_timeout,
+        )
+    return 0
