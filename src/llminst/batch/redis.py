@@ -148,6 +148,11 @@ class RedisBatchQueue:
         kept = await self._redis.hgetall(_key(batch_id, "results"))
         return [ItemResult.from_json(kept[item_id]) for item_id in order if item_id in kept]
 
+    async def running_on(self, batch_id: str, worker: str) -> list[str]:
+        """The items of `batch_id` that `worker` says it runs now."""
+        running = await self._redis.hgetall(_key(batch_id, "running"))
+        return sorted(item_id for item_id, name in running.items() if name == worker)
+
     async def list_batches(self, *, limit: int = 20) -> list[BatchProgress]:
         ids = await self._redis.zrevrange(BATCHES, 0, limit - 1)
         found = [await self.progress(str(batch_id)) for batch_id in ids]

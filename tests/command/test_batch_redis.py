@@ -1,0 +1,176 @@
+"""Batches on Redis: `llminst batch FILE --store redis://...` queues the items, `llminst worker`
+processes run them, and a worker that dies is replaced without any item completing twice.
+
+A real redis-server per test (the `redis_server` fixture), real `llminst worker` processes, and
+the stand-in CLI `batchcli.sh` that records every run in a file, so what ran is counted apart
+from what the workers report. The queue-level tests drive `RedisBatchQueue` directly: a second
+result for an item is refused, a dead worker's entry is claimed after the timeout, a renewed
+one is not.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from llminst._core.batchfile import BatchItem, ItemResult
+from llminst.batch.redis import open_redis_batch_queue
+
+from ..support.batch import counted, results_by_id, write_batch_config, write_batch_file
+from ..support.paths import LLMINST
+from ..support.redis import RedisServer
+
+CLAIM_TIMEOUT_S = 3.0
+
+
+def llminst(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LLMINST, *args], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
+
+
+def items(count: int) -> list[BatchItem]:
+    return [BatchItem(item_id=f"i{n}", prompt=f"p{n}", model="fake") for n in range(count)]
+
+
+async def batch_status(url: str, batch_id: str) -> dict[str, object]:
+    done = await trio.run_process(
+        [*LLMINST, "batch", "status", batch_id, "--json", "--store", url], capture_stdout=True
+    )
+    status: dict[str, object] = json.loads(done.stdout)
+    return status
+
+
+async def wait_for_status(
+    url: str, batch_id: str, reached: Callable[[dict[str, object]], bool]
+) -> None:
+    while True:
+        if reached(await batch_status(url, batch_id)):
+            return
+        await trio.sleep(0.2)
+
+
+@asynccontextmanager
+async def worker(url: str, config: Path, name: str, log: Path) -> AsyncIterator[trio.Process]:
+    with log.open("wb") as err:
+        process = await trio.lowlevel.open_process(
+            [*LLMINST, "worker", "--store", url, "--config", str(config), "--name", name,
+             "--claim-timeout", str(CLAIM_TIMEOUT_S), "--parallel", "4",
+             "--log-level", "info", "--log-format", "json"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
+
+
+def events(log: Path, name: str) -> list[dict[str, object]]:
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == name:
+                found.append(entry)
+    return found
+
+
+async def test_200_prompts_over_two_workers_one_killed_complete_once_each(
+    tmp_path: Path, redis_server: RedisServer, report: Callable[..., None]
+) -> None:
+    fake = write_batch_config(tmp_path, sleep_s=0.2)
+    url = redis_server.url
+    batch_file = write_batch_file(tmp_path / "b.jsonl", 200)
+    queued = llminst("batch", str(batch_file), "--model", "fake", "--id", "big", "--store", url)
+    assert queued.returncode == 0, queued.stderr
+    assert queued.stdout == "big\n"
+    started = time.monotonic()
+    async with (
+        worker(url, fake.config, "wA", tmp_path / "wA.log") as first,
+        worker(url, fake.config, "wB", tmp_path / "wB.log") as second,
+    ):
+        with trio.fail_after(600):
+            await wait_for_status(url, "big", lambda status: int(str(status["done"])) >= 80)
+            held_by_first = await _running_on(url, "big", "wA")
+            first.send_signal(signal.SIGKILL)  # mid-call: its entries stay pending
+            await first.wait()
+            killed_at = time.monotonic()
+            await wait_for_status(url, "big", lambda status: bool(status["finished"]))
+            took = time.monotonic() - started
+            second.send_signal(signal.SIGTERM)
+            await second.wait()
+    assert second.returncode == 128 + signal.SIGTERM
+    assert held_by_first, "worker A ran items when it was killed"
+
+    results = llminst("batch", "results", "big", "--store", url)
+    by_id = results_by_id(results.stdout)
+    assert sorted(by_id) == sorted(f"item-{n}" for n in range(200))
+    assert all(len(rows) == 1 and rows[0]["state"] == "succeeded" for rows in by_id.values())
+    for item_id in held_by_first:  # what A held when it died, B finished
+        assert by_id[item_id][0]["worker"] == "wB"
+    workers = {str(rows[0]["worker"]) for rows in by_id.values()}
+    assert workers == {"wA", "wB"}
+    started_runs = counted(fake.runs, "start")
+    assert set(started_runs) == {f"prompt-{n}" for n in range(200)}
+    twice = sorted(prompt for prompt, times in started_runs.items() if times > 1)
+    duplicates = events(tmp_path / "wB.log", "llminst.batch.duplicate_result")
+    assert duplicates == []  # B never finished an item A had already completed
+    report(
+        f"200-prompt batch over 2 workers, A SIGKILLed at 80+ done holding {len(held_by_first)} "
+        f"item(s): 200/200 completed once each in {took:.1f} s ({time.monotonic() - killed_at:.1f}"
+        f" s after the kill); {len(twice)} item(s) ran twice (A's in-flight calls), 0 "
+        "completed twice",
+        ran_twice=len(twice),
+        held_at_kill=len(held_by_first),
+    )
+    assert len(twice) <= len(held_by_first) + 4  # at most A's in-flight items (--parallel 4)
+
+
+async def _running_on(url: str, batch_id: str, name: str) -> list[str]:
+    async with open_redis_batch_queue(url) as queue:
+        return await queue.running_on(batch_id, name)
+
+
+async def test_a_second_result_for_an_item_is_refused(redis_server: RedisServer) -> None:
+    async with open_redis_batch_queue(redis_server.url) as queue:
+        await queue.create("b", items(2), source="t", now=time.time())
+        claimed = await queue.take("w1", claim_after_s=60, block_s=1)
+        assert claimed is not None and claimed.item.item_id == "i0"
+        first = ItemResult(item_id="i0", model="fake", state="succeeded", answer="1", worker="w1")
+        again = ItemResult(item_id="i0", model="fake", state="succeeded", answer="2", worker="w2")
+        assert await queue.complete(claimed, first)
+        assert not await queue.complete(claimed, again)
+        assert await queue.results("b") == [first]
+        assert await queue.is_done("b", "i0")
+
+
+async def test_a_dead_workers_entry_is_claimed_after_the_timeout_a_renewed_one_is_not(
+    redis_server: RedisServer,
+) -> None:
+    claim_after_s = 3.0
+    async with (
+        open_redis_batch_queue(redis_server.url) as alive,
+        open_redis_batch_queue(redis_server.url) as other,
+    ):
+        await alive.create("b", items(2), source="t", now=time.time())
+        renewed = await alive.take("alive", claim_after_s=claim_after_s, block_s=1)
+        abandoned = await alive.take("dead", claim_after_s=claim_after_s, block_s=1)
+        assert renewed is not None and abandoned is not None
+        assert await other.take("other", claim_after_s=claim_after_s, block_s=0.1) is None
+        await trio.sleep(claim_after_s + 1)
+        await alive.renew("alive", [renewed.handle])  # as run_worker does every third of it
+        taken = await other.take("other", claim_after_s=claim_after_s, block_s=0.1)
+        assert taken is not None and taken.item.item_id == abandoned.item.item_id
+        assert await other.take("other", claim_after_s=claim_after_s, block_s=0.1) is None
