@@ -138,6 +138,20 @@ async def test_200_prompts_over_two_workers_one_killed_complete_once_each(
     assert len(twice) <= len(held_by_first) + 4  # at most A's in-flight items (--parallel 4)
 
 
+async def wait_for_running_on(url: str, batch_id: str, name: str) -> None:
+    while True:
+        if await _running_on(url, batch_id, name):
+            return
+        await trio.sleep(0.1)
+
+
+async def wait_for_events(log: Path, name: str, expected: list[str]) -> None:
+    while True:
+        if len(events(log, name)) >= len(expected):
+            return
+        await trio.sleep(0.2)
+
+
 async def _running_on(url: str, batch_id: str, name: str) -> list[str]:
     async with open_redis_batch_queue(url) as queue:
         return await queue.running_on(batch_id, name)
@@ -170,7 +184,52 @@ async def test_a_dead_workers_entry_is_claimed_after_the_timeout_a_renewed_one_i
         assert renewed is not None and abandoned is not None
         assert await other.take("other", claim_after_s=claim_after_s, block_s=0.1) is None
         await trio.sleep(claim_after_s + 1)
-        await alive.renew("alive", [renewed.handle])  # as run_worker does every third of it
+        assert await alive.renew("alive", [renewed.handle]) == []  # as run_worker does
         taken = await other.take("other", claim_after_s=claim_after_s, block_s=0.1)
         assert taken is not None and taken.item.item_id == abandoned.item.item_id
         assert await other.take("other", claim_after_s=claim_after_s, block_s=0.1) is None
+        # The dead one wakes up: renewing tells it the entry is another's, and leaves it there.
+        assert await alive.renew("dead", [abandoned.handle]) == [abandoned.handle]
+        await trio.sleep(claim_after_s + 1)
+        assert await other.renew("other", [taken.handle]) == []
+        assert await alive.renew("alive", [renewed.handle]) == []
+        assert await alive.take("dead", claim_after_s=claim_after_s, block_s=0.1) is None
+
+
+async def test_a_frozen_worker_is_replaced_and_its_late_results_are_dropped(
+    tmp_path: Path, redis_server: RedisServer, report: Callable[..., None]
+) -> None:
+    fake = write_batch_config(tmp_path, sleep_s=0.3)
+    url = redis_server.url
+    batch_file = write_batch_file(tmp_path / "b.jsonl", 40)
+    queued = llminst("batch", str(batch_file), "--model", "fake", "--id", "fz", "--store", url)
+    assert queued.returncode == 0, queued.stderr
+    async with (
+        worker(url, fake.config, "wA", tmp_path / "wA.log") as first,
+        worker(url, fake.config, "wB", tmp_path / "wB.log") as second,
+    ):
+        with trio.fail_after(600):
+            await wait_for_status(url, "fz", lambda status: int(str(status["done"])) >= 10)
+            await wait_for_running_on(url, "fz", "wA")
+            first.send_signal(signal.SIGSTOP)  # frozen, not dead: its calls run on
+            held_by_first = await _running_on(url, "fz", "wA")
+            await wait_for_status(url, "fz", lambda status: bool(status["finished"]))
+            first.send_signal(signal.SIGCONT)
+            await wait_for_events(
+                tmp_path / "wA.log", "llminst.batch.duplicate_result", held_by_first
+            )
+            for process in (first, second):
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+    assert held_by_first, "worker A ran items when it was frozen"
+    by_id = results_by_id(llminst("batch", "results", "fz", "--store", url).stdout)
+    assert sorted(by_id) == sorted(f"item-{n}" for n in range(40))
+    assert all(len(rows) == 1 for rows in by_id.values())
+    for item_id in held_by_first:
+        assert by_id[item_id][0]["worker"] == "wB"  # B's result came first and stays
+    late = events(tmp_path / "wA.log", "llminst.batch.duplicate_result")
+    assert sorted(str(entry["item"]) for entry in late) == held_by_first
+    report(
+        f"worker A frozen (SIGSTOP) holding {len(held_by_first)} item(s): B took them over "
+        f"after the {CLAIM_TIMEOUT_S:g} s claim timeout; A's late results dropped: {len(late)}",
+    )

@@ -13,7 +13,8 @@ Keys (prefix ``llminst:batch:``):
   sorted set ``batches`` (id by creation time).
 
 A live worker is never robbed: while it runs an item it re-claims that entry for itself
-(XCLAIM with JUSTID, which resets the entry's idle time) every third of the claim timeout, so
+(XCLAIM with JUSTID, which resets the entry's idle time; in a script that first checks with
+XPENDING that the entry is still its own) every third of the claim timeout, so
 only an entry whose worker stopped renewing -- it died, or froze for a whole timeout -- reaches
 the idle time XAUTOCLAIM asks for. If a frozen worker wakes up and finishes anyway, HSETNX keeps
 the one result that came first: an item may run twice, it never completes twice.
@@ -42,6 +43,20 @@ PREFIX = "llminst:batch:"
 STREAM = PREFIX + "stream"
 BATCHES = PREFIX + "batches"
 GROUP = "workers"
+
+# Renew only what is still ours: an entry another worker claimed stays theirs (a plain XCLAIM
+# would take it back). ARGV: group, consumer, entry ids; returns the ids renewed.
+_RENEW = """
+local renewed = {}
+for i = 3, #ARGV do
+  local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #entry > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    table.insert(renewed, ARGV[i])
+  end
+end
+return renewed
+"""
 
 
 @asynccontextmanager
@@ -192,10 +207,14 @@ class RedisBatchQueue:
         await self._redis.hset(_key(claimed.batch_id, "running"), {claimed.item.item_id: worker})
         await self._redis.hincrby(_key(claimed.batch_id, "runs"), claimed.item.item_id, 1)
 
-    async def renew(self, worker: str, handles: Sequence[str]) -> None:
-        """Re-claim `handles` for `worker`, resetting their idle time (they stay ours)."""
-        if handles:
-            await self._redis.xclaim(STREAM, GROUP, worker, 0, list(handles), justid=True)
+    async def renew(self, worker: str, handles: Sequence[str]) -> list[str]:
+        """Re-claim those of `handles` still pending on `worker`, resetting their idle time;
+        returns the ones another worker has taken over (this one froze for a whole timeout)."""
+        if not handles:
+            return []
+        kept = await self._redis.eval(_RENEW, [STREAM], [GROUP, worker, *handles])
+        still = {str(handle) for handle in kept} if isinstance(kept, list | tuple) else set()
+        return [handle for handle in handles if handle not in still]
 
     async def acknowledge(self, claimed: Claimed) -> None:
         """The entry is done with: acknowledge it and forget that it runs."""

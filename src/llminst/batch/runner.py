@@ -122,7 +122,15 @@ async def run_worker(
     async def renew() -> None:
         while True:
             await trio.sleep(claim_after_s / 3)
-            await queue.renew(worker, list(held))
+            for handle in await queue.renew(worker, list(held)):
+                lost = held.get(handle)
+                if lost is not None:  # this worker froze for a whole timeout; its result
+                    _log.warning(  # may still come first (HSETNX keeps one)
+                        "llminst.batch.entry_taken_over",
+                        batch=lost.batch_id,
+                        item=lost.item.item_id,
+                        worker=worker,
+                    )
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(renew)
