@@ -24,6 +24,7 @@ from llminst._core.batchfile import BatchItem, ItemResult
 from llminst.batch.redis import open_redis_batch_queue
 
 from ..support.batch import counted, results_by_id, write_batch_config, write_batch_file
+from ..support.monitor import call_record
 from ..support.paths import LLMINST
 from ..support.redis import RedisServer
 
@@ -233,3 +234,36 @@ async def test_a_frozen_worker_is_replaced_and_its_late_results_are_dropped(
         f"worker A frozen (SIGSTOP) holding {len(held_by_first)} item(s): B took them over "
         f"after the {CLAIM_TIMEOUT_S:g} s claim timeout; A's late results dropped: {len(late)}",
     )
+
+
+async def test_serve_with_worker_runs_batch_items_through_the_servers_supervisor(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    fake = write_batch_config(tmp_path)
+    url = redis_server.url
+    store = tmp_path / "serve.sqlite3"
+    batch_file = write_batch_file(tmp_path / "b.jsonl", 10)
+    queued = llminst("batch", str(batch_file), "--model", "fake", "--id", "sw", "--store", url)
+    assert queued.returncode == 0, queued.stderr
+    server = await trio.lowlevel.open_process(
+        [*LLMINST, "serve", "--config", str(fake.config), "--store", str(store),
+         "--worker", url, "--claim-timeout", str(CLAIM_TIMEOUT_S)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with trio.fail_after(300):
+            await wait_for_status(url, "sw", lambda status: bool(status["finished"]))
+    finally:
+        assert server.stdin is not None
+        await server.stdin.aclose()  # the client goes: the stdio server ends
+        with trio.fail_after(60):
+            await server.wait()
+    assert server.returncode == 0
+    by_id = results_by_id(llminst("batch", "results", "sw", "--store", url).stdout)
+    assert len(by_id) == 10
+    for rows in by_id.values():
+        (row,) = rows
+        assert str(row["worker"]).endswith(f"-{server.pid}")  # the server's own worker
+        assert await call_record(store, str(row["call_id"])) is not None

@@ -201,6 +201,24 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         default=[],
         help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
     )
+    serve.add_argument(
+        "--worker",
+        nargs="?",
+        const="",
+        metavar="REDIS_URL",
+        help="also run the items of batches queued on Redis, as llminst worker does, through "
+        "this server's calls and limits (default URL: --store)",
+    )
+    serve.add_argument(
+        "--worker-parallel", type=int, default=4, help="--worker: items run at once at most"
+    )
+    serve.add_argument(
+        "--claim-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="--worker: take over an item another worker has not renewed for this long",
+    )
     _add_store(serve)
 
 

@@ -22,26 +22,17 @@ from ..supervisor import open_supervisor
 from .batch import is_redis_url, redis_call_store_spec
 from .common import Setup, store_spec
 
-__all__ = ["worker"]
+__all__ = ["default_worker_name", "worker", "worker_problem"]
 
 
 async def worker(args: argparse.Namespace, setup: Setup) -> int:
     url = store_spec(args, setup)
-    if not is_redis_url(url):
-        print(
-            "llminst: invalid_input: llminst worker takes its work from Redis: pass --store "
-            "redis://HOST:PORT/DB (without Redis, llminst batch FILE runs a batch itself)",
-            file=sys.stderr,
-        )
-        return 2
-    if args.claim_timeout <= 0 or args.parallel < 1:
-        print(
-            "llminst: invalid_input: --claim-timeout must be > 0 seconds and --parallel >= 1",
-            file=sys.stderr,
-        )
+    problem = worker_problem(url, parallel=args.parallel, claim_timeout=args.claim_timeout)
+    if problem:
+        print(f"llminst: invalid_input: {problem}", file=sys.stderr)
         return 2
     assert url is not None
-    name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+    name = args.name or default_worker_name()
     async with (
         open_redis_batch_queue(url) as queue,
         open_store(
@@ -66,3 +57,19 @@ async def worker(args: argparse.Namespace, setup: Setup) -> int:
             claim_after_s=args.claim_timeout,
         )
     return 0
+
+
+def worker_problem(url: str | None, *, parallel: int, claim_timeout: float) -> str | None:
+    """What is wrong with a worker's options (None: nothing)."""
+    if not is_redis_url(url):
+        return (
+            "a worker takes its work from Redis: pass --store redis://HOST:PORT/DB (without "
+            "Redis, llminst batch FILE runs a batch itself)"
+        )
+    if claim_timeout <= 0 or parallel < 1:
+        return "--claim-timeout must be > 0 seconds and the parallel items >= 1"
+    return None
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
