@@ -23,7 +23,12 @@ import trio
 from llminst._core.batchfile import BatchItem, ItemResult
 from llminst.batch.redis import open_redis_batch_queue
 
-from ..support.batch import counted, results_by_id, write_batch_config, write_batch_file
+from ..support.batch import (
+    counted,
+    results_by_id,
+    write_batch_config,
+    write_batch_file,
+)
 from ..support.monitor import call_record
 from ..support.paths import LLMINST
 from ..support.redis import RedisServer
@@ -267,3 +272,34 @@ async def test_serve_with_worker_runs_batch_items_through_the_servers_supervisor
         (row,) = rows
         assert str(row["worker"]).endswith(f"-{server.pid}")  # the server's own worker
         assert await call_record(store, str(row["call_id"])) is not None
+
+
+async def test_a_worker_rides_out_a_redis_restart_and_loses_no_answer(
+    tmp_path: Path, report: Callable[..., None]
+) -> None:
+    fake = write_batch_config(tmp_path, sleep_s=0.5)
+    batch_file = write_batch_file(tmp_path / "b.jsonl", 30)
+    with RedisServer(tmp_path / "redis", appendonly=True) as redis:
+        url = redis.url
+        queued = llminst("batch", str(batch_file), "--model", "fake", "--id", "rr", "--store", url)
+        assert queued.returncode == 0, queued.stderr
+        log = tmp_path / "w.log"
+        async with worker(url, fake.config, "w", log) as process:
+            with trio.fail_after(600):
+                await wait_for_status(url, "rr", lambda status: int(str(status["done"])) >= 5)
+                redis.stop()  # calls go on; their results wait for Redis
+                await wait_for_events(log, "llminst.batch.redis_unreachable", ["seen"])
+                await trio.sleep(CLAIM_TIMEOUT_S)  # longer than a claim: no renewal got through
+                redis.start()
+                await wait_for_status(url, "rr", lambda status: bool(status["finished"]))
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+        by_id = results_by_id(llminst("batch", "results", "rr", "--store", url).stdout)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert sorted(by_id) == sorted(f"item-{n}" for n in range(30))
+    assert all(len(rows) == 1 and rows[0]["state"] == "succeeded" for rows in by_id.values())
+    outages = events(log, "llminst.batch.redis_unreachable")
+    assert outages, "the worker saw Redis go"
+    twice = [prompt for prompt, times in counted(fake.runs, "start").items() if times > 1]
+    assert twice == []  # nothing was lost, so nothing ran again
+    report(f"Redis restarted mid-batch: 30/30 completed once, {len(outages)} retry line(s)")

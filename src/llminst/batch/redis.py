@@ -26,23 +26,46 @@ kept, or keep two results for one item.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import coredis
 import coredis.exceptions
+import trio
 
 from .._core.batchfile import BatchItem, BatchProgress, ItemResult, progress_of
 from .._core.errors import ConfigError, InvalidInputError
+from ..logs import get_logger
 from .queue import Claimed
 
-__all__ = ["GROUP", "PREFIX", "RedisBatchQueue", "open_redis_batch_queue", "redacted"]
+T = TypeVar("T")
+
+__all__ = [
+    "GROUP",
+    "PREFIX",
+    "REDIS_DOWN",
+    "RedisBatchQueue",
+    "open_redis_batch_queue",
+    "redacted",
+    "until_redis_answers",
+]
 
 PREFIX = "llminst:batch:"
 STREAM = PREFIX + "stream"
 BATCHES = PREFIX + "batches"
 GROUP = "workers"
+# What a command raises while Redis is down or restarting.
+REDIS_DOWN = (
+    coredis.exceptions.ConnectionError,
+    coredis.exceptions.BusyLoadingError,  # restarted, still reading its append-only file
+    TimeoutError,
+    OSError,
+)
+_RETRY_FIRST_S = 0.2
+_RETRY_MAX_S = 5.0
+
+_log = get_logger()
 
 # Renew only what is still ours: an entry another worker claimed stays theirs (a plain XCLAIM
 # would take it back). ARGV: group, consumer, entry ids; returns the ids renewed.
@@ -85,6 +108,24 @@ async def open_redis_batch_queue(url: str) -> AsyncIterator[RedisBatchQueue]:
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
+
+
+async def until_redis_answers(doing: str, command: Callable[[], Awaitable[T]]) -> T:
+    """Run `command` until Redis answers it: while Redis is down or restarting, wait (0.2 s,
+    doubling to 5 s) and try again, one ``llminst.batch.redis_unreachable`` line each time.
+
+    Cancellation: cancelling the caller ends the wait.
+    """
+    delay = _RETRY_FIRST_S
+    while True:
+        try:
+            return await command()
+        except REDIS_DOWN as exc:
+            _log.warning(
+                "llminst.batch.redis_unreachable", doing=doing, error=str(exc), retry_in_s=delay
+            )
+        await trio.sleep(delay)
+        delay = min(delay * 2, _RETRY_MAX_S)
 
 
 def redacted(url: str) -> str:
@@ -178,9 +219,16 @@ class RedisBatchQueue:
     async def take(self, worker: str, *, claim_after_s: float, block_s: float) -> Claimed | None:
         """One entry for `worker`: one left idle by another worker for longer than
         `claim_after_s`, else a new one (waiting up to `block_s` for one to come)."""
-        claimed = await self._redis.xautoclaim(
-            STREAM, GROUP, worker, int(claim_after_s * 1000), start=self._claim_cursor, count=1
-        )
+        try:
+            claimed = await self._redis.xautoclaim(
+                STREAM, GROUP, worker, int(claim_after_s * 1000), start=self._claim_cursor, count=1
+            )
+        except coredis.exceptions.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            _log.warning("llminst.batch.group_missing", worker=worker)  # a Redis that lost it
+            await self.ensure_group()
+            return None
         self._claim_cursor = str(claimed[0]) if claimed else "0-0"
         entries: list[Any] = list(claimed[1]) if claimed else []
         if not entries:
