@@ -10,6 +10,7 @@ one is not.
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import subprocess
@@ -21,9 +22,14 @@ from pathlib import Path
 import trio
 
 from llminst._core.batchfile import BatchItem, ItemResult
-from llminst.batch.redis import open_redis_batch_queue
+from llminst._core.spec import ModelSpec
+from llminst.batch.queue import Claimed
+from llminst.batch.redis import RedisBatchQueue, open_redis_batch_queue
+from llminst.batch.runner import run_worker
+from llminst.supervisor import open_supervisor
 
 from ..support.batch import (
+    BATCHCLI,
     counted,
     results_by_id,
     write_batch_config,
@@ -303,3 +309,39 @@ async def test_a_worker_rides_out_a_redis_restart_and_loses_no_answer(
     twice = [prompt for prompt, times in counted(fake.runs, "start").items() if times > 1]
     assert twice == []  # nothing was lost, so nothing ran again
     report(f"Redis restarted mid-batch: 30/30 completed once, {len(outages)} retry line(s)")
+
+
+async def test_an_entry_whose_item_has_its_result_is_acknowledged_without_running(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    fake = write_batch_config(tmp_path)
+    spec = ModelSpec(name="fake", command=("sh", BATCHCLI), env={"BATCHCLI_RUNS": str(fake.runs)})
+    async with (
+        open_redis_batch_queue(redis_server.url) as queue,
+        open_supervisor(models={"fake": spec}) as supervisor,
+    ):
+        first, second = items(2)
+        await queue.create("d", [first, second], source="t", now=time.time())
+        elsewhere = ItemResult(item_id="i0", model="fake", state="succeeded", worker="other")
+        assert await queue.complete(Claimed("d", first), elsewhere)  # a duplicate delivery
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                functools.partial(
+                    run_worker, queue, supervisor, worker="w", parallel=2, claim_after_s=60,
+                    block_s=0.2,
+                )
+            )  # fmt: skip
+            with trio.fail_after(120):
+                await wait_until_drained(queue, "d")
+            nursery.cancel_scope.cancel()
+        assert [result.worker for result in await queue.results("d")] == ["other", "w"]
+    assert counted(fake.runs, "start") == {"p1": 1}  # i0 never ran
+
+
+async def wait_until_drained(queue: RedisBatchQueue, batch_id: str) -> None:
+    """Until the batch is finished and every entry taken is acknowledged."""
+    while True:
+        progress = await queue.progress(batch_id)
+        if progress is not None and progress.finished and await queue.unacknowledged() == 0:
+            return
+        await trio.sleep(0.1)

@@ -204,6 +204,11 @@ class RedisBatchQueue:
         kept = await self._redis.hgetall(_key(batch_id, "results"))
         return [ItemResult.from_json(kept[item_id]) for item_id in order if item_id in kept]
 
+    async def unacknowledged(self) -> int:
+        """How many entries (of every batch) workers have taken and not acknowledged."""
+        summary = await self._redis.xpending(STREAM, GROUP)
+        return int(getattr(summary, "pending", 0))
+
     async def running_on(self, batch_id: str, worker: str) -> list[str]:
         """The items of `batch_id` that `worker` says it runs now."""
         running = await self._redis.hgetall(_key(batch_id, "running"))
