@@ -21,11 +21,11 @@ from pathlib import Path
 
 import trio
 
-from llminst._core.batchfile import BatchItem, ItemResult
+from llminst._core.batchfile import BatchItem, BatchProgress, ItemResult
 from llminst._core.spec import ModelSpec
 from llminst.batch.queue import Claimed
 from llminst.batch.redis import RedisBatchQueue, open_redis_batch_queue
-from llminst.batch.runner import run_worker
+from llminst.batch.worker import run_worker
 from llminst.supervisor import open_supervisor
 
 from ..support.batch import (
@@ -113,11 +113,12 @@ async def test_200_prompts_over_two_workers_one_killed_complete_once_each(
         worker(url, fake.config, "wA", tmp_path / "wA.log") as first,
         worker(url, fake.config, "wB", tmp_path / "wB.log") as second,
     ):
-        with trio.fail_after(600):
+        with trio.fail_after(120):
             await wait_for_status(url, "big", lambda status: int(str(status["done"])) >= 80)
-            held_by_first = await _running_on(url, "big", "wA")
+            await wait_for_running_on(url, "big", "wA")
             first.send_signal(signal.SIGKILL)  # mid-call: its entries stay pending
             await first.wait()
+            held_by_first = await _running_on(url, "big", "wA", unfinished=True)
             killed_at = time.monotonic()
             await wait_for_status(url, "big", lambda status: bool(status["finished"]))
             took = time.monotonic() - started
@@ -157,6 +158,33 @@ async def wait_for_running_on(url: str, batch_id: str, name: str) -> None:
         await trio.sleep(0.1)
 
 
+async def wait_for_progress(
+    url: str, batch_id: str, reached: Callable[[BatchProgress], bool]
+) -> None:
+    """As `wait_for_status`, read in this process (no command's start-up between reads)."""
+    async with open_redis_batch_queue(url) as queue:
+        while True:
+            progress = await queue.progress(batch_id)
+            if progress is not None and reached(progress):
+                return
+            await trio.sleep(0.05)
+
+
+async def freeze_while_running(
+    process: trio.Process, url: str, batch_id: str, name: str
+) -> list[str]:
+    """SIGSTOP `process` at a moment it runs items; those items (not those it completed but had
+    not yet acknowledged)."""
+    while True:
+        await wait_for_running_on(url, batch_id, name)
+        process.send_signal(signal.SIGSTOP)  # frozen, not dead: its calls run on
+        held = await _running_on(url, batch_id, name, unfinished=True)
+        if held:
+            return held
+        process.send_signal(signal.SIGCONT)  # caught between items: try again
+        await trio.sleep(0.1)
+
+
 async def wait_for_events(log: Path, name: str, expected: list[str]) -> None:
     while True:
         if len(events(log, name)) >= len(expected):
@@ -164,9 +192,12 @@ async def wait_for_events(log: Path, name: str, expected: list[str]) -> None:
         await trio.sleep(0.2)
 
 
-async def _running_on(url: str, batch_id: str, name: str) -> list[str]:
+async def _running_on(url: str, batch_id: str, name: str, *, unfinished: bool = False) -> list[str]:
     async with open_redis_batch_queue(url) as queue:
-        return await queue.running_on(batch_id, name)
+        running = await queue.running_on(batch_id, name)
+        if unfinished:
+            return [item for item in running if not await queue.is_done(batch_id, item)]
+        return running
 
 
 async def test_a_second_result_for_an_item_is_refused(redis_server: RedisServer) -> None:
@@ -211,7 +242,7 @@ async def test_a_dead_workers_entry_is_claimed_after_the_timeout_a_renewed_one_i
 async def test_a_frozen_worker_is_replaced_and_its_late_results_are_dropped(
     tmp_path: Path, redis_server: RedisServer, report: Callable[..., None]
 ) -> None:
-    fake = write_batch_config(tmp_path, sleep_s=0.3)
+    fake = write_batch_config(tmp_path, sleep_s=1.0)  # a worker is mostly mid-call
     url = redis_server.url
     batch_file = write_batch_file(tmp_path / "b.jsonl", 40)
     queued = llminst("batch", str(batch_file), "--model", "fake", "--id", "fz", "--store", url)
@@ -220,11 +251,9 @@ async def test_a_frozen_worker_is_replaced_and_its_late_results_are_dropped(
         worker(url, fake.config, "wA", tmp_path / "wA.log") as first,
         worker(url, fake.config, "wB", tmp_path / "wB.log") as second,
     ):
-        with trio.fail_after(600):
-            await wait_for_status(url, "fz", lambda status: int(str(status["done"])) >= 10)
-            await wait_for_running_on(url, "fz", "wA")
-            first.send_signal(signal.SIGSTOP)  # frozen, not dead: its calls run on
-            held_by_first = await _running_on(url, "fz", "wA")
+        with trio.fail_after(120):
+            await wait_for_progress(url, "fz", lambda progress: progress.done >= 4)
+            held_by_first = await freeze_while_running(first, url, "fz", "wA")
             await wait_for_status(url, "fz", lambda status: bool(status["finished"]))
             first.send_signal(signal.SIGCONT)
             await wait_for_events(
@@ -264,7 +293,7 @@ async def test_serve_with_worker_runs_batch_items_through_the_servers_supervisor
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        with trio.fail_after(300):
+        with trio.fail_after(120):
             await wait_for_status(url, "sw", lambda status: bool(status["finished"]))
     finally:
         assert server.stdin is not None
@@ -291,7 +320,7 @@ async def test_a_worker_rides_out_a_redis_restart_and_loses_no_answer(
         assert queued.returncode == 0, queued.stderr
         log = tmp_path / "w.log"
         async with worker(url, fake.config, "w", log) as process:
-            with trio.fail_after(600):
+            with trio.fail_after(120):
                 await wait_for_status(url, "rr", lambda status: int(str(status["done"])) >= 5)
                 redis.stop()  # calls go on; their results wait for Redis
                 await wait_for_events(log, "llminst.batch.redis_unreachable", ["seen"])

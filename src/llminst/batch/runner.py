@@ -1,5 +1,5 @@
-"""Running a batch's items: `run_local` (this process, from a `SQLiteBatchQueue`) and
-`run_worker` (one `llminst worker`, from a `RedisBatchQueue`).
+"""Running a batch's items: `run_item` (one item to its result) and `run_local` (a batch in
+this process, from a `SQLiteBatchQueue`); `worker.run_worker` does it from Redis.
 
 Every item runs through `Supervisor.run`, so the model's concurrency limit and the memory
 admission gate it as they gate any call; `parallel` only bounds how many items this process
@@ -13,25 +13,21 @@ or run an item that already has its result.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 
-import coredis.exceptions
 import trio
 
 from .._core.batchfile import BatchItem, ItemResult
 from .._core.errors import LLMError
 from ..logs import get_logger
 from ..supervisor import Supervisor
-from .queue import Claimed
-from .redis import REDIS_DOWN, RedisBatchQueue, until_redis_answers
+from .queue import BatchQueue, Claimed
 from .sqlite import SQLiteBatchQueue
 
-__all__ = ["run_item", "run_local", "run_worker"]
+__all__ = ["LOCAL", "keep_result", "run_item", "run_local"]
 
 LOCAL = "local"
-_RELEASE_WAIT_S = 5.0  # how long a stopping worker tries to say it let an item go
 
 _log = get_logger()
 
@@ -86,7 +82,7 @@ async def run_local(
     async def lane() -> None:
         while (claimed := await queue.take(batch_id)) is not None:
             result = await run_item(supervisor, claimed.item, worker=LOCAL)
-            await _keep(queue, claimed, result)
+            await keep_result(queue, claimed, result)
             on_result(result)
 
     async with trio.open_nursery() as nursery:
@@ -94,114 +90,7 @@ async def run_local(
             nursery.start_soon(lane)
 
 
-async def run_worker(
-    queue: RedisBatchQueue,
-    supervisor: Supervisor,
-    *,
-    worker: str,
-    parallel: int,
-    claim_after_s: float,
-    block_s: float = 1.0,
-) -> None:
-    """Take items from every batch on the queue and run them, `parallel` at a time, until
-    cancelled. Entries this worker holds are re-claimed every third of `claim_after_s`, so no
-    other worker takes them while this one lives. While Redis cannot be reached the worker
-    waits and retries (``llminst.batch.redis_unreachable``): running calls go on, and a
-    finished call's result is kept in memory until Redis takes it.
-
-    Cancellation: running calls are cancelled; their entries stay pending (unacknowledged)
-    for another worker to claim after `claim_after_s`.
-    """
-    await _Worker(queue, supervisor, worker, parallel, claim_after_s, block_s).run()
-
-
-class _Worker:
-    """One `run_worker`: the entries it holds, the slots left, the loops that take and renew."""
-
-    def __init__(
-        self,
-        queue: RedisBatchQueue,
-        supervisor: Supervisor,
-        name: str,
-        parallel: int,
-        claim_after_s: float,
-        block_s: float,
-    ) -> None:
-        self.queue, self.supervisor, self.name = queue, supervisor, name
-        self.parallel, self.claim_after_s, self.block_s = parallel, claim_after_s, block_s
-        self.held: dict[str, Claimed] = {}
-        self.slots = trio.Semaphore(parallel)
-
-    async def run(self) -> None:
-        _log.info("llminst.batch.worker_started", worker=self.name, parallel=self.parallel)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._renew_loop)
-            while True:
-                await self.slots.acquire()
-                claimed = await until_redis_answers(
-                    "take",
-                    lambda: self.queue.take(
-                        self.name, claim_after_s=self.claim_after_s, block_s=self.block_s
-                    ),
-                )
-                if claimed is None or claimed.handle in self.held:
-                    # Nothing new, or one of this worker's own entries that went unrenewed
-                    # while Redis was away: it runs here already (the claim renewed it).
-                    self.slots.release()
-                    continue
-                self.held[claimed.handle] = claimed
-                nursery.start_soon(self._serve, claimed)
-
-    async def _serve(self, claimed: Claimed) -> None:
-        try:
-            await _serve_entry(self.queue, self.supervisor, claimed, self.name)
-        finally:
-            self.held.pop(claimed.handle, None)
-            self.slots.release()
-
-    async def _renew_loop(self) -> None:
-        while True:
-            await trio.sleep(self.claim_after_s / 3)
-            try:
-                lost = await self.queue.renew(self.name, list(self.held))
-            except (*REDIS_DOWN, coredis.exceptions.ResponseError) as exc:
-                _log.warning("llminst.batch.redis_unreachable", doing="renew", error=str(exc))
-                continue
-            for handle in lost:
-                if (claimed := self.held.get(handle)) is not None:
-                    # This worker froze for a whole timeout; its result may still come
-                    # first (HSETNX keeps one).
-                    _log.warning(
-                        "llminst.batch.entry_taken_over",
-                        batch=claimed.batch_id,
-                        item=claimed.item.item_id,
-                        worker=self.name,
-                    )
-
-
-async def _serve_entry(
-    queue: RedisBatchQueue, supervisor: Supervisor, claimed: Claimed, worker: str
-) -> None:
-    item = claimed.item
-    if await until_redis_answers("check", lambda: queue.is_done(claimed.batch_id, item.item_id)):
-        _log.info("llminst.batch.already_done", batch=claimed.batch_id, item=item.item_id)
-        await until_redis_answers("acknowledge", lambda: queue.acknowledge(claimed))
-        return
-    await until_redis_answers("start", lambda: queue.started(claimed, worker))
-    try:
-        result = await run_item(supervisor, item, worker=worker)
-    except BaseException:
-        with trio.move_on_after(_RELEASE_WAIT_S) as scope, contextlib.suppress(*REDIS_DOWN):
-            scope.shield = True
-            await queue.abandoned(claimed)
-        raise
-    await until_redis_answers("keep", lambda: _keep(queue, claimed, result))
-    await until_redis_answers("acknowledge", lambda: queue.acknowledge(claimed))
-
-
-async def _keep(
-    queue: SQLiteBatchQueue | RedisBatchQueue, claimed: Claimed, result: ItemResult
-) -> None:
+async def keep_result(queue: BatchQueue, claimed: Claimed, result: ItemResult) -> None:
     kept = await queue.complete(claimed, result)
     event = "llminst.batch.item_done" if kept else "llminst.batch.duplicate_result"
     _log.info(

@@ -35,7 +35,6 @@ from .._core.batchfile import BatchItem, BatchProgress, ItemResult, parse_batch
 from .._core.errors import InvalidInputError
 from .._core.records import CallOrigin
 from ..batch.queue import BatchQueue
-from ..batch.redis import open_redis_batch_queue
 from ..batch.runner import run_local
 from ..batch.sqlite import SQLiteBatchQueue
 from ..store import store_path
@@ -104,6 +103,8 @@ async def _submit(args: argparse.Namespace, setup: Setup, file: Path, *, extra: 
     batch_id = args.id or _new_batch_id()
     if is_redis_url(spec):
         assert spec is not None
+        from ..batch.redis import open_redis_batch_queue  # coredis: only when used
+
         async with open_redis_batch_queue(spec) as queue:
             await queue.create(batch_id, items, source=str(file), now=time.time())
         _say(f"batch {batch_id}: {len(items)} items queued; llminst worker --store URL runs them")
@@ -182,6 +183,8 @@ async def _any_queue(args: argparse.Namespace, setup: Setup) -> AsyncIterator[Ba
     spec = store_spec(args, setup)
     if is_redis_url(spec):
         assert spec is not None
+        from ..batch.redis import open_redis_batch_queue  # coredis: only when used
+
         async with open_redis_batch_queue(spec) as redis_queue:
             yield redis_queue
     else:

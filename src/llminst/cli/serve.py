@@ -137,7 +137,7 @@ async def _open_worker(
         yield None
         return
     from ..batch.redis import open_redis_batch_queue
-    from ..batch.runner import run_worker
+    from ..batch.worker import run_worker
     from .worker import default_worker_name
 
     async with open_redis_batch_queue(url) as queue:

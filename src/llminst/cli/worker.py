@@ -15,8 +15,6 @@ import socket
 import sys
 
 from .._core.records import CallOrigin
-from ..batch.redis import open_redis_batch_queue, redacted
-from ..batch.runner import run_worker
 from ..store import open_store
 from ..supervisor import open_supervisor
 from .batch import is_redis_url, redis_call_store_spec
@@ -32,6 +30,9 @@ async def worker(args: argparse.Namespace, setup: Setup) -> int:
         print(f"llminst: invalid_input: {problem}", file=sys.stderr)
         return 2
     assert url is not None
+    from ..batch.redis import open_redis_batch_queue, redacted  # coredis: only when used
+    from ..batch.worker import run_worker
+
     name = args.name or default_worker_name()
     async with (
         open_redis_batch_queue(url) as queue,
