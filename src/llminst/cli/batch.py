@@ -136,9 +136,14 @@ async def _run_here(
             await queue.create(batch_id, items, source=source, now=time.time())
         progress = await queue.progress(batch_id)
         assert progress is not None
+        resumable = store_path(store_spec(args, setup)) is not None
         _say(
-            f"batch {batch_id}: {progress.total} items, {progress.done} done; if interrupted, "
-            f"continue with llminst batch resume {batch_id}"
+            f"batch {batch_id}: {progress.total} items, {progress.done} done; "
+            + (
+                f"if interrupted, continue with llminst batch resume {batch_id}"
+                if resumable
+                else "a memory store: an interrupted batch cannot be resumed"
+            )
         )
         async with open_supervisor(
             models=setup.models,
