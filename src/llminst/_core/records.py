@@ -51,6 +51,7 @@ class CallOrigin(enum.StrEnum):
     MCP = "mcp"
     RUN = "run"  # `llminst run`
     LIBRARY = "library"
+    BATCH = "batch"  # `llminst batch` / `llminst worker`
 
 
 @frozen(kw_only=True)

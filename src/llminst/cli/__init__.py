@@ -1,6 +1,7 @@
 """The `llminst` command: `run` a prompt, `compare` models, `serve` MCP, list `models` and
 `sessions`, show `status` and `usage`, `cache clear`, `demo` it all, read the call store
-(`calls`, `show`), watch it live (`top`) and `cancel` a call another llminst process runs.
+(`calls`, `show`), watch it live (`top`), `cancel` a call another llminst process runs, and run JSONL
+`batch`es (here, or on Redis by `worker`s).
 
 Answers go to stdout; logs and live status go to stderr. One module per subcommand (`run`,
 `compare`, `serve`, `inventory` for models and status, `calls` for calls and show, `cancel`,
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from .._core.errors import ConfigError, LLMError
 from ..configfile import load_config, resolve_models
 from ..logs import configure_logging
-from . import calls, cancel, compare, inventory, ledger, run, serve, top
+from . import batch, calls, cancel, compare, inventory, ledger, run, serve, top, worker
 from .common import Setup, run_command
 from .parser import parse_args
 
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "show": calls.show,
         "cancel": cancel.cancel,
         "top": top.top,
+        "batch": batch.batch,
+        "worker": worker.worker,
     }[args.command]
     try:
         return run_command(functools.partial(handler, args, setup))

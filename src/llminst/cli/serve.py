@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .._core.errors import InvalidInputError, LLMError
-from .common import Setup, open_command_store, run_command
+from .common import Setup, open_command_store, run_command, store_spec
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
     from mcp.server import MCPServer
 
     from ..server import ServerOptions
+    from ..supervisor import Supervisor
     from ..transports import HttpListening
 
 __all__ = ["serve"]
@@ -78,20 +81,41 @@ def serve(args: argparse.Namespace, setup: Setup) -> int:
                     "--allow-command NAME (repeatable) or [server] allow_commands in the config "
                     "file, so remote clients cannot make the server run any command"
                 )
-        body = functools.partial(_serve_recorded, options, args, setup)
+        worker_url = _worker_url(args, setup)
+        body = functools.partial(_serve_recorded, options, args, setup, worker_url)
         return run_command(body, who="llminst serve", verb="stopped")
     except LLMError as exc:
         print(f"llminst serve: {exc.kind}: {exc}", file=sys.stderr)
         return 2
 
 
-async def _serve_recorded(options: ServerOptions, args: argparse.Namespace, setup: Setup) -> int:
-    """Open the call store (an unusable one ends serve before it listens), then serve."""
+def _worker_url(args: argparse.Namespace, setup: Setup) -> str | None:
+    """`--worker`'s Redis URL (None without --worker); InvalidInputError if it is not one."""
+    if args.worker is None:
+        return None
+    from .worker import worker_problem
+
+    url: str | None = args.worker or store_spec(args, setup)
+    problem = worker_problem(url, parallel=args.worker_parallel, claim_timeout=args.claim_timeout)
+    if problem:
+        raise InvalidInputError(f"--worker: {problem} (or give the URL: --worker URL)")
+    return url
+
+
+async def _serve_recorded(
+    options: ServerOptions, args: argparse.Namespace, setup: Setup, worker_url: str | None
+) -> int:
+    """Open the call store and the batch queue of --worker (an unusable one ends serve before
+    it listens), then serve."""
     from ..server import create_server
 
-    async with open_command_store(args, setup) as store:
+    async with (
+        open_command_store(args, setup) as store,
+        _open_worker(args, worker_url) as background,
+    ):
         recorded = attrs.evolve(
             options,
+            background=background,
             store=store,
             keep_prompts=setup.store.keep_prompts,
             # Over stdio the client's leaving ends the server: its jobs finish first, so a
@@ -102,6 +126,28 @@ async def _serve_recorded(options: ServerOptions, args: argparse.Namespace, setu
         if args.transport == "http":
             return await _serve_http(server, args)
         return await _serve_stdio(server)
+
+
+@contextlib.asynccontextmanager
+async def _open_worker(
+    args: argparse.Namespace, url: str | None
+) -> AsyncIterator[Callable[[Supervisor], Awaitable[None]] | None]:
+    """The server's background task that runs batch items (None without --worker)."""
+    if url is None:
+        yield None
+        return
+    from ..batch.redis import open_redis_batch_queue
+    from ..batch.worker import run_worker
+    from .worker import default_worker_name
+
+    async with open_redis_batch_queue(url) as queue:
+        yield functools.partial(
+            run_worker,
+            queue,
+            worker=default_worker_name(),
+            parallel=args.worker_parallel,
+            claim_after_s=args.claim_timeout,
+        )
 
 
 async def _serve_stdio(server: MCPServer) -> int:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import trio
 from mcp.server import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
@@ -79,27 +80,33 @@ def create_server(options: ServerOptions) -> MCPServer:
         # environment (subreaper mode), and converting os.environ anew for every call cost
         # about 0.1 ms a call.
         base_env = dict(os.environ) if options.base_env is None else options.base_env
-        async with open_supervisor(
-            models=options.models,
-            settings=options.settings,
-            base_env=base_env,
-            backoff=options.backoff,
-            # The server owns its children's descendants: those that escape their process
-            # group (setsid) are re-parented to it, killed and reaped at the end of each call.
-            subreaper=True,
-            allowed_roots=options.allowed_roots,
-            store=options.store,
-            origin=CallOrigin.MCP,
-            keep_prompts=options.keep_prompts,
-            budget=options.budget,
-        ) as supervisor:
+        async with (
+            open_supervisor(
+                models=options.models,
+                settings=options.settings,
+                base_env=base_env,
+                backoff=options.backoff,
+                # The server owns its children's descendants: those that escape their process
+                # group (setsid) are re-parented to it, killed and reaped at the end of each call.
+                subreaper=True,
+                allowed_roots=options.allowed_roots,
+                store=options.store,
+                origin=CallOrigin.MCP,
+                keep_prompts=options.keep_prompts,
+                budget=options.budget,
+            ) as supervisor,
+            trio.open_nursery() as background,
+        ):
             _log.info("llminst.server.started", models=sorted(options.models))
+            if options.background is not None:
+                background.start_soon(options.background, supervisor)
             try:
                 yield ServerState(supervisor, options, result_cap)
                 if options.finish_jobs_on_close and supervisor.running():
                     _log.info("llminst.server.finishing_jobs", running=supervisor.running())
                     await supervisor.jobs.wait_all()
             finally:
+                background.cancel_scope.cancel()
                 _log.info("llminst.server.stopping", running=supervisor.running())
 
     server = _Server(

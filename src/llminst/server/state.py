@@ -6,7 +6,7 @@ The server's lifespan makes one `ServerState` for the server's whole life; a too
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from attrs import Factory, frozen
 from mcp.server.mcpserver import Context
@@ -52,6 +52,8 @@ class ServerOptions:
         finish_jobs_on_close: when the server's client goes away (stdio: its stdin closes),
             let running jobs (`start_llm`) finish before the server closes, so a later client
             of the same store reads their results; a signal still ends them at once.
+        background: a task run with the server's supervisor for the server's whole life
+            (``llminst serve --worker`` takes batch items with it), cancelled as it stops.
         max_result_tokens: the token cap of one result text (Claude Code's
             ``MAX_MCP_OUTPUT_TOKENS``); None: that variable of the server's environment, else
             Claude Code's default, 25,000.
@@ -73,6 +75,7 @@ class ServerOptions:
     max_result_chars: int = DEFAULT_MAX_RESULT_CHARS
     max_result_tokens: int | None = None
     finish_jobs_on_close: bool = False
+    background: Callable[[Supervisor], Awaitable[None]] | None = None
 
 
 @frozen
