@@ -49,7 +49,10 @@ SECTIONS = {
     "memory": "memory",
     "warm": "warm",
     "peers": "peer_table",
+    "realmodel": "realmodel.section",
 }
+# Sections a plain run leaves out (they need things built outside CI); `--with NAME` adds them.
+OPT_IN = {"realmodel"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny counts (about a minute)")
     parser.add_argument(
-        "--only", help=f"comma-separated sections to run (default all: {', '.join(SECTIONS)})"
+        "--only",
+        help=f"comma-separated sections to run (default all but {', '.join(sorted(OPT_IN))}: "
+        f"{', '.join(n for n in SECTIONS if n not in OPT_IN)})",
+    )
+    parser.add_argument(
+        "--with",
+        dest="with_",
+        help=f"comma-separated opt-in sections to add to a full run ({', '.join(sorted(OPT_IN))})",
     )
     parser.add_argument(
         "--out",
@@ -69,10 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _selected(only: str | None) -> list[str]:
+def _selected(only: str | None, with_: str | None = None) -> list[str]:
     if not only:
-        return list(SECTIONS)
-    names = [n.strip() for n in only.split(",") if n.strip()]
+        extra = _names(with_ or "")
+        return [n for n in SECTIONS if n not in OPT_IN or n in extra]
+    return _names(only)
+
+
+def _names(listed: str) -> list[str]:
+    names = [n.strip() for n in listed.split(",") if n.strip()]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise SystemExit(
@@ -142,8 +157,8 @@ def _section_worker(spec_json: str, result_path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    names = _selected(args.only)
-    out = _out_dir(args.out, args.smoke, partial=len(names) < len(SECTIONS))
+    names = _selected(args.only, args.with_)
+    out = _out_dir(args.out, args.smoke, partial=args.only is not None)
     out.mkdir(parents=True, exist_ok=True)
     soft, _ = raise_open_file_limit()  # inherited by every section's process
     started = time.perf_counter()
