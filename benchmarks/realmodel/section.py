@@ -11,8 +11,9 @@ llama.cpp's `llama-server` serving SmolLM2-135M on 127.0.0.1, the arms alternate
 - ``agent-sdk`` (claude only): claude-agent-sdk's ``query()`` on asyncio in a worker thread,
   with the same bare flags.
 
-One warm-up round per arm is not counted (the first call of a CLI pays the disk cache and
-the SDK's first call ~9 s). Without a built server, the CLIs or the SDK, the section (or arm)
+``LLMINST_REALMODEL_CALLS`` sets the calls per arm (default 15; smoke 2). One warm-up round
+per arm is not counted (the first call of a CLI pays the disk cache, the SDK's first ~9 s).
+Without a built server, the CLIs or the SDK, the section (or arm)
 is skipped with the reason in the report; it never builds or installs anything.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import math
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -215,7 +217,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     bin_dir = realcli_bin()
     if reason := skip_reason(paths, bin_dir):
         return skipped(reason)
-    calls = ctx.pick(15, 2)
+    calls = int(os.environ.get("LLMINST_REALMODEL_CALLS") or ctx.pick(15, 2))
     log = ctx.workdir / "llama-server.log"
     with run_llama_server(paths.server, paths.model, log) as server:
         samples = await _measure_all(server, ctx.workdir, calls)
