@@ -11,7 +11,8 @@ llama.cpp's `llama-server` serving SmolLM2-135M on 127.0.0.1, the arms alternate
 - ``agent-sdk`` (claude only): claude-agent-sdk's ``query()`` on asyncio in a worker thread,
   with the same bare flags.
 
-``LLMINST_REALMODEL_CALLS`` sets the calls per arm (default 15; smoke 2). One warm-up round
+``LLMINST_REALMODEL_CALLS`` sets the calls per arm (default 15; smoke 2), ``LLMINST_REALMODEL_CLIS``
+the CLIs (default all; codex's ~4,600-token request costs a CPU ~1 min a call under load). One warm-up round
 per arm is not counted (the first call of a CLI pays the disk cache, the SDK's first ~9 s).
 Without a built server, the CLIs or the SDK, the section (or arm)
 is skipped with the reason in the report; it never builds or installs anything.
@@ -190,13 +191,20 @@ async def _measure_all(
         supervisor = await stack.enter_async_context(
             open_supervisor(models=models, base_env=env, store=store)
         )
-        for cli in REAL_MODEL_CLIS:
+        for cli in _chosen_clis():
             params = StdioServerParameters(command=sys.executable, args=serve, env=env)
             async with Client(params) as client:
                 arms = _arms({cli.name: client}, supervisor, models, env, cli)
                 print(f"[realmodel] {cli.name}: {', '.join(arms)}", file=sys.stderr, flush=True)
                 await _measure_cli(arms, calls, samples.setdefault(cli.name, {}))
     return samples
+
+
+def _chosen_clis() -> list[Any]:
+    """``LLMINST_REALMODEL_CLIS`` (comma-separated names) or all four."""
+    names = [n.strip() for n in os.environ.get("LLMINST_REALMODEL_CLIS", "").split(",")]
+    chosen = [cli for cli in REAL_MODEL_CLIS if cli.name in names]
+    return chosen or list(REAL_MODEL_CLIS)
 
 
 def _rows(samples: dict[str, dict[str, list[float]]]) -> tuple[list[list[Any]], dict[str, Any]]:
