@@ -65,6 +65,12 @@ def server_argv(
         str(threads),
         "--threads-batch",
         str(threads),
+        # Greedy sampling by default: every arm gets the same answer to the same prompt, so
+        # the answer's length (the model's time) does not differ between arms by chance.
+        "--temp",
+        "0",
+        "--seed",
+        "1",
         "--no-webui",
     ]
 
