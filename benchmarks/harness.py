@@ -8,8 +8,9 @@ is recorded with its error and the run goes on; the exit status is then 1.
 A smoke run (tiny counts) or a partial one (``--only``) writes to a fresh temporary folder unless
 ``--out`` names another; a smoke run refuses to write into the committed ``benchmarks/results/``. ``LLMINST_BENCH_STANDIN=python``
 uses the Python stand-in even where a C compiler exists. The ``cc_executor`` section runs the
-real peer only with ``--cc-executor PATH`` or ``$LLMINST_CC_EXECUTOR``; else it says how. Opt-in sections (`OPT_IN`: they need
-what CI lacks) run only when ``--only`` names them; run alone, they write ``NAME.md`` and
+real peer only with ``--cc-executor PATH`` or ``$LLMINST_CC_EXECUTOR``; else it says how.
+Opt-in sections (`OPT_IN`: they need what CI lacks) run only when ``--only`` names them or
+``--with`` adds them to a full run; run alone, they write ``NAME.md`` and
 ``NAME.json`` (``capacity.md``) into the results folder, never replacing ``latest.*`` or the
 README's block.
 """
@@ -56,10 +57,11 @@ SECTIONS = {
     "peers": "peer_table",
     "cc_executor": "executors",
     "capacity": "capacity",
+    "realmodel": "realmodel.section",
 }
-# Sections a plain run leaves out: they need what CI does not have (the real CLIs); `--only`
-# names them.
-OPT_IN = frozenset({"capacity"})
+# Sections a plain run leaves out: they need what CI does not have (the real CLIs, a built
+# llama-server); `--only` names them, `--with NAME` adds them to a full run.
+OPT_IN = frozenset({"capacity", "realmodel"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
             f"comma-separated sections to run (default: {', '.join(default_sections())}; "
             f"opt-in: {', '.join(sorted(OPT_IN))})"
         ),
+    )
+    parser.add_argument(
+        "--with",
+        dest="with_",
+        help=f"comma-separated opt-in sections to add to a full run ({', '.join(sorted(OPT_IN))})",
     )
     parser.add_argument(
         "--cc-executor",
@@ -105,10 +112,15 @@ def results_stem(names: list[str]) -> str:
     return "latest"
 
 
-def _selected(only: str | None) -> list[str]:
+def _selected(only: str | None, with_: str | None = None) -> list[str]:
     if not only:
-        return default_sections()
-    names = [n.strip() for n in only.split(",") if n.strip()]
+        extra = _names(with_ or "")
+        return [n for n in SECTIONS if n not in OPT_IN or n in extra]
+    return _names(only)
+
+
+def _names(listed: str) -> list[str]:
+    names = [n.strip() for n in listed.split(",") if n.strip()]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise SystemExit(
@@ -183,10 +195,12 @@ def _section_worker(spec_json: str, result_path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    names = _selected(args.only)
+    names = _selected(args.only, args.with_)
     stem = results_stem(names)
-    # A run of opt-in sections alone keeps its own results file beside the committed ones.
-    partial = names != default_sections() and stem == "latest"
+    # A run of some sections (``--only``) writes to a temporary folder; opt-in sections run
+    # alone keep their own results file beside the committed ones; a full run (with or
+    # without ``--with``) replaces latest.* and the README's block.
+    partial = args.only is not None and stem == "latest"
     out = _out_dir(args.out, args.smoke, partial=partial)
     out.mkdir(parents=True, exist_ok=True)
     soft, _ = raise_open_file_limit()  # inherited by every section's process
