@@ -124,19 +124,26 @@ class Supervisor:
         if cooldowns is None:
             cooldowns = CooldownKeeper(recorder.store, time.time)
         live = LiveCalls()
+        budgets = BudgetKeeper(
+            recorder.store,
+            budget or BudgetSettings(),
+            cooldowns.clock,
+            recorder.flushed,
+            queue_write=recorder.queue_write,
+        )
         self._runner = CallRunner(
             settings=settings,
             backoff=backoff,
             rng=rng,
             capabilities=self._capabilities,
             cooldowns=cooldowns,
-            watchers=[recorder, live],  # the store first: news is readable when told
+            # The store first: news is readable when told; budgets after it: a call's hold
+            # is released behind its final record.
+            watchers=[recorder, budgets, live],
             clock=cooldowns.clock,
             memory=MemoryAdmission(settings, available_mb=available_memory_mb),
             cache=ResponseCache(recorder.store, cooldowns.clock),
-            budgets=BudgetKeeper(
-                recorder.store, budget or BudgetSettings(), cooldowns.clock, recorder.flushed
-            ),
+            budgets=budgets,
             warm=self._warm,
         )
         self.jobs = Jobs(self._runner, nursery, live)
