@@ -6,6 +6,8 @@ This section owns the per-call comparison. Methods, each timed around one whole 
 - ``api``: `Supervisor.run` (the Python API; calls recorded in memory: the store off);
 - ``api-sqlite``: the same with every call recorded in a SQLite store (the default of
   `llminst run` and `serve`); its overhead is against ``api`` (goal: <= +1 ms at the median);
+- ``api-redis``: the same with a Redis store (a redis-server the harness starts on loopback);
+  its overhead is against ``api-sqlite`` (goal: <= +2 ms at the median);
 - ``mcp-memory``: the `execute_llm` tool through the SDK's in-memory `Client(server)`;
 - ``mcp-stdio``: a real `llminst serve` subprocess over stdio (one session, repeated calls);
 - ``mcp-http``: `llminst serve --transport http --token ...` with the SDK's HTTP client;
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
@@ -28,7 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from llminst import Supervisor, open_supervisor
 from llminst.server import ServerOptions, create_server
-from llminst.store import open_store
+from llminst.store import CallStore, open_store
 
 from .common import (
     HTTP_TOKEN,
@@ -42,11 +45,17 @@ from .common import (
     table,
     write_config,
 )
+from .redis_server import open_redis_server, redis_server_binary
 from .stats import ratio, summarize
 
 TITLE = "Per-call overhead"
 CLAUDE_DELTAS = 20
-BASELINE_OF = {"raw-claude": "raw-claude", "api-claude": "raw-claude", "api-sqlite": "api"}
+BASELINE_OF = {
+    "raw-claude": "raw-claude",
+    "api-claude": "raw-claude",
+    "api-sqlite": "api",
+    "api-redis": "api-sqlite",
+}
 
 
 def _text(result: Any) -> str:
@@ -70,8 +79,10 @@ async def run(ctx: Context) -> dict[str, Any]:
 
     async with (
         open_store(ctx.workdir / "overhead.sqlite3") as store,
+        _redis_store(ctx) as redis_store,
         open_supervisor(models=specs, settings=settings()) as supervisor,
         open_supervisor(models=specs, settings=settings(), store=store) as recorded,
+        open_supervisor(models=specs, settings=settings(), store=redis_store) as in_redis,
         Client(server) as memory,
         Client(StdioServerParameters(command=argv[0], args=argv[1:])) as stdio,
         open_http_server(config) as url,
@@ -86,12 +97,15 @@ async def run(ctx: Context) -> dict[str, Any]:
             "raw": lambda: raw_call([*ok, "x"]),
             "api": lambda: api("bench-ok"),
             "api-sqlite": lambda: api("bench-ok", recorded),
+            "api-redis": lambda: api("bench-ok", in_redis),
             "mcp-memory": lambda: _tool(memory, args),
             "mcp-stdio": lambda: _tool(stdio, args),
             "mcp-http": lambda: _tool(remote, args),
             "raw-claude": lambda: raw_call([*claude, "x"]),
             "api-claude": lambda: api("bench-claude"),
         }
+        if redis_store is None:  # no redis-server here: the row is left out, not faked
+            del methods["api-redis"]
         for name, call in methods.items():  # warm up, and check every method answers
             for _ in range(warmup):
                 answer = await call()
@@ -110,6 +124,19 @@ async def run(ctx: Context) -> dict[str, Any]:
                     await call()
                     timings[name].append((time.perf_counter() - start) * 1000)
     return _report(timings)
+
+
+@asynccontextmanager
+async def _redis_store(ctx: Context) -> AsyncIterator[CallStore | None]:
+    """A Redis store on a redis-server of this section's own, or None without the program."""
+    if redis_server_binary() is None:
+        yield None
+        return
+    async with (
+        open_redis_server(ctx.workdir / "overhead-redis") as url,
+        open_store(url) as store,
+    ):
+        yield store
 
 
 async def _tool(client: Client, args: dict[str, Any]) -> str:
@@ -143,7 +170,9 @@ def _report(timings: dict[str, list[float]]) -> dict[str, Any]:
             "overhead = median - median of its raw baseline, measured in the same run "
             f"(interleaved rounds). `*-claude` rows use a stand-in printing claude stream-json "
             f"({CLAUDE_DELTAS} text deltas). api-sqlite records every call in a SQLite store "
-            "(WAL, one writer thread); its baseline is api (the store off: in memory). MCP clients: the official SDK's `Client` "
+            "(WAL, one writer thread); its baseline is api (the store off: in memory). "
+            "api-redis records them in a Redis store (a redis-server on loopback, coredis on "
+            "trio); its baseline is api-sqlite. MCP clients: the official SDK's `Client` "
             "(mcp-memory in its default direct-dispatch mode); mcp-http sends a bearer token."
         ),
         "tables": [

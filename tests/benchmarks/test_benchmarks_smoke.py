@@ -77,13 +77,14 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
 
     methods = sections["overhead"]["data"]["methods"]
     for method in (
-        *("raw", "api", "api-sqlite", "mcp-memory", "mcp-stdio", "mcp-http"),
+        *("raw", "api", "api-sqlite", "api-redis", "mcp-memory", "mcp-stdio", "mcp-http"),
         *("raw-claude", "api-claude"),
     ):
         assert methods[method]["n"] > 0 and _positive(methods[method]["median"]), method
         assert _positive(methods[method]["p95"]), method
     assert methods["api-sqlite"]["baseline"] == "api"  # store on vs store off, same run
     assert math.isfinite(methods["api-sqlite"]["overhead_ms"])
+    assert methods["api-redis"]["baseline"] == "api-sqlite"  # Redis store vs SQLite, same run
     for consumer in ("raw", "api", "api-sqlite", "mcp-stdio"):
         assert _positive(sections["latency"]["data"][consumer]["median"]), consumer
     for reader in ("raw", "api-run", "api-stream"):

@@ -127,5 +127,16 @@ class CallStore(Protocol):
     async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
         """Those of `call_ids` someone asked to cancel (`request_cancel`), in any order."""
 
+    async def reserve_spend(
+        self, key: str, *, amount: float, cap: float, now: float, ttl_s: float
+    ) -> bool:
+        """Hold `amount` more of the budget `key` if what is held now is below `cap`; whether
+        it was held. Atomic across every process sharing the store (two replicas cannot both
+        take the last of a budget). What is held is forgotten `ttl_s` after the last
+        reservation (a holder that died gives its share back then)."""
+
+    async def release_spend(self, key: str, *, amount: float) -> None:
+        """Give back `amount` of the budget `key` (`reserve_spend`); never below zero."""
+
     async def aclose(self) -> None:
         """Finish pending writes and release the backend."""

@@ -33,6 +33,7 @@ class MemoryStore:
         self._chars: dict[str, int] = {}
         self._cache: dict[str, CachedAnswer] = {}
         self._cancels: dict[str, float] = {}  # call id -> when its cancel was asked for
+        self._spend: dict[str, tuple[float, float]] = {}  # budget key -> (held, expires at)
         self._max_calls = max_calls
         self._max_output_chars = max_output_chars
         self._output_chars = 0
@@ -177,6 +178,25 @@ class MemoryStore:
 
     async def cancel_requested(self, call_ids: Sequence[str]) -> list[str]:
         return [call_id for call_id in call_ids if call_id in self._cancels]
+
+    async def reserve_spend(
+        self, key: str, *, amount: float, cap: float, now: float, ttl_s: float
+    ) -> bool:
+        # No await between the read and the write: atomic within this trio run.
+        held, expires_at = self._spend.get(key, (0.0, now))
+        held = held if expires_at > now else 0.0
+        if held >= cap:
+            return False
+        self._spend[key] = (held + amount, now + ttl_s)
+        return True
+
+    async def release_spend(self, key: str, *, amount: float) -> None:
+        held, expires_at = self._spend.get(key, (0.0, 0.0))
+        left = held - amount
+        if left <= 1e-12:
+            self._spend.pop(key, None)
+        else:
+            self._spend[key] = (left, expires_at)
 
     async def aclose(self) -> None:
         return None

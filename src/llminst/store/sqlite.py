@@ -252,6 +252,17 @@ class SQLiteStore:
         rows = await self._run(self._read, sql, tuple(call_ids))
         return [str(row[0]) for row in rows]
 
+    # -- budget reservations -------------------------------------------------------------
+
+    async def reserve_spend(
+        self, key: str, *, amount: float, cap: float, now: float, ttl_s: float
+    ) -> bool:
+        return await self._run(self._reserve_spend, key, amount, cap, now, ttl_s)
+
+    async def release_spend(self, key: str, *, amount: float) -> None:
+        sql = "UPDATE spend_holds SET held = max(held - ?, 0) WHERE key = ?"
+        await self._run(self._write, [(sql, (amount, key))])
+
     async def aclose(self) -> None:
         if self._worker.stopped:
             return
@@ -320,6 +331,21 @@ class SQLiteStore:
                     [(CallState.INTERRUPTED.value, now, call_id) for call_id in orphans],
                 )
         return len(orphans)
+
+    def _reserve_spend(self, key: str, amount: float, cap: float, now: float, ttl: float) -> bool:
+        # BEGIN IMMEDIATE takes the write lock first: another process's reservation waits.
+        with transaction(self._db):
+            found = self._db.execute(
+                "SELECT held, expires_at FROM spend_holds WHERE key = ?", (key,)
+            ).fetchone()
+            held = float(found[0]) if found is not None and found[1] > now else 0.0
+            if held >= cap:
+                return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO spend_holds (key, held, expires_at) VALUES (?, ?, ?)",
+                (key, held + amount, now + ttl),
+            )
+        return True
 
     def _clear_cache(self) -> int:
         with transaction(self._db):

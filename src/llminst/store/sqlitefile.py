@@ -114,6 +114,11 @@ CREATE TABLE IF NOT EXISTS cache (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cache_expires ON cache (expires_at);
+CREATE TABLE IF NOT EXISTS spend_holds (
+    key TEXT PRIMARY KEY,
+    held REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cancel_requests (
     call_id TEXT PRIMARY KEY,
     requested_at REAL NOT NULL

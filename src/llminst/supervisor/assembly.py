@@ -47,16 +47,25 @@ def build_runner(
     if cooldowns is None:
         cooldowns = CooldownKeeper(recorder.store, time.time)
     clock = cooldowns.clock
+    budgets = BudgetKeeper(
+        recorder.store,
+        budget or BudgetSettings(),
+        clock,
+        recorder.flushed,
+        queue_write=recorder.queue_write,
+    )
     return CallRunner(
         settings=settings,
         backoff=backoff,
         rng=rng,
         capabilities=Capabilities(nursery, base_env),
         cooldowns=cooldowns,
-        watchers=[recorder, live],  # the store first: news is readable when told
+        # The store first: news is readable when told; budgets after it: a call's hold is
+        # released behind its final record.
+        watchers=[recorder, budgets, live],
         clock=clock,
         memory=MemoryAdmission(settings, available_mb=available_memory_mb),
         cache=ResponseCache(recorder.store, clock),
-        budgets=BudgetKeeper(recorder.store, budget or BudgetSettings(), clock, recorder.flushed),
+        budgets=budgets,
         warm=WarmPool(nursery, settings),
     )

@@ -334,7 +334,7 @@ class CallRunner:
         native = request.json_mode and bool(native_args)
         self._refuse_if_resting(call)
         if self.budgets is not None:
-            await self.budgets.check(request)
+            await self.budgets.check(request, call_id=call.id)
         if native:  # decided once per call: the CLI's help says whether it has the flag
             native = await self.capabilities.supports_flag(request.spec, native_args[0])
         while True:

@@ -256,6 +256,10 @@ class Recorder:
         else:
             self._enqueue(lambda: self.store.append_output(call_id, text))
 
+    def queue_write(self, write: Write) -> None:
+        """Run `write` after every write queued so far (the budget keeper's releases)."""
+        self._enqueue(write)
+
     def _enqueue(self, write: Write) -> None:
         self._queue.append(write)
         self._queued_total += 1

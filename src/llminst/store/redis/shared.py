@@ -28,12 +28,11 @@ _PAGE = 500
 _LEDGER_FIELDS = ("model", "state", "created_at", "attempts", "usage", "cost_usd", "session")
 
 # KEYS: the reservation counter. ARGV: amount, cap, ttl (s).
-# Adds `amount` only if the sum stays within `cap`; the counter expires `ttl` after the last
-# reservation, so a crashed replica's reservations do not hold a budget forever.
+# Adds `amount` only while what is held is below `cap`; the counter expires `ttl` after the
+# last reservation, so a crashed replica's reservations do not hold a budget forever.
 _RESERVE = """
 local held = tonumber(redis.call('GET', KEYS[1]) or '0')
-local amount = tonumber(ARGV[1])
-if held + amount > tonumber(ARGV[2]) + 1e-12 then return 0 end
+if held >= tonumber(ARGV[2]) then return 0 end
 redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
@@ -105,8 +104,11 @@ class SharedMixin:
             records += await self._ledger_records(ids[at : at + _PAGE])
         return summarize(records, since=since, group_by=group_by)
 
-    async def reserve_spend(self, key: str, *, amount: float, cap: float, ttl_s: float) -> bool:
-        """Hold `amount` of the budget `key` if what is held stays within `cap`."""
+    async def reserve_spend(
+        self, key: str, *, amount: float, cap: float, now: float, ttl_s: float
+    ) -> bool:
+        """Hold `amount` more of the budget `key` while what is held is below `cap` (Redis's
+        clock runs the expiry: `now` is not needed)."""
         done = await self._script(_RESERVE)(
             keys=[self._keys.spend(key)], args=[repr(amount), repr(cap), max(1, math.ceil(ttl_s))]
         )
