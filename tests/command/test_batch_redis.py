@@ -22,10 +22,12 @@ from pathlib import Path
 import trio
 
 from llminst._core.batchfile import BatchItem, BatchProgress, ItemResult
+from llminst._core.records import CallOrigin
 from llminst._core.spec import ModelSpec
 from llminst.batch.queue import Claimed
 from llminst.batch.redis import RedisBatchQueue, open_redis_batch_queue
 from llminst.batch.worker import run_worker
+from llminst.store import open_store
 from llminst.supervisor import open_supervisor
 
 from ..support.batch import (
@@ -135,6 +137,12 @@ async def test_200_prompts_over_two_workers_one_killed_complete_once_each(
         assert by_id[item_id][0]["worker"] == "wB"
     workers = {str(rows[0]["worker"]) for rows in by_id.values()}
     assert workers == {"wA", "wB"}
+    # The workers record their calls in the same Redis: any replica can show any item's call.
+    async with open_store(url) as store:
+        for rows in by_id.values():
+            record = await store.get_call(str(rows[0]["call_id"]))
+            assert record is not None and record.origin is CallOrigin.BATCH
+            assert await store.read_output(record.call_id) == rows[0]["answer"]
     started_runs = counted(fake.runs, "start")
     assert set(started_runs) == {f"prompt-{n}" for n in range(200)}
     twice = sorted(prompt for prompt, times in started_runs.items() if times > 1)

@@ -38,23 +38,19 @@ from ..batch.queue import BatchQueue
 from ..batch.runner import run_local
 from ..batch.sqlite import SQLiteBatchQueue
 from ..store import store_path
+from ..store.redis.connection import is_redis_url as is_redis_store_url
 from ..supervisor import open_supervisor
 from .common import Setup, open_command_store, store_spec
 
-__all__ = ["ACTIONS", "batch", "is_redis_url", "redis_call_store_spec"]
+__all__ = ["ACTIONS", "batch", "is_redis_url"]
 
 ACTIONS = ("status", "results", "list", "resume")
 _BAR_WIDTH = 40
 
 
 def is_redis_url(spec: str | None) -> bool:
-    return spec is not None and spec.startswith(("redis://", "rediss://"))
-
-
-def redis_call_store_spec(setup: Setup) -> str | None:
-    """Where a Redis-mode command records its calls: the config's ``[store] path`` (else the
-    default file). The queue and results are on Redis either way."""
-    return setup.store.path
+    """Whether a store spec names Redis (the queue and the call records are then there)."""
+    return spec is not None and is_redis_store_url(spec)
 
 
 async def batch(args: argparse.Namespace, setup: Setup) -> int:

@@ -17,7 +17,7 @@ import sys
 from .._core.records import CallOrigin
 from ..store import open_store
 from ..supervisor import open_supervisor
-from .batch import is_redis_url, redis_call_store_spec
+from .batch import is_redis_url
 from .common import Setup, store_spec
 
 __all__ = ["default_worker_name", "worker", "worker_problem"]
@@ -36,9 +36,7 @@ async def worker(args: argparse.Namespace, setup: Setup) -> int:
     name = args.name or default_worker_name()
     async with (
         open_redis_batch_queue(url) as queue,
-        open_store(
-            redis_call_store_spec(setup), retention_days=setup.store.retention_days
-        ) as store,
+        open_store(url, retention_days=setup.store.retention_days) as store,
         open_supervisor(
             models=setup.models,
             settings=setup.settings,
