@@ -199,6 +199,12 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         default=[],
         help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
     )
+    serve.add_argument(
+        "--stateless",
+        action="store_true",
+        help="HTTP: keep no MCP session between requests, so any replica behind a load "
+        "balancer answers any request (no sticky sessions; share jobs with --store redis://)",
+    )
     _add_store(serve)
 
 

@@ -42,11 +42,13 @@ class HttpListening:
             actually bound, also with port 0).
         token_required: requests must carry ``Authorization: Bearer <token>``.
         host_names: the Host header names accepted (DNS-rebinding protection), without ports.
+        stateless: no MCP session is kept between requests (any replica answers any request).
     """
 
     urls: tuple[str, ...]
     token_required: bool
     host_names: tuple[str, ...]
+    stateless: bool = False
 
 
 async def serve_http(
@@ -56,6 +58,7 @@ async def serve_http(
     port: int = 8765,
     token: str | Sequence[str] | None = None,
     allowed_hosts: list[str] | None = None,
+    stateless: bool = False,
     task_status: trio.TaskStatus[HttpListening] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve streamable HTTP at ``/mcp`` until cancelled.
@@ -63,6 +66,10 @@ async def serve_http(
     The port is bound before anything else starts; `task_status.started` then reports where it
     listens (`HttpListening`). `token` may be several tokens: a client sees only the calls
     its own token started (`server.owners`).
+
+    `stateless` serves handshake-era clients (protocol 2025-11-25 and older) the SDK's stateless
+    way too: no ``Mcp-Session-Id``, each POST served on its own, so replicas behind a load
+    balancer need no sticky sessions. 2026-07-28 requests are self-contained either way.
 
     Cancellation: the server stops listening and its lifespan closes its supervisor, which
     kills and reaps every running call's process tree; then the cancellation propagates.
@@ -87,7 +94,9 @@ async def serve_http(
     # Idle keep-alive connections would hold shutdown for the whole grace period.
     config.graceful_timeout = 0.2
     security = transport_security(host, allowed_hosts or [])
-    app: ASGIApp = server.streamable_http_app(host=host, transport_security=security)
+    app: ASGIApp = server.streamable_http_app(
+        host=host, transport_security=security, stateless_http=stateless
+    )
     app = cancel_on_disconnect(app)
     if tokens:
         app = require_bearer(app, tokens)
@@ -101,8 +110,11 @@ async def serve_http(
             urls=tuple(f"{bind}/mcp" for bind in binds),
             token_required=bool(tokens),
             host_names=tuple(h for h in security.allowed_hosts if not h.endswith(":*")),
+            stateless=stateless,
         )
-        _log.info("llminst.server.listening", urls=listening.urls, auth=len(tokens))
+        _log.info(
+            "llminst.server.listening", urls=listening.urls, auth=len(tokens), stateless=stateless
+        )
         task_status.started(listening)
 
 
