@@ -172,3 +172,21 @@ def test_stateless_over_stdio_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("llminst serve: invalid_input: --stateless")
     assert "--transport http" in done.stderr
+
+
+async def test_the_health_probe_answers_without_a_token(tmp_path: Path) -> None:
+    """GET /healthz is 200 without a token (load balancer and Kubernetes probes carry none);
+    everything else still needs it."""
+    config, _ = tree_config(tmp_path)
+    async with (
+        open_replicas(tmp_path, config, 1, "--stateless") as (replica,),
+        httpx2.AsyncClient(timeout=60) as http,
+    ):
+        health = f"http://127.0.0.1:{replica.port}/healthz"
+        probed = await http.get(health)
+        head = await http.head(health)
+        posted = await http.post(health, json={})
+        mcp_get = await http.get(replica.url)
+    assert probed.status_code == 200 and probed.json() == {"status": "ok"}
+    assert head.status_code == 200 and head.content == b""
+    assert posted.status_code == 401 and mcp_get.status_code == 401

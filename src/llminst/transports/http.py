@@ -1,7 +1,8 @@
 """Serving MCP over streamable HTTP: the SDK's Starlette app on hypercorn's trio worker.
 
-uvicorn is asyncio-only, so hypercorn serves the app, wrapped (see `asgi`) to cancel a call
-whose client goes away and, with a token, to refuse requests without it; DNS-rebinding
+uvicorn is asyncio-only, so hypercorn serves the app, wrapped (see `asgi`) to answer health
+probes at ``/healthz``, to cancel a call whose client goes away and, with a token, to refuse
+requests without it; DNS-rebinding
 protection stays on (see `http_options`). The listening socket is bound before anything else
 starts, so an address that cannot be listened on is one clear `InvalidInputError`, never a
 traceback from inside the server.
@@ -25,7 +26,7 @@ from mcp.server import MCPServer
 
 from .._core.errors import InvalidInputError
 from ..logs import get_logger
-from .asgi import ASGIApp, cancel_on_disconnect, require_bearer
+from .asgi import ASGIApp, answer_health, cancel_on_disconnect, require_bearer
 from .http_options import check_http_options, transport_security
 
 __all__ = ["HttpListening", "serve_http"]
@@ -100,6 +101,7 @@ async def serve_http(
     app = cancel_on_disconnect(app)
     if tokens:
         app = require_bearer(app, tokens)
+    app = answer_health(app)  # outermost: probes carry no token
     wrapped = wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi")
     sockets = _listen(config, host, port)  # hypercorn serves (and closes) them from here on
     async with trio.open_nursery() as nursery:
