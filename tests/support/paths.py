@@ -10,6 +10,7 @@ ROOT = TESTS.parent  # the repository: where `benchmarks` and `tests` import fro
 FIXTURES = TESTS / "fixtures"  # the real CLIs' recorded outputs, one folder per CLI
 FAKECLI = str(TESTS / "support" / "fakecli.py")  # the misbehaving helper CLI (see its modes)
 MEMHOG = str(TESTS / "support" / "memhog.py")  # a helper CLI that uses a chosen amount of memory
+REPLICA = str(TESTS / "support" / "replica.py")  # a replica process the tests SIGKILL
 MCP_HTTP_CALL = str(TESTS / "support" / "mcp_http_call.py")  # a throwaway MCP client process
 MCP_HTTP_JOB = str(TESTS / "support" / "mcp_http_job.py")  # one that starts a job
 LLMINST = [sys.executable, "-m", "llminst.cli"]  # the `llminst` command of this checkout

@@ -208,6 +208,18 @@ def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int | None)
         raise FieldValueError(attribute.name, f"{attribute.name} must be at least 1, got {value}")
 
 
+CONCURRENCY_SCOPES = ("local", "global")
+
+
+def _concurrency_scope(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in CONCURRENCY_SCOPES:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must be 'local' (per llminst process) or 'global' (per account "
+            f"across the replicas sharing a Redis store), got {value!r}",
+        )
+
+
 def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise FieldValueError(attribute.name, f"{attribute.name} must be at least 0, got {value}")
@@ -389,6 +401,10 @@ class ModelSpec:
         timeout_category: the default category (the prompt may raise it).
         max_attempts: attempts including the first, for rate limits.
         max_concurrency: concurrent calls of this model (None: the supervisor's default).
+        concurrency_scope: where `max_concurrency` holds: ``local`` (default: in each llminst
+            process) or ``global`` (per account across every replica sharing a Redis store,
+            with leases that a crashed replica's slots return from; the local limit holds
+            too). Without replicas ``global`` is the same as ``local``.
         cwd: the working directory of the CLI (None: the server's); a call's own ``cwd``
             replaces it.
         resume_args: args that continue the CLI's own session in a later call of an llminst
@@ -476,6 +492,7 @@ class ModelSpec:
     timeout_category: TimeoutCategory = TimeoutCategory.NORMAL
     max_attempts: int = field(default=3, validator=_positive)
     max_concurrency: int | None = field(default=None, validator=_positive)
+    concurrency_scope: str = field(default="local", validator=_concurrency_scope)
     cwd: str | None = None
     version_command: tuple[str, ...] | None = field(
         default=None, converter=attrs.converters.optional(_to_tuple)
@@ -543,6 +560,12 @@ class Settings:
         memory_reserve_mb: memory (MB) kept free for everything else on the machine.
         warm_memory_mb: the most resident memory all warm processes together may hold
             (models' ``warm``); a process that would pass it is not started.
+        heartbeat_lease_s: with a Redis store, how long after its last heartbeat a replica
+            counts as dead (its running calls become ``interrupted``).
+        heartbeat_every_s: seconds between a replica's heartbeats (under `heartbeat_lease_s`).
+        replica_sweep_s: seconds between a replica's looks for dead replicas' calls.
+        concurrency_lease_s: how long a global concurrency slot (``concurrency_scope =
+            "global"``) outlives a replica that stopped renewing it (crashed).
     """
 
     default_max_concurrency: int = field(default=8, validator=_positive)
@@ -553,6 +576,19 @@ class Settings:
     memory_admission: bool = True
     memory_reserve_mb: int = field(default=256, validator=_non_negative)
     warm_memory_mb: int = field(default=2048, validator=_positive)
+    heartbeat_lease_s: float = field(default=10.0, validator=_finite_positive)
+    heartbeat_every_s: float = field(default=3.0, validator=_finite_positive)
+    replica_sweep_s: float = field(default=5.0, validator=_finite_positive)
+    concurrency_lease_s: float = field(default=30.0, validator=_finite_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_every_s >= self.heartbeat_lease_s:
+            raise FieldValueError(
+                "heartbeat_every_s",
+                f"heartbeat_every_s ({self.heartbeat_every_s}) must be shorter than "
+                f"heartbeat_lease_s ({self.heartbeat_lease_s}): beat a few times per lease "
+                "(e.g. every 3 s for a 10 s lease)",
+            )
 
 
 @frozen(kw_only=True)

@@ -87,6 +87,10 @@ KEY_DESCRIPTIONS: dict[str, str] = {
     "install_hint": "How to install the CLI.",
     "max_attempts": "Attempts for rate limits (default 3).",
     "max_concurrency": "Concurrent calls of this model.",
+    "concurrency_scope": (
+        "Where max_concurrency holds: local (per server, default) or global (per account "
+        "across every replica sharing a Redis store)."
+    ),
     "cwd": (
         "Working directory of the CLI (a call's own cwd replaces it); over HTTP it must lie "
         "under the server's allowed_roots."

@@ -143,10 +143,11 @@ async def get_llm_result(
 
 async def cancel_llm(ctx: Context, call_id: CallId) -> Annotated[CallToolResult, CancelResult]:
     """Cancel a running call: its process tree is killed at once and its output so far kept
-    (state cancelled). A call that already ended is left as it is (cancelled: false)."""
+    (state cancelled), also when another server sharing the store runs it. A call that
+    already ended is left as it is (cancelled: false)."""
     state = state_of(ctx)
     record = await _visible(state, call_id, owner_of(ctx))
-    cancelled = await state.supervisor.jobs.cancel(call_id)
+    cancelled = await state.supervisor.cancel(call_id)
     if cancelled:
         record = await _visible(state, call_id, owner_of(ctx))
     return ok_result({"call_id": call_id, "state": record.state.value, "cancelled": cancelled})

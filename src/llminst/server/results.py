@@ -13,7 +13,7 @@ This module only shapes results: it never runs a call.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from mcp_types import CallToolResult, TextContent
@@ -27,6 +27,9 @@ from .._core.records import SessionRecord
 from .._core.result import CallResult
 from .._core.sessions import session_summary
 from .._core.status import ModelStatus
+
+if TYPE_CHECKING:
+    from ..replicas.health import StoreHealth
 
 __all__ = [
     "CallListResult",
@@ -106,6 +109,8 @@ class StatusResult(BaseModel):
     models: list[ModelStatusOut]  # type: ignore[valid-type]  # built by _output_model
     available: list[str]
     unavailable: list[str]
+    store_degraded: bool = False  # the store's server cannot be reached now (Redis down)
+    store_error: str | None = None  # why, while it is degraded
 
 
 class CompareOut(BaseModel):
@@ -273,15 +278,21 @@ def _first_piece(result: CallResult, cap: ResultCap) -> tuple[str, str]:
     return piece.text, truncation_marker(result.call_id, piece)
 
 
-def status_result(statuses: Iterable[ModelStatus]) -> CallToolResult:
-    """Every model's readiness as get_llm_status answers it (`StatusResult`)."""
+def status_result(
+    statuses: Iterable[ModelStatus], *, store_health: StoreHealth | None = None
+) -> CallToolResult:
+    """Every model's readiness as get_llm_status answers it (`StatusResult`), and whether the
+    store is degraded (its server unreachable: calls run, their records wait to be written)."""
     models = [status.to_dict() for status in statuses]
+    degraded = store_health is not None and store_health.degraded
     return ok_result(
         {
             "server_version": __version__,
             "models": models,
             "available": [m["model"] for m in models if m["available"]],
             "unavailable": [m["model"] for m in models if not m["available"]],
+            "store_degraded": degraded,
+            "store_error": store_health.last_error if store_health and degraded else None,
         }
     )
 

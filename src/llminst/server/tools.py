@@ -202,8 +202,11 @@ async def get_llm_status(
 ) -> Annotated[CallToolResult, StatusResult]:
     """Which models are installed, their versions, credential variables set (names only),
     timeout categories and concurrency limits, with a hint for fixing what is missing, and
-    which are cooling down after a rate limit (cooldown_until, epoch seconds) and why."""
-    return status_result(await state_of(ctx).supervisor.status(probe=probe))
+    which are cooling down after a rate limit (cooldown_until, epoch seconds) and why;
+    store_degraded while the call store's server (Redis) cannot be reached."""
+    supervisor = state_of(ctx).supervisor
+    statuses = await supervisor.status(probe=probe)
+    return status_result(statuses, store_health=supervisor.store_health)
 
 
 async def estimate_tokens(

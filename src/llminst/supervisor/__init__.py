@@ -57,12 +57,13 @@ from .._core.result import CallResult
 from .._core.spec import BudgetSettings, ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
+from ..replicas import ReplicaLink, StoreHealth
 from ..store import CallStore, MemoryStore
 from . import fanout, reaper
 from .budgets import BudgetKeeper
 from .cache import ResponseCache
 from .call import Call, CallRunner
-from .cancels import CancelWatch
+from .cancels import CancelWatch, cancel_elsewhere
 from .capabilities import QUICK_COMMAND_RETRY_AFTER_S, VERSION_PROBE_LIMIT_S, Capabilities
 from .cooldowns import CooldownKeeper
 from .jobs import Jobs
@@ -142,6 +143,7 @@ class Supervisor:
         self.jobs = Jobs(self._runner, nursery, live)
         """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
+        self._replicas: ReplicaLink | None = None  # set by open_supervisor
         self._sessions = SessionKeeper(recorder.store)
         self._closed = False
 
@@ -151,6 +153,11 @@ class Supervisor:
     def store(self) -> CallStore:
         """Where every call of this supervisor is recorded (`open_supervisor`'s `store`)."""
         return self._recorder.store
+
+    @property
+    def store_health(self) -> StoreHealth:
+        """Whether the store's server can be reached now (`degraded` while Redis is down)."""
+        return self._recorder.health
 
     async def flushed(self) -> None:
         """Wait until every call's record and output so far are written to the store.
@@ -180,6 +187,18 @@ class Supervisor:
         """The accounts resting after a rate limit now (calls to their models fail at once
         with ``rate_limited``, or go to a fallback, without starting the CLI)."""
         return self._runner.cooldowns.active()
+
+    async def cancel(self, call_id: str) -> bool:
+        """End a running call wherever it runs: here (`jobs.cancel`), else in the process
+        that records it in the store (another replica: see `cancels.cancel_elsewhere`).
+        False when no such call runs.
+
+        Cancellation: safe; a request already sent stays in the store.
+        """
+        if await self.jobs.cancel(call_id):
+            return True
+        publish = None if self._replicas is None else self._replicas.publish_cancel
+        return await cancel_elsewhere(self.store, call_id, publish=publish)
 
     # -- models ---------------------------------------------------------------------------
 
@@ -613,6 +632,7 @@ async def open_supervisor(
     available_memory_mb: Callable[[], float | None] = read_available_mb,
     budget: BudgetSettings = BudgetSettings(),  # noqa: B008 - frozen, as above
     watch_cancels: bool | None = None,
+    replicas: ReplicaLink | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -646,6 +666,10 @@ async def open_supervisor(
         watch_cancels: while calls run, read `store` every 0.2 s for requests from other
             processes to cancel them (`llminst cancel`) and cancel those; None: when `store`
             is one other processes can write (not a `MemoryStore`).
+        replicas: this process among replicas sharing a Redis (`replicas.ReplicaLink`): calls
+            are recorded under its writer id and heartbeat, dead replicas' calls are swept,
+            cancels heard on its bus end calls at once, and models with ``concurrency_scope =
+            "global"`` hold its leases while they run. None: a process on its own.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -653,7 +677,11 @@ async def open_supervisor(
     """
     ensure_logging()
     recorder = Recorder(
-        MemoryStore() if store is None else store, origin=origin, keep_prompts=keep_prompts
+        MemoryStore() if store is None else store,
+        origin=origin,
+        keep_prompts=keep_prompts,
+        writer=None if replicas is None else replicas.writer,
+        health=None if replicas is None else replicas.health,
     )
     cooldowns = CooldownKeeper(recorder.store, wall_clock)
     await cooldowns.load()
@@ -675,10 +703,14 @@ async def open_supervisor(
                 available_memory_mb=available_memory_mb,
                 budget=budget,
             )
-            if _watches_cancels(watch_cancels, store):
+            if _watches_cancels(watch_cancels, store) or replicas is not None:
                 watch = CancelWatch(recorder.store)
                 supervisor._runner.watchers.append(watch)
                 nursery.start_soon(watch.run)
+                if replicas is not None:
+                    supervisor._replicas = replicas
+                    supervisor._runner.leases = replicas.leases
+                    await nursery.start(replicas.run, recorder.store, watch.requested)
             try:
                 yield supervisor
             finally:

@@ -23,7 +23,7 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ from attrs import define
 from .._core.admission import memory_exceeded_error, memory_wait_timeout_error
 from .._core.backoff import BackoffPolicy, plan_retry
 from .._core.command import invocation_for
-from .._core.cooldowns import cooling_down_error
+from .._core.cooldowns import account_of, cooling_down_error
 from .._core.errors import LLMError
 from .._core.fallbacks import PassedOver, falls_back, note_passed_over, share_timeout_error
 from .._core.outcome import (
@@ -55,6 +55,7 @@ from .._core.request import CallRequest
 from .._core.result import CallResult
 from .._core.spec import ModelSpec, Settings
 from ..logs import get_logger
+from ..replicas.leases import GlobalLeases
 from . import reaper
 from .attempt import run_attempt
 from .budgets import BudgetKeeper
@@ -207,6 +208,8 @@ class CallRunner:
     # whose first call ends in "-1"): 48 random bits keep them apart where 24 collided.
     warm: WarmPool | None = None
     """Processes started ahead for models with ``warm`` (None: every call starts cold)."""
+    leases: GlobalLeases | None = None
+    """Slots shared with other replicas, for models with a global scope (None: local only)."""
     _ids: Iterator[str] = attrs.field(
         init=False,
         factory=lambda: map(f"{uuid.uuid4().hex[:12]}-{{}}".format, itertools.count(1)),
@@ -408,11 +411,27 @@ class CallRunner:
             call.waiting_for = "a concurrency slot"
             await limiter.acquire()
         try:
-            call.waiting_for = None
-            async with self.memory.admitted(call) as memory:
-                return await self._attempts(call, memory)
+            async with self._global_slot(call):
+                call.waiting_for = None
+                async with self.memory.admitted(call) as memory:
+                    return await self._attempts(call, memory)
         finally:
             limiter.release()
+
+    @contextlib.asynccontextmanager
+    async def _global_slot(self, call: Call) -> AsyncIterator[None]:
+        """Hold one of the account's slots across replicas for a model whose
+        ``concurrency_scope`` is global (`replicas.leases`); otherwise nothing."""
+        spec = call.request.spec
+        if self.leases is None or spec.concurrency_scope != "global":
+            yield
+            return
+        call.waiting_for = "a global concurrency slot"
+        lease = await self.leases.acquire(account_of(spec), self.concurrency_limit(spec))
+        try:
+            yield
+        finally:
+            await self.leases.release(lease)
 
     async def _attempts(self, call: Call, memory: CallMemory | None) -> CallResult:
         request = call.request

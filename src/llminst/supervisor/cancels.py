@@ -14,10 +14,13 @@ while no call runs (a virtual clock sees only the calls' own).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
 
+from .._core.records import CallState
 from ..logs import get_logger
 from ..store.base import CallStore
 from .stream import StreamEvent
@@ -25,11 +28,14 @@ from .stream import StreamEvent
 if TYPE_CHECKING:
     from .call import Call
 
-__all__ = ["POLL_INTERVAL_S", "CancelWatch"]
+__all__ = ["ELSEWHERE_WAIT_S", "POLL_INTERVAL_S", "CancelWatch", "cancel_elsewhere"]
 
 # A cancel written by another process must be acted on within 0.5 s: a read every 0.2 s leaves
 # the rest of that for the read itself and the tree's SIGTERM on a busy machine.
 POLL_INTERVAL_S = 0.2
+
+# How long `cancel_elsewhere` waits for the process running the call to record its end.
+ELSEWHERE_WAIT_S = 10.0
 
 _WHY = "the call was cancelled at the request of another process (llminst cancel or llminst top)"
 
@@ -73,6 +79,11 @@ class CancelWatch:
             await trio.sleep(self.interval_s)
             await self.check()
 
+    def requested(self, call_id: str) -> None:
+        """Someone asked (over the replicas' cancel bus) to cancel `call_id`: end it now if it
+        runs here; an id of another process's call is ignored."""
+        self._abandon([call_id])
+
     async def check(self) -> None:
         """Abandon every running call a cancel request names (one store read)."""
         if not self._calls:
@@ -82,8 +93,44 @@ class CancelWatch:
         except Exception as exc:  # the store failed: the calls must not
             _log.warning("llminst.store.read_failed", what="cancel_requests", error=repr(exc))
             return
+        self._abandon(wanted)
+
+    def _abandon(self, wanted: list[str]) -> None:
         for call_id in wanted:
             call = self._calls.get(call_id)
             if call is not None and not call.abandoned and not call.done.is_set():
                 call.log.info("llminst.call.cancel_requested", attempt=call.attempts)
                 call.abandon(_WHY)
+
+
+async def cancel_elsewhere(
+    store: CallStore,
+    call_id: str,
+    *,
+    publish: Callable[[str], Awaitable[None]] | None = None,
+    wait_s: float = ELSEWHERE_WAIT_S,
+) -> bool:
+    """Ask whichever process runs `call_id` (another replica, another llminst on the same
+    store) to cancel it, and wait until its record says it ended; whether it was cancelled.
+
+    The request is written to the store (polled by every `CancelWatch`) and, with replicas,
+    `publish`ed on their cancel bus (heard at once). False when no such call runs, or when it
+    has not ended after `wait_s` (its process may be dead: the sweeps mark it interrupted).
+
+    Cancellation: safe; the request stays in the store.
+    """
+    record = await store.get_call(call_id)
+    if record is None or record.state.done:
+        return False
+    await store.request_cancel(call_id, now=time.time())
+    if publish is not None:
+        await publish(call_id)
+    _log.info("llminst.call.cancel_sent", call=call_id, writer=record.writer)
+    with trio.move_on_after(wait_s):
+        while not record.state.done:
+            await trio.sleep(0.05)
+            fresh = await store.get_call(call_id)
+            if fresh is None:
+                return False
+            record = fresh
+    return record.state is CallState.CANCELLED

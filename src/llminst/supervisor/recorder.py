@@ -8,6 +8,12 @@ arrives while a write is under way is joined into one append, so a fast CLI cost
 and a slow one has each piece stored at once; a process that dies mid-call keeps what arrived
 up to the last write. The writer sets no timer, so virtual clocks see only the calls' own. Leaving the supervisor drains the queue (`drain`) before the block is left.
 
+A store whose server cannot be reached for a while (Redis restarted or down:
+`replicas.health.is_unavailable`) degrades instead: the write stays at the head of the queue
+and is tried again, backing off up to 2 s, until the server is back (``llminst.store.degraded``
+then ``llminst.store.recovered``, once each), so the record and the output of a call that
+ran meanwhile reach the store in order. Closing gives such a store `CLOSE_RETRY_S` more.
+
 What it must never do: slow down or fail a call because the store is slow or broken (a failed
 write is logged, the call goes on), or keep a prompt the store was told not to keep.
 """
@@ -28,6 +34,7 @@ from .._core.events import TextDelta
 from .._core.records import CallOrigin, CallRecord, CallState
 from .._core.result import CallResult
 from ..logs import get_logger
+from ..replicas.health import StoreHealth, is_unavailable
 from ..store.base import CallStore
 from ..store.memory import MemoryStore
 from . import procfs
@@ -39,6 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["Recorder", "writer_alive", "writer_identity"]
 
 _log = get_logger()
+
+# How long closing keeps retrying writes to a store whose server cannot be reached.
+CLOSE_RETRY_S = 10.0
 
 Write = Callable[[], Awaitable[None]]
 
@@ -73,6 +83,8 @@ class Recorder:
         store: where calls are kept.
         origin: who asks for the calls of this supervisor.
         keep_prompts: keep each call's prompt in its record.
+        writer: this process as the calls' writer (default: `writer_identity`).
+        health: the store's degraded flag (default: one of its own).
     """
 
     def __init__(
@@ -81,11 +93,15 @@ class Recorder:
         *,
         origin: CallOrigin = CallOrigin.LIBRARY,
         keep_prompts: bool = True,
+        writer: str | None = None,
+        health: StoreHealth | None = None,
     ) -> None:
         self.store = store
         self.origin = origin
         self.keep_prompts = keep_prompts
-        self.writer = writer_identity()
+        self.writer = writer or writer_identity()
+        self.health = health or StoreHealth()
+        self._give_up_at = math.inf  # trio time after which an unreachable store is dropped
         # The in-memory store's writes complete at once: they are applied on the call's path
         # (no queue, no writer task to wake). A subclass may override the async writes, so
         # only the class itself qualifies.
@@ -155,7 +171,9 @@ class Recorder:
             await self._write_queued()
 
     async def drain(self) -> None:
-        """Write everything queued so far (the supervisor closes: shielded by its caller)."""
+        """Write everything queued so far (the supervisor closes: shielded by its caller); an
+        unreachable store gets `CLOSE_RETRY_S` to come back."""
+        self._give_up_at = trio.current_time() + CLOSE_RETRY_S
         await self._write_queued()
 
     async def flushed(self) -> None:
@@ -165,8 +183,18 @@ class Recorder:
         target = self._queued_total
         self._wake()
         async with self._written:
-            while self._written_total < target:
+            # A degraded store is read by nobody until it is back: waiting would stall the
+            # calls that wait for it (budgets), not make it readable.
+            while self._written_total < target and not self.health.degraded:
                 await self._written.wait()
+
+    async def _wait_for_store(self, exc: Exception) -> None:
+        was_degraded = self.health.degraded
+        self.health.failed(exc, what="write")
+        if not was_degraded:
+            async with self._written:
+                self._written.notify_all()  # `flushed` waiters stop waiting for it
+        await trio.sleep(min(self.health.next_retry_s(), self._give_up_at - trio.current_time()))
 
     def _attempt_started(self, call_id: str, attempt: int) -> None:
         self._queue_text(call_id)
@@ -231,7 +259,12 @@ class Recorder:
                 with trio.CancelScope(shield=True):  # a write is never cut in half
                     await write()
             except Exception as exc:  # the store failed: the call must not
+                if is_unavailable(exc) and trio.current_time() < self._give_up_at:
+                    await self._wait_for_store(exc)
+                    continue  # the same write again, so the store gets them in order
                 _log.warning("llminst.store.write_failed", error=repr(exc))
+            else:
+                self.health.succeeded("write")
             self._queue.popleft()
             self._written_total += 1
         async with self._written:
