@@ -21,26 +21,29 @@ import pytest
 import trio
 from mcp import Client
 
+from llminst import BUILTIN_MODELS
+
 from ..support.billing import billing_cli
 from ..support.config import write_config
 from ..support.counting import spawns
 from ..support.paths import FAKECLI
 from ..support.procs import read_pids, wait_for_pids
+from ..support.progress import ProgressRecorder
 from ..support.redis import RedisServer
 from ..support.replicas import Replica, client_of, open_replicas, wait_gone
 from ..support.tools import text_of
 
 NEEDS_REDIS_STORE = pytest.mark.xfail(
-    strict=True, reason="needs redisstore: llminst serve --store redis://HOST:PORT/DB"
-)
-NEEDS_LIVENESS = pytest.mark.xfail(
     strict=True,
-    reason="needs redisstore + liveness: serve --store redis:// with the replicas' heartbeats",
+    reason="needs redisstore: serve --store redis:// keeping its state in Redis (until then the "
+    "URL is taken for a SQLite file path, and nothing reaches Redis)",
 )
-NEEDS_SHARED_CANCEL = pytest.mark.xfail(
+NEEDS_HEARTBEATS = pytest.mark.xfail(
     strict=True,
-    reason="needs liveness (cancel_llm on a replica that does not run the call) and redisstore",
+    reason="needs redisstore, and serve tying liveness's ReplicaLink (heartbeats, sweeps) to a "
+    "--store redis:// server",
 )
+
 
 _COUNTING_ECHO = """\
 import os, sys
@@ -69,8 +72,12 @@ def _config(tmp_path: Path) -> Path:
         },
         "lim": {
             "command": [sys.executable, str(script)],
-            "env": {"SPAWN_LOG": str(tmp_path / "lim.spawns")},
-            "output_format": "text",
+            "env": {
+                "SPAWN_LOG": str(tmp_path / "lim.spawns"),
+                "LLMINST_ECHO_STATE_DIR": str(tmp_path / "echo-state"),  # its own counters
+            },
+            "prompt_separator": "--",
+            "rate_limit_patterns": list(BUILTIN_MODELS["echo"].rate_limit_patterns),
         },
         "paid": {
             "command": list(paid.command),
@@ -118,6 +125,15 @@ async def _wait_for_state(replica: Replica, call_id: str, *, within_s: float) ->
                     return piece
 
 
+async def _assert_kept_in_redis(redis_server: RedisServer) -> None:
+    """The replicas' state went to Redis (not, say, to a file named after the URL)."""
+    import coredis
+
+    client = coredis.Redis.from_url(redis_server.url, decode_responses=True)
+    async with client:
+        assert await client.dbsize() > 0, "nothing was written to Redis"
+
+
 def _kill_leftovers(pidfile: Path) -> None:
     """A SIGKILLed server cannot kill its calls' trees: the test does, so nothing leaks."""
     for pid in read_pids(pidfile) if pidfile.exists() else []:
@@ -143,16 +159,16 @@ async def _start_poll_cancel(tmp_path: Path, store: str) -> None:
     assert ended["state"] == "cancelled"
 
 
-@NEEDS_SHARED_CANCEL
+@NEEDS_REDIS_STORE
 async def test_a_job_started_on_a_is_polled_on_b_and_cancelled_on_c(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     """start_llm on A, get_llm_result on B (running), cancel_llm on C: A's tree dies and B
     reports the call cancelled."""
     await _start_poll_cancel(tmp_path, redis_server.url)
+    await _assert_kept_in_redis(redis_server)
 
 
-@NEEDS_SHARED_CANCEL
 async def test_a_job_is_polled_and_cancelled_from_other_replicas_on_one_sqlite_file(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -164,13 +180,8 @@ async def test_a_job_is_polled_and_cancelled_from_other_replicas_on_one_sqlite_f
 # Cooldowns and budgets are shared
 
 
-@NEEDS_REDIS_STORE
-async def test_a_cooldown_hit_on_a_makes_b_refuse_without_spawning(
-    tmp_path: Path, redis_server: RedisServer
-) -> None:
-    """A's call is rate limited for two hours; B, already running, refuses the same account's
-    next call without starting its CLI."""
-    async with three_replicas(tmp_path, redis_server.url) as (a, b, _):
+async def _cooldown_shared(tmp_path: Path, store: str) -> None:
+    async with three_replicas(tmp_path, store) as (a, b, _):
         async with client_of(a.url) as on_a:
             limited = await on_a.call_tool(
                 "execute_llm",
@@ -184,10 +195,24 @@ async def test_a_cooldown_hit_on_a_makes_b_refuse_without_spawning(
 
 
 @NEEDS_REDIS_STORE
-async def test_a_shared_budget_refuses_on_c(tmp_path: Path, redis_server: RedisServer) -> None:
-    """A's call spends the model's whole daily budget ($0.50): C refuses the next one before
-    its CLI starts."""
-    async with three_replicas(tmp_path, redis_server.url) as (a, _, c):
+async def test_a_cooldown_hit_on_a_makes_b_refuse_without_spawning(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A's call is rate limited for two hours; B, already running, refuses the same account's
+    next call without starting its CLI."""
+    await _cooldown_shared(tmp_path, redis_server.url)
+    await _assert_kept_in_redis(redis_server)
+
+
+async def test_a_cooldown_is_shared_by_replicas_on_one_sqlite_file(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The same with replicas on one machine sharing a SQLite file."""
+    await _cooldown_shared(tmp_path, sqlite_url)
+
+
+async def _budget_shared(tmp_path: Path, store: str) -> None:
+    async with three_replicas(tmp_path, store) as (a, _, c):
         async with client_of(a.url) as on_a:
             spent = await on_a.call_tool("execute_llm", {"model": "paid", "prompt": "one"})
         async with client_of(c.url) as on_c:
@@ -197,11 +222,26 @@ async def test_a_shared_budget_refuses_on_c(tmp_path: Path, redis_server: RedisS
     assert spawns(tmp_path, "paid") == 1
 
 
+@NEEDS_REDIS_STORE
+async def test_a_shared_budget_refuses_on_c(tmp_path: Path, redis_server: RedisServer) -> None:
+    """A's call spends the model's whole daily budget ($0.50): C refuses the next one before
+    its CLI starts."""
+    await _budget_shared(tmp_path, redis_server.url)
+    await _assert_kept_in_redis(redis_server)
+
+
+async def test_a_budget_is_shared_by_replicas_on_one_sqlite_file(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The same with replicas on one machine sharing a SQLite file."""
+    await _budget_shared(tmp_path, sqlite_url)
+
+
 # --------------------------------------------------------------------------------------------
 # A replica dies; Redis restarts
 
 
-@NEEDS_LIVENESS
+@NEEDS_HEARTBEATS
 async def test_a_replica_sigkilled_mid_call_shows_interrupted_on_b(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -219,22 +259,31 @@ async def test_a_replica_sigkilled_mid_call_shows_interrupted_on_b(
         _kill_leftovers(pidfile)
     assert ended["state"] == "interrupted"
     assert ended["output"], "the partial output is kept"
+    await _assert_kept_in_redis(redis_server)
 
 
 @NEEDS_REDIS_STORE
 async def test_redis_restarted_mid_call_still_answers(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    """Redis restarts while A runs a call: the call still answers, whole."""
-    async with three_replicas(tmp_path, redis_server.url) as (a, _, _):
-        async with client_of(a.url) as on_a, trio.open_nursery() as nursery:
-            answers: list[str] = []
+    """Redis restarts while A runs a call (its first line already streamed): the call still
+    answers, whole."""
+    answers: list[str] = []
+    progress = ProgressRecorder()
+    async with (
+        three_replicas(tmp_path, redis_server.url) as (a, _, _),
+        client_of(a.url) as on_a,
+        trio.open_nursery() as nursery,
+    ):
 
-            async def call() -> None:
-                result = await on_a.call_tool("execute_llm", {"model": "gated", "prompt": "x"})
-                answers.append(text_of(result))
+        async def call() -> None:
+            arguments = {"model": "gated", "prompt": "x"}
+            result = await on_a.call_tool("execute_llm", arguments, progress_callback=progress)
+            answers.append(text_of(result))
 
-            nursery.start_soon(call)
-            await trio.to_thread.run_sync(redis_server.restart)
-            (tmp_path / "gate").touch()
-    assert answers == ["before\nafter"]
+        nursery.start_soon(call)
+        await progress.wait_for_text("before\n", within_s=60)
+        await _assert_kept_in_redis(redis_server)  # the running call is recorded there
+        await trio.to_thread.run_sync(redis_server.restart)
+        (tmp_path / "gate").touch()
+    assert answers == ["before\nafter\n"]

@@ -107,7 +107,11 @@ async def open_replicas(
             )
             with log.open("wb") as stderr:
                 proc = await trio.lowlevel.open_process(
-                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    cwd=tmp_path,  # anything a replica writes by a relative path stays there
                 )
             replicas.append(Replica(name, port, proc, log))
         for replica in replicas:
