@@ -79,3 +79,22 @@ async def _wait_for(condition: Callable[[], bool]) -> None:
     with trio.fail_after(60):
         while not condition():  # noqa: ASYNC110 - the flag has no event of its own to wait on
             await trio.sleep(0.02)
+
+
+async def test_a_replica_opened_while_redis_is_down_still_answers(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Redis went away between the store's open and the supervisor's: opening does not wait
+    for it, calls answer, the flag is up."""
+    redis_server.kill()
+    with trio.fail_after(60):
+        async with (
+            local_replica(redis_server.url, tmp_path / "calls.sqlite3", "replica-a:1:1") as (
+                link,
+                store,
+            ),
+            open_supervisor(models=models_with(GLOBAL_ECHO), store=store, replicas=link) as sup,
+        ):
+            result = await sup.run("echo", "answered anyway", timeout=600)
+            assert sup.store_health.degraded
+    assert result.output == "answered anyway"

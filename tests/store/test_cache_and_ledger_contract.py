@@ -1,10 +1,9 @@
-"""The cache and ledger part of the `CallStore` contract, alike in memory and in SQLite: cached
+"""The cache and ledger part of the `CallStore` contract, alike in memory, in SQLite and in Redis: cached
 answers kept until they expire and cleared, and the ledger's sums over the ended calls (the
 SQLite backend filters and projects in SQL, then sums as `_core.ledger.summarize` does)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,22 +11,9 @@ import pytest
 from llminst._core.cache import CachedAnswer
 from llminst._core.ledger import summarize
 from llminst._core.records import CallRecord, CallState
-from llminst.store import CallStore, MemoryStore, SQLiteStore
+from llminst.store import CallStore, SQLiteStore
 
 TRICKY = "é🎉漢字e\u0301👩\u200d👩\u200d👧\x00\n"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CallStore]:
-    backend: CallStore
-    if request.param == "memory":
-        backend = MemoryStore()
-    else:
-        backend = await SQLiteStore.open(tmp_path / "calls.sqlite3")
-    try:
-        yield backend
-    finally:
-        await backend.aclose()
 
 
 def record(call_id: str, *, created_at: float, **fields: object) -> CallRecord:

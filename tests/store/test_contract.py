@@ -1,33 +1,19 @@
-"""Every store backend keeps the `CallStore` contract alike: the in-memory one and SQLite on a
-real file. Each test runs once per backend.
+"""Every store backend keeps the `CallStore` contract alike: the in-memory one, SQLite on a
+real file and Redis on a real server. Each test runs once per backend (`conftest.store`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import trio
 
 from llminst._core.records import CallOrigin, CallRecord, CallState, SessionRecord, Turn
-from llminst.store import CallStore, MemoryStore, SQLiteStore
+from llminst.store import CallStore, SQLiteStore
 
 # Code points that are more than one UTF-8 byte, combine with their neighbour, or are NUL.
 TRICKY = "é🎉漢字e\u0301👩\u200d👩\u200d👧\x00\n"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CallStore]:
-    backend: CallStore
-    if request.param == "memory":
-        backend = MemoryStore()
-    else:
-        backend = await SQLiteStore.open(tmp_path / "calls.sqlite3")
-    try:
-        yield backend
-    finally:
-        await backend.aclose()
 
 
 def record(call_id: str, *, created_at: float = 100.0, **fields: object) -> CallRecord:

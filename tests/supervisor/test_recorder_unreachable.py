@@ -6,44 +6,15 @@ every write raise ConnectionError, as a client whose server went away does."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import trio
 import trio.testing
 from structlog.testing import capture_logs
 
 from llminst import open_supervisor
 from llminst._core.records import CallState
-from llminst.store import MemoryStore
 from llminst.supervisor.recorder import CLOSE_RETRY_S
 
-
-class UnreachableStore(MemoryStore):
-    """A MemoryStore whose writes fail while `down` (reads work: they are not what is tested)."""
-
-    down = False
-    failures = 0
-
-    def _check(self) -> None:
-        if self.down:
-            self.failures += 1
-            raise ConnectionError("Unable to establish a connection to 127.0.0.1:6379")
-
-    async def add_call(self, record: Any) -> None:
-        self._check()
-        await super().add_call(record)
-
-    async def update_call(self, call_id: str, **changes: Any) -> None:
-        self._check()
-        await super().update_call(call_id, **changes)
-
-    async def append_output(self, call_id: str, text: str) -> None:
-        self._check()
-        await super().append_output(call_id, text)
-
-    async def reset_output(self, call_id: str) -> None:
-        self._check()
-        await super().reset_output(call_id)
+from ..support.unreachable import UnreachableStore
 
 
 async def test_calls_written_while_the_store_was_down_arrive_when_it_is_back() -> None:
@@ -86,7 +57,7 @@ async def test_closing_gives_an_unreachable_store_a_bounded_time(
     mock_clock.rate = 100
     store = UnreachableStore()
     store.down = True
-    with capture_logs() as logs:
+    with capture_logs() as logs, trio.fail_after(3600):  # virtual: ~36 s of real time
         async with open_supervisor(store=store) as sup:
             await sup.run("echo", "nobody will know", timeout=86_400)
             closing_at = trio.current_time()

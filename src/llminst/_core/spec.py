@@ -638,11 +638,13 @@ def split_model_name(model: str) -> tuple[str, str | None]:
 
 
 def _store_path(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and not (value == "memory" or value.startswith(("/", "~"))):
+    if value is not None and not (
+        value == "memory" or value.startswith(("/", "~", "redis://", "rediss://"))
+    ):
         raise FieldValueError(
             attribute.name,
-            f"{attribute.name} must be an absolute path, a path starting with ~, or "
-            f'"memory"; got {value!r}',
+            f"{attribute.name} must be an absolute path, a path starting with ~, "
+            f'"memory" or a redis:// URL; got {value!r}',
         )
 
 
@@ -651,7 +653,8 @@ class StoreSettings:
     """What a config file's ``[store]`` table may set: where calls are recorded.
 
     Attributes:
-        path: the store's SQLite file (``~`` expanded), or ``"memory"`` to keep nothing on disk;
+        path: the store's SQLite file (``~`` expanded), ``"memory"`` to keep nothing on disk, or
+            a ``redis://HOST:PORT/DB`` URL (a store replicas share);
             None: ``llminst.sqlite3`` in the user data directory. ``--store`` overrides it.
         keep_prompts: keep each call's prompt in its record (false: the answer only).
         retention_days: calls older than this are deleted when a store is opened.

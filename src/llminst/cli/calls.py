@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from .._core.records import CallRecord, CallState
-from ..store import store_path
+from ..store import store_label
 from .common import Setup, open_command_store, store_spec
 
 __all__ = ["calls", "show"]
@@ -43,7 +43,7 @@ async def show(args: argparse.Namespace, setup: Setup) -> int:
         record = await store.get_call(args.call_id)
         output = "" if record is None else await store.read_output(args.call_id)
     if record is None:
-        where = store_path(store_spec(args, setup)) or "the memory store"
+        where = store_label(store_spec(args, setup))
         print(
             f"llminst: unknown_call: no call {args.call_id} in {where}; "
             "list them with llminst calls",

@@ -20,7 +20,7 @@ import time
 import trio
 
 from .._core.records import CallRecord
-from ..store import CallStore, store_path
+from ..store import CallStore, store_label
 from .common import Setup, open_command_store, store_spec
 
 __all__ = ["cancel", "request_cancel"]
@@ -32,7 +32,7 @@ async def cancel(args: argparse.Namespace, setup: Setup) -> int:
     async with open_command_store(args, setup) as store:
         record = await store.get_call(args.call_id)
         if record is None:
-            where = store_path(store_spec(args, setup)) or "the memory store"
+            where = store_label(store_spec(args, setup))
             _say(f"unknown_call: no call {args.call_id} in {where}; list them with llminst calls")
             return 1
         if record.state.done:

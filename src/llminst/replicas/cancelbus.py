@@ -2,7 +2,7 @@
 
 `llminst cancel`, `llminst top` and ``cancel_llm`` on any replica write the request to the
 store (`CallStore.request_cancel`) and `publish_cancel` the call's id on
-``<prefix>:cancel``; every replica's `listen` hands each id it hears to `on_cancel`, which ends
+``<prefix>cancel-bus``; every replica's `listen` hands each id it hears to `on_cancel`, which ends
 the call if it runs there. The store's polling (`supervisor.cancels.CancelWatch`, every 0.2 s)
 stays as the fallback for a message lost while Redis was away.
 
@@ -26,7 +26,7 @@ _log = get_logger()
 
 
 def cancel_channel(prefix: str) -> str:
-    return f"{prefix}:cancel"
+    return f"{prefix}cancel-bus"
 
 
 async def publish_cancel(client: Any, prefix: str, call_id: str) -> int:
@@ -39,22 +39,19 @@ async def listen(
     client: Any,
     prefix: str,
     on_cancel: Callable[[str], None],
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    subscribed: trio.Event,
 ) -> None:
     """Pass every call id published on the cancel channel to `on_cancel`, forever.
 
-    `task_status.started()` is called once the first subscription is in place, so a request
-    published after `nursery.start(listen, ...)` returns is heard.
+    `subscribed` is set once the first subscription is in place, so a request published
+    after it is heard. (While Redis cannot be reached, coredis keeps trying to subscribe;
+    the store's polling covers meanwhile.)
     """
     channel = cancel_channel(prefix)
-    started = False
     while True:
         try:
             async with client.pubsub(channels=[channel], ignore_subscribe_messages=True) as pubsub:
-                if not started:
-                    started = True
-                    task_status.started()
+                subscribed.set()
                 async for message in pubsub:
                     if message.get("type") == "message":
                         on_cancel(str(message["data"]))
@@ -62,7 +59,4 @@ async def listen(
             if not is_unavailable(exc):
                 raise
             _log.warning("llminst.replica.cancel_listener_lost", error=repr(exc))
-            if not started:  # Redis is down at start: polling covers until it is back
-                started = True
-                task_status.started()
             await trio.sleep(RETRY_MAX_S)

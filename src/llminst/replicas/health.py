@@ -5,7 +5,9 @@ Its users (the recorder's writes, heartbeats, sweeps, leases, cancels) report ea
 each success here, by what they were doing; the first failure logs ``llminst.store.degraded``
 and raises the `degraded` flag (shown by ``get_llm_status``), and once every use that failed
 has worked again (or the heartbeat, which talks to the server every few seconds, got through:
-the server answers) ``llminst.store.recovered`` is logged. `is_unavailable` tells such a transient failure from a store that
+the server answers) ``llminst.store.recovered`` is logged. `outages` counts the times the server was away or came back empty, so a writer can tell
+whether what it wrote during a call may be gone (and write it all again). `is_unavailable`
+tells such a transient failure from a store that
 refuses a write for good (a full disk), which is not retried.
 
 What it must never do: log once per failed write (one line per change of state), or treat an
@@ -46,6 +48,7 @@ class StoreHealth:
         self.degraded = False
         self.since: float | None = None  # trio time the store became unreachable
         self.last_error: str | None = None
+        self.outages = 0  # times the server was found away or emptied (a restart)
         self._retry_s = RETRY_FIRST_S
         self._failing: set[str] = set()  # uses whose last try failed
         self._changed = trio.Event()
@@ -56,6 +59,7 @@ class StoreHealth:
         self._failing.add(what)
         if not self.degraded:
             self.degraded = True
+            self.outages += 1
             self.since = trio.current_time()
             _log.warning("llminst.store.degraded", what=what, error=self.last_error)
             self._notify()
@@ -76,6 +80,12 @@ class StoreHealth:
             self.degraded = False
             self.since = None
             self._notify()
+
+    def emptied(self, *, what: str) -> None:
+        """The server answers but lost what was written to it (restarted without persistence,
+        failed over): what was written before may be gone."""
+        self.outages += 1
+        _log.warning("llminst.store.emptied", what=what)
 
     def next_retry_s(self) -> float:
         """Seconds to wait before trying again (doubling from 0.2 s up to 2 s)."""

@@ -3,14 +3,15 @@ become ``interrupted``.
 
 A call's record names its writer (``host:pid:start``, `supervisor.recorder.writer_identity`).
 With replicas on several machines a process cannot look another machine's PID up in /proc, so
-each writer refreshes ``<prefix>:writer:<writer>`` in Redis with a time to live (the lease):
+each writer refreshes ``<prefix>writer:<writer>`` in Redis with a time to live (the lease):
 `Heartbeat.run` sets it every `every_s` with a TTL of `lease_s`. `sweep` (run at open and
 periodically by every replica) marks the queued and running calls whose writer's key has
 lapsed as ``interrupted``, keeping their partial output (`CallStore.interrupt_running`).
 
 What it must never do: mark a call interrupted while its writer's key exists (a slow writer
 keeps its calls), or fail because Redis is unreachable (the beat is retried; the next sweep
-catches up).
+catches up). A beat that finds its own key gone although it renewed it in time tells the
+store's health that Redis lost its data (`StoreHealth.emptied`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _SWEEP_LIMIT = 10_000  # calls looked at per sweep (running calls, not the store
 
 def writer_key(prefix: str, writer: str) -> str:
     """The Redis key whose existence says `writer` is alive."""
-    return f"{prefix}:writer:{writer}"
+    return f"{prefix}writer:{writer}"
 
 
 class Heartbeat:
@@ -66,16 +67,21 @@ class Heartbeat:
         self.lease_s = lease_s
         self.every_s = every_s
         self.health = health
+        self._beaten = False
 
     async def beat(self) -> bool:
         """Refresh the key once; False if Redis could not be reached."""
+        lease_ms = max(1, int(self.lease_s * 1000))
         try:
-            await self.client.set(self.key, str(time.time()), px=max(1, int(self.lease_s * 1000)))
+            previous = await self.client.set(self.key, str(time.time()), px=lease_ms, get=True)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             self.health.failed(exc, what="heartbeat")
             return False
+        if self._beaten and previous is None:  # renewed in time, yet gone: Redis lost its data
+            self.health.emptied(what="heartbeat")
+        self._beaten = True
         self.health.succeeded()
         return True
 
@@ -87,6 +93,7 @@ class Heartbeat:
 
     async def stop(self) -> None:
         """This writer closes cleanly: drop its key at once (its calls have ended)."""
+        self._beaten = False
         try:
             await self.client.delete([self.key])
         except Exception as exc:

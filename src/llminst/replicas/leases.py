@@ -1,7 +1,7 @@
 """Global concurrency leases: a model's limit held per account across every replica.
 
 A model with ``concurrency_scope = "global"`` counts its running calls in one Redis sorted
-set per account (``<prefix>:leases:<account>``): each member is a lease id, scored by the time
+set per account (``<prefix>leases:<account>``): each member is a lease id, scored by the time
 (Redis's own clock, so replicas' clocks need not agree) at which it expires. `acquire` runs one
 Lua script that drops expired leases and adds this one only if fewer than the limit remain;
 a call waits (polling, backing off to `poll_max_s`) until one is free. `run` renews every held
@@ -80,10 +80,10 @@ class GlobalLeases:
         self.poll_max_s = poll_max_s
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
-        self._held: dict[str, str] = {}  # lease id -> its set's key
+        self._held: dict[str, tuple[str, int]] = {}  # lease id -> its set's key, its limit
 
     def key(self, account: str) -> str:
-        return f"{self.prefix}:leases:{account}"
+        return f"{self.prefix}leases:{account}"
 
     async def acquire(self, account: str, limit: int) -> str | None:
         """Wait for one of `account`'s `limit` slots; its lease id, or None when Redis cannot
@@ -106,7 +106,7 @@ class GlobalLeases:
                 return None
             self.health.succeeded("lease")
             if got:
-                self._held[lease_id] = key
+                self._held[lease_id] = (key, limit)
                 return lease_id
             await trio.sleep(wait)
             wait = min(self.poll_max_s, wait * 2)
@@ -115,9 +115,10 @@ class GlobalLeases:
         """Give the slot back (shielded; a failure leaves the lease to expire)."""
         if lease_id is None:
             return
-        key = self._held.pop(lease_id, None)
-        if key is None:
+        held = self._held.pop(lease_id, None)
+        if held is None:
             return
+        key, _limit = held
         with trio.CancelScope(shield=True):
             try:
                 await self.client.zrem(key, [lease_id])
@@ -137,14 +138,19 @@ class GlobalLeases:
             await self.renew_all()
 
     async def renew_all(self) -> None:
-        for lease_id, key in list(self._held.items()):
+        """Renew every held lease. One that expired (Redis restarted empty, or was away
+        longer than a lease) is taken again if its set has room, else dropped: its call runs
+        on, counted by the local limit only (``llminst.lease.lost``)."""
+        for lease_id, (key, limit) in list(self._held.items()):
             try:
                 renewed = await self._renew(keys=[key], args=[lease_id, self.lease_ms])
+                if not renewed:
+                    renewed = await self._acquire(keys=[key], args=[lease_id, limit, self.lease_ms])
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
                 self.health.failed(exc, what="lease")
                 return
             self.health.succeeded("lease")
-            if not renewed and lease_id in self._held:
+            if not renewed and self._held.pop(lease_id, None) is not None:
                 _log.warning("llminst.lease.lost", key=key, lease=lease_id)

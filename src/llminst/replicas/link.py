@@ -27,9 +27,13 @@ from . import cancelbus, heartbeats
 from .health import StoreHealth, is_unavailable
 from .leases import GlobalLeases
 
-__all__ = ["ReplicaLink", "ReplicaSettings"]
+__all__ = ["ReplicaLink", "ReplicaSettings", "link_for_store"]
 
 _log = get_logger()
+
+# How long opening a supervisor waits for the cancel bus's subscription (Redis away: the
+# store's polling covers until it is in place).
+SUBSCRIBE_WAIT_S = 5.0
 
 
 def _positive(_instance: object, attribute: Any, value: float) -> None:
@@ -42,7 +46,7 @@ class ReplicaSettings:
     """How replicas watch each other.
 
     Attributes:
-        prefix: the prefix of every Redis key and channel (one per deployment).
+        prefix: the prefix of every Redis key and channel (the store's: ``llminst:``).
         heartbeat_lease_s: a writer is dead this long after its last heartbeat.
         heartbeat_every_s: seconds between heartbeats (well under the lease).
         sweep_every_s: seconds between sweeps for dead writers' calls.
@@ -50,7 +54,7 @@ class ReplicaSettings:
             stopped renewing it (renewed every third of it).
     """
 
-    prefix: str = "llminst"
+    prefix: str = "llminst:"
     heartbeat_lease_s: float = field(default=10.0, validator=_positive)
     heartbeat_every_s: float = field(default=3.0, validator=_positive)
     sweep_every_s: float = field(default=5.0, validator=_positive)
@@ -65,7 +69,7 @@ class ReplicaSettings:
             )
 
     @classmethod
-    def of(cls, settings: Settings, *, prefix: str = "llminst") -> ReplicaSettings:
+    def of(cls, settings: Settings, *, prefix: str = "llminst:") -> ReplicaSettings:
         """The replica settings a config's ``[settings]`` table chose."""
         return cls(
             prefix=prefix,
@@ -147,7 +151,8 @@ class ReplicaLink:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Beat, sweep, listen for cancels and renew leases until cancelled; started once the
-        first heartbeat was tried and the cancel listener subscribed.
+        first heartbeat was tried and the cancel listener subscribed (or `SUBSCRIBE_WAIT_S`
+        passed).
 
         Cancellation: the heartbeat key is dropped (shielded), so the others know at once
         that this writer's calls ended.
@@ -155,7 +160,11 @@ class ReplicaLink:
         try:
             async with trio.open_nursery() as nursery:
                 await self.heartbeat.beat()
-                await nursery.start(cancelbus.listen, self.client, self.settings.prefix, on_cancel)
+                subscribed = trio.Event()
+                prefix = self.settings.prefix
+                nursery.start_soon(cancelbus.listen, self.client, prefix, on_cancel, subscribed)
+                with trio.move_on_after(SUBSCRIBE_WAIT_S):  # Redis away: calls must not wait
+                    await subscribed.wait()
                 nursery.start_soon(self.heartbeat.run)
                 nursery.start_soon(self._sweep_forever, store)
                 nursery.start_soon(self.leases.run)
@@ -168,3 +177,16 @@ class ReplicaLink:
         while True:
             await self.sweep(store)
             await trio.sleep(self.settings.sweep_every_s)
+
+
+def link_for_store(store: CallStore, settings: Settings, *, writer: str) -> ReplicaLink | None:
+    """The link a Redis store implies (its client and key prefix, `settings`' times), so
+    every process writing to a shared Redis heartbeats, listens for cancels and holds global
+    leases; None for any other store."""
+    from ..store.redis import RedisStore  # loads without coredis; only a RedisStore needs it
+
+    if not isinstance(store, RedisStore):
+        return None
+    return ReplicaLink(
+        store.client, writer, ReplicaSettings.of(settings, prefix=store.location.prefix)
+    )

@@ -58,6 +58,7 @@ from .._core.spec import BudgetSettings, ModelSpec, Settings
 from .._core.status import ModelStatus
 from ..logs import ensure_logging
 from ..replicas import ReplicaLink, StoreHealth
+from ..replicas.link import link_for_store
 from ..store import CallStore, MemoryStore
 from . import fanout, reaper
 from .budgets import BudgetKeeper
@@ -69,7 +70,7 @@ from .cooldowns import CooldownKeeper
 from .jobs import Jobs
 from .live import LiveCalls
 from .memory import MemoryAdmission, read_available_mb
-from .recorder import Recorder
+from .recorder import Recorder, writer_identity
 from .sessions import SessionKeeper
 from .stream import AttemptStarted, CallStream, FallbackStarted, RetryScheduled, StreamEvent
 from .warm import WarmPool
@@ -140,7 +141,7 @@ class Supervisor:
             ),
             warm=self._warm,
         )
-        self.jobs = Jobs(self._runner, nursery, live)
+        self.jobs = Jobs(self._runner, nursery, live, recorder.store)
         """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
         self._replicas: ReplicaLink | None = None  # set by open_supervisor
@@ -665,17 +666,21 @@ async def open_supervisor(
             ``budget_exceeded`` (spent, limit, reset time) before any process starts.
         watch_cancels: while calls run, read `store` every 0.2 s for requests from other
             processes to cancel them (`llminst cancel`) and cancel those; None: when `store`
-            is one other processes can write (not a `MemoryStore`).
+            is one other processes can write (not a `MemoryStore`). With `replicas`, requests
+            heard on their cancel bus end calls at once either way.
         replicas: this process among replicas sharing a Redis (`replicas.ReplicaLink`): calls
             are recorded under its writer id and heartbeat, dead replicas' calls are swept,
             cancels heard on its bus end calls at once, and models with ``concurrency_scope =
-            "global"`` hold its leases while they run. None: a process on its own.
+            "global"`` hold its leases while they run. None: the link a Redis `store`
+            implies (`replicas.link_for_store`), else a process on its own.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
     before the block is left.
     """
     ensure_logging()
+    if replicas is None and store is not None:
+        replicas = link_for_store(store, settings, writer=writer_identity())
     recorder = Recorder(
         MemoryStore() if store is None else store,
         origin=origin,
@@ -703,10 +708,12 @@ async def open_supervisor(
                 available_memory_mb=available_memory_mb,
                 budget=budget,
             )
-            if _watches_cancels(watch_cancels, store) or replicas is not None:
+            polls = _watches_cancels(watch_cancels, store)
+            if polls or replicas is not None:
                 watch = CancelWatch(recorder.store)
                 supervisor._runner.watchers.append(watch)
-                nursery.start_soon(watch.run)
+                if polls:
+                    nursery.start_soon(watch.run)
                 if replicas is not None:
                     supervisor._replicas = replicas
                     supervisor._runner.leases = replicas.leases

@@ -16,19 +16,30 @@ from __future__ import annotations
 import trio
 
 from .._core.request import CallRequest
+from ..store.base import CallStore
 from .call import Call, CallRunner
 from .live import LiveCalls
 
-__all__ = ["Jobs"]
+__all__ = ["STORE_POLL_S", "Jobs"]
+
+# How often a long-poll reads the store for news of a call another process runs.
+STORE_POLL_S = 0.2
 
 
 class Jobs:
     """Starts jobs on a supervisor's nursery; waits for and cancels its running calls."""
 
-    def __init__(self, runner: CallRunner, nursery: trio.Nursery, live: LiveCalls) -> None:
+    def __init__(
+        self,
+        runner: CallRunner,
+        nursery: trio.Nursery,
+        live: LiveCalls,
+        store: CallStore | None = None,
+    ) -> None:
         self._runner = runner
         self._nursery = nursery
         self._live = live
+        self._store = store
 
     def start(self, request: CallRequest, *, owner: str | None = None) -> str:
         """Start `request` as a task of the nursery; its call id."""
@@ -43,11 +54,21 @@ class Jobs:
 
     async def wait_for_news(self, call_id: str, offset: int) -> None:
         """Return once the running call has more than `offset` characters of output, starts a
-        new attempt, or ends; at once if it is not running.
+        new attempt, or ends; at once if it runs nowhere. A call another process runs (a
+        replica on the same store) is watched in the store, every `STORE_POLL_S`.
 
         Cancellation: safe at any point; a long-poll puts its deadline around it.
         """
-        await self._live.wait_for_news(call_id, offset)
+        if self._store is None or self._live.get(call_id) is not None:
+            await self._live.wait_for_news(call_id, offset)
+            return
+        record = await self._store.get_call(call_id)
+        attempts = None if record is None else record.attempts
+        while record is not None and not record.state.done and record.output_chars <= offset:
+            if record.attempts != attempts:
+                return
+            await trio.sleep(STORE_POLL_S)
+            record = await self._store.get_call(call_id)
 
     async def cancel(self, call_id: str) -> bool:
         """End a running call: False if none of that id runs.

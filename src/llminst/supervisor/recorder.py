@@ -109,6 +109,8 @@ class Recorder:
         self._queue: deque[Write] = deque()
         self._text: dict[str, list[str]] = {}  # call id -> text not yet queued as one append
         self._chars: dict[str, int] = {}  # call id -> characters of its attempt recorded
+        self._records: dict[str, CallRecord] = {}  # call id -> its record as first written
+        self._outages: dict[str, int] = {}  # call id -> the store's outages when it started
         self._wakeup = trio.Event()
         self._written = trio.Condition()
         self._writing = trio.Lock()
@@ -134,8 +136,10 @@ class Recorder:
         self._chars[call.id] = 0
         if self._instant is not None:
             self._instant.add_call_now(record)
-        else:
-            self._enqueue(lambda: self.store.add_call(record))
+            return
+        self._records[call.id] = record
+        self._outages[call.id] = self.health.outages
+        self._enqueue(lambda: self.store.add_call(record))
 
     def call_event(self, call: Call, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
@@ -152,6 +156,11 @@ class Recorder:
     def call_finished(self, call: Call) -> None:
         result = call.result
         if result is None:  # cannot happen: drive sets it before telling watchers
+            return
+        record = self._records.pop(call.id, None)
+        outages = self._outages.pop(call.id, self.health.outages)
+        if record is not None and outages != self.health.outages:
+            self._rewrite(record.evolve(**_final_fields(call, result)), result.output)
             return
         self._queue_text(call.id)
         if len(result.output) != self._chars.pop(call.id, 0):
@@ -196,6 +205,17 @@ class Recorder:
                 self._written.notify_all()  # `flushed` waiters stop waiting for it
         await trio.sleep(min(self.health.next_retry_s(), self._give_up_at - trio.current_time()))
 
+    def _rewrite(self, record: CallRecord, output: str) -> None:
+        """The store was away or came back empty during the call: what was written may be
+        gone (or an append sent twice), so the whole final record and output are written
+        anew, once the store is back."""
+        self._text.pop(record.call_id, None)
+        self._chars.pop(record.call_id, None)
+        _log.info("llminst.store.call_rewritten", call=record.call_id)
+        self._enqueue(lambda: self.store.add_call(record))
+        self._reset(record.call_id)
+        self._append(record.call_id, output)
+
     def _attempt_started(self, call_id: str, attempt: int) -> None:
         self._queue_text(call_id)
         now = time.time()
@@ -205,6 +225,8 @@ class Recorder:
                 "attempts": 1,
                 "started_at": now,
             }
+            if call_id in self._records:
+                self._records[call_id] = self._records[call_id].evolve(started_at=now)
         else:
             self._chars[call_id] = 0
             self._reset(call_id)
