@@ -33,18 +33,6 @@ from ..support.redis import RedisServer
 from ..support.replicas import Replica, client_of, open_replicas, wait_gone
 from ..support.tools import text_of
 
-NEEDS_REDIS_STORE = pytest.mark.xfail(
-    strict=True,
-    reason="needs redisstore: serve --store redis:// keeping its state in Redis (until then the "
-    "URL is taken for a SQLite file path, and nothing reaches Redis)",
-)
-NEEDS_HEARTBEATS = pytest.mark.xfail(
-    strict=True,
-    reason="needs redisstore, and serve tying liveness's ReplicaLink (heartbeats, sweeps) to a "
-    "--store redis:// server",
-)
-
-
 _COUNTING_ECHO = """\
 import os, sys
 with open(os.environ["SPAWN_LOG"], "a") as log:
@@ -159,7 +147,6 @@ async def _start_poll_cancel(tmp_path: Path, store: str) -> None:
     assert ended["state"] == "cancelled"
 
 
-@NEEDS_REDIS_STORE
 async def test_a_job_started_on_a_is_polled_on_b_and_cancelled_on_c(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -194,7 +181,6 @@ async def _cooldown_shared(tmp_path: Path, store: str) -> None:
     assert spawns(tmp_path, "lim") == 1
 
 
-@NEEDS_REDIS_STORE
 async def test_a_cooldown_hit_on_a_makes_b_refuse_without_spawning(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -222,7 +208,6 @@ async def _budget_shared(tmp_path: Path, store: str) -> None:
     assert spawns(tmp_path, "paid") == 1
 
 
-@NEEDS_REDIS_STORE
 async def test_a_shared_budget_refuses_on_c(tmp_path: Path, redis_server: RedisServer) -> None:
     """A's call spends the model's whole daily budget ($0.50): C refuses the next one before
     its CLI starts."""
@@ -241,7 +226,6 @@ async def test_a_budget_is_shared_by_replicas_on_one_sqlite_file(
 # A replica dies; Redis restarts
 
 
-@NEEDS_HEARTBEATS
 async def test_a_replica_sigkilled_mid_call_shows_interrupted_on_b(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -262,7 +246,6 @@ async def test_a_replica_sigkilled_mid_call_shows_interrupted_on_b(
     await _assert_kept_in_redis(redis_server)
 
 
-@NEEDS_REDIS_STORE
 async def test_redis_restarted_mid_call_still_answers(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
