@@ -96,6 +96,14 @@ async def test_start_line_says_a_token_is_required_without_showing_it() -> None:
     assert not result.is_error
 
 
+async def test_start_line_says_when_the_server_is_stateless() -> None:
+    """With --stateless the line says no MCP session is kept; without it, it says nothing."""
+    async with http_serve("--stateless") as serving:
+        assert "stateless: no MCP sessions, any replica answers" in serving.line
+    async with http_serve() as serving:
+        assert "stateless" not in serving.line
+
+
 # --------------------------------------------------------------------------------------------
 # --allow-host
 

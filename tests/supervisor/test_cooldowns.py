@@ -63,6 +63,26 @@ async def test_a_cooldown_survives_a_restart_over_the_same_store(
     assert statuses["echo"].cooldown_until is None
 
 
+async def test_a_cooldown_another_supervisor_records_refuses_a_running_one(
+    tmp_path: Path, counted: SpecMaker
+) -> None:
+    """Regression: a supervisor read the store's cooldowns only when it opened, so one already
+    running (a replica, another server on the same store) spawned a CLI whose account another
+    had just rested. Both open first; one is limited; the other refuses with no spawn."""
+    models = models_with(counted("lim"))
+    store = MemoryStore()
+    async with (
+        open_supervisor(models=models, backoff=FAST, store=store) as first,
+        open_supervisor(models=models, backoff=FAST, store=store) as second,
+    ):
+        with pytest.raises(RateLimitedError) as limited:
+            await first.run("lim", LIMITED_FOR_AN_HOUR, timeout=30)
+        with pytest.raises(RateLimitedError, match="cooling down") as refused:
+            await second.run("lim", "hello")
+    assert spawns(tmp_path, "lim") == 1
+    assert refused.value.reset_at == limited.value.reset_at
+
+
 async def test_models_of_one_account_cool_down_together(tmp_path: Path, counted: SpecMaker) -> None:
     """A sub-model shares its model's account; two models naming one account share it; a
     model of another account still answers."""

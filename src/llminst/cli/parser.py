@@ -219,6 +219,12 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="--worker: take over an item another worker has not renewed for this long",
     )
+    serve.add_argument(
+        "--stateless",
+        action="store_true",
+        help="HTTP: keep no MCP session between requests, so any replica behind a load "
+        "balancer answers any request (no sticky sessions; share jobs with --store redis://)",
+    )
     _add_store(serve)
 
 

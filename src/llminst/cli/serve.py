@@ -71,6 +71,11 @@ def serve(args: argparse.Namespace, setup: Setup) -> int:
         max_result_chars=setup.max_result_chars,
     )
     try:
+        if args.stateless and not over_http:
+            raise InvalidInputError(
+                "--stateless applies to --transport http only (over stdio one client owns the "
+                "server): add --transport http, or drop --stateless"
+            )
         if over_http:
             check_http_options(
                 args.host, args.port, next(iter(_tokens(args)), None), args.allow_host
@@ -166,6 +171,7 @@ async def _serve_http(server: MCPServer, args: argparse.Namespace) -> int:
         port=args.port,
         token=_tokens(args),
         allowed_hosts=args.allow_host,
+        stateless=args.stateless,
         task_status=_AnnounceListening(),
     )
     return 0
@@ -192,9 +198,10 @@ class _AnnounceListening:
             if value.token_required
             else "no token required"
         )
+        sessions = "; stateless: no MCP sessions, any replica answers" if value.stateless else ""
         print(
             f"llminst serve: listening on {' '.join(value.urls)} ({auth}; "
-            f"accepted Host names: {', '.join(value.host_names)})",
+            f"accepted Host names: {', '.join(value.host_names)}{sessions})",
             file=sys.stderr,
             flush=True,
         )

@@ -332,6 +332,7 @@ class CallRunner:
         request = call.request
         native_args = request.spec.json_schema_args
         native = request.json_mode and bool(native_args)
+        await self.cooldowns.refresh(request.spec)  # another replica may have rested it
         self._refuse_if_resting(call)
         if self.budgets is not None:
             await self.budgets.check(request, call_id=call.id)

@@ -2,7 +2,8 @@
 
 A `CooldownKeeper` holds the supervisor's cooldowns (`_core.cooldowns.CooldownRecord`, one per
 account), loads them from the store when the supervisor opens (so a rest outlives a restart)
-and writes each change through to it. The call runner asks it, before an attempt starts,
+and writes each change through to it. Before a call starts it re-reads the account's record
+(`refresh`: a replica on the same store may have rested it); the call runner then asks it
 whether the model's account rests (`resting`), tells it of each rate-limit hit (`throttled`)
 and of each success (`succeeded`); the decisions are `_core.cooldowns`'.
 
@@ -53,6 +54,21 @@ class CooldownKeeper:
             _log.warning("llminst.cooldown.load_failed", error=repr(exc))
             return
         self._records = {record.account: record for record in records}
+
+    async def refresh(self, spec: ModelSpec) -> None:
+        """Take the store's record of `spec`'s account when it is newer than ours: another
+        process on the same store (a replica, another `llminst run`) may have rested the
+        account since this one loaded. A store that fails to answer leaves what we know."""
+        account = account_of(spec)
+        try:
+            records = await self._store.get_cooldowns()
+        except Exception as exc:
+            _log.warning("llminst.cooldown.refresh_failed", account=account, error=repr(exc))
+            return
+        known = self._records.get(account)
+        for record in records:
+            if record.account == account and (known is None or record.set_at > known.set_at):
+                self._records[account] = record
 
     def resting(self, spec: ModelSpec) -> CooldownRecord | None:
         """The cooldown `spec`'s account is in now, or None."""

@@ -4,7 +4,7 @@ Owns how bytes reach the SDK's server and leave it, one module per concern:
 
 - `stdio`: fds 0 and 1 read and written with trio, the protocol guarded from stray prints;
 - `http_options`: which address, port and Host names the HTTP server accepts (checks only);
-- `asgi`: the wrappers around the SDK's app (bearer token, cancel on disconnect);
+- `asgi`: the wrappers around the SDK's app (health probe, bearer token, cancel on disconnect);
 - `http`: binding the port and serving the wrapped app with hypercorn's trio worker.
 
 Both transports serve until they are cancelled (`llminst serve` cancels them on SIGINT, SIGTERM

@@ -1,10 +1,12 @@
 """The ASGI wrappers llminst puts around the SDK's streamable-HTTP app.
 
-Owns two rules: an HTTP request without ``Authorization: Bearer <token>`` gets 401 (compared in
-constant time; an accepted one carries its token's owner fingerprint in its scope), and a session's request whose client drops its connection is cancelled, so its
-process tree is killed. Each wrapper only looks at the ASGI messages passing through and hands
-them on unchanged; it must never bind a socket, parse a tool's arguments or answer a request the
-app should answer (beyond the 401).
+Owns three rules: ``GET /healthz`` answers 200 without a token (for load balancers' and
+Kubernetes' probes; it says nothing about calls), an HTTP request without
+``Authorization: Bearer <token>`` gets 401 (compared in constant time; an accepted one carries its
+token's owner fingerprint in its scope), and a session's request whose client drops its
+connection is cancelled, so its process tree is killed. Each wrapper only looks at the ASGI
+messages passing through and hands them on unchanged; it must never bind a socket, parse a
+tool's arguments or answer a request the app should answer (beyond the health check and the 401).
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from typing import Any
 from .._core.records import token_owner
 from ..logs import get_logger
 
-__all__ = ["OWNER_SCOPE_KEY", "ASGIApp", "Scope", "cancel_on_disconnect", "require_bearer"]
+__all__ = [
+    "HEALTH_PATH",
+    "OWNER_SCOPE_KEY",
+    "ASGIApp",
+    "Scope",
+    "answer_health",
+    "cancel_on_disconnect",
+    "require_bearer",
+]
+
+HEALTH_PATH = "/healthz"
+"""Answered 200 without a token: a probe can tell the server is up and serving HTTP."""
 
 OWNER_SCOPE_KEY = "llminst.owner"
 """The ASGI scope key holding the owner (token fingerprint) of an authenticated request."""
@@ -69,6 +82,34 @@ def require_bearer(app: ASGIApp, token: str | Sequence[str]) -> ASGIApp:
         await app(scope, receive, send)
 
     return guarded
+
+
+def answer_health(app: ASGIApp) -> ASGIApp:
+    """Wrap an ASGI app: ``GET``/``HEAD`` `HEALTH_PATH` gets 200 ``{"status": "ok"}`` before any
+    other rule (probes carry no token); every other request goes to `app` unchanged."""
+    body = b'{"status": "ok"}'
+
+    async def checked(
+        scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("path") != HEALTH_PATH
+            or scope["method"] not in ("GET", "HEAD")
+        ):
+            await app(scope, receive, send)
+            return
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": body if scope["method"] == "GET" else b""}
+        )
+
+    return checked
 
 
 def _request_id(body: bytes) -> str | int | None:

@@ -1,7 +1,8 @@
 """Serving MCP over streamable HTTP: the SDK's Starlette app on hypercorn's trio worker.
 
-uvicorn is asyncio-only, so hypercorn serves the app, wrapped (see `asgi`) to cancel a call
-whose client goes away and, with a token, to refuse requests without it; DNS-rebinding
+uvicorn is asyncio-only, so hypercorn serves the app, wrapped (see `asgi`) to answer health
+probes at ``/healthz``, to cancel a call whose client goes away and, with a token, to refuse
+requests without it; DNS-rebinding
 protection stays on (see `http_options`). The listening socket is bound before anything else
 starts, so an address that cannot be listened on is one clear `InvalidInputError`, never a
 traceback from inside the server.
@@ -25,7 +26,7 @@ from mcp.server import MCPServer
 
 from .._core.errors import InvalidInputError
 from ..logs import get_logger
-from .asgi import ASGIApp, cancel_on_disconnect, require_bearer
+from .asgi import ASGIApp, answer_health, cancel_on_disconnect, require_bearer
 from .http_options import check_http_options, transport_security
 
 __all__ = ["HttpListening", "serve_http"]
@@ -42,11 +43,13 @@ class HttpListening:
             actually bound, also with port 0).
         token_required: requests must carry ``Authorization: Bearer <token>``.
         host_names: the Host header names accepted (DNS-rebinding protection), without ports.
+        stateless: no MCP session is kept between requests (any replica answers any request).
     """
 
     urls: tuple[str, ...]
     token_required: bool
     host_names: tuple[str, ...]
+    stateless: bool = False
 
 
 async def serve_http(
@@ -56,6 +59,7 @@ async def serve_http(
     port: int = 8765,
     token: str | Sequence[str] | None = None,
     allowed_hosts: list[str] | None = None,
+    stateless: bool = False,
     task_status: trio.TaskStatus[HttpListening] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve streamable HTTP at ``/mcp`` until cancelled.
@@ -63,6 +67,10 @@ async def serve_http(
     The port is bound before anything else starts; `task_status.started` then reports where it
     listens (`HttpListening`). `token` may be several tokens: a client sees only the calls
     its own token started (`server.owners`).
+
+    `stateless` serves handshake-era clients (protocol 2025-11-25 and older) the SDK's stateless
+    way too: no ``Mcp-Session-Id``, each POST served on its own, so replicas behind a load
+    balancer need no sticky sessions. 2026-07-28 requests are self-contained either way.
 
     Cancellation: the server stops listening and its lifespan closes its supervisor, which
     kills and reaps every running call's process tree; then the cancellation propagates.
@@ -87,10 +95,13 @@ async def serve_http(
     # Idle keep-alive connections would hold shutdown for the whole grace period.
     config.graceful_timeout = 0.2
     security = transport_security(host, allowed_hosts or [])
-    app: ASGIApp = server.streamable_http_app(host=host, transport_security=security)
+    app: ASGIApp = server.streamable_http_app(
+        host=host, transport_security=security, stateless_http=stateless
+    )
     app = cancel_on_disconnect(app)
     if tokens:
         app = require_bearer(app, tokens)
+    app = answer_health(app)  # outermost: probes carry no token
     wrapped = wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi")
     sockets = _listen(config, host, port)  # hypercorn serves (and closes) them from here on
     async with trio.open_nursery() as nursery:
@@ -101,8 +112,11 @@ async def serve_http(
             urls=tuple(f"{bind}/mcp" for bind in binds),
             token_required=bool(tokens),
             host_names=tuple(h for h in security.allowed_hosts if not h.endswith(":*")),
+            stateless=stateless,
         )
-        _log.info("llminst.server.listening", urls=listening.urls, auth=len(tokens))
+        _log.info(
+            "llminst.server.listening", urls=listening.urls, auth=len(tokens), stateless=stateless
+        )
         task_status.started(listening)
 
 
