@@ -22,7 +22,7 @@ from .call import CallRunner
 from .capabilities import Capabilities
 from .cooldowns import CooldownKeeper
 from .live import LiveCalls
-from .memory import MemoryAdmission
+from .memory import MemoryAdmission, TreeSampler
 from .recorder import Recorder
 from .warm import WarmPool
 
@@ -47,6 +47,8 @@ def build_runner(
     if cooldowns is None:
         cooldowns = CooldownKeeper(recorder.store, time.time)
     clock = cooldowns.clock
+    sampler = TreeSampler()
+    nursery.start_soon(sampler.run, name="llminst.memory.sampler")  # parked while no call runs
     return CallRunner(
         settings=settings,
         backoff=backoff,
@@ -55,7 +57,7 @@ def build_runner(
         cooldowns=cooldowns,
         watchers=[recorder, live],  # the store first: news is readable when told
         clock=clock,
-        memory=MemoryAdmission(settings, available_mb=available_memory_mb),
+        memory=MemoryAdmission(settings, available_mb=available_memory_mb, sampler=sampler),
         cache=ResponseCache(recorder.store, clock),
         budgets=BudgetKeeper(recorder.store, budget or BudgetSettings(), clock, recorder.flushed),
         warm=WarmPool(nursery, settings),
