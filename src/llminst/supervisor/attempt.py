@@ -22,6 +22,7 @@ import errno
 import math
 import os
 import subprocess
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import attrs
@@ -36,6 +37,7 @@ from .._core.request import CallRequest
 from .._core.streamjson import after_initialize
 from . import process
 from .capabilities import locate
+from .memory import SAMPLE_INTERVAL_S
 from .pumps import Linger, PipeReader, StdinWriter, Watch, feed_stdin, read_ready
 from .stream import AttemptStarted
 
@@ -113,6 +115,10 @@ class _Attempt:
         self.stop_logged = False
         self.truncation_logged = False
         self.memory = memory
+        # A call that ends within its first SAMPLE_INTERVAL_S is never handed to the sampler
+        # (no wake-up, no /proc read); one that runs on is, from then on.
+        self.sample_from = math.inf if memory is None else trio.current_time() + SAMPLE_INTERVAL_S
+        self.sampled = ExitStack()  # leaves the sampler when the attempt ends
 
     async def run(self, invocation: Invocation, *, already: bytes | None = None) -> None:
         warm = already is not None
@@ -122,11 +128,8 @@ class _Attempt:
             await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
             if already:
                 await self._on_stdout(already)
-            if self.memory is None:
+            with self.sampled:
                 await self._drain(invocation.stdin)
-            else:
-                with self.memory.watching(self.proc, self.log):  # the supervisor's sampler
-                    await self._drain(invocation.stdin)
             await self._forward(self.output.end_of_stdout())
         finally:
             if not self.tree_gone:
@@ -180,10 +183,12 @@ class _Attempt:
             watch.writable(writer.fd)
         linger_until = math.inf  # once the tree is gone: give up on pipes silent this long
         while handlers or not self.tree_gone:
-            ready = await watch.wait(linger_until)
+            ready = await watch.wait(min(linger_until, self.sample_from))
+            if trio.current_time() >= self.sample_from:
+                self._hand_to_sampler()
             if ready is None:
                 if trio.current_time() < linger_until:
-                    continue  # woken early: wait on
+                    continue  # woken to hand the tree to the sampler
                 self.pipes_abandoned = True
                 return
             for fd in ready:
@@ -209,6 +214,7 @@ class _Attempt:
     async def _drain_by_tasks(self, stdin: bytes | None) -> None:
         """stdout in this task, stderr and the exit in one task each (where `Watch` is not)."""
         assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._hand_to_sampler()  # this path waits in tasks: no loop of its own to do it later
         async with trio.open_nursery() as nursery:
             self.draining = nursery.cancel_scope
             linger = Linger(nursery.cancel_scope)
@@ -221,6 +227,13 @@ class _Attempt:
             await stdout.run(self._on_stdout)
         ended_early = nursery.cancel_scope.cancelled_caught and self.output.stopped is None
         self.pipes_abandoned = ended_early and not (stdout.at_eof and stderr.at_eof)
+
+    def _hand_to_sampler(self) -> None:
+        """Have the supervisor's sampler measure the tree from now on (measured once now)."""
+        self.sample_from = math.inf
+        if self.memory is not None and not self.tree_gone:
+            self.memory.check(self.proc, self.log)
+            self.sampled.enter_context(self.memory.watching(self.proc, self.log))
 
     async def _watch_exit(self, linger: Linger) -> None:
         await process.wait_exited(self.proc)
