@@ -15,9 +15,10 @@ from functools import partial
 
 import structlog
 import trio
+import trio.testing
 
 from llminst import ModelSpec, Settings, open_supervisor
-from llminst.supervisor.memory import CallMemory, MemoryAdmission, TreeSampler
+from llminst.supervisor.memory import SAMPLE_INTERVAL_S, CallMemory, MemoryAdmission, TreeSampler
 
 from ..support.models import models_with
 
@@ -124,3 +125,30 @@ def test_admission_keeps_what_admitted_calls_still_grow_as_a_running_total() -> 
     for memory in (memories[0], memories[2], memories[3]):
         admission.release(memory)
     assert admission.still_to_grow_mb() == 0.0
+
+
+async def test_a_call_is_handed_to_the_sampler_only_once_it_has_run_an_interval(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """On a clock that moves only when told: a call that ends before SAMPLE_INTERVAL_S never
+    wakes the sampler (no /proc read for a quick call); one still running when the interval
+    has passed is measured then, and the sampler ticks for it."""
+    echo = ModelSpec(name="quick", command=("echo", "hi"))
+    async with open_supervisor(models=models_with(SLEEPER, echo)) as sup:
+        sampler = sup._runner.memory.sampler
+        result = await sup.run("quick", "x", timeout=600)
+        assert result.success and result.peak_rss_mb is None
+        assert not sampler.ticking
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(sup.run, "sleeper", "x", timeout=600))
+            # The clock stands still: this waits for the real process to start, however slow.
+            while not sup._runner.calls or not next(iter(sup._runner.calls.values())).spawned:
+                await trio.testing.wait_all_tasks_blocked()
+                await trio.lowlevel.checkpoint()
+            [call] = sup._runner.calls.values()
+            await trio.testing.wait_all_tasks_blocked()
+            assert call.peak_rss_mb is None and not sampler.ticking
+            mock_clock.jump(SAMPLE_INTERVAL_S)
+            await trio.testing.wait_all_tasks_blocked()
+            assert call.peak_rss_mb is not None and sampler.ticking
+            nursery.cancel_scope.cancel()
