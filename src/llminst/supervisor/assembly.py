@@ -22,7 +22,7 @@ from .call import CallRunner
 from .capabilities import Capabilities
 from .cooldowns import CooldownKeeper
 from .live import LiveCalls
-from .memory import MemoryAdmission
+from .memory import MemoryAdmission, TreeSampler
 from .recorder import Recorder
 from .warm import WarmPool
 
@@ -54,6 +54,8 @@ def build_runner(
         recorder.flushed,
         queue_write=recorder.queue_write,
     )
+    sampler = TreeSampler()
+    nursery.start_soon(sampler.run, name="llminst.memory.sampler")  # parked while no call runs
     return CallRunner(
         settings=settings,
         backoff=backoff,
@@ -64,7 +66,7 @@ def build_runner(
         # released behind its final record.
         watchers=[recorder, budgets, live],
         clock=clock,
-        memory=MemoryAdmission(settings, available_mb=available_memory_mb),
+        memory=MemoryAdmission(settings, available_mb=available_memory_mb, sampler=sampler),
         cache=ResponseCache(recorder.store, clock),
         budgets=budgets,
         warm=WarmPool(nursery, settings),

@@ -22,6 +22,7 @@ import errno
 import math
 import os
 import subprocess
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import attrs
@@ -66,7 +67,7 @@ async def run_attempt(
 
     `token` is the attempt's reaper marker (in its environment in subreaper mode): processes
     carrying it that escaped the group are killed too. `memory` (if given) measures the
-    process tree while it runs, and kills it if it grows past its cap (`CallMemory.watch`).
+    process tree while it runs, and kills it if it grows past its cap (`CallMemory.watching`).
     carrying it that escaped the group are killed too. `warm`: a process started ahead for this
     invocation (`warm.WarmPool.take`), already initialized: it gets only the prompt's message,
     and what it printed after its initialize answer is decoded first; cleanup is the same.
@@ -114,7 +115,10 @@ class _Attempt:
         self.stop_logged = False
         self.truncation_logged = False
         self.memory = memory
-        self.next_sample = -math.inf  # when the watched loop measures the tree next
+        # A call that ends within its first SAMPLE_INTERVAL_S is never handed to the sampler
+        # (no wake-up, no /proc read); one that runs on is, from then on.
+        self.sample_from = math.inf if memory is None else trio.current_time() + SAMPLE_INTERVAL_S
+        self.sampled = ExitStack()  # leaves the sampler when the attempt ends
 
     async def run(self, invocation: Invocation, *, already: bytes | None = None) -> None:
         warm = already is not None
@@ -124,7 +128,8 @@ class _Attempt:
             await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
             if already:
                 await self._on_stdout(already)
-            await self._drain(invocation.stdin)
+            with self.sampled:
+                await self._drain(invocation.stdin)
             await self._forward(self.output.end_of_stdout())
         finally:
             if not self.tree_gone:
@@ -178,11 +183,12 @@ class _Attempt:
             watch.writable(writer.fd)
         linger_until = math.inf  # once the tree is gone: give up on pipes silent this long
         while handlers or not self.tree_gone:
-            self._measure_when_due()
-            ready = await watch.wait(min(linger_until, self.next_sample))
+            ready = await watch.wait(min(linger_until, self.sample_from))
+            if trio.current_time() >= self.sample_from:
+                self._hand_to_sampler()
             if ready is None:
                 if trio.current_time() < linger_until:
-                    continue  # woken to measure the tree
+                    continue  # woken to hand the tree to the sampler
                 self.pipes_abandoned = True
                 return
             for fd in ready:
@@ -208,6 +214,7 @@ class _Attempt:
     async def _drain_by_tasks(self, stdin: bytes | None) -> None:
         """stdout in this task, stderr and the exit in one task each (where `Watch` is not)."""
         assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._hand_to_sampler()  # this path waits in tasks: no loop of its own to do it later
         async with trio.open_nursery() as nursery:
             self.draining = nursery.cancel_scope
             linger = Linger(nursery.cancel_scope)
@@ -217,22 +224,16 @@ class _Attempt:
             if stdin is not None and self.proc.stdin is not None:
                 nursery.start_soon(feed_stdin, self.proc.stdin, stdin)
             nursery.start_soon(self._watch_exit, linger)
-            if self.memory is not None:
-                nursery.start_soon(self.memory.watch, self.proc, self.log)
             await stdout.run(self._on_stdout)
         ended_early = nursery.cancel_scope.cancelled_caught and self.output.stopped is None
         self.pipes_abandoned = ended_early and not (stdout.at_eof and stderr.at_eof)
 
-    def _measure_when_due(self) -> None:
-        """Measure the tree (and kill it past its cap) every `memory.SAMPLE_INTERVAL_S`, in
-        the watched loop's own task; nothing once the tree is gone or nobody measures."""
-        if self.memory is None or self.tree_gone:
-            self.next_sample = math.inf
-            return
-        now = trio.current_time()
-        if now >= self.next_sample:
+    def _hand_to_sampler(self) -> None:
+        """Have the supervisor's sampler measure the tree from now on (measured once now)."""
+        self.sample_from = math.inf
+        if self.memory is not None and not self.tree_gone:
             self.memory.check(self.proc, self.log)
-            self.next_sample = now + SAMPLE_INTERVAL_S
+            self.sampled.enter_context(self.memory.watching(self.proc, self.log))
 
     async def _watch_exit(self, linger: Linger) -> None:
         await process.wait_exited(self.proc)

@@ -1,13 +1,18 @@
 """Memory: each call's process-tree RSS measured while it runs, and calls admitted by memory.
 
-`CallMemory` is one call's (on one model) measurement: `CallMemory.watch` runs beside each of its
-attempts, samples the CLI's tree every `SAMPLE_INTERVAL_S` (the CLI and its descendants, read
-through `procfs`: their resident memory now and each one's own high-water mark), keeps the peak,
-and kills the tree at once (SIGKILL to its group) when it grows past the model's
-``max_memory_mb``. `MemoryAdmission` lets a call start only when `_core.admission.admits` says the
-machine's available memory (``MemAvailable``) has room for its expected peak; calls that do not
-fit wait in FIFO order, woken when a call ends and every `RECHECK_S` (other processes free memory
-too). The call's deadline covers the wait. Each measured peak teaches the model's expected peak.
+`CallMemory` is one call's (on one model) measurement. While an attempt runs, its tree is
+watched (`CallMemory.watching`) by the supervisor's one `TreeSampler`: a single task, running
+only while some tree is watched, that every `SAMPLE_INTERVAL_S` measures up to
+`TREES_PER_TICK` trees in turn (the CLI and its descendants, read through `procfs`: their
+resident memory now and each one's own high-water mark), keeps each call's peak, and kills a
+tree at once (SIGKILL to its group) when it grows past the model's ``max_memory_mb``. Its work
+per tick is bounded however many calls run (with more trees than that, each is measured less
+often; the high-water marks still catch a peak between two looks). `MemoryAdmission` lets a
+call start only when `_core.admission.admits` says the machine's available memory
+(``MemAvailable``) has room for its expected peak, with what the admitted calls are still
+expected to grow kept as a running total (O(1) per call); calls that do not fit wait in FIFO
+order, woken when a call ends and every `RECHECK_S` (other processes free memory too). The
+call's deadline covers the wait. Each measured peak teaches the model's expected peak.
 
 What it must never do: start a process, or hold a call that fits while an earlier one waits (the
 queue is FIFO across models); and it never decides on its own (the rules are in
@@ -17,8 +22,8 @@ queue is FIFO across models); and it never decides on its own (the rules are in
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -35,14 +40,19 @@ if TYPE_CHECKING:
 __all__ = [
     "RECHECK_S",
     "SAMPLE_INTERVAL_S",
+    "TREES_PER_TICK",
     "CallMemory",
     "MemoryAdmission",
+    "TreeSampler",
     "read_available_mb",
     "tree_memory_kb",
 ]
 
 SAMPLE_INTERVAL_S = 0.1
-"""How often a running call's process tree is measured."""
+"""How often the sampler measures the running calls' process trees."""
+TREES_PER_TICK = 100
+"""At most this many trees are measured each `SAMPLE_INTERVAL_S` (in turn, when more run), so
+1000 calls at once cost the sampler what 100 do."""
 RECHECK_S = 0.5
 """How often calls waiting for memory look again without being woken (other programs free
 memory without telling us)."""
@@ -95,6 +105,21 @@ class CallMemory:
     current_mb: float | None = None
     peak_mb: float | None = None
     exceeded_mb: float | None = None
+    sampler: TreeSampler | None = None
+
+    @property
+    def still_to_grow_mb(self) -> float:
+        """What it is still expected to add to the machine's memory use."""
+        return still_to_grow_mb(self.expected_mb, self.current_mb)
+
+    @contextmanager
+    def watching(self, proc: trio.Process, log: Any) -> Iterator[None]:
+        """Have `proc`'s tree measured (and killed past the cap) while the block runs."""
+        if self.sampler is None:
+            yield
+            return
+        with self.sampler.watching(self, proc, log):
+            yield
 
     def sample(self, leader: int) -> None:
         current_kb, peaks_kb = tree_memory_kb(leader)
@@ -103,15 +128,6 @@ class CallMemory:
         self.current_mb = current_kb / _KIB_PER_MB
         peak = max(peaks_kb, current_kb) / _KIB_PER_MB
         self.peak_mb = peak if self.peak_mb is None else max(self.peak_mb, peak)
-
-    async def watch(self, proc: trio.Process, log: Any) -> None:
-        """Sample `proc`'s tree every `SAMPLE_INTERVAL_S` until it exits or is killed for
-        passing its cap (where the attempt reads its pipes in tasks: elsewhere the attempt's
-        loop calls `check` itself). The kill is a SIGKILL to the group (a runaway gets no
-        grace period); the attempt sees the exit."""
-        while proc.returncode is None and self.exceeded_mb is None:
-            self.check(proc, log)
-            await trio.sleep(SAMPLE_INTERVAL_S)
 
     def check(self, proc: trio.Process, log: Any) -> None:
         """Sample `proc`'s tree once; SIGKILL its group if it is past the cap."""
@@ -126,6 +142,96 @@ class CallMemory:
                 limit_mb=self.limit_mb,
             )
             process.kill_now(proc, log=log, reason="memory_exceeded")
+
+
+@define(eq=False)
+class _Tree:
+    proc: trio.Process
+    log: Any
+
+
+@define
+class TreeSampler:
+    """The one task that measures every running call's process tree (see the module's
+    docstring). A supervisor runs it (`run`) for as long as it is open, parked while no tree
+    is watched, so a call spawns no task of its own; a sampler nobody runs starts a trio
+    system task of its own when a tree is first watched, gone when none is.
+
+    Attributes:
+        on_sampled: told (synchronously) after each tick, so admission can refresh its totals.
+        per_tick: at most this many trees are measured a tick.
+    """
+
+    on_sampled: Callable[[], None] | None = None
+    per_tick: int = TREES_PER_TICK
+    _trees: dict[CallMemory, _Tree] = attrs.field(init=False, factory=dict)
+    _running: bool = attrs.field(init=False, default=False)
+    _ticking: bool = attrs.field(init=False, default=False)
+    _wake: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _nap: trio.CancelScope | None = attrs.field(init=False, default=None)  # between two ticks
+    _turn: int = attrs.field(init=False, default=0)  # where the next tick starts, in turn
+
+    @property
+    def ticking(self) -> bool:
+        """Whether it measures now (only while some tree is watched, until its next tick)."""
+        return self._ticking
+
+    @contextmanager
+    def watching(self, memory: CallMemory, proc: trio.Process, log: Any) -> Iterator[None]:
+        self._trees[memory] = _Tree(proc, log)
+        if not self._running:
+            trio.lowlevel.spawn_system_task(self._until_idle, name="llminst.memory.sampler")
+        self._wake.set()
+        try:
+            yield
+        finally:
+            del self._trees[memory]
+            if not self._trees and self._nap is not None:
+                self._nap.cancel()  # nothing to measure: no timer left behind (virtual clocks)
+
+    async def run(self) -> None:
+        """Measure while trees are watched, park while none is; until cancelled."""
+        self._running = True
+        try:
+            while True:
+                await self._ticks()
+                self._wake = trio.Event()
+                if not self._trees:
+                    await self._wake.wait()
+        finally:
+            self._running = False
+
+    async def _until_idle(self) -> None:
+        self._running = True
+        try:
+            await self._ticks()
+        finally:
+            self._running = False
+
+    async def _ticks(self) -> None:
+        self._ticking = True
+        try:
+            while self._trees:
+                with trio.CancelScope() as self._nap:
+                    await trio.sleep(SAMPLE_INTERVAL_S)
+                self._nap = None
+                if self._trees:
+                    self.tick()
+        finally:
+            self._ticking = False
+
+    def tick(self) -> None:
+        """Measure the next `per_tick` trees (all of them when no more are watched)."""
+        trees = list(self._trees.items())
+        count = len(trees)
+        if count > self.per_tick:
+            start = self._turn % count
+            self._turn = start + self.per_tick
+            trees = (trees[start:] + trees[:start])[: self.per_tick]
+        for memory, tree in trees:
+            memory.check(tree.proc, tree.log)
+        if self.on_sampled is not None:
+            self.on_sampled()
 
 
 @define(eq=False)
@@ -147,8 +253,18 @@ class MemoryAdmission:
     settings: Settings
     available_mb: Callable[[], float | None] = read_available_mb
     history: PeakHistory = attrs.Factory(PeakHistory)
+    sampler: TreeSampler = attrs.Factory(TreeSampler)
     _admitted: set[CallMemory] = attrs.field(init=False, factory=set)
+    _growing_mb: float = attrs.field(init=False, default=0.0)  # the admitted calls' sum
     _queue: deque[_Waiter] = attrs.field(init=False, factory=deque)
+
+    def __attrs_post_init__(self) -> None:
+        self.sampler.on_sampled = self._recount
+
+    def _recount(self) -> None:
+        """The samples changed what the admitted calls still grow: sum it afresh (once a
+        tick, not once a call)."""
+        self._growing_mb = sum(memory.still_to_grow_mb for memory in self._admitted)
 
     def queued(self) -> int:
         """How many calls wait for memory now."""
@@ -167,19 +283,40 @@ class MemoryAdmission:
             yield None
             return
         memory = CallMemory(
-            model=spec.name, expected_mb=self.history.expected_mb(spec), limit_mb=_cap(spec)
+            model=spec.name,
+            expected_mb=self.history.expected_mb(spec),
+            limit_mb=_cap(spec),
+            sampler=self.sampler,
         )
         if self.settings.memory_admission:
             await self._wait_turn(call, memory)
-        self._admitted.add(memory)
+        self.admit(memory)
         call.memories.append(memory)
         try:
             yield memory
         finally:
-            self._admitted.discard(memory)
-            if memory.peak_mb is not None:
-                self.history.record(spec.name, memory.peak_mb)
-            self._wake_first()
+            self.release(memory)
+
+    def admit(self, memory: CallMemory) -> None:
+        """`memory`'s call starts: it counts towards what the admitted calls still grow."""
+        self._admitted.add(memory)
+        self._growing_mb += memory.still_to_grow_mb
+
+    def release(self, memory: CallMemory) -> None:
+        """`memory`'s call ended: its peak teaches its model's, and the next waiter looks."""
+        if memory not in self._admitted:
+            return
+        self._admitted.discard(memory)
+        self._growing_mb = max(0.0, self._growing_mb - memory.still_to_grow_mb)
+        if not self._admitted:
+            self._growing_mb = 0.0  # no rounding left over
+        if memory.peak_mb is not None:
+            self.history.record(memory.model, memory.peak_mb)
+        self._wake_first()
+
+    def still_to_grow_mb(self) -> float:
+        """What the admitted calls are still expected to add (as of the last tick)."""
+        return self._growing_mb
 
     async def _wait_turn(self, call: Call, memory: CallMemory) -> None:
         if not self._queue and self._fits(call, memory):
@@ -208,7 +345,7 @@ class MemoryAdmission:
         available = self.available_mb()
         if available is None:
             return True
-        growing = sum(still_to_grow_mb(m.expected_mb, m.current_mb) for m in self._admitted)
+        growing = self._growing_mb
         reserve = float(self.settings.memory_reserve_mb)
         call.memory_room_mb = available - reserve - growing
         return admits(
