@@ -41,10 +41,11 @@ __all__ = [
     "redis_ops_per_call",
 ]
 
-REDIS_OPS_PER_CALL = 12
-"""Redis operations one call costs the shared store (records, output stream, ledger, ...): a
-placeholder until the Redis store's measured count replaces it; ``LLMINST_CAPACITY_REDIS_OPS``
-overrides it for a run."""
+REDIS_OPS_PER_CALL = 6
+"""Client round trips one call costs the shared Redis store: measured 5.8 per call (4.7 Lua
+scripts: add, running, output, final; the cooldown re-read; the cancel poll's share) by
+``python -m benchmarks.redis_ops`` (benchmarks/results/redis_ops.md), rounded up.
+``LLMINST_CAPACITY_REDIS_OPS`` overrides it for a run."""
 DEFAULT_FLEETS = (1, 10, 100)
 
 
