@@ -16,9 +16,11 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "CONCURRENCY_SCOPES",
     "DEFAULT_FALLBACK_ON",
     "FALLBACK_KINDS",
     "FieldValueError",
+    "concurrency_scope",
     "each_non_empty",
     "each_non_empty_path",
     "empty_to_none",
@@ -211,4 +213,16 @@ def store_path(_inst: object, attribute: attrs.Attribute[Any], value: str | None
             attribute.name,
             f"{attribute.name} must be an absolute path, a path starting with ~, "
             f'"memory" or a redis:// URL; got {value!r}',
+        )
+
+
+CONCURRENCY_SCOPES = ("local", "global")
+
+
+def concurrency_scope(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in CONCURRENCY_SCOPES:
+        raise FieldValueError(
+            attribute.name,
+            f"{attribute.name} must be 'local' (per llminst process) or 'global' (per account "
+            f"across the replicas sharing a Redis store), got {value!r}",
         )

@@ -24,6 +24,7 @@ from .fieldchecks import (
     DEFAULT_FALLBACK_ON,
     FALLBACK_KINDS,
     FieldValueError,
+    concurrency_scope,
     empty_to_none,
     fallback_kinds,
     finite_positive,
@@ -151,18 +152,6 @@ def _valid_history_args(inst: Any, attribute: attrs.Attribute[Any], value: tuple
             attribute.name,
             "command has a {history} placeholder but history_args is empty; set history_args "
             '(e.g. ["-g", "{role}", "{text}"]) or remove the placeholder',
-        )
-
-
-CONCURRENCY_SCOPES = ("local", "global")
-
-
-def _concurrency_scope(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    if value not in CONCURRENCY_SCOPES:
-        raise FieldValueError(
-            attribute.name,
-            f"{attribute.name} must be 'local' (per llminst process) or 'global' (per account "
-            f"across the replicas sharing a Redis store), got {value!r}",
         )
 
 
@@ -353,7 +342,7 @@ class ModelSpec:
     timeout_category: TimeoutCategory = TimeoutCategory.NORMAL
     max_attempts: int = field(default=3, validator=positive)
     max_concurrency: int | None = field(default=None, validator=positive)
-    concurrency_scope: str = field(default="local", validator=_concurrency_scope)
+    concurrency_scope: str = field(default="local", validator=concurrency_scope)
     cwd: str | None = None
     version_command: tuple[str, ...] | None = field(
         default=None, converter=attrs.converters.optional(to_tuple)

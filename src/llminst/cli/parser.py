@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 from .. import __version__
+from .parser_fleet import add_batch, add_store, add_worker, add_worker_options
 
 if TYPE_CHECKING:
     _Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -54,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_show(commands, common)
     _add_cancel(commands, common)
     _add_top(commands, common)
-    _add_batch(commands, common)
-    _add_worker(commands, common)
+    add_batch(commands, common)
+    add_worker(commands, common)
     return parser
 
 
@@ -111,7 +112,7 @@ def _add_run(commands: _Commands, common: argparse.ArgumentParser) -> None:
         help="answer from the response cache if the same call succeeded before (no CLI runs), "
         "else run it and keep its answer (default: as the model's cache_ttl_s says)",
     )
-    _add_store(run)
+    add_store(run)
 
 
 def _add_compare(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -135,7 +136,7 @@ def _add_compare(commands: _Commands, common: argparse.ArgumentParser) -> None:
     compare.add_argument(
         "--synthesize", metavar="MODEL", help="a model that combines the answers into one"
     )
-    _add_store(compare)
+    add_store(compare)
 
 
 def _compare_words(
@@ -201,31 +202,14 @@ def _add_serve(commands: _Commands, common: argparse.ArgumentParser) -> None:
         default=[],
         help="HTTP: an extra Host header value to accept (DNS-rebinding protection)",
     )
-    serve.add_argument(
-        "--worker",
-        nargs="?",
-        const="",
-        metavar="REDIS_URL",
-        help="also run the items of batches queued on Redis, as llminst worker does, through "
-        "this server's calls and limits (default URL: --store)",
-    )
-    serve.add_argument(
-        "--worker-parallel", type=int, default=4, help="--worker: items run at once at most"
-    )
-    serve.add_argument(
-        "--claim-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="--worker: take over an item another worker has not renewed for this long",
-    )
+    add_worker_options(serve)
     serve.add_argument(
         "--stateless",
         action="store_true",
         help="HTTP: keep no MCP session between requests, so any replica behind a load "
         "balancer answers any request (no sticky sessions; share jobs with --store redis://)",
     )
-    _add_store(serve)
+    add_store(serve)
 
 
 def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -235,7 +219,7 @@ def _add_status(commands: _Commands, common: argparse.ArgumentParser) -> None:
     status.add_argument(
         "--probe", action="store_true", help="also run a tiny prompt (spends tokens)"
     )
-    _add_store(status)
+    add_store(status)
 
 
 def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -244,7 +228,7 @@ def _add_sessions(commands: _Commands, common: argparse.ArgumentParser) -> None:
     )
     sessions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     sessions.add_argument("--json", action="store_true", help="print them as JSON")
-    _add_store(sessions)
+    add_store(sessions)
 
 
 def _add_usage(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -261,14 +245,14 @@ def _add_usage(commands: _Commands, common: argparse.ArgumentParser) -> None:
         help="one row per model (default), UTC day or session",
     )
     usage.add_argument("--json", action="store_true", help="print the ledger as JSON")
-    _add_store(usage)
+    add_store(usage)
 
 
 def _add_cache(commands: _Commands, common: argparse.ArgumentParser) -> None:
     cache = commands.add_parser("cache", parents=[common], help="manage the response cache")
     actions = cache.add_subparsers(dest="cache_action", required=True)
     clear = actions.add_parser("clear", parents=[common], help="forget every cached answer")
-    _add_store(clear)
+    add_store(clear)
 
 
 def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -277,15 +261,6 @@ def _add_demo(commands: _Commands, common: argparse.ArgumentParser) -> None:
     )
     demo.add_argument(
         "--real", action="store_true", help="also send a one-line prompt to each installed real CLI"
-    )
-
-
-def _add_store(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store",
-        metavar="PATH|memory",
-        help="where calls are recorded: a SQLite file, or 'memory' for nothing on disk "
-        "(default: [store] path, else llminst.sqlite3 in the user data directory)",
     )
 
 
@@ -302,7 +277,7 @@ def _add_calls(commands: _Commands, common: argparse.ArgumentParser) -> None:
     calls.add_argument("--model", help="only calls of this model (as given, e.g. claude:sonnet)")
     calls.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     calls.add_argument("--json", action="store_true", help="print a JSON list of the records")
-    _add_store(calls)
+    add_store(calls)
 
 
 def _add_show(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -315,7 +290,7 @@ def _add_show(commands: _Commands, common: argparse.ArgumentParser) -> None:
     show.add_argument(
         "--json", action="store_true", help="print the record and the output as one JSON object"
     )
-    _add_store(show)
+    add_store(show)
 
 
 def _add_cancel(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -334,7 +309,7 @@ def _add_cancel(commands: _Commands, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how long to wait for the call to end (default 10)",
     )
-    _add_store(cancel)
+    add_store(cancel)
 
 
 def _add_top(commands: _Commands, common: argparse.ArgumentParser) -> None:
@@ -357,49 +332,4 @@ def _add_top(commands: _Commands, common: argparse.ArgumentParser) -> None:
         help="seconds between refreshes (default 0.5)",
     )
     top.add_argument("--limit", type=int, default=30, help="calls shown at most (default 30)")
-    _add_store(top)
-
-
-def _add_batch(commands: _Commands, common: argparse.ArgumentParser) -> None:
-    batch = commands.add_parser(
-        "batch",
-        parents=[common],
-        usage="llminst batch FILE.jsonl | resume ID | status ID | results ID | list [OPTIONS]",
-        help="run a JSONL file of prompts (here, or on Redis workers) and read its results",
-        description='FILE.jsonl has one JSON object per line: {"prompt": ..., "model"?, '
-        '"json_schema"?, "session"?, "id"?}. With a SQLite store the batch runs here '
-        "(resume ID continues an interrupted one); with --store redis://... it is queued for "
-        "llminst worker. Exit status: 0 every item succeeded, 1 some failed (or unknown "
-        "batch), 2 invalid input.",
-    )
-    batch.add_argument("words", nargs="+", metavar="FILE|ACTION [ID]", help=argparse.SUPPRESS)
-    batch.add_argument("--model", help="the model of items that name none")
-    batch.add_argument("--id", help="the batch's id (default: a new one; an existing one resumes)")
-    batch.add_argument(
-        "--parallel", type=int, default=4, help="items run at once at most (default 4)"
-    )
-    batch.add_argument("--json", action="store_true", help="status, list: print JSON")
-    batch.add_argument("-o", "--output", metavar="FILE", help="results: write the JSONL here")
-    batch.add_argument("--limit", type=int, default=20, help="list: at most this many")
-    _add_store(batch)
-
-
-def _add_worker(commands: _Commands, common: argparse.ArgumentParser) -> None:
-    worker = commands.add_parser(
-        "worker",
-        parents=[common],
-        help="run the items of batches queued on Redis (--store redis://HOST:PORT/DB)",
-    )
-    worker.add_argument(
-        "--parallel", type=int, default=4, help="items run at once at most (default 4)"
-    )
-    worker.add_argument(
-        "--claim-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="take over an item another worker has not renewed for this long (default 60; "
-        "a live worker renews its items every third of it)",
-    )
-    worker.add_argument("--name", help="this worker's name (default HOST-PID)")
-    _add_store(worker)
+    add_store(top)

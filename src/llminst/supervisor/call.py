@@ -31,7 +31,7 @@ import trio
 from attrs import define
 
 from .._core.admission import memory_exceeded_error, memory_wait_timeout_error
-from .._core.backoff import BackoffPolicy, plan_retry
+from .._core.backoff import BackoffPolicy
 from .._core.command import invocation_for
 from .._core.cooldowns import account_of, cooling_down_error
 from .._core.errors import LLMError
@@ -42,7 +42,6 @@ from .._core.outcome import (
     classify_failure,
     finish,
     internal_error,
-    rate_limited_error,
     shutdown_error,
     succeeded,
     timeout_error,
@@ -56,13 +55,14 @@ from ..logs import get_logger
 from ..replicas.leases import GlobalLeases
 from . import reaper
 from .attempt import run_attempt
+from .backoffwait import wait_out
 from .budgets import BudgetKeeper
 from .cache import ResponseCache
 from .callstate import Call, CallWatcher
 from .capabilities import Capabilities
 from .cooldowns import CooldownKeeper
 from .memory import CallMemory, MemoryAdmission
-from .stream import FallbackStarted, RetryScheduled, StreamEvent
+from .stream import FallbackStarted, StreamEvent
 from .warm import WarmPool
 
 __all__ = ["Call", "CallRunner", "CallWatcher"]  # Call, CallWatcher: from `callstate`
@@ -370,7 +370,9 @@ class CallRunner:
             failure = classify_failure(request, output, now=now, tz=_local_timezone())
             if not isinstance(failure, RateLimitHit):
                 raise failure
-            await self._wait_out(call, failure, now)
+            await wait_out(
+                call, failure, now, backoff=self.backoff, rng=self.rng, cooldowns=self.cooldowns
+            )
 
     def _refuse_if_resting(self, call: Call) -> None:
         """Raise `rate_limited` before any process starts if the model's account rests."""
@@ -378,40 +380,6 @@ class CallRunner:
         if record is not None:
             call.log.info("llminst.cooldown.refused", account=record.account, until=record.until)
             raise cooling_down_error(call.request.model, record, now=self.clock())
-
-    async def _wait_out(self, call: Call, hit: RateLimitHit, now: float) -> None:
-        """Sleep before the next attempt as `plan_retry` says, or raise if it says give up."""
-        attempt = call.attempts
-        remaining = call.scope.deadline - trio.current_time()
-        decision = plan_retry(
-            attempt=attempt,
-            max_attempts=call.request.spec.max_attempts,
-            hit=hit,
-            policy=self.backoff,
-            now=now,
-            deadline=now + remaining,
-            rand=self.rng.random(),
-        )
-        await self.cooldowns.throttled(
-            call.request.spec,
-            model=call.request.model,
-            reason=hit.excerpt,
-            reset_at=decision.reset_at,
-            gave_up=decision.delay_s is None,
-            now=now,
-        )
-        if decision.delay_s is None:
-            raise rate_limited_error(call.request, hit, decision, attempt)
-        call.log.info(
-            "llminst.retry.scheduled",
-            attempt=attempt,
-            wait_s=round(decision.delay_s, 3),
-            reason=decision.reason,
-        )
-        await call.emit(
-            RetryScheduled(attempt, decision.delay_s, decision.reason, decision.reset_at)
-        )
-        await trio.sleep(decision.delay_s)
 
 
 def _local_timezone() -> tzinfo:
