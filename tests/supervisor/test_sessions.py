@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
+from structlog.testing import capture_logs
 
 from llminst import ModelSpec, open_supervisor
 from llminst._core.errors import InvalidInputError, ProcessFailedError
@@ -149,7 +150,8 @@ async def test_two_replicas_over_one_store_resume_only_on_the_host_with_the_cli_
     ):
         await on_a.run(name, "remember 7", session="s")
         made_on_a = await store_b.get_session("s")
-        on_b_first = json.loads((await on_b.run(name, "what number?", session="s")).output)
+        with capture_logs() as logs:
+            on_b_first = json.loads((await on_b.run(name, "what number?", session="s")).output)
         moved_to_b = await store_a.get_session("s")
         on_b_again = json.loads((await on_b.run(name, "and now?", session="s")).output)
         back_on_a = json.loads((await on_a.run(name, "still?", session="s")).output)
@@ -158,6 +160,10 @@ async def test_two_replicas_over_one_store_resume_only_on_the_host_with_the_cli_
     assert made_on_a is not None and made_on_a.cli_host == "replica-a"
     # replica-b's disk has no such CLI session: the transcript, not the resume flag
     assert "--resume" not in on_b_first and "<user>\nremember 7\n</user>" in on_b_first[-1]
+    replayed = [e for e in logs if e["event"] == "llminst.session.replayed_elsewhere"]
+    assert [(e["session"], e["cli_host"], e["host"]) for e in replayed] == [
+        ("s", "replica-a", "replica-b")
+    ]
     assert moved_to_b is not None and moved_to_b.cli_host == "replica-b"
     assert moved_to_b.cli_session_id not in (None, made_on_a.cli_session_id)
     # ... and from then on replica-b resumes its own, while replica-a replays

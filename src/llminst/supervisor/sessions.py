@@ -21,7 +21,13 @@ from attrs import define
 from .._core.records import SessionRecord
 from .._core.request import CallRequest
 from .._core.result import CallResult
-from .._core.sessions import Resume, check_session_name, next_session, plan_continuation
+from .._core.sessions import (
+    Replay,
+    Resume,
+    check_session_name,
+    next_session,
+    plan_continuation,
+)
 from ..logs import get_logger
 from ..store.base import CallStore
 
@@ -70,6 +76,7 @@ class SessionKeeper:
             async with lock:
                 record = await self._store.get_session(name)
                 turn = SessionTurn(_continuing(request, name, record, self.host), record)
+                self._note_replay_elsewhere(turn, name)
                 try:
                     yield turn
                 finally:
@@ -78,6 +85,22 @@ class SessionKeeper:
         finally:
             if lock.statistics().tasks_waiting == 0 and not lock.locked():
                 self._locks.pop(name, None)
+
+    def _note_replay_elsewhere(self, turn: SessionTurn, name: str) -> None:
+        """Log a session whose CLI could resume it, but on another host's disk: replayed."""
+        record = turn.session
+        if (
+            record is not None
+            and record.cli_session_id is not None
+            and record.cli_host not in (None, self.host)
+            and isinstance(turn.request.continuation, Replay)
+        ):
+            _log.info(
+                "llminst.session.replayed_elsewhere",
+                session=name,
+                cli_host=record.cli_host,
+                host=self.host,
+            )
 
     async def _record(self, turn: SessionTurn, name: str) -> None:
         if turn.result is None:
