@@ -33,8 +33,8 @@ TURNS = (
 
 def _session(**changes: object) -> SessionRecord:
     record = SessionRecord(
-        name="s", model="claude", cli_session_id="sid-1", cli_model="claude", turns=TURNS,
-        created_at=1.0, updated_at=2.0,
+        name="s", model="claude", cli_session_id="sid-1", cli_model="claude",
+        cli_host="host-a", turns=TURNS, created_at=1.0, updated_at=2.0,
     )  # fmt: skip
     return record.evolve(**changes)
 
@@ -58,47 +58,71 @@ def test_a_session_name_must_be_a_string() -> None:
 
 
 def test_nothing_to_continue_without_turns() -> None:
-    assert plan_continuation(None, CLAUDE) is None
-    assert plan_continuation(_session(turns=()), CLAUDE) is None
+    assert plan_continuation(None, CLAUDE, host="host-a") is None
+    assert plan_continuation(_session(turns=()), CLAUDE, host="host-a") is None
 
 
 def test_the_same_cli_resumes_its_own_session() -> None:
-    assert plan_continuation(_session(), CLAUDE) == Resume("sid-1")
+    assert plan_continuation(_session(), CLAUDE, host="host-a") == Resume("sid-1")
 
 
 def test_another_model_or_no_cli_session_gets_the_transcript() -> None:
-    assert plan_continuation(_session(), BUILTIN_MODELS["gemini"]) == Replay(TURNS)
-    assert plan_continuation(_session(cli_session_id=None), CLAUDE) == Replay(TURNS)
-    assert plan_continuation(_session(), GPT4) == Replay(TURNS)  # no resume of its own
+    gemini = BUILTIN_MODELS["gemini"]
+    assert plan_continuation(_session(), gemini, host="host-a") == Replay(TURNS)
+    assert plan_continuation(_session(cli_session_id=None), CLAUDE, host="host-a") == Replay(TURNS)
+    assert plan_continuation(_session(), GPT4, host="host-a") == Replay(TURNS)  # no resume
+
+
+def test_another_host_gets_the_transcript_its_disk_has_no_cli_session() -> None:
+    # claude keeps the session in ~/.claude/projects on host-a: host-b cannot resume it
+    assert plan_continuation(_session(), CLAUDE, host="host-b") == Replay(TURNS)
+    codex = _session(cli_model="codex")  # codex's ~/.codex/sessions: the same
+    assert plan_continuation(codex, CODEX, host="host-a") == Resume("sid-1")
+    assert plan_continuation(codex, CODEX, host="host-b") == Replay(TURNS)
+
+
+def test_a_session_recorded_without_a_host_resumes_anywhere() -> None:
+    # sessions stored before llminst kept the host: as before, the resume flag
+    assert plan_continuation(_session(cli_host=None), CLAUDE, host="host-b") == Resume("sid-1")
+
+
+def test_a_replayed_turn_moves_the_resume_state_to_its_host() -> None:
+    moved = next_session(
+        _session(), name="s", model="claude", spec=CLAUDE, prompt="again", answer="yes",
+        cli_session_id="sid-2", call_id="c2", now=3.0, host="host-b",
+    )  # fmt: skip
+    assert (moved.cli_session_id, moved.cli_host) == ("sid-2", "host-b")
+    assert plan_continuation(moved, CLAUDE, host="host-b") == Resume("sid-2")
+    assert plan_continuation(moved, CLAUDE, host="host-a") == Replay(moved.turns)
 
 
 def test_next_session_adds_the_turns_and_keeps_a_resumable_id() -> None:
     first = next_session(
         None, name="s", model="claude:sonnet", spec=CLAUDE, prompt="hi", answer="hello",
-        cli_session_id="sid-9", call_id="c1", now=10.0,
+        cli_session_id="sid-9", call_id="c1", now=10.0, host="host-a",
     )  # fmt: skip
     assert [(t.role, t.text, t.model) for t in first.turns] == [
         ("user", "hi", "claude:sonnet"),
         ("assistant", "hello", "claude:sonnet"),
     ]
-    assert (first.cli_session_id, first.cli_model) == ("sid-9", "claude")
+    assert (first.cli_session_id, first.cli_model, first.cli_host) == ("sid-9", "claude", "host-a")
     assert first.created_at == first.updated_at == 10.0
 
     moved = next_session(
         first, name="s", model="echo", spec=ECHO, prompt="again", answer="again",
-        cli_session_id=None, call_id="c2", now=11.0,
+        cli_session_id=None, call_id="c2", now=11.0, host="host-a",
     )  # fmt: skip
     assert len(moved.turns) == 4 and moved.model == "echo"
-    assert (moved.cli_session_id, moved.cli_model) == (None, None)
+    assert (moved.cli_session_id, moved.cli_model, moved.cli_host) == (None, None, None)
     assert (moved.created_at, moved.updated_at) == (10.0, 11.0)
 
 
 def test_a_cli_without_resume_keeps_no_session_id() -> None:
     record = next_session(
         None, name="s", model="gpt-4", spec=GPT4, prompt="p", answer="a",
-        cli_session_id="chatcmpl-1", call_id=None, now=1.0,
+        cli_session_id="chatcmpl-1", call_id=None, now=1.0, host="host-a",
     )  # fmt: skip
-    assert record.cli_session_id is None and record.cli_model is None
+    assert record.cli_session_id is None and record.cli_model is None and record.cli_host is None
 
 
 def test_claude_resumes_with_its_flag_before_the_prompt() -> None:

@@ -4,6 +4,7 @@ real file and Redis on a real server. Each test runs once per backend (`conftest
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,7 @@ async def test_sessions_round_trip_replace_and_list(store: CallStore) -> None:
         model="claude",
         cli_session_id="abc",
         cli_model="claude",
+        cli_host="replica-a",
         turns=(
             Turn(role="user", text="hi " + TRICKY, model="claude", call_id="c1"),
             Turn(role="assistant", text="hello", model="claude"),
@@ -191,6 +193,24 @@ async def test_sessions_round_trip_replace_and_list(store: CallStore) -> None:
     await store.put_session(moved)
     assert await store.get_session("s1") == moved
     assert [s.name for s in await store.list_sessions()] == ["s1", "s2"]
+
+
+async def test_a_sessions_cli_host_round_trips_and_moves(store: CallStore) -> None:
+    """Where the CLI's resume state lives is kept with the session, and a turn on another
+    host moves it there (or clears it, for a CLI without one)."""
+    on_a = SessionRecord(
+        name="h", model="claude", cli_session_id="sid-1", cli_model="claude",
+        cli_host="replica-a", created_at=1, updated_at=2,
+    )  # fmt: skip
+    await store.put_session(on_a)
+    stored = await store.get_session("h")
+    assert stored is not None and stored.cli_host == "replica-a"
+    await store.put_session(on_a.evolve(cli_session_id="sid-2", cli_host="replica-b"))
+    stored = await store.get_session("h")
+    assert stored is not None and (stored.cli_session_id, stored.cli_host) == ("sid-2", "replica-b")
+    await store.put_session(on_a.evolve(cli_session_id=None, cli_model=None, cli_host=None))
+    listed = await store.list_sessions()
+    assert [(s.name, s.cli_host) for s in listed] == [("h", None)]
 
 
 async def test_a_closed_store_refuses_work_at_once(store: CallStore) -> None:
@@ -219,6 +239,52 @@ async def test_starts_racing_on_a_new_file_share_one_schema(tmp_path: Path) -> N
         for one in opened:
             await one.aclose()
         assert len(opened) == 8
+
+
+# The sessions table as schema 1 first shipped it (before `cli_host`), with the pragmas that
+# mark the file as an llminst store.
+_SESSIONS_BEFORE_CLI_HOST = """
+PRAGMA application_id = 1819045225;
+PRAGMA user_version = 1;
+CREATE TABLE sessions (
+    name TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    cli_session_id TEXT,
+    cli_model TEXT,
+    turns TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    owner TEXT
+);
+INSERT INTO sessions VALUES (
+    'old', 'claude', 'sid-0', 'claude',
+    '[{"role": "user", "text": "hi", "model": "claude", "call_id": null}]', 1.0, 2.0, NULL
+);
+"""
+
+
+async def test_a_store_file_from_before_cli_host_opens_and_gains_the_column(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(_SESSIONS_BEFORE_CLI_HOST)
+    old.close()
+
+    store = await SQLiteStore.open(path)
+    try:
+        kept = await store.get_session("old")
+        assert kept is not None and (kept.cli_session_id, kept.cli_host) == ("sid-0", None)
+        await store.put_session(kept.evolve(cli_session_id="sid-1", cli_host="replica-b"))
+    finally:
+        await store.aclose()
+    store = await SQLiteStore.open(path)  # a second open finds the column there already
+    try:
+        moved = await store.get_session("old")
+        assert moved is not None and len(moved.turns) == 1
+        assert (moved.cli_session_id, moved.cli_host) == ("sid-1", "replica-b")
+    finally:
+        await store.aclose()
 
 
 async def test_cooldowns_round_trip_one_per_account(store: CallStore) -> None:

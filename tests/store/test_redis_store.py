@@ -249,3 +249,18 @@ def test_without_coredis_a_redis_store_says_to_install_the_extra(
     )
     assert ran.returncode == 2, ran.stderr
     assert "install llminst[redis]" in ran.stderr and "Traceback" not in ran.stderr
+
+
+async def test_a_session_stored_before_cli_host_reads_with_none(redis_server: RedisServer) -> None:
+    """A session JSON written before the record had `cli_host` (an older replica's) still
+    reads: its host is unknown (None), so any replica resumes it, as before."""
+    async with open_store(redis_server.url) as store:
+        assert isinstance(store, RedisStore)
+        before = {
+            "name": "old", "model": "claude", "cli_session_id": "sid-0", "cli_model": "claude",
+            "turns": [{"role": "user", "text": "hi", "model": "claude", "call_id": None}],
+            "created_at": 1.0, "updated_at": 2.0, "owner": None,
+        }  # fmt: skip
+        await store._redis.set("llminst:session:old", json.dumps(before))
+        kept = await store.get_session("old")
+    assert kept is not None and (kept.cli_session_id, kept.cli_host) == ("sid-0", None)

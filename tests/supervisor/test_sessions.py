@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
+import attrs
 import pytest
 import trio
+from structlog.testing import capture_logs
 
 from llminst import ModelSpec, open_supervisor
 from llminst._core.errors import InvalidInputError, ProcessFailedError
 from llminst._core.spec import OutputFormat
-from llminst.store import MemoryStore
+from llminst.store import MemoryStore, open_store
 
 from ..support.models import models_with
 
@@ -120,6 +123,53 @@ async def test_a_new_supervisor_over_the_same_store_continues_the_session() -> N
 
     assert json.loads(again.output)[:2] == ["--resume", "sid-1"]
     assert [s.name for s in listed] == ["kept"]
+
+
+# As `_RESUMING`, but a new session's id is its process's ("sid-PID"): a turn that could not
+# resume shows a new id, one that resumed keeps the id it was given.
+_RESUMING_NEW_IDS = _RESUMING.replace("'sid-1'", "'sid-%d' % __import__('os').getpid()")
+RESUMING_NEW_IDS = attrs.evolve(
+    RESUMING, name="resuming-new-ids", command=(sys.executable, "-c", _RESUMING_NEW_IDS)
+)
+
+
+async def test_two_replicas_over_one_store_resume_only_on_the_host_with_the_cli_session(
+    tmp_path: Path,
+) -> None:
+    """Two supervisors on different hosts (each its own SQLite connection to one file, as
+    replicas share a store): the CLI's session lives on the disk of the host that made it,
+    so the other host replays the transcript, and its new CLI session moves there."""
+    models = models_with(RESUMING_NEW_IDS)
+    name = "resuming-new-ids"
+    path = tmp_path / "shared.sqlite3"
+    async with (
+        open_store(path) as store_a,
+        open_store(path) as store_b,
+        open_supervisor(models=models, store=store_a, host="replica-a") as on_a,
+        open_supervisor(models=models, store=store_b, host="replica-b") as on_b,
+    ):
+        await on_a.run(name, "remember 7", session="s")
+        made_on_a = await store_b.get_session("s")
+        with capture_logs() as logs:
+            on_b_first = json.loads((await on_b.run(name, "what number?", session="s")).output)
+        moved_to_b = await store_a.get_session("s")
+        on_b_again = json.loads((await on_b.run(name, "and now?", session="s")).output)
+        back_on_a = json.loads((await on_a.run(name, "still?", session="s")).output)
+        last = await store_b.get_session("s")
+
+    assert made_on_a is not None and made_on_a.cli_host == "replica-a"
+    # replica-b's disk has no such CLI session: the transcript, not the resume flag
+    assert "--resume" not in on_b_first and "<user>\nremember 7\n</user>" in on_b_first[-1]
+    replayed = [e for e in logs if e["event"] == "llminst.session.replayed_elsewhere"]
+    assert [(e["session"], e["cli_host"], e["host"]) for e in replayed] == [
+        ("s", "replica-a", "replica-b")
+    ]
+    assert moved_to_b is not None and moved_to_b.cli_host == "replica-b"
+    assert moved_to_b.cli_session_id not in (None, made_on_a.cli_session_id)
+    # ... and from then on replica-b resumes its own, while replica-a replays
+    assert on_b_again == ["--resume", moved_to_b.cli_session_id, "--", "and now?"]
+    assert "--resume" not in back_on_a and "<user>\nand now?\n</user>" in back_on_a[-1]
+    assert last is not None and last.cli_host == "replica-a" and len(last.turns) == 8
 
 
 @pytest.mark.parametrize("name", ["", "has space", "x" * 201])

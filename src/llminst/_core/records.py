@@ -125,6 +125,10 @@ class SessionRecord:
             CLI with a resume flag continues; None when the CLI has none.
         cli_model: the base model (``claude``) `cli_session_id` belongs to; another model gets
             the transcript instead.
+        cli_host: the machine (replica, container: its host name) whose CLI made
+            `cli_session_id`: a CLI keeps its resume state on that machine's disk (claude's
+            ``~/.claude/projects``), so a call on another host gets the transcript instead.
+            None: unknown (a session recorded before llminst kept it), resumed anywhere.
         turns: the transcript, oldest first.
         created_at / updated_at: Unix seconds.
         owner: who may use it over HTTP (as `CallRecord.owner`).
@@ -134,6 +138,7 @@ class SessionRecord:
     model: str
     cli_session_id: str | None = None
     cli_model: str | None = None
+    cli_host: str | None = None
     turns: tuple[Turn, ...] = ()
     created_at: float
     updated_at: float

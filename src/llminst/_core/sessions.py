@@ -2,8 +2,10 @@
 
 A session is a name the caller picks (`check_session_name`). Before a call, `plan_continuation`
 decides from the stored `SessionRecord` how the CLI learns the conversation so far: `Resume`
-(the CLI's own resume flag, when the session's CLI session belongs to this very model) or
-`Replay` (the transcript, for a CLI without one, or when the session moved to another model).
+(the CLI's own resume flag, when the session's CLI session belongs to this very model and was
+made on this very host, whose disk keeps the CLI's resume state) or `Replay` (the transcript,
+for a CLI without one, when the session moved to another model, or when this call runs on
+another replica than the one whose CLI made the session).
 A replayed transcript reaches the CLI as messages in its argv (`history_argv`, for a spec with
 ``history_args``: the openai CLI's ``-g ROLE TEXT``) or as a block before the prompt
 (`transcript_prompt`: ollama, llm, any custom model). After a successful call,
@@ -80,12 +82,20 @@ def check_session_name(name: object) -> str:
     return name
 
 
-def plan_continuation(session: SessionRecord | None, spec: ModelSpec) -> Continuation | None:
-    """How a call of `spec` continues `session`; None when there is nothing to continue."""
+def plan_continuation(
+    session: SessionRecord | None, spec: ModelSpec, *, host: str
+) -> Continuation | None:
+    """How a call of `spec` on `host` continues `session`; None when there is nothing to continue.
+
+    A CLI resumes from state on the disk of the machine that made its session (claude's
+    ``~/.claude/projects``), so only a call on that host resumes; one on another host replays
+    the transcript. A session whose host is unknown (recorded before hosts were) resumes.
+    """
     if session is None or not session.turns:
         return None
     resumable = spec.resume_args and session.cli_model == spec.name
-    if resumable and session.cli_session_id:
+    same_host = session.cli_host is None or session.cli_host == host
+    if resumable and same_host and session.cli_session_id:
         return Resume(session.cli_session_id)
     return Replay(session.turns)
 
@@ -127,12 +137,15 @@ def next_session(
     cli_session_id: str | None,
     call_id: str | None,
     now: float,
+    host: str,
     owner: str | None = None,
 ) -> SessionRecord:
-    """The session after a successful call of `model` (`spec`) answered `prompt` with `answer`.
+    """The session after a successful call of `model` (`spec`) on `host` answered `prompt`
+    with `answer`.
 
-    The CLI's session id is kept only for a spec that can resume it; a call of a model that
-    cannot leaves none, so the next call replays the transcript, whichever model makes it.
+    The CLI's session id is kept only for a spec that can resume it, with the host whose disk
+    now holds its state; a call of a model that cannot leaves none, so the next call replays
+    the transcript, whichever model makes it, wherever it runs.
     """
     turns = (
         Turn(role="user", text=prompt, model=model, call_id=call_id),
@@ -145,6 +158,7 @@ def next_session(
         model=model,
         cli_session_id=resumable_id,
         cli_model=spec.name if resumable_id else None,
+        cli_host=host if resumable_id else None,
         turns=(*session.turns, *turns),
         updated_at=now,
     )
@@ -158,6 +172,7 @@ def session_summary(session: SessionRecord) -> dict[str, Any]:
         "turns": len(session.turns),
         "cli_model": session.cli_model,
         "cli_session_id": session.cli_session_id,
+        "cli_host": session.cli_host,
         "created_at": session.created_at,
         "updated_at": session.updated_at,
     }

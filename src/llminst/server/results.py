@@ -212,6 +212,7 @@ class SessionOut(BaseModel):
     turns: int
     cli_model: str | None
     cli_session_id: str | None
+    cli_host: str | None
     created_at: float
     updated_at: float
 

@@ -3,7 +3,8 @@ settings (WAL, busy timeout, ``synchronous=NORMAL``) and the worker thread that 
 
 `connect` opens or creates the file and checks it is an llminst store of a version this code
 reads (``PRAGMA application_id`` and ``user_version``); tables missing from an older file are
-created (``CREATE ... IF NOT EXISTS``). `Worker` runs every statement on one thread of its own:
+created (``CREATE ... IF NOT EXISTS``) and columns missing from its tables added
+(`_ADDED_COLUMNS`, ``ALTER TABLE ... ADD COLUMN``). `Worker` runs every statement on one thread of its own:
 a queue in, a trio reschedule out (~70 µs a round trip against ~120 µs for
 `trio.to_thread.run_sync`).
 
@@ -92,6 +93,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     model TEXT NOT NULL,
     cli_session_id TEXT,
     cli_model TEXT,
+    cli_host TEXT,
     turns TEXT NOT NULL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
@@ -124,6 +126,11 @@ CREATE TABLE IF NOT EXISTS cancel_requests (
     requested_at REAL NOT NULL
 );
 """
+
+# Columns added to a table after schema 1 first shipped: (table, column, its declaration). A
+# file made before has the table without them; `_create_schema` adds each one it lacks, so an
+# old file opens as it is and gains them (the values of its existing rows: NULL).
+_ADDED_COLUMNS = (("sessions", "cli_host", "TEXT"),)
 
 
 class Worker:
@@ -244,8 +251,8 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
         with transaction(db):
             application_id, version, tables = _identify(db)
             _check_identity(path, application_id, version, tables)
-            # Every statement is IF NOT EXISTS: a store an earlier llminst of this schema
-            # made gains the tables added since.
+            # Every statement is IF NOT EXISTS and every added column checked first: a store
+            # an earlier llminst of this schema made gains the tables and columns added since.
             _create_schema(db)
     except sqlite3.Error as exc:
         raise unwritable(path, exc) from None
@@ -287,6 +294,10 @@ def _create_schema(db: sqlite3.Connection) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

@@ -38,7 +38,7 @@ from .live import LiveCalls
 from .memory import read_available_mb
 from .options import CallOptions, path_text, request_for
 from .readiness import model_statuses
-from .recorder import Recorder
+from .recorder import Recorder, writer_host
 from .sessions import SessionKeeper
 from .stream import CallStream
 from .workdir import resolve_call_directory
@@ -67,6 +67,7 @@ class Supervisor:
         cooldowns: CooldownKeeper | None = None,  # None: none kept before, wall-clock time
         available_memory_mb: Callable[[], float | None] = read_available_mb,
         budget: BudgetSettings | None = None,
+        host: str | None = None,  # None: the host part of the recorder's writer
     ) -> None:
         if key is not CONSTRUCTED_BY_OPEN_SUPERVISOR:
             raise TypeError(
@@ -93,7 +94,8 @@ class Supervisor:
         """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
         self._replicas: ReplicaLink | None = None  # set by open_supervisor
-        self._handover = Handover(self._runner, nursery, SessionKeeper(recorder.store), self.jobs)
+        sessions = SessionKeeper(recorder.store, host=host or writer_host(recorder.writer))
+        self._handover = Handover(self._runner, nursery, sessions, self.jobs)
         self._closed = False
 
     # -- the store ------------------------------------------------------------------------

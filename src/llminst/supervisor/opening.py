@@ -51,6 +51,7 @@ async def open_supervisor(
     budget: BudgetSettings = BudgetSettings(),  # noqa: B008 - frozen, as above
     watch_cancels: bool | None = None,
     replicas: ReplicaLink | None = None,
+    host: str | None = None,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor; every call made through it is over when the block is left.
 
@@ -90,6 +91,11 @@ async def open_supervisor(
             cancels heard on its bus end calls at once, and models with ``concurrency_scope =
             "global"`` hold its leases while they run. None: the link a Redis `store`
             implies (`replicas.link_for_store`), else a process on its own.
+        host: this machine's name among replicas sharing `store`: a session whose CLI keeps
+            its resume state on disk (claude's ``~/.claude/projects``) resumes only on the
+            host that made it and replays its transcript elsewhere. None: the host part of
+            the writer identity (``socket.gethostname()``); tests pass their own to stand for
+            two machines.
 
     Cancellation: leaving the block (normally, by exception, or by cancellation) cancels every
     running call: each process group gets SIGTERM, the grace period, SIGKILL, and is reaped
@@ -124,6 +130,7 @@ async def open_supervisor(
                 cooldowns=cooldowns,
                 available_memory_mb=available_memory_mb,
                 budget=budget,
+                host=host,
             )
             polls = _watches_cancels(watch_cancels, store)
             if polls or replicas is not None:

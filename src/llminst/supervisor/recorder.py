@@ -43,7 +43,7 @@ from .stream import AttemptStarted, StreamEvent
 if TYPE_CHECKING:
     from .call import Call
 
-__all__ = ["Recorder", "writer_alive", "writer_identity"]
+__all__ = ["Recorder", "writer_alive", "writer_host", "writer_identity"]
 
 _log = get_logger()
 
@@ -60,9 +60,15 @@ def writer_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{start}"
 
 
+def writer_host(writer: str) -> str:
+    """The machine a `writer_identity` names (its host part)."""
+    return writer.partition(":")[0]
+
+
 def writer_alive(writer: str) -> bool:
     """Whether the process a `writer_identity` names still runs (another host: assumed so)."""
-    host, _, rest = writer.partition(":")
+    _, _, rest = writer.partition(":")
+    host = writer_host(writer)
     pid_text, _, start_text = rest.partition(":")
     if host != socket.gethostname():
         return True  # cannot tell from here; a shared store's owner decides

@@ -2,8 +2,9 @@
 
 `SessionKeeper.turn` wraps one call that names a session: it waits for the session's lock (two
 turns at once would fork the conversation), reads the session from the store, hands back the
-request that continues it (`_core.sessions.plan_continuation`), and, once the call succeeded,
-stores the session with the new turns. What it must never do: record a failed or cancelled call
+request that continues it (`_core.sessions.plan_continuation`: the CLI's resume flag only on
+the host whose disk holds the CLI's session, the transcript elsewhere), and, once the call
+succeeded, stores the session with the new turns and this host. What it must never do: record a failed or cancelled call
 (it adds no turns), or start a process (the caller runs the call).
 """
 
@@ -20,7 +21,13 @@ from attrs import define
 from .._core.records import SessionRecord
 from .._core.request import CallRequest
 from .._core.result import CallResult
-from .._core.sessions import Resume, check_session_name, next_session, plan_continuation
+from .._core.sessions import (
+    Replay,
+    Resume,
+    check_session_name,
+    next_session,
+    plan_continuation,
+)
 from ..logs import get_logger
 from ..store.base import CallStore
 
@@ -45,10 +52,12 @@ class SessionTurn:
 
 
 class SessionKeeper:
-    """Runs the turns of sessions kept in `store`, one at a time per session."""
+    """Runs the turns of sessions kept in `store`, one at a time per session, on `host` (this
+    machine's name: where the CLIs it starts keep their resume state)."""
 
-    def __init__(self, store: CallStore) -> None:
+    def __init__(self, store: CallStore, *, host: str) -> None:
         self._store = store
+        self.host = host
         self._locks: dict[str, trio.Lock] = {}
 
     @asynccontextmanager
@@ -66,7 +75,8 @@ class SessionKeeper:
         try:
             async with lock:
                 record = await self._store.get_session(name)
-                turn = SessionTurn(_continuing(request, name, record), record)
+                turn = SessionTurn(_continuing(request, name, record, self.host), record)
+                self._note_replay_elsewhere(turn, name)
                 try:
                     yield turn
                 finally:
@@ -75,6 +85,22 @@ class SessionKeeper:
         finally:
             if lock.statistics().tasks_waiting == 0 and not lock.locked():
                 self._locks.pop(name, None)
+
+    def _note_replay_elsewhere(self, turn: SessionTurn, name: str) -> None:
+        """Log a session whose CLI could resume it, but on another host's disk: replayed."""
+        record = turn.session
+        if (
+            record is not None
+            and record.cli_session_id is not None
+            and record.cli_host not in (None, self.host)
+            and isinstance(turn.request.continuation, Replay)
+        ):
+            _log.info(
+                "llminst.session.replayed_elsewhere",
+                session=name,
+                cli_host=record.cli_host,
+                host=self.host,
+            )
 
     async def _record(self, turn: SessionTurn, name: str) -> None:
         if turn.result is None:
@@ -94,6 +120,7 @@ class SessionKeeper:
             cli_session_id=turn.result.session_id,
             call_id=turn.call_id,
             now=time.time(),
+            host=self.host,
         )
         await self._store.put_session(updated)
         _log.info(
@@ -102,14 +129,20 @@ class SessionKeeper:
             model=request.model,
             turns=len(updated.turns),
             resumed=isinstance(request.continuation, Resume),
+            host=self.host,
         )
 
 
-def _continuing(request: CallRequest, name: str, record: SessionRecord | None) -> CallRequest:
-    """`request` (and each of its fallbacks, for its own model) continuing session `name`."""
+def _continuing(
+    request: CallRequest, name: str, record: SessionRecord | None, host: str
+) -> CallRequest:
+    """`request` (and each of its fallbacks, for its own model) continuing session `name` on
+    `host`."""
     return attrs.evolve(
         request,
         session=name,
-        continuation=plan_continuation(record, request.spec),
-        fallbacks=tuple(_continuing(fallback, name, record) for fallback in request.fallbacks),
+        continuation=plan_continuation(record, request.spec, host=host),
+        fallbacks=tuple(
+            _continuing(fallback, name, record, host) for fallback in request.fallbacks
+        ),
     )
