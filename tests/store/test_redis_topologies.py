@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import trio
 
+from llminst._core.batchfile import BatchItem, ItemResult
 from llminst._core.cooldowns import CooldownRecord
 from llminst._core.errors import ConfigError
 from llminst._core.records import CallRecord, CallState, SessionRecord
+from llminst.batch.redis import open_redis_batch_queue
 from llminst.replicas import cancelbus
 from llminst.store.redis import RedisLocation, RedisStore
 
@@ -216,6 +218,20 @@ async def _add_until_accepted(store: RedisStore, call: CallRecord) -> None:
         except Exception as exc:  # the old primary's refused connection, before rediscovery
             print("not yet:", repr(exc))
             await trio.sleep(0.5)
+
+
+async def test_a_batch_queue_works_on_a_cluster_and_through_sentinel(
+    topology: SentinelSet | ClusterSet,
+) -> None:
+    async with open_redis_batch_queue(topology.url) as queue:
+        await queue.create(
+            "b", [BatchItem(item_id="i0", prompt="p", model="echo")], source="t", now=1.0
+        )
+        claimed = await queue.take("w1", claim_after_s=60, block_s=1)
+        assert claimed is not None and claimed.item.item_id == "i0"
+        done = ItemResult(item_id="i0", model="echo", state="succeeded", answer="a", worker="w1")
+        assert await queue.complete(claimed, done)
+        assert await queue.results("b") == [done]
 
 
 # -- the command line -------------------------------------------------------------------------
