@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -62,6 +63,7 @@ __all__ = [
     "connect",
     "decode_field",
     "encode_field",
+    "entered_client",
     "hash_tagged",
     "is_redis_url",
 ]
@@ -291,14 +293,8 @@ async def connect(location: RedisLocation) -> ClientHolder:
         ConfigError: coredis is not installed (``pip install llminst[redis]``).
         StoreUnreachableError: nothing answers at host:port, or it refused the password.
     """
-    try:
-        import coredis
-    except ImportError:
-        raise ConfigError(
-            f"--store {location.shown} needs the Redis client: install llminst[redis] "
-            "(pip install 'llminst[redis]')"
-        ) from None
-    holder = _holder_for(coredis, location)
+    client, around = _client_for(_coredis(location), location)
+    holder = ClientHolder(client, around=around)
     try:
         await holder.start()
         await holder.client.ping()
@@ -308,8 +304,36 @@ async def connect(location: RedisLocation) -> ClientHolder:
     return holder
 
 
-def _holder_for(coredis: Any, location: RedisLocation) -> ClientHolder:
-    """The client of `location`'s topology, not yet entered."""
+@asynccontextmanager
+async def entered_client(location: RedisLocation) -> AsyncIterator[Any]:
+    """The coredis client of `location`'s topology, entered in the caller's task (which
+    must also leave it: coredis holds anyio task groups). For a holder any task may close,
+    see `connect`.
+
+    Raises:
+        ConfigError: coredis is not installed.
+    """
+    client, around = _client_for(_coredis(location), location)
+    async with AsyncExitStack() as stack:
+        for context in (*around, client):
+            await stack.enter_async_context(context)
+        yield client
+
+
+def _coredis(location: RedisLocation) -> Any:
+    try:
+        import coredis
+    except ImportError:
+        raise ConfigError(
+            f"--store {location.shown} needs the Redis client: install llminst[redis] "
+            "(pip install 'llminst[redis]')"
+        ) from None
+    return coredis
+
+
+def _client_for(coredis: Any, location: RedisLocation) -> tuple[Any, tuple[Any, ...]]:
+    """The client of `location`'s topology (not yet entered), and what must be entered
+    before it (a sentinel client's `coredis.Sentinel`)."""
     common: dict[str, Any] = {
         "username": location.username,
         "password": location.password,
@@ -318,7 +342,7 @@ def _holder_for(coredis: Any, location: RedisLocation) -> ClientHolder:
     }
     if location.topology == "cluster":
         nodes = [{"host": host, "port": port} for host, port in location.nodes]
-        return ClientHolder(coredis.RedisCluster(startup_nodes=nodes, **common))
+        return coredis.RedisCluster(startup_nodes=nodes, **common), ()
     if location.topology == "sentinel":
         from coredis.connection import TCPLocation
 
@@ -327,13 +351,11 @@ def _holder_for(coredis: Any, location: RedisLocation) -> ClientHolder:
             decode_responses=True,
             sentinel_kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "decode_responses": True},
         )
-        primary = sentinel.primary_for(location.service, db=location.db, **common)
-        return ClientHolder(primary, around=(sentinel,))
-    return ClientHolder(
-        coredis.Redis(
-            host=location.host, port=location.port, db=location.db, ssl=location.tls, **common
-        )
+        return sentinel.primary_for(location.service, db=location.db, **common), (sentinel,)
+    single = coredis.Redis(
+        host=location.host, port=location.port, db=location.db, ssl=location.tls, **common
     )
+    return single, ()
 
 
 def _unreachable(location: RedisLocation, exc: Exception) -> StoreUnreachableError:
