@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 
@@ -20,7 +21,7 @@ from llminst._core.cooldowns import CooldownRecord
 from llminst._core.errors import ConfigError
 from llminst._core.records import CallRecord, CallState, SessionRecord
 from llminst.batch.redis import open_redis_batch_queue
-from llminst.replicas import cancelbus
+from llminst.replicas import cancelbus, heartbeats
 from llminst.store.redis import RedisLocation, RedisStore
 
 from ..support.paths import LLMINST
@@ -186,6 +187,25 @@ async def test_the_cancel_bus_reaches_a_listener_on_a_cluster(tmp_path: Path) ->
             await listener.aclose()
             await publisher.aclose()
         assert set(heard) == {"call-1"}
+
+
+async def test_a_sweep_on_a_cluster_interrupts_the_calls_of_lapsed_writers_only(
+    tmp_path: Path,
+) -> None:
+    with ClusterSet(tmp_path) as cluster:
+        store = await RedisStore.open(cluster.url)
+        prefix = store.location.prefix
+        try:
+            for call_id, writer in (("a1", "alive"), ("d1", "dead-1"), ("d2", "dead-2")):
+                running = attrs.evolve(record(call_id), state=CallState.RUNNING, writer=writer)
+                await store.add_call(running)
+            await store.client.set(heartbeats.writer_key(prefix, "alive"), "1", px=600_000)
+            assert await heartbeats.sweep(store, store.client, prefix=prefix) == 2
+            states = {r.call_id: r.state for r in await store.list_calls()}
+        finally:
+            await store.aclose()
+        assert states["a1"] is CallState.RUNNING
+        assert states["d1"] is states["d2"] is not CallState.RUNNING
 
 
 async def test_a_sentinel_failover_moves_the_store_to_the_promoted_replica(
