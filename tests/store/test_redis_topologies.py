@@ -22,10 +22,11 @@ from llminst._core.errors import ConfigError
 from llminst._core.records import CallRecord, CallState, SessionRecord
 from llminst.batch.redis import open_redis_batch_queue
 from llminst.replicas import cancelbus, heartbeats
-from llminst.store.redis import RedisLocation, RedisStore
+from llminst.store.redis import RedisLocation, RedisStore, StoreUnreachableError
 
 from ..support.paths import LLMINST
 from ..support.redis_topologies import SERVICE, ClusterSet, SentinelSet, redis_cli, wait_for
+from ..support.serve import free_port
 
 SECRET = "s3cr3t-pässword"
 
@@ -86,6 +87,29 @@ def test_a_bad_topology_url_is_a_config_error_naming_the_forms(url: str, problem
     message = str(info.value)
     assert problem in message and "redis+sentinel://HOST:PORT" in message, message
     assert "redis+cluster://HOST:PORT" in message and SECRET not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [
+        (f"redis+sentinel://:{SECRET}@127.0.0.1:{{port}}/svc", "monitors 'svc'"),
+        (f"redis+cluster://:{SECRET}@127.0.0.1:{{port}}", "start Redis on 127.0.0.1:"),
+    ],
+)
+async def test_an_unreachable_topology_is_one_line_naming_the_fix(url: str, fix: str) -> None:
+    with pytest.raises(StoreUnreachableError) as info:
+        await RedisStore.open(url.format(port=free_port()))
+    message = str(info.value)
+    assert "is unreachable" in message and fix in message and "\n" not in message, message
+    assert SECRET not in message
+
+
+async def test_a_sentinel_that_does_not_know_the_service_names_it(tmp_path: Path) -> None:
+    with SentinelSet(tmp_path) as servers:
+        wrong = servers.url.replace(SERVICE, "no-such-service")
+        with pytest.raises(StoreUnreachableError) as info:
+            await RedisStore.open(wrong)
+    assert "monitors 'no-such-service'" in str(info.value), info.value
 
 
 # -- the store through each topology ----------------------------------------------------------

@@ -365,6 +365,12 @@ def _unreachable(location: RedisLocation, exc: Exception) -> StoreUnreachableErr
     if "auth" in text.lower() or "password" in text.lower():
         fix = f"give the password in the URL or ${PASSWORD_ENV}"
         problem = f"refused the credentials ({type(exc).__name__})"
+    elif location.topology == "sentinel":
+        fix = (
+            f"check that a sentinel answers on {_joined(location.nodes)} and monitors "
+            f"{location.service!r} (the URL's service name), or pass another --store"
+        )
+        problem = f"is unreachable ({type(exc).__name__}: {text or 'no answer'})"
     else:
         fix = (
             f"start Redis on {_joined(location.nodes)}, or pass another --store "
