@@ -232,15 +232,15 @@ async def test_a_sweep_on_a_cluster_interrupts_the_calls_of_lapsed_writers_only(
         assert states["d1"] is states["d2"] is not CallState.RUNNING
 
 
-async def test_a_sentinel_failover_moves_the_store_to_the_promoted_replica(
+async def test_a_sentinel_failover_moves_the_store_to_the_promoted_replica_with_its_password(
     tmp_path: Path,
 ) -> None:
-    with SentinelSet(tmp_path) as servers:
+    with SentinelSet(tmp_path, password=SECRET) as servers:
         store = await RedisStore.open(servers.url)
         try:
             await store.add_call(record("before"))
             await store.append_output("before", "kept")
-            assert "1" in redis_cli(servers.primary.port, "WAIT", "1", "30000")  # replicated
+            assert "1" in servers.cli(servers.primary.port, "WAIT", "1", "30000")  # replicated
             old_port = servers.primary.port
             servers.primary.kill()
             wait_for("the replica promoted", lambda: servers.primary_port() == servers.replica.port)
@@ -251,7 +251,7 @@ async def test_a_sentinel_failover_moves_the_store_to_the_promoted_replica(
             assert [r.call_id for r in await store.list_calls()] == ["before", "after"]
         finally:
             await store.aclose()
-        assert "after" in redis_cli(servers.replica.port, "HGET", "llminst:call:after", "call_id")
+        assert "after" in servers.cli(servers.replica.port, "HGET", "llminst:call:after", "call_id")
 
 
 async def _add_until_accepted(store: RedisStore, call: CallRecord) -> None:

@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 from .redis import RedisServer, redis_server_binary
 from .serve import free_port
@@ -55,9 +56,10 @@ def wait_for(check: str, probe: object, *, timeout: float = _SETTLE_TIMEOUT_S) -
 class SentinelProcess(RedisServer):
     """One `redis-server --sentinel` watching `primary_port` as `SERVICE` (quorum 1)."""
 
-    def __init__(self, workdir: Path, primary_port: int) -> None:
+    def __init__(self, workdir: Path, primary_port: int, data_password: str | None) -> None:
         super().__init__(workdir)
         self.primary_port = primary_port
+        self.data_password = data_password
 
     def argv(self) -> list[str]:
         config = self.workdir / "sentinel.conf"  # sentinel rewrites its file: one of its own
@@ -66,22 +68,35 @@ class SentinelProcess(RedisServer):
             f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary_port} 1\n"
             f"sentinel down-after-milliseconds {SERVICE} 1000\n"
             f"sentinel failover-timeout {SERVICE} 10000\n"
+            + (f"sentinel auth-pass {SERVICE} {self.data_password}\n" if self.data_password else "")
         )
         return [redis_server_binary(), str(config), "--sentinel"]
 
 
 class SentinelSet:
-    """A primary, a replica of it and a sentinel; `url` is the ``redis+sentinel://`` form."""
+    """A primary, a replica of it and a sentinel; `url` is the ``redis+sentinel://`` form.
+    With `password`, the primary and the replica require it (the sentinel does not)."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.primary = RedisServer(workdir / "primary")
-        self.replica = RedisServer(workdir / "replica")
+    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
+        self.password = password
+        self.primary = RedisServer(workdir / "primary", password=password)
+        self.replica = RedisServer(workdir / "replica", password=password)
         self.replica.extra = ("--replicaof", "127.0.0.1", str(self.primary.port))
-        self.sentinel = SentinelProcess(workdir / "sentinel", self.primary.port)
+        if password:  # each may become the other's replica after a failover
+            for server in (self.primary, self.replica):
+                server.extra += ("--masterauth", password)
+        self.sentinel = SentinelProcess(workdir / "sentinel", self.primary.port, password)
 
     @property
     def url(self) -> str:
-        return f"redis+sentinel://127.0.0.1:{self.sentinel.port}/{SERVICE}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis+sentinel://{auth}127.0.0.1:{self.sentinel.port}/{SERVICE}/0"
+
+    def cli(self, port: int, *args: str) -> str:
+        """`redis_cli` on a data server of this set (with its password)."""
+        return redis_cli(
+            port, *(("--no-auth-warning", "-a", self.password) if self.password else ()), *args
+        )
 
     def primary_port(self) -> int:
         """The port the sentinel names as the primary now."""
@@ -102,7 +117,7 @@ class SentinelSet:
         return self
 
     def _replica_synced(self) -> bool:
-        return "master_link_status:up" in redis_cli(self.replica.port, "INFO", "replication")
+        return "master_link_status:up" in self.cli(self.replica.port, "INFO", "replication")
 
     def _sentinel_sees_replica(self) -> bool:
         reply = redis_cli(self.sentinel.port, "SENTINEL", "replicas", SERVICE)
