@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -40,12 +41,21 @@ def redis_server_binary() -> str:
 class RedisServer:
     """One `redis-server` process on 127.0.0.1:`port`; `url` is what `--store` takes."""
 
-    def __init__(self, workdir: Path, *, appendonly: bool = False, password: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        appendonly: bool = False,
+        password: str | None = None,
+        extra: Sequence[str] = (),
+    ):
+        """`extra`: more ``--option value`` arguments (a replica's, a cluster node's)."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.appendonly = appendonly
         self.password = password
+        self.extra = tuple(extra)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,6 +68,15 @@ class RedisServer:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> RedisServer:
+        log = (self.workdir / "redis.log").open("ab")
+        self._process = subprocess.Popen(
+            self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+        self._wait_until_ready()
+        return self
+
+    def argv(self) -> list[str]:
+        """The server's command line."""
         argv = [
             redis_server_binary(),
             "--bind", "127.0.0.1",
@@ -69,12 +88,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             argv += ["--requirepass", self.password]
-        log = (self.workdir / "redis.log").open("ab")
-        self._process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-        self._wait_until_ready()
-        return self
+        return argv + list(self.extra)
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT_S

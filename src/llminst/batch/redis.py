@@ -37,6 +37,7 @@ import trio
 from .._core.batchfile import BatchItem, BatchProgress, ItemResult, progress_of
 from .._core.errors import ConfigError, InvalidInputError
 from ..logs import get_logger
+from ..store.redis.connection import RedisLocation, entered_client
 from .queue import Claimed
 
 T = TypeVar("T")
@@ -84,15 +85,17 @@ return renewed
 
 @asynccontextmanager
 async def open_redis_batch_queue(url: str) -> AsyncIterator[RedisBatchQueue]:
-    """A queue on the Redis `url` names (``redis://`` or ``rediss://``, password in the URL).
+    """A queue on the Redis `url` names: any store URL form (``redis[s]://``,
+    ``redis+sentinel://``, ``redis+cluster://``; `store.redis.connection`). Every command
+    touches one key, so a cluster needs no hash tag here.
 
     Raises:
-        ConfigError: Redis cannot be reached at `url` (the message names it, password
-            left out, and the fix).
+        ConfigError: a bad URL, or Redis cannot be reached at `url` (the message names it,
+            password left out, and the fix).
     """
-    client: coredis.Redis[str] = coredis.Redis.from_url(url, decode_responses=True)
+    location = RedisLocation.parse(url)
     try:
-        async with client:
+        async with entered_client(location) as client:
             queue = RedisBatchQueue(client)
             try:
                 await queue.ensure_group()

@@ -1,7 +1,8 @@
 """`RedisStore`: the `CallStore` on a Redis server that several llminst replicas share, through
 `coredis` (built on anyio: it runs on trio). ``--store redis://HOST:PORT/DB`` (or ``rediss://``
 for TLS; the password from the URL or ``$LLMINST_REDIS_PASSWORD``; ``?prefix=`` for the keys'
-prefix, ``llminst:`` by default) opens it.
+prefix, ``llminst:`` by default) opens it; ``redis+sentinel://`` and ``redis+cluster://``
+reach a Sentinel-watched primary or a Redis Cluster (the forms in `connection`).
 
 The key layout is in `connection`'s docstring; each concern has its module: `calls` (records,
 index, cancel requests, purge), `output` (a Redis stream per call), `sessions`, `shared`
