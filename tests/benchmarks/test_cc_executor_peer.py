@@ -19,6 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The peers' clients need the bench extra (websockets); the inspector and realcli environments
+# install only the test extra and collect this file without running it.
+pytest.importorskip("websockets", reason="needs the bench extra (tox -e py installs it)")
+
 from benchmarks.common import Context
 from benchmarks.executors import ONE_SHOT_ARGS
 from benchmarks.executors import run as run_section

@@ -113,6 +113,14 @@ async def _wait_for_state(replica: Replica, call_id: str, *, within_s: float) ->
                     return piece
 
 
+async def _wait_for_output(replica: Replica, call_id: str, *, within_s: float) -> None:
+    """Poll `get_llm_result` on `replica` until some of the call's output is readable there."""
+    async with client_of(replica.url) as client:
+        with trio.fail_after(within_s):
+            while not (await _structured(client, "get_llm_result", call_id=call_id))["output"]:  # noqa: ASYNC110
+                await trio.sleep(0.1)
+
+
 async def _assert_kept_in_redis(redis_server: RedisServer) -> None:
     """The replicas' state went to Redis (not, say, to a file named after the URL)."""
     import coredis
@@ -236,6 +244,9 @@ async def test_a_replica_sigkilled_mid_call_shows_interrupted_on_b(
         async with three_replicas(tmp_path, redis_server.url) as (a, b, _):
             call_id = await _start_on(a, "tree", "x")
             await wait_for_pids(pidfile, 2)
+            # A kill before A's recorder wrote any output would leave nothing to keep: wait
+            # until the output so far is readable on B (the point: another replica sees it).
+            await _wait_for_output(b, call_id, within_s=120)
             a.proc.kill()
             await a.proc.wait()
             ended = await _wait_for_state(b, call_id, within_s=120)
