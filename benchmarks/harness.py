@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         has_chart, failed = False, True
     report.write_json(out / f"{stem}.json", full)
     report.write_markdown(out / f"{stem}.md", full, chart.name if has_chart else None)
-    if out.resolve() == DEFAULT_OUT and not failed and names == default_sections():
+    # A full run (every default section, with or without ``--with``) rewrites the README's block.
+    if out.resolve() == DEFAULT_OUT and not failed and args.only is None:
         report.update_readme(DEFAULT_OUT.parent.parent / "README.md", full)
     _print_targets(full["targets"])
     print(f"results: {out / f'{stem}.md'}")
