@@ -159,7 +159,7 @@ class TurnQueue:
                     await trio.sleep(_CLAIM_POLL_S)
         finally:
             with trio.CancelScope(shield=True):
-                withdrawn = await self._settle_or_none(key, "withdrawn")
+                withdrawn = await self._withdraw(key)
         return None if withdrawn else await self._taker(key)
 
     async def _taker(self, key: str) -> str | None:
@@ -168,11 +168,11 @@ class TurnQueue:
             return str(state.removeprefix("taken:"))
         return None
 
-    async def _settle_or_none(self, key: str, state: str) -> bool:
-        """Move `key` from waiting to `state`; whether it moved (True also when Redis is away:
-        nobody can take it then)."""
+    async def _withdraw(self, key: str) -> bool:
+        """Move `key` from waiting to withdrawn; whether it moved (True also when Redis is away:
+        nobody can take it then, unless it took it just before: see docs/scaling.md)."""
         try:
-            return bool(await self._settle(keys=[key], args=[state]))
+            return bool(await self._settle(keys=[key], args=["withdrawn"]))
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -196,10 +196,13 @@ class TurnQueue:
             while True:
                 try:
                     await self._serve(take)
+                except coredis.exceptions.StreamConsumerGroupError:
+                    # A Redis restarted empty lost the group: make it again, read on.
+                    _log.warning("llminst.session.route_group_missing", host=self.host)
                 except Exception as exc:
-                    if not is_unavailable(exc):
-                        raise
-                    _log.warning("llminst.session.route_listener_lost", error=repr(exc))
+                    # Unreachable, or anything else: routing must never stop the supervisor.
+                    event = "lost" if is_unavailable(exc) else "failed"
+                    _log.warning(f"llminst.session.route_listener_{event}", error=repr(exc))
                     await trio.sleep(RETRY_MAX_S)
 
     async def _beat_forever(self) -> None:

@@ -44,7 +44,7 @@ from .stream import StreamEvent
 if TYPE_CHECKING:
     from .handover import Handover
 
-__all__ = ["CANCEL_WAIT_S", "FOLLOW_POLL_S", "RemoteTurn", "Router", "router_for"]
+__all__ = ["CANCEL_WAIT_S", "FOLLOW_POLL_S", "RemoteTurn", "Router", "start_routing"]
 
 _log = get_logger()
 
@@ -107,7 +107,13 @@ class Router:
             owner=owner,
             sender=self.queue.writer,
         )
-        taker = await self.queue.offer(host, turn)
+        try:
+            taker = await self.queue.offer(host, turn)
+        except trio.Cancelled:  # taken meanwhile, it would run for nobody: end it there
+            with trio.CancelScope(shield=True):
+                await self._store.request_cancel(turn.call_id, now=time.time())
+                await self._publish_cancel(turn.call_id)
+            raise
         if taker is None:
             _log.info("llminst.session.route_withdrawn", session=name, to_host=host)
             return None
@@ -227,7 +233,17 @@ def _refused(turn: RoutedTurn, error: LLMError, *, writer: str) -> CallRecord:
     )
 
 
-def router_for(link: ReplicaLink, handover: Handover, build: Build) -> Router:
+def start_routing(
+    link: ReplicaLink, handover: Handover, build: Build, nursery: trio.Nursery
+) -> None:
+    """Route `handover`'s session turns among the replicas of `link`, and take those routed
+    here, in `nursery` (a supervisor's, while it is open)."""
+    router = _router_for(link, handover, build)
+    handover.router = router
+    nursery.start_soon(router.queue.run, router.take)
+
+
+def _router_for(link: ReplicaLink, handover: Handover, build: Build) -> Router:
     """The router of a supervisor tied to replicas by `link` (its host: the sessions' host)."""
     settings = link.settings
     queue = TurnQueue(
