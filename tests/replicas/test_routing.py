@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from llminst import open_supervisor
 from llminst._core.errors import LLMError
+from llminst.replicas.routing import TurnQueue
 from llminst.supervisor import Supervisor
 from llminst.supervisor.routed import FOLLOW_POLL_S
 
@@ -213,3 +214,53 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_a_job_started_on_b_runs_on_a_and_is_read_on_b(hosts: Hosts) -> None:
+    async with hosts.supervisor("a") as on_a, hosts.supervisor("b") as on_b:
+        first = await on_a.run("resuming", "turn 1", session="s")
+        call_id = await on_b.start("resuming", "turn 2", session="s")
+        with trio.fail_after(60):
+            while not (record := await on_b.store.get_call(call_id)) or not record.state.done:  # noqa: ASYNC110
+                await trio.sleep(FOLLOW_POLL_S)
+        output = await on_b.store.read_output(call_id)
+
+    assert record.writer == "a:1:1" and record.state.value == "succeeded"
+    assert json.loads(output) == ["--resume", first.session_id, "--", "turn 2"]
+
+
+async def test_a_turn_is_either_taken_or_withdrawn_never_both(redis_server: RedisServer) -> None:
+    """The claim and the withdrawal race on 50 turns: each ends in exactly one of them."""
+    client = coredis.Redis.from_url(redis_server.url, decode_responses=True)
+    async with client:
+        settings: dict[str, Any] = {
+            "prefix": "llminst:",
+            "lease_s": 1.0,
+            "every_s": 0.2,
+            "claim_wait_s": 1.0,
+        }
+        taker = TurnQueue(client, host="a", writer="a:1:1", **settings)
+        offerer = TurnQueue(client, host="b", writer="b:2:1", **settings)
+        outcomes: dict[str, list[bool]] = {}
+
+        async def race(call_id: str) -> None:
+            await client.set(f"llminst:turn:{call_id}", "waiting")
+            results: list[bool] = []
+
+            async def claim() -> None:
+                results.append(await taker._claim(call_id))
+
+            async def withdraw() -> None:
+                results.append(await offerer._withdraw(f"llminst:turn:{call_id}"))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(claim)
+                nursery.start_soon(withdraw)
+            outcomes[call_id] = results
+
+        async with trio.open_nursery() as nursery:
+            for number in range(50):
+                nursery.start_soon(race, f"c{number}")
+
+    assert len(outcomes) == 50
+    assert all(sorted(results) == [False, True] for results in outcomes.values())
