@@ -1,7 +1,8 @@
 """Two real `llminst serve --stateless` replicas on one real redis-server, standing for two
 machines (``LLMINST_HOST_NAME`` a and b, each its own HOME, where the claude-like
 `resuming_cli.py` keeps its resume state): a session's second turn sent to B is answered by A
-resuming its own CLI session (issue 15). One test: each replica start costs seconds."""
+resuming its own CLI session (issue 15), its text streamed to
+B's client as progress. One test: each replica start costs seconds."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from llminst.store.opening import open_store
 from ..support.balancer import client_of, open_replicas
 from ..support.config import write_config
 from ..support.paths import RESUMING_CLI
+from ..support.progress import ProgressRecorder
 from ..support.redis import RedisServer
 from ..support.tools import text_of
 
@@ -39,8 +41,12 @@ async def test_a_turn_sent_to_b_is_answered_by_a_resuming_its_session(
         turn = {"model": "resuming", "session": "s"}
         async with client_of(replica_a.url) as on_a:
             first = await on_a.call_tool("execute_llm", {**turn, "prompt": "turn 1"})
+        progress = ProgressRecorder()
         async with client_of(replica_b.url) as on_b:
-            second = await on_b.call_tool("execute_llm", {**turn, "prompt": "turn 2"})
+            second = await on_b.call_tool(
+                "execute_llm", {**turn, "prompt": "turn 2"}, progress_callback=progress
+            )
+            await progress.wait_for_text(text_of(second), within_s=10)  # streamed via B
 
     assert not first.is_error and not second.is_error, text_of(second)
     session_id = first.structured_content["session_id"]
