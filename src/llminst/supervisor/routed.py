@@ -34,6 +34,7 @@ from .._core.request import CallRequest
 from .._core.routing import interrupted_error, owner_host, remote_outcome, routed_options
 from .._core.sessions import check_session_name
 from ..logs import get_logger
+from ..replicas.health import is_unavailable
 from ..replicas.link import ReplicaLink
 from ..replicas.routing import RoutedTurn, TurnQueue
 from ..store.base import CallStore
@@ -159,20 +160,33 @@ class Router:
                 call.events.close()
 
     async def _tail(self, call: Call, remote: RemoteTurn) -> None:
-        offset = 0
-        while True:
-            record = await self._store.get_call(call.id)
-            if record is None and not await self.queue.writer_alive(remote.taker):
-                # Taken, then the owner died before it recorded the call: it may have run.
-                call.error = interrupted_error(remote.host)
-                return
-            if record is not None:
-                offset = await self._forward_output(call, record, offset)
-                if record.state.done:
-                    output = await self._store.read_output(call.id)
-                    call.result, call.error = remote_outcome(record, output, host=remote.host)
-                    return
-            await trio.sleep(FOLLOW_POLL_S)
+        offset, ended = 0, False
+        while not ended:
+            try:
+                offset, ended = await self._poll(call, remote, offset)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # The store is away: the owner goes on (its writes wait); read again later.
+            if not ended:
+                await trio.sleep(FOLLOW_POLL_S)
+
+    async def _poll(self, call: Call, remote: RemoteTurn, offset: int) -> tuple[int, bool]:
+        """Read the routed call once: pass its new output on; once it ended, set its outcome.
+        The new offset, and whether it ended."""
+        record = await self._store.get_call(call.id)
+        if record is None:
+            if await self.queue.writer_alive(remote.taker):
+                return offset, False  # taken, not recorded yet
+            # Taken, then the owner died before it recorded the call: it may have run.
+            call.error = interrupted_error(remote.host)
+            return offset, True
+        offset = await self._forward_output(call, record, offset)
+        if not record.state.done:
+            return offset, False
+        output = await self._store.read_output(call.id)
+        call.result, call.error = remote_outcome(record, output, host=remote.host)
+        return offset, True
 
     async def _forward_output(self, call: Call, record: CallRecord, offset: int) -> int:
         """Pass the output stored after `offset` on as text events; the new offset."""
@@ -188,19 +202,23 @@ class Router:
     async def _cancel_remote(self, call: Call, remote: RemoteTurn) -> None:
         """Ask the owner to end the call and wait for the end it records (shielded caller)."""
         call.log.info("llminst.session.routed_cancelled", to_host=remote.host)
-        await self._store.request_cancel(call.id, now=time.time())
-        await self._publish_cancel(call.id)
         record = None
-        with trio.move_on_after(CANCEL_WAIT_S):
-            while record is None or not record.state.done:
-                await trio.sleep(FOLLOW_POLL_S)
-                record = await self._store.get_call(call.id)
-        result = None
-        if record is not None and record.state.done:
-            result, _ = remote_outcome(record, await self._store.read_output(call.id), host="")
-        call.result = result
+        try:
+            await self._store.request_cancel(call.id, now=time.time())
+            await self._publish_cancel(call.id)
+            with trio.move_on_after(CANCEL_WAIT_S):
+                while record is None or not record.state.done:
+                    await trio.sleep(FOLLOW_POLL_S)
+                    record = await self._store.get_call(call.id)
+            if record is not None and record.state.done:
+                output = await self._store.read_output(call.id)
+                call.result, _ = remote_outcome(record, output, host=remote.host)
+        except Exception as exc:  # the store is away: the request could not be left
+            if not is_unavailable(exc):
+                raise
+            call.log.warning("llminst.session.routed_cancel_unsent", error=repr(exc))
         call.error = cancelled_error()
-        call.error.result = result
+        call.error.result = call.result
 
     # -- taking ----------------------------------------------------------------------------
 
