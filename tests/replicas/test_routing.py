@@ -121,7 +121,8 @@ async def test_cancelling_a_routed_turn_on_b_kills_the_tree_on_a(hosts: Hosts) -
                 break  # leaving the block cancels the call
         cli_pid = hosts.runs_seen()[-1]["pid"]
         assert on_a.running() == {}  # a's call ended ...
-        record = await on_b.store.get_call(stream._call.id)
+        assert stream.error is not None and stream.error.result is not None
+        record = await on_b.store.get_call(stream.error.result.call_id or "")
         session = await on_b.store.get_session("s")
 
     assert not _alive(cli_pid)  # ... and its tree is gone
