@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import coredis.exceptions
 import trio
 from attrs import frozen
 
@@ -43,6 +43,12 @@ if redis.call('GET', KEYS[1]) ~= 'waiting' then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 return 1
 """
+
+
+def _group_missing(exc: BaseException) -> bool:
+    """Whether `exc` says the stream's consumer group is gone (Redis restarted empty)."""
+    coredis_errors = sys.modules.get("coredis.exceptions")  # loaded with a Redis only
+    return coredis_errors is not None and isinstance(exc, coredis_errors.StreamConsumerGroupError)
 
 
 @frozen(kw_only=True)
@@ -196,10 +202,10 @@ class TurnQueue:
             while True:
                 try:
                     await self._serve(take)
-                except coredis.exceptions.StreamConsumerGroupError:
-                    # A Redis restarted empty lost the group: make it again, read on.
-                    _log.warning("llminst.session.route_group_missing", host=self.host)
                 except Exception as exc:
+                    if _group_missing(exc):  # a Redis restarted empty: make it again, read on
+                        _log.warning("llminst.session.route_group_missing", host=self.host)
+                        continue
                     # Unreachable, or anything else: routing must never stop the supervisor.
                     event = "lost" if is_unavailable(exc) else "failed"
                     _log.warning(f"llminst.session.route_listener_{event}", error=repr(exc))
@@ -213,6 +219,8 @@ class TurnQueue:
             await trio.sleep(self.every_s)
 
     async def _serve(self, take: Callable[[RoutedTurn], Awaitable[None]]) -> None:
+        import coredis.exceptions  # only with a Redis, whose store needs it anyway
+
         stream = self._stream(self.host)
         with contextlib.suppress(coredis.exceptions.StreamDuplicateConsumerGroupError):
             await self.client.xgroup_create(stream, _GROUP, "$", mkstream=True)
