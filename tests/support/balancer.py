@@ -15,8 +15,9 @@ balancer.
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -94,9 +95,14 @@ async def _wait_listening(replica: Replica) -> None:
 
 @asynccontextmanager
 async def open_replicas(
-    tmp_path: Path, config: Path, count: int, *extra: str
+    tmp_path: Path,
+    config: Path,
+    count: int,
+    *extra: str,
+    envs: Sequence[Mapping[str, str]] = (),
 ) -> AsyncIterator[list[Replica]]:
-    """Start `count` HTTP replicas of `llminst serve` over `config`; stop and reap them after."""
+    """Start `count` HTTP replicas of `llminst serve` over `config` (replica N with `envs`[N]
+    added to its environment, if given); stop and reap them after."""
     replicas: list[Replica] = []
     try:
         for index in range(count):
@@ -113,6 +119,7 @@ async def open_replicas(
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,
                     cwd=tmp_path,  # anything a replica writes by a relative path stays there
+                    env={**os.environ, **envs[index]} if index < len(envs) else None,
                 )
             replicas.append(Replica(name, port, proc, log))
         for replica in replicas:

@@ -14,3 +14,5 @@ REPLICA = str(TESTS / "support" / "replica.py")  # a replica process the tests S
 MCP_HTTP_CALL = str(TESTS / "support" / "mcp_http_call.py")  # a throwaway MCP client process
 MCP_HTTP_JOB = str(TESTS / "support" / "mcp_http_job.py")  # one that starts a job
 LLMINST = [sys.executable, "-m", "llminst.cli"]  # the `llminst` command of this checkout
+RESUMING_CLI = str(TESTS / "support" / "resuming_cli.py")  # keeps resume state under $HOME
+ROUTE_REPLICA = str(TESTS / "support" / "route_replica.py")  # host "a" of the routing tests

@@ -38,14 +38,14 @@ def _tail(path: Path) -> str:
 
 @asynccontextmanager
 async def replica_process(
-    tmp_path: Path, config: dict[str, Any]
+    tmp_path: Path, config: dict[str, Any], *, script: str = REPLICA
 ) -> AsyncIterator[tuple[trio.Process, dict[str, str]]]:
-    """A replica process started with `config` (see tests/support/replica.py): the process and
-    the line it printed. It is SIGKILLed (if still running) and reaped on leaving."""
+    """A replica process started with `config` (see tests/support/replica.py, or `script`): the
+    process and the line it printed. It is SIGKILLed (if still running) and reaped on leaving."""
     log_path = tmp_path / f"replica-{next(_numbers)}.stderr"
     log = log_path.open("wb")
     process = await trio.lowlevel.open_process(
-        [sys.executable, REPLICA, json.dumps(config)],
+        [sys.executable, script, json.dumps(config)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=log,

@@ -52,6 +52,8 @@ class ReplicaSettings:
         sweep_every_s: seconds between sweeps for dead writers' calls.
         concurrency_lease_s: a global concurrency slot returns this long after its holder
             stopped renewing it (renewed every third of it).
+        route_claim_wait_s: how long a session turn offered to the replica on its CLI's host
+            waits to be taken before it is withdrawn and replayed here (`routing`).
     """
 
     prefix: str = "llminst:"
@@ -59,6 +61,7 @@ class ReplicaSettings:
     heartbeat_every_s: float = field(default=3.0, validator=_positive)
     sweep_every_s: float = field(default=5.0, validator=_positive)
     concurrency_lease_s: float = field(default=30.0, validator=_positive)
+    route_claim_wait_s: float = field(default=5.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_every_s >= self.heartbeat_lease_s:

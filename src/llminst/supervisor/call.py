@@ -105,6 +105,10 @@ class CallRunner:
         factory=lambda: map(f"{uuid.uuid4().hex[:12]}-{{}}".format, itertools.count(1)),
     )
 
+    def next_id(self) -> str:
+        """A new call id (unique per store)."""
+        return next(self._ids)
+
     def warm_pool(self) -> WarmPool:
         """The warm pool (made for every supervisor; only bare runners in tests lack one)."""
         assert self.warm is not None
@@ -126,14 +130,16 @@ class CallRunner:
         events: trio.MemorySendChannel[StreamEvent] | None,
         owner: str | None = None,
         detached: bool = False,
+        call_id: str | None = None,
     ) -> Call:
         """A call of `request`, counted as running; `drive` it (inline, or as a task).
 
         Its events go to `events` (None: nowhere, and it runs in its caller's task unless
-        `detached`: a job of the supervisor's nursery that nobody reads as it runs).
+        `detached`: a job of the supervisor's nursery that nobody reads as it runs). `call_id`:
+        an id another replica chose (`next_id`) for a turn routed here; None: a new one.
         """
         now = trio.current_time()
-        call_id = next(self._ids)
+        call_id = call_id or self.next_id()
         call = Call(
             id=call_id,
             request=request,

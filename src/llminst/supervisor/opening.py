@@ -29,6 +29,7 @@ from .cooldowns import CooldownKeeper
 from .facade import CONSTRUCTED_BY_OPEN_SUPERVISOR, Supervisor
 from .memory import read_available_mb
 from .recorder import Recorder, writer_identity
+from .routed import start_routing
 
 __all__ = ["open_supervisor"]
 
@@ -142,6 +143,7 @@ async def open_supervisor(
                     supervisor._replicas = replicas
                     supervisor._runner.leases = replicas.leases
                     await nursery.start(replicas.run, recorder.store, watch.requested)
+                    start_routing(replicas, supervisor._handover, supervisor._request, nursery)
             try:
                 yield supervisor
             finally:

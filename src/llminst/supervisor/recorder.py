@@ -43,7 +43,14 @@ from .stream import AttemptStarted, StreamEvent
 if TYPE_CHECKING:
     from .call import Call
 
-__all__ = ["Recorder", "writer_alive", "writer_host", "writer_identity"]
+__all__ = [
+    "HOST_NAME_ENV",
+    "Recorder",
+    "this_host",
+    "writer_alive",
+    "writer_host",
+    "writer_identity",
+]
 
 _log = get_logger()
 
@@ -53,11 +60,20 @@ CLOSE_RETRY_S = 10.0
 Write = Callable[[], Awaitable[None]]
 
 
+HOST_NAME_ENV = "LLMINST_HOST_NAME"
+
+
+def this_host() -> str:
+    """This machine's name among replicas: ``$LLMINST_HOST_NAME`` (so several replicas on one
+    machine, each with its own HOME, can stand for several machines), else its host name."""
+    return os.environ.get(HOST_NAME_ENV) or socket.gethostname()
+
+
 def writer_identity() -> str:
     """This process as a call's writer: ``host:pid:start`` (start tells a reused PID apart)."""
     stat = procfs.read_stat("self")
     start = 0 if stat is None else stat.start_time
-    return f"{socket.gethostname()}:{os.getpid()}:{start}"
+    return f"{this_host()}:{os.getpid()}:{start}"
 
 
 def writer_host(writer: str) -> str:
@@ -70,7 +86,7 @@ def writer_alive(writer: str) -> bool:
     _, _, rest = writer.partition(":")
     host = writer_host(writer)
     pid_text, _, start_text = rest.partition(":")
-    if host != socket.gethostname():
+    if host != this_host():
         return True  # cannot tell from here; a shared store's owner decides
     try:
         pid, start = int(pid_text), int(start_text)

@@ -56,6 +56,7 @@ class SessionKeeper:
     machine's name: where the CLIs it starts keep their resume state)."""
 
     def __init__(self, store: CallStore, *, host: str) -> None:
+        self.store = store
         self._store = store
         self.host = host
         self._locks: dict[str, trio.Lock] = {}
