@@ -265,3 +265,29 @@ async def test_a_turn_is_either_taken_or_withdrawn_never_both(redis_server: Redi
 
     assert len(outcomes) == 50
     assert all(sorted(results) == [False, True] for results in outcomes.values())
+
+
+async def test_a_withdrawal_during_a_redis_outage_waits_to_see_a_claim(tmp_path: Path) -> None:
+    """A turn taken just before Redis went away must not be withdrawn (it would run twice): the
+    withdrawal is tried again until Redis answers, then finds the claim."""
+    with RedisServer(tmp_path / "redis", appendonly=True) as server:
+        client = coredis.Redis.from_url(server.url, decode_responses=True)
+        async with client:
+            settings: dict[str, Any] = {"prefix": "llminst:", "lease_s": 1.0, "every_s": 0.2}
+            taker = TurnQueue(client, host="a", writer="a:1:1", claim_wait_s=1.0, **settings)
+            offerer = TurnQueue(client, host="b", writer="b:2:1", claim_wait_s=30.0, **settings)
+            await client.set("llminst:turn:c1", "waiting")
+            assert await taker._claim("c1")
+            await trio.to_thread.run_sync(server.stop)
+            withdrawn: list[bool] = []
+            async with trio.open_nursery() as nursery:
+
+                async def withdraw() -> None:
+                    withdrawn.append(await offerer._withdraw("llminst:turn:c1"))
+
+                nursery.start_soon(withdraw)
+                await trio.sleep(0.5)  # the withdrawal meets the outage first
+                assert withdrawn == []
+                await trio.to_thread.run_sync(server.start)
+            assert withdrawn == [False]
+            assert await offerer._taker("llminst:turn:c1") == "a:1:1"

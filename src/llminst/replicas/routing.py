@@ -169,20 +169,34 @@ class TurnQueue:
         return None if withdrawn else await self._taker(key)
 
     async def _taker(self, key: str) -> str | None:
-        state = await self.client.get(key)
+        """The writer that took the turn, or None (not yet, or Redis away: asked again)."""
+        try:
+            state = await self.client.get(key)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            return None
         if state is not None and state.startswith("taken:"):
             return str(state.removeprefix("taken:"))
         return None
 
     async def _withdraw(self, key: str) -> bool:
-        """Move `key` from waiting to withdrawn; whether it moved (True also when Redis is away:
-        nobody can take it then, unless it took it just before: see docs/scaling.md)."""
-        try:
-            return bool(await self._settle(keys=[key], args=["withdrawn"]))
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            return True
+        """Move `key` from waiting to withdrawn; whether it moved.
+
+        Redis away: tried again for another claim wait (a taker may have claimed it just
+        before the outage, and a turn must not run twice); still away after that, True: the
+        turn runs here (see docs/scaling.md).
+        """
+        with trio.move_on_after(self.claim_wait_s):
+            while True:
+                try:
+                    return bool(await self._settle(keys=[key], args=["withdrawn"]))
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                await trio.sleep(_CLAIM_POLL_S * 4)
+        _log.warning("llminst.session.route_withdraw_unconfirmed", turn=key)
+        return True
 
     async def writer_alive(self, writer: str) -> bool:
         """Whether `writer`'s heartbeat key exists (True when Redis is away: cannot tell)."""
