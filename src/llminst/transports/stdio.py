@@ -35,7 +35,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCRequest
 
 from ..logs import get_logger
-from ..wire import open_message_streams
+from ..wire import MessageLines, MessageWriter, open_message_streams
 
 __all__ = ["serve_stdio"]
 
@@ -130,7 +130,9 @@ class _LineWriter:
 
 
 @contextlib.asynccontextmanager
-async def _trio_stdio(on_broken: Callable[[], None]) -> AsyncIterator[tuple[Any, Any]]:
+async def _trio_stdio(
+    on_broken: Callable[[], None],
+) -> AsyncIterator[tuple[MessageLines, MessageWriter]]:
     wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
     wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
     saved_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
@@ -172,6 +174,7 @@ async def serve_stdio(server: MCPServer) -> None:
 # The SDK's per-era serving loops; `Server.run` reaches them through a relay task.
 _SDK_ERA_LOOPS = ("_has_modern_envelope", "_serve_modern_stream", "_serve_legacy_stream")
 _LEAD_LIMIT = 8  # as the SDK: frames kept from before the first request
+Frame = SessionMessage | Exception  # what the SDK's read streams carry
 
 
 def relay_free() -> bool:
@@ -180,7 +183,10 @@ def relay_free() -> bool:
 
 
 async def _serve_connection(
-    lowlevel: Server[Any], read: Any, write: Any, init_options: InitializationOptions
+    lowlevel: Server[Any],
+    read: MessageLines,
+    write: MessageWriter,
+    init_options: InitializationOptions,
 ) -> None:
     """`Server.run` (lifespan, then the era the client's first request opens), with the SDK's
     loop reading `read` itself: the first request and what came before it are replayed from a
@@ -211,10 +217,10 @@ async def _serve_connection(
             await write.aclose()
 
 
-async def _read_opening(read: Any) -> tuple[JSONRPCRequest | None, list[Any]]:
+async def _read_opening(read: MessageLines) -> tuple[JSONRPCRequest | None, list[Frame]]:
     """The client's first request (None if the stream ends first) and the frames up to and
     including it (at most `_LEAD_LIMIT` before it, as the SDK keeps)."""
-    lead: list[Any] = []
+    lead: list[Frame] = []
     async for item in read:
         if isinstance(item, SessionMessage) and isinstance(item.message, JSONRPCRequest):
             lead.append(item)
@@ -235,11 +241,11 @@ def _opens_modern(opening: JSONRPCRequest | None) -> bool:
 class _Replayed:
     """A read stream that yields `lead` first, then what `rest` yields."""
 
-    def __init__(self, lead: list[Any], rest: Any) -> None:
+    def __init__(self, lead: list[Frame], rest: MessageLines) -> None:
         self._lead = lead
         self._rest = rest
 
-    async def receive(self) -> Any:
+    async def receive(self) -> Frame:
         if self._lead:
             return self._lead.pop(0)
         return await self._rest.receive()
@@ -247,7 +253,7 @@ class _Replayed:
     def __aiter__(self) -> _Replayed:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> Frame:
         try:
             return await self.receive()
         except anyio.EndOfStream:
