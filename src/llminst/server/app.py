@@ -146,6 +146,11 @@ def create_server(options: ServerOptions) -> MCPServer:
         "did not fit in a tool result.",
         mime_type="text/plain",
     )(read_call_output)
+    return _spans_only_while_tracing(server)
+
+
+def _spans_only_while_tracing(server: MCPServer) -> MCPServer:
+    """`server`, its SDK OpenTelemetry middleware wrapped in `_SpansWhileTracing`."""
     server.middleware[:] = [
         _SpansWhileTracing(m) if isinstance(m, OpenTelemetryMiddleware) else m
         for m in server.middleware
