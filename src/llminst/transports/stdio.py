@@ -6,7 +6,9 @@ and written with `trio.lowlevel.FdStream` on private duplicates, while fd 0 is p
 /dev/null and fd 1 at stderr so a stray print (ours or a library's) never corrupts the protocol.
 The lines themselves go through `wire`, which answers every line that is not a message; they
 are read and written in the tasks that ask for and send messages (`_LineWriter` keeps the lines
-whole and in order), with no task of their own.
+whole and in order), with no task of their own. The SDK's dispatcher reads that stream itself
+(`_serve_connection`): the SDK's `Server.run` would relay every message through a task and a
+memory channel of its own first, three more task steps per message.
 
 This module owns the two file descriptors and the line framing; it must never decode a line
 (that is `wire`'s job), write anything but protocol messages to the real stdout, or leave fds 0
@@ -26,9 +28,14 @@ from typing import Any
 import anyio
 import trio
 from mcp.server import MCPServer
+from mcp.server import runner as sdk_runner
+from mcp.server.lowlevel import Server
+from mcp.server.models import InitializationOptions
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCRequest
 
 from ..logs import get_logger
-from ..wire import open_message_streams
+from ..wire import MessageLines, MessageWriter, open_message_streams
 
 __all__ = ["serve_stdio"]
 
@@ -123,7 +130,9 @@ class _LineWriter:
 
 
 @contextlib.asynccontextmanager
-async def _trio_stdio(on_broken: Callable[[], None]) -> AsyncIterator[tuple[Any, Any]]:
+async def _trio_stdio(
+    on_broken: Callable[[], None],
+) -> AsyncIterator[tuple[MessageLines, MessageWriter]]:
     wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
     wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
     saved_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
@@ -159,4 +168,103 @@ async def serve_stdio(server: MCPServer) -> None:
     lowlevel = server._lowlevel_server  # no public accessor in mcp 2.3
     with trio.CancelScope() as serving:  # cancelled when nothing can reach the client any more
         async with _trio_stdio(serving.cancel) as (read, write):
-            await lowlevel.run(read, write, lowlevel.create_initialization_options())
+            await _serve_connection(lowlevel, read, write, lowlevel.create_initialization_options())
+
+
+# The SDK's per-era serving loops; `Server.run` reaches them through a relay task.
+_SDK_ERA_LOOPS = ("_has_modern_envelope", "_serve_modern_stream", "_serve_legacy_stream")
+_LEAD_LIMIT = 8  # as the SDK: frames kept from before the first request
+Frame = SessionMessage | Exception  # what the SDK's read streams carry
+
+
+def relay_free() -> bool:
+    """Whether the installed SDK has the serving loops `_serve_connection` drives directly."""
+    return all(callable(getattr(sdk_runner, name, None)) for name in _SDK_ERA_LOOPS)
+
+
+async def _serve_connection(
+    lowlevel: Server[Any],
+    read: MessageLines,
+    write: MessageWriter,
+    init_options: InitializationOptions,
+) -> None:
+    """`Server.run` (lifespan, then the era the client's first request opens), with the SDK's
+    loop reading `read` itself: the first request and what came before it are replayed from a
+    list, not relayed through a task. An SDK without those loops gets `Server.run`."""
+    if not relay_free():
+        await lowlevel.run(read, write, init_options)
+        return
+    async with lowlevel.lifespan(lowlevel) as state:
+        try:
+            opening, lead = await _read_opening(read)
+            replayed = _Replayed(lead, read)
+            if _opens_modern(opening):
+                await sdk_runner._serve_modern_stream(
+                    lowlevel, replayed, write, lifespan_state=state, raise_exceptions=False
+                )
+            else:
+                await sdk_runner._serve_legacy_stream(
+                    lowlevel,
+                    replayed,
+                    write,
+                    lifespan_state=state,
+                    session_id=None,
+                    init_options=init_options,
+                    raise_exceptions=False,
+                )
+        finally:
+            await read.aclose()
+            await write.aclose()
+
+
+async def _read_opening(read: MessageLines) -> tuple[JSONRPCRequest | None, list[Frame]]:
+    """The client's first request (None if the stream ends first) and the frames up to and
+    including it (at most `_LEAD_LIMIT` before it, as the SDK keeps)."""
+    lead: list[Frame] = []
+    async for item in read:
+        if isinstance(item, SessionMessage) and isinstance(item.message, JSONRPCRequest):
+            lead.append(item)
+            return item.message, lead
+        if len(lead) < _LEAD_LIMIT:
+            lead.append(item)
+    return None, lead
+
+
+def _opens_modern(opening: JSONRPCRequest | None) -> bool:
+    """The SDK's rule: a first request other than ``initialize`` carrying the 2026-07-28
+    envelope opens a connection of that era; anything else, a handshake-era one."""
+    if opening is None or opening.method == "initialize":
+        return False
+    return bool(sdk_runner._has_modern_envelope(opening.params))
+
+
+class _Replayed:
+    """A read stream that yields `lead` first, then what `rest` yields."""
+
+    def __init__(self, lead: list[Frame], rest: MessageLines) -> None:
+        self._lead = lead
+        self._rest = rest
+
+    async def receive(self) -> Frame:
+        if self._lead:
+            return self._lead.pop(0)
+        return await self._rest.receive()
+
+    def __aiter__(self) -> _Replayed:
+        return self
+
+    async def __anext__(self) -> Frame:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self._lead.clear()
+        await self._rest.aclose()
+
+    async def __aenter__(self) -> _Replayed:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
