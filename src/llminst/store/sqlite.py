@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._core.budget import ModelSpend, period, spend_of
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
@@ -237,6 +238,13 @@ class SQLiteStore:
         )
         rows = await self._run(self._read, _LEDGER_SQL, params)
         return summarize((ledger_record(row) for row in rows), group_by=group_by)
+
+    async def period_spend(self, kind: str, *, start: float) -> list[ModelSpend]:
+        # Indexed (calls_state: state, created_at): the period's ended calls, read and summed.
+        start, end = period(kind, start)
+        params = (CallState.QUEUED.value, CallState.RUNNING.value, start, end)
+        rows = await self._run(self._read, _LEDGER_SQL + " AND created_at < ?", params)
+        return spend_of(summarize((ledger_record(row) for row in rows), group_by="model"))
 
     # -- cancel requests -----------------------------------------------------------------
 
