@@ -33,6 +33,8 @@ Key layout, every key under the prefix (``llminst:`` by default, ``?prefix=`` in
 * ``cache:KEY``      string: a `CachedAnswer` as JSON, expiring with it (``EX``); ``cache``:
                      sorted set of the cached keys by ``expires_at`` (count and clear)
 * ``spend:KEY``      string: the sum of a budget's open reservations (`reserve_spend`)
+* ``ledger:daily:START``, ``ledger:monthly:START``  hash: the budget totals of a UTC day or
+                     month per model (`tallies`); ``ledger:v1``: older records were counted
 
 What it must never do: log or print the password, or put it in an error message.
 """
