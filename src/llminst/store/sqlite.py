@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._core.budget import ModelSpend, period, spend_of
+from .._core.budget import ModelSpend, period
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
@@ -58,6 +58,28 @@ SELECT call_id, model, state, created_at, attempts, usage, cost_usd, session,
        ) AS result
 FROM calls
 WHERE state NOT IN (?, ?) AND created_at >= ?
+"""
+
+# `ModelSpend` per answering model (`_core.ledger.record_group`): a call is priced unless
+# answered from the cache (``cached`` truthy) or run without a known cost.
+_PERIOD_SPEND_SQL = """
+SELECT answered, SUM(cost_usd),
+       SUM(CASE WHEN cached THEN 0 WHEN cost_usd IS NULL AND attempts > 0 THEN 0 ELSE 1 END)
+FROM (
+    SELECT CASE json_type(result, '$.model') WHEN 'text' THEN json_extract(result, '$.model')
+                ELSE model END AS answered,
+           CASE json_type(result, '$.cached') WHEN 'true' THEN 1
+                WHEN 'integer' THEN json_extract(result, '$.cached') != 0
+                WHEN 'real' THEN json_extract(result, '$.cached') != 0
+                WHEN 'text' THEN json_extract(result, '$.cached') != ''
+                WHEN 'array' THEN json_array_length(result, '$.cached') > 0
+                WHEN 'object' THEN json_extract(result, '$.cached') != '{}'
+                ELSE 0 END AS cached,
+           cost_usd, attempts
+    FROM calls
+    WHERE state NOT IN (?, ?) AND created_at >= ? AND created_at < ?
+)
+GROUP BY answered ORDER BY answered
 """
 
 
@@ -240,11 +262,16 @@ class SQLiteStore:
         return summarize((ledger_record(row) for row in rows), group_by=group_by)
 
     async def period_spend(self, kind: str, *, start: float) -> list[ModelSpend]:
-        # Indexed (calls_state: state, created_at): the period's ended calls, read and summed.
+        # Summed in SQL over the period's rows (the created_at index): no record reaches
+        # Python (benchmarks/results/budget_check.md has what it costs per check).
         start, end = period(kind, start)
         params = (CallState.QUEUED.value, CallState.RUNNING.value, start, end)
-        rows = await self._run(self._read, _LEDGER_SQL + " AND created_at < ?", params)
-        return spend_of(summarize((ledger_record(row) for row in rows), group_by="model"))
+        rows = await self._run(self._read, _PERIOD_SPEND_SQL, params)
+        spends = [
+            ModelSpend(model=row[0], cost_usd=round(row[1] or 0.0, 9), priced=row[2])
+            for row in rows
+        ]
+        return [spend for spend in spends if spend.cost_usd or spend.priced]
 
     # -- cancel requests -----------------------------------------------------------------
 

@@ -52,11 +52,14 @@ local function truthy(value)
   return value ~= nil and value ~= false and value ~= cjson.null and value ~= 0 and value ~= ''
 end
 local function ledger_share(call_key, prefix)
-  local f = redis.call('HMGET', call_key, 'state', 'created_at', 'attempts', 'cost_usd',
-    'result', 'model')
-  if not f[1] then return nil end
-  local state = cjson.decode(f[1])
+  local state = redis.call('HGET', call_key, 'state')
+  if not state then return nil end
+  state = cjson.decode(state)
   if state == 'queued' or state == 'running' then return nil end
+  local f = {}  -- one HGET each (HMGET is also a client command: benchmarks.redis_ops)
+  for i, name in ipairs({'state', 'created_at', 'attempts', 'cost_usd', 'result', 'model'}) do
+    f[i] = redis.call('HGET', call_key, name)
+  end
   local result = f[5] and cjson.decode(f[5]) or {}
   if type(result) ~= 'table' then result = {} end
   local model = result['model']
@@ -100,12 +103,15 @@ TALLY_LUA = (
     + """
 local function ledger_tally(call_key, prefix)
   local share = ledger_share(call_key, prefix)
-  local text = share and cjson.encode(share)
-  if text == redis.call('HGET', call_key, '_ledger') then return end
-  ledger_untally(call_key)
+  local text = share and cjson.encode(share) or false
+  local counted = redis.call('HGET', call_key, '_ledger')
+  if text == counted then return end
+  if counted then ledger_move(cjson.decode(counted), -1) end
   if share then
     ledger_move(share, 1)
     redis.call('HSET', call_key, '_ledger', text)
+  else
+    redis.call('HDEL', call_key, '_ledger')
   end
 end
 """
