@@ -20,6 +20,7 @@ from types import TracebackType
 from urllib.parse import quote
 
 from .redis import RedisServer, redis_server_binary
+from .redis_tls import TlsFiles
 from .serve import free_port
 
 __all__ = ["SERVICE", "ClusterSet", "SentinelSet", "redis_cli"]
@@ -140,20 +141,32 @@ class SentinelSet:
 
 
 class ClusterSet:
-    """Three Redis Cluster nodes holding every slot; `url` is the ``redis+cluster://`` form."""
+    """Three Redis Cluster nodes holding every slot; `url` is the ``redis+cluster://`` form.
 
-    def __init__(self, workdir: Path, *, nodes: int = 3) -> None:
+    With `tls`, each node also has a TLS port and the cluster bus speaks TLS; `url` is then the
+    ``rediss+cluster://`` form on the TLS ports, trusting the test's CA (the plain ports stay
+    for `redis_cli` and the readiness checks)."""
+
+    def __init__(self, workdir: Path, *, nodes: int = 3, tls: TlsFiles | None = None) -> None:
         self.nodes = [RedisServer(workdir / f"node{index}") for index in range(nodes)]
-        for node in self.nodes:
+        self.tls = tls
+        self.tls_ports = [free_port() for _ in self.nodes] if tls else []
+        for index, node in enumerate(self.nodes):
             node.extra = (
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(node.workdir / "nodes.conf"),
                 "--cluster-port", str(free_port()),  # not PORT+10000, which may be taken
                 "--cluster-node-timeout", "5000",
             )  # fmt: skip
+            if tls:
+                node.extra += tls.server_args(self.tls_ports[index], auth_clients="optional")
+                node.extra += ("--tls-cluster", "yes")
 
     @property
     def url(self) -> str:
+        if self.tls:
+            nodes = ",".join(f"127.0.0.1:{port}" for port in self.tls_ports)
+            return f"rediss+cluster://{nodes}?{self.tls.query()}"
         return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
 
     def start(self) -> ClusterSet:
