@@ -20,7 +20,7 @@ from llminst.store.redis import RedisLocation, RedisStore, StoreUnreachableError
 from ..support.paths import LLMINST
 from ..support.redis import RedisServer
 from ..support.redis_tls import TlsFiles, make_tls_files
-from ..support.redis_topologies import ClusterSet
+from ..support.redis_topologies import ClusterSet, SentinelSet
 from ..support.serve import free_port
 
 
@@ -187,3 +187,16 @@ async def test_a_rediss_cluster_store_speaks_tls_to_every_node(
         assert cluster.url.startswith("rediss+cluster://")
         await use_store(cluster.url)
         await use_store(cluster.url + "&prefix=team-b:")  # another slot, maybe another node
+
+
+# -- sentinel ---------------------------------------------------------------------------------
+
+
+async def test_a_rediss_sentinel_store_speaks_tls_to_the_sentinel_and_the_primary(
+    tmp_path: Path, tls_files: TlsFiles
+) -> None:
+    """The sentinel's TLS port is the only address given; it names the primary's TLS port
+    (it watches over TLS), which the store then reaches over TLS with the same options."""
+    with SentinelSet(tmp_path / "sentinel", password="pw", tls=tls_files) as servers:
+        assert servers.url.startswith("rediss+sentinel://")
+        await use_store(servers.url)
