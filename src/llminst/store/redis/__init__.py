@@ -2,7 +2,8 @@
 `coredis` (built on anyio: it runs on trio). ``--store redis://HOST:PORT/DB`` (or ``rediss://``
 for TLS; the password from the URL or ``$LLMINST_REDIS_PASSWORD``; ``?prefix=`` for the keys'
 prefix, ``llminst:`` by default) opens it; ``redis+sentinel://`` and ``redis+cluster://``
-reach a Sentinel-watched primary or a Redis Cluster (the forms in `connection`).
+reach a Sentinel-watched primary or a Redis Cluster (the forms in `connection`), over TLS as
+``rediss+sentinel://`` and ``rediss+cluster://`` (the options in `tls`).
 
 The key layout is in `connection`'s docstring; each concern has its module: `calls` (records,
 index, cancel requests, purge), `output` (a Redis stream per call), `sessions`, `shared`
