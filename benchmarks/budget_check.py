@@ -99,7 +99,8 @@ def _markdown(figures: dict[str, Any]) -> str:
     redis, sqlite = figures["redis"], figures["sqlite"]
     return f"""# What a budget check reads with {figures["calls"]} calls in the month
 
-Produced by `python -m benchmarks.budget_check --calls {figures["calls"]}` on {figures["date"]}
+Produced by `python -m benchmarks.budget_check --calls {figures["calls"]} --reads {figures["reads"]}`
+on {figures["date"]}
 ({figures["machine"]}): the median of {figures["reads"]} reads of one month's spend, with
 {figures["calls"]} ended calls already in it, from a redis-server of its own on 127.0.0.1 and
 from a SQLite file.
