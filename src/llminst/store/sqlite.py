@@ -33,9 +33,11 @@ from .._core.records import CallRecord, CallState, SessionRecord
 from .sqlitefile import SCHEMA_VERSION, Worker, connect, transaction
 from .sqliterows import (
     CALL_FIELDS,
+    PERIOD_SPEND_SQL,
     call_record,
     call_row,
     ledger_record,
+    period_spends,
     session_record,
     session_row,
     storable,
@@ -58,28 +60,6 @@ SELECT call_id, model, state, created_at, attempts, usage, cost_usd, session,
        ) AS result
 FROM calls
 WHERE state NOT IN (?, ?) AND created_at >= ?
-"""
-
-# `ModelSpend` per answering model (`_core.ledger.record_group`): a call is priced unless
-# answered from the cache (``cached`` truthy) or run without a known cost.
-_PERIOD_SPEND_SQL = """
-SELECT answered, SUM(cost_usd),
-       SUM(CASE WHEN cached THEN 0 WHEN cost_usd IS NULL AND attempts > 0 THEN 0 ELSE 1 END)
-FROM (
-    SELECT CASE json_type(result, '$.model') WHEN 'text' THEN json_extract(result, '$.model')
-                ELSE model END AS answered,
-           CASE json_type(result, '$.cached') WHEN 'true' THEN 1
-                WHEN 'integer' THEN json_extract(result, '$.cached') != 0
-                WHEN 'real' THEN json_extract(result, '$.cached') != 0
-                WHEN 'text' THEN json_extract(result, '$.cached') != ''
-                WHEN 'array' THEN json_array_length(result, '$.cached') > 0
-                WHEN 'object' THEN json_extract(result, '$.cached') != '{}'
-                ELSE 0 END AS cached,
-           cost_usd, attempts
-    FROM calls
-    WHERE state NOT IN (?, ?) AND created_at >= ? AND created_at < ?
-)
-GROUP BY answered ORDER BY answered
 """
 
 
@@ -266,12 +246,8 @@ class SQLiteStore:
         # Python (benchmarks/results/budget_check.md has what it costs per check).
         start, end = period(kind, start)
         params = (CallState.QUEUED.value, CallState.RUNNING.value, start, end)
-        rows = await self._run(self._read, _PERIOD_SPEND_SQL, params)
-        spends = [
-            ModelSpend(model=row[0], cost_usd=round(row[1] or 0.0, 9), priced=row[2])
-            for row in rows
-        ]
-        return [spend for spend in spends if spend.cost_usd or spend.priced]
+        rows = await self._run(self._read, PERIOD_SPEND_SQL, params)
+        return period_spends(rows)
 
     # -- cancel requests -----------------------------------------------------------------
 
