@@ -103,6 +103,7 @@ TALLY_LUA = (
     + """
 local function ledger_tally(call_key, prefix)
   local share = ledger_share(call_key, prefix)
+  if share and share.c == 0 and share.n == 0 then share = nil end  -- adds nothing: no writes
   local text = share and cjson.encode(share) or false
   local counted = redis.call('HGET', call_key, '_ledger')
   if text == counted then return end
