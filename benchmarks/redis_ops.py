@@ -103,7 +103,7 @@ async def measure(calls: int, scratch: Path) -> dict[str, Any]:
 
 # Commands only the store's Lua scripts issue (counted by Redis inside EVALSHA, not sent alone).
 _INSIDE_SCRIPTS = frozenset(
-    {"exists", "del", "hset", "hdel", "zadd", "zrem", "hget", "hincrby", "xadd", "hsetnx"}
+    {"exists", "del", "hset", "hdel", "zadd", "zrem", "hget", "hincrby", "xadd", "hsetnx", "expire"}
 )
 
 

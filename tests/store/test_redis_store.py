@@ -15,10 +15,12 @@ import pytest
 import trio
 import trio.lowlevel
 
+from llminst._core.budget import ModelSpend, period
 from llminst._core.errors import ConfigError
 from llminst._core.records import CallRecord, CallState
 from llminst.store import open_store, store_label
 from llminst.store.redis import RedisLocation, RedisStore, StoreUnreachableError
+from llminst.store.redis.tallies import count_existing
 
 from ..support.paths import LLMINST
 from ..support.redis import RedisServer
@@ -195,7 +197,45 @@ async def test_retention_at_open_deletes_old_calls_and_leaves_no_keys_behind(
         assert await store.read_output("new") == "kept"
         assert isinstance(store, RedisStore)
         keys = sorted(await store._redis.keys("*"))
-    assert keys == ["llminst:call:new", "llminst:calls", "llminst:out:new"]
+    day, month = (period(kind, now)[0] for kind in ("daily", "monthly"))
+    assert keys == [
+        "llminst:call:new",
+        "llminst:calls",
+        # the budget totals: only the kept call's day and month (the old one's month gone)
+        f"llminst:ledger:daily:{day:.0f}",
+        f"llminst:ledger:monthly:{month:.0f}",
+        "llminst:ledger:v1",
+        "llminst:out:new",
+    ]
+
+
+async def test_a_store_written_before_the_budget_totals_gets_them_at_open(
+    redis_server: RedisServer,
+) -> None:
+    """Records written by an llminst that kept no totals are counted once at the next open
+    (then the marker says so); counting again (another replica racing) adds nothing."""
+    now = 1_700_000_000.0  # 2023-11-14
+    ended = {"state": CallState.SUCCEEDED, "attempts": 1, "result": {"model": "m"}}
+    async with open_store(redis_server.url, retention_days=1e6) as store:
+        for n in range(3):
+            await store.add_call(record(f"c{n}", created_at=now + n, cost_usd=0.25, **ended))
+        assert isinstance(store, RedisStore)
+        old = await store._redis.keys("llminst:ledger:*")
+        await store._redis.delete(old)  # as an older llminst left the store
+        await store._redis.hdel("llminst:call:c0", ["_ledger"])
+        await store._redis.hdel("llminst:call:c1", ["_ledger"])
+        await store._redis.hdel("llminst:call:c2", ["_ledger"])
+        assert await store.period_spend("monthly", start=now) == []
+    for _ in range(2):
+        async with open_store(redis_server.url, retention_days=1e6) as store:
+            assert await store.period_spend("monthly", start=now) == [
+                ModelSpend(model="m", cost_usd=0.75, priced=3)
+            ]
+            assert isinstance(store, RedisStore)
+            await count_existing(store._redis, store._keys, store._script)  # a racing replica
+            assert await store.period_spend("daily", start=now) == [
+                ModelSpend(model="m", cost_usd=0.75, priced=3)
+            ]
 
 
 # -- the command line -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from llminst._core.batchfile import BatchItem, ItemResult
+from llminst._core.budget import ModelSpend
 from llminst._core.cooldowns import CooldownRecord
 from llminst._core.errors import ConfigError
 from llminst._core.records import CallRecord, CallState, SessionRecord
@@ -142,6 +143,11 @@ async def test_the_store_basics_hold_through_sentinel_and_cluster(store: RedisSt
     got = await store.get_call("c1")
     assert got is not None and got.state is CallState.RUNNING and got.output_chars == 10
     assert [r.call_id for r in await store.list_calls()] == ["c2", "c1"]
+    # The budget totals: keys a Lua script names from the prefix, in the store's slot.
+    await store.update_call("c2", state=CallState.SUCCEEDED, attempts=1, cost_usd=0.25)
+    assert await store.period_spend("daily", start=0.0) == [
+        ModelSpend(model="echo", cost_usd=0.25, priced=1)
+    ]
 
     turn = SessionRecord(name="s1", model="echo", created_at=1, updated_at=2)
     await store.put_session(turn)
@@ -166,6 +172,7 @@ async def test_on_a_cluster_every_key_of_the_store_is_in_one_slot(tmp_path: Path
         try:
             await store.add_call(record("c1"))
             await store.append_output("c1", "out")
+            await store.update_call("c1", state=CallState.SUCCEEDED, cost_usd=0.5)
             await store.put_cooldown(
                 CooldownRecord(account="a", until=2.0, reason="429", model="m", set_at=1.0)
             )
@@ -176,6 +183,7 @@ async def test_on_a_cluster_every_key_of_the_store_is_in_one_slot(tmp_path: Path
         assert len(nonempty) == 1, held
         (keys,) = nonempty.values()
         assert all(key.startswith("{team-a}:") for key in keys), keys
+        assert "{team-a}:ledger:daily:0" in keys  # the budget totals too
         slots = {redis_cli(cluster.nodes[0].port, "CLUSTER", "KEYSLOT", key) for key in keys}
         assert len(slots) == 1, slots
 

@@ -20,6 +20,7 @@ from types import TracebackType
 from urllib.parse import quote
 
 from .redis import RedisServer, redis_server_binary
+from .redis_tls import TlsFiles
 from .serve import free_port
 
 __all__ = ["SERVICE", "ClusterSet", "SentinelSet", "redis_cli"]
@@ -56,10 +57,18 @@ def wait_for(check: str, probe: object, *, timeout: float = _SETTLE_TIMEOUT_S) -
 class SentinelProcess(RedisServer):
     """One `redis-server --sentinel` watching `primary_port` as `SERVICE` (quorum 1)."""
 
-    def __init__(self, workdir: Path, primary_port: int, data_password: str | None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        primary_port: int,
+        data_password: str | None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         super().__init__(workdir)
         self.primary_port = primary_port
         self.data_password = data_password
+        self.tls = tls
+        self.tls_port = free_port() if tls else None
 
     def argv(self) -> list[str]:
         config = self.workdir / "sentinel.conf"  # sentinel rewrites its file: one of its own
@@ -70,26 +79,51 @@ class SentinelProcess(RedisServer):
             f"sentinel failover-timeout {SERVICE} 10000\n"
             + (f"sentinel auth-pass {SERVICE} {self.data_password}\n" if self.data_password else "")
         )
-        return [redis_server_binary(), str(config), "--sentinel"]
+        tls_args: tuple[str, ...] = ()
+        if self.tls and self.tls_port:  # TLS to clients and to the data servers it watches
+            tls_args = self.tls.server_args(self.tls_port, auth_clients="optional")
+            tls_args += ("--tls-replication", "yes")
+        return [redis_server_binary(), str(config), "--sentinel", *tls_args]
 
 
 class SentinelSet:
     """A primary, a replica of it and a sentinel; `url` is the ``redis+sentinel://`` form.
-    With `password`, the primary and the replica require it (the sentinel does not)."""
+    With `password`, the primary and the replica require it (the sentinel does not).
 
-    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
+    With `tls`, each also has a TLS port: the replica replicates and the sentinel watches
+    over TLS (so the sentinel names the primary's TLS port), and `url` is the
+    ``rediss+sentinel://`` form on the sentinel's TLS port, trusting the test's CA."""
+
+    def __init__(
+        self, workdir: Path, *, password: str | None = None, tls: TlsFiles | None = None
+    ) -> None:
         self.password = password
+        self.tls = tls
         self.primary = RedisServer(workdir / "primary", password=password)
         self.replica = RedisServer(workdir / "replica", password=password)
-        self.replica.extra = ("--replicaof", "127.0.0.1", str(self.primary.port))
+        self.tls_ports = {self.primary: free_port(), self.replica: free_port()} if tls else {}
+        self.replica.extra = ("--replicaof", "127.0.0.1", str(self._data_port(self.primary)))
         if password:  # each may become the other's replica after a failover
             for server in (self.primary, self.replica):
                 server.extra += ("--masterauth", password)
-        self.sentinel = SentinelProcess(workdir / "sentinel", self.primary.port, password)
+        if tls:
+            for server, port in self.tls_ports.items():
+                server.extra += tls.server_args(port, auth_clients="optional")
+                server.extra += ("--tls-replication", "yes")
+        self.sentinel = SentinelProcess(
+            workdir / "sentinel", self._data_port(self.primary), password, tls
+        )
+
+    def _data_port(self, server: RedisServer) -> int:
+        """The port replication and the sentinel use: the TLS one with `tls`."""
+        return self.tls_ports.get(server, server.port)
 
     @property
     def url(self) -> str:
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        if self.tls:
+            where = f"127.0.0.1:{self.sentinel.tls_port}/{SERVICE}/0"
+            return f"rediss+sentinel://{auth}{where}?{self.tls.query()}"
         return f"redis+sentinel://{auth}127.0.0.1:{self.sentinel.port}/{SERVICE}/0"
 
     def cli(self, port: int, *args: str) -> str:
@@ -121,7 +155,7 @@ class SentinelSet:
 
     def _sentinel_sees_replica(self) -> bool:
         reply = redis_cli(self.sentinel.port, "SENTINEL", "replicas", SERVICE)
-        return f"{self.replica.port}" in reply and "s_down" not in reply
+        return f"{self._data_port(self.replica)}" in reply and "s_down" not in reply
 
     def stop(self) -> None:
         for server in (self.sentinel, self.replica, self.primary):
@@ -140,20 +174,32 @@ class SentinelSet:
 
 
 class ClusterSet:
-    """Three Redis Cluster nodes holding every slot; `url` is the ``redis+cluster://`` form."""
+    """Three Redis Cluster nodes holding every slot; `url` is the ``redis+cluster://`` form.
 
-    def __init__(self, workdir: Path, *, nodes: int = 3) -> None:
+    With `tls`, each node also has a TLS port and the cluster bus speaks TLS; `url` is then the
+    ``rediss+cluster://`` form on the TLS ports, trusting the test's CA (the plain ports stay
+    for `redis_cli` and the readiness checks)."""
+
+    def __init__(self, workdir: Path, *, nodes: int = 3, tls: TlsFiles | None = None) -> None:
         self.nodes = [RedisServer(workdir / f"node{index}") for index in range(nodes)]
-        for node in self.nodes:
+        self.tls = tls
+        self.tls_ports = [free_port() for _ in self.nodes] if tls else []
+        for index, node in enumerate(self.nodes):
             node.extra = (
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(node.workdir / "nodes.conf"),
                 "--cluster-port", str(free_port()),  # not PORT+10000, which may be taken
                 "--cluster-node-timeout", "5000",
             )  # fmt: skip
+            if tls:
+                node.extra += tls.server_args(self.tls_ports[index], auth_clients="optional")
+                node.extra += ("--tls-cluster", "yes")
 
     @property
     def url(self) -> str:
+        if self.tls:
+            nodes = ",".join(f"127.0.0.1:{port}" for port in self.tls_ports)
+            return f"rediss+cluster://{nodes}?{self.tls.query()}"
         return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
 
     def start(self) -> ClusterSet:

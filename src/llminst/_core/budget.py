@@ -8,18 +8,35 @@ when the period resets.
 
 Pure: times are passed in. What it must never do: read a clock or a store, or count a cost the
 ledger does not know.
+
+`ModelSpend` is what a budget check reads of a period (`CallStore.period_spend`): per model that
+answered, the known cost and the priced calls (ended, not answered from the cache, and with a
+known cost or no process run: the calls the mean expected cost is taken over).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from attrs import frozen
 
 from .errors import BudgetExceededError
+from .ledger import UsageRow
 from .spec import BudgetSettings, ModelSpec
 
-__all__ = ["BudgetLimit", "exceeded_error", "limits_for", "period"]
+__all__ = [
+    "PERIODS",
+    "BudgetLimit",
+    "ModelSpend",
+    "exceeded_error",
+    "limits_for",
+    "period",
+    "spend_of",
+]
+
+PERIODS = ("daily", "monthly")
+"""The periods a limit counts over (UTC days and calendar months)."""
 
 
 @frozen(kw_only=True)
@@ -59,6 +76,35 @@ def period(name: str, now: float) -> tuple[float, float]:
     start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
     return start.timestamp(), start.replace(year=year, month=month).timestamp()
+
+
+@frozen(kw_only=True)
+class ModelSpend:
+    """What the ended calls of one period answered by `model` cost.
+
+    Attributes:
+        model: the model that answered (after fallbacks), as the ledger groups it.
+        cost_usd: the sum of the known costs.
+        priced: the calls the mean cost of one is taken over (see the module docstring).
+    """
+
+    model: str
+    cost_usd: float
+    priced: int
+
+
+def spend_of(rows: Iterable[UsageRow]) -> list[ModelSpend]:
+    """`ModelSpend` of ledger rows grouped by model, sorted by model (rows that add nothing,
+    no cost and no priced call, left out)."""
+    spends = [
+        ModelSpend(
+            model=row.group,
+            cost_usd=row.cost_usd or 0.0,
+            priced=row.calls - row.cached - row.cost_unknown,
+        )
+        for row in sorted(rows, key=lambda row: row.group)
+    ]
+    return [spend for spend in spends if spend.cost_usd or spend.priced]
 
 
 def exceeded_error(

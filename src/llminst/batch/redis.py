@@ -86,7 +86,7 @@ return renewed
 @asynccontextmanager
 async def open_redis_batch_queue(url: str) -> AsyncIterator[RedisBatchQueue]:
     """A queue on the Redis `url` names: any store URL form (``redis[s]://``,
-    ``redis+sentinel://``, ``redis+cluster://``; `store.redis.connection`). Every command
+    ``redis[s]+sentinel://``, ``redis[s]+cluster://``; `store.redis.connection`). Every command
     touches one key, so a cluster needs no hash tag here.
 
     Raises:

@@ -21,6 +21,7 @@ from .._core.sessions import session_summary
 from .._core.status import render_status_table
 from ..supervisor import open_supervisor
 from .common import Setup, open_command_store
+from .storestate import open_status_store, store_label_of, store_line
 
 __all__ = ["models", "sessions", "status"]
 
@@ -35,7 +36,7 @@ async def status(args: argparse.Namespace, setup: Setup) -> int:
     # A one-shot command has no "next status": wait for each version command (each is bounded).
     # The store holds the cooldowns status shows (and records a probe's calls).
     async with (
-        open_command_store(args, setup) as store,
+        open_status_store(args, setup) as (store, store_problem),
         open_supervisor(
             models=setup.models,
             settings=setup.settings,
@@ -45,9 +46,15 @@ async def status(args: argparse.Namespace, setup: Setup) -> int:
         ) as supervisor,
     ):
         statuses = await supervisor.status(probe=args.probe, version_wait_s=math.inf)
+        health = supervisor.store_health
+        if store_problem is None and health.degraded:
+            store_problem = f"{store_label_of(args, setup)} is unreachable ({health.last_error})"
     width = shutil.get_terminal_size(fallback=(100, 24)).columns
     for line in render_status_table(statuses, width=width):
         print(line)
+    label = store_label_of(args, setup)
+    if label is not None:  # a store on a server: say whether it answers
+        print(store_line(label, store_problem))
     return 0
 
 

@@ -105,8 +105,10 @@ def render(
     picked: str | None = None,
     message: str = "",
     interactive: bool = False,
+    store_problem: str | None = None,
 ) -> RenderableType:
-    """The table of `records` (the `picked` call highlighted), a message and the keys' help."""
+    """The table of `records` (the `picked` call highlighted), a message and the keys' help;
+    above the table, why the store is degraded (`store_problem`) while it is."""
     table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
     for column, justify in _COLUMNS:
         table.add_column(column, justify=justify, no_wrap=True)
@@ -116,6 +118,8 @@ def render(
     running = sum(1 for record in records if record.state in _ACTIVE)
     title = Text(f"llminst top   {running} running   {time.strftime('%H:%M:%S')}", "bold")
     parts: list[RenderableType] = [title, table]
+    if store_problem:
+        parts.insert(1, Text(f"store degraded: {store_problem}", style="bold red"))
     if not records:
         parts.append(Text("no calls in the store yet"))
     if message:

@@ -32,6 +32,7 @@ from ..store import CallStore
 from .cancel import request_cancel
 from .common import Setup, open_command_store
 from .monitor import Selection, gather, read_keys, render
+from .storestate import StoreState, store_label_of
 
 __all__ = ["top"]
 
@@ -49,7 +50,8 @@ async def top(args: argparse.Namespace, setup: Setup) -> int:
             records = await gather(store, limit=args.limit)
             print(_plain(render(records, now=time.time())))
             return 0
-        return await _watch(store, interval_s=args.interval, limit=args.limit)
+        state = StoreState(store_label_of(args, setup) or "the store")
+        return await _watch(store, state, interval_s=args.interval, limit=args.limit)
 
 
 def _plain(screen: RenderableType) -> str:
@@ -68,15 +70,17 @@ def _invalid(args: argparse.Namespace) -> str | None:
     return None
 
 
-async def _watch(store: CallStore, *, interval_s: float, limit: int) -> int:
-    """Redraw the table until ``q`` (or the terminal's end); act on each key at once."""
+async def _watch(store: CallStore, state: StoreState, *, interval_s: float, limit: int) -> int:
+    """Redraw the table until ``q`` (or the terminal's end); act on each key at once. While
+    the store does not answer, the last table stays, under a line saying so."""
     selection = Selection()
     message = ""
+    records: list[CallRecord] = []
     stdin = sys.stdin.fileno()
     console = Console()
     with _cbreak(stdin), Live(console=console, screen=True, auto_refresh=False) as live:
         while True:
-            records = await gather(store, limit=limit)
+            records = await _gather_or_keep(store, state, records, limit=limit)
             selection.keep_in(records)
             screen = render(
                 records,
@@ -84,6 +88,7 @@ async def _watch(store: CallStore, *, interval_s: float, limit: int) -> int:
                 picked=selection.call_id,
                 message=message,
                 interactive=True,
+                store_problem=state.problem,
             )
             live.update(screen, refresh=True)
             with trio.move_on_after(interval_s):
@@ -98,6 +103,20 @@ async def _watch(store: CallStore, *, interval_s: float, limit: int) -> int:
                         selection.move(records, -1 if key == "up" else 1)
                     elif key == "cancel":
                         message = await _cancel_picked(store, selection, records)
+
+
+async def _gather_or_keep(
+    store: CallStore, state: StoreState, last: list[CallRecord], *, limit: int
+) -> list[CallRecord]:
+    """The calls to show now; `last` while the store's server cannot be reached."""
+    try:
+        records = await gather(store, limit=limit)
+    except Exception as exc:
+        if not state.failed(exc):
+            raise
+        return last
+    state.answered()
+    return records
 
 
 async def _cancel_picked(

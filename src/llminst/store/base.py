@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._core.budget import ModelSpend
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.errors import ConfigError, InvalidInputError
@@ -117,6 +118,14 @@ class CallStore(Protocol):
         """The ledger: one `UsageRow` per model, UTC day or session (`group_by`) of the calls
         that ended, created at or after `since` (None: all), sorted by group; the sums of
         `_core.ledger.summarize`."""
+
+    async def period_spend(self, kind: str, *, start: float) -> list[ModelSpend]:
+        """What a budget check reads: per model that answered, the known cost and the priced
+        calls (`_core.budget.ModelSpend`) of the ended calls created in the UTC day or month
+        (`kind` ``daily`` or ``monthly``, `_core.budget.period`) that begins at `start`.
+
+        Sorted by model; the sums `usage_summary` gives for those calls. Redis keeps them as
+        running totals per period (read in O(models), not O(calls of the period))."""
 
     async def request_cancel(self, call_id: str, *, now: float) -> None:
         """Ask whichever process runs `call_id` to cancel it (`llminst cancel`, `llminst top`).

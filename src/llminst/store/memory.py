@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._core.budget import ModelSpend, period, spend_of
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
@@ -172,6 +173,11 @@ class MemoryStore:
         self, *, since: float | None = None, group_by: str = "model"
     ) -> list[UsageRow]:
         return summarize(self._calls.values(), since=since, group_by=check_group_by(group_by))
+
+    async def period_spend(self, kind: str, *, start: float) -> list[ModelSpend]:
+        start, end = period(kind, start)
+        inside = [call for call in self._calls.values() if start <= call.created_at < end]
+        return spend_of(summarize(inside, group_by="model"))
 
     async def request_cancel(self, call_id: str, *, now: float) -> None:
         self._cancels.setdefault(call_id, now)

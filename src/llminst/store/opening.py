@@ -1,7 +1,7 @@
 """`open_store`: the store a command or a library asks for by name, ready to record calls.
 
 A spec is a path (``~`` expanded), ``"memory"`` (nothing on disk), a Redis URL
-(``redis://HOST:PORT/DB``, ``rediss://`` for TLS, ``redis+sentinel://``, ``redis+cluster://``:
+(``redis://HOST:PORT/DB``, ``redis+sentinel://``, ``redis+cluster://``, ``rediss...`` for TLS:
 `redis.RedisStore`, shared by replicas), or None: the default file,
 ``llminst.sqlite3`` in the user data directory (``$XDG_DATA_HOME/llminst``, by default
 ``~/.local/share/llminst`` on Linux; ``~/Library/Application Support/llminst`` on macOS;

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._core.budget import ModelSpend, period
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
@@ -32,9 +33,11 @@ from .._core.records import CallRecord, CallState, SessionRecord
 from .sqlitefile import SCHEMA_VERSION, Worker, connect, transaction
 from .sqliterows import (
     CALL_FIELDS,
+    PERIOD_SPEND_SQL,
     call_record,
     call_row,
     ledger_record,
+    period_spends,
     session_record,
     session_row,
     storable,
@@ -237,6 +240,14 @@ class SQLiteStore:
         )
         rows = await self._run(self._read, _LEDGER_SQL, params)
         return summarize((ledger_record(row) for row in rows), group_by=group_by)
+
+    async def period_spend(self, kind: str, *, start: float) -> list[ModelSpend]:
+        # Summed in SQL over the period's rows (the created_at index): no record reaches
+        # Python (benchmarks/results/budget_check.md has what it costs per check).
+        start, end = period(kind, start)
+        params = (CallState.QUEUED.value, CallState.RUNNING.value, start, end)
+        rows = await self._run(self._read, PERIOD_SPEND_SQL, params)
+        return period_spends(rows)
 
     # -- cancel requests -----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Records as SQLite rows and back: which fields are JSON, how a call's text is made storable.
+"""Records as SQLite rows and back: which fields are JSON, how a call's text is made storable,
+and the budget's sums per period (`PERIOD_SPEND_SQL`, `period_spends`).
 
 Pure conversions used by `SQLiteStore`; they never touch a connection.
 """
@@ -11,13 +12,16 @@ from typing import Any
 
 import attrs
 
+from .._core.budget import ModelSpend
 from .._core.records import CallOrigin, CallRecord, CallState, SessionRecord, Turn
 
 __all__ = [
     "CALL_FIELDS",
+    "PERIOD_SPEND_SQL",
     "call_record",
     "call_row",
     "ledger_record",
+    "period_spends",
     "session_record",
     "session_row",
     "storable",
@@ -90,3 +94,34 @@ def storable(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+# `SQLiteStore.period_spend`: `ModelSpend` per answering model (`_core.ledger.record_group`): a call is priced unless
+# answered from the cache (``cached`` truthy) or run without a known cost.
+PERIOD_SPEND_SQL = """
+SELECT answered, SUM(cost_usd),
+       SUM(CASE WHEN cached THEN 0 WHEN cost_usd IS NULL AND attempts > 0 THEN 0 ELSE 1 END)
+FROM (
+    SELECT CASE json_type(result, '$.model') WHEN 'text' THEN json_extract(result, '$.model')
+                ELSE model END AS answered,
+           CASE json_type(result, '$.cached') WHEN 'true' THEN 1
+                WHEN 'integer' THEN json_extract(result, '$.cached') != 0
+                WHEN 'real' THEN json_extract(result, '$.cached') != 0
+                WHEN 'text' THEN json_extract(result, '$.cached') != ''
+                WHEN 'array' THEN json_array_length(result, '$.cached') > 0
+                WHEN 'object' THEN json_extract(result, '$.cached') != '{}'
+                ELSE 0 END AS cached,
+           cost_usd, attempts
+    FROM calls
+    WHERE state NOT IN (?, ?) AND created_at >= ? AND created_at < ?
+)
+GROUP BY answered ORDER BY answered
+"""
+
+
+def period_spends(rows: list[sqlite3.Row]) -> list[ModelSpend]:
+    """`PERIOD_SPEND_SQL`'s rows (model, cost, priced) as `ModelSpend`, the empty left out."""
+    spends = [
+        ModelSpend(model=row[0], cost_usd=round(row[1] or 0.0, 9), priced=row[2]) for row in rows
+    ]
+    return [spend for spend in spends if spend.cost_usd or spend.priced]

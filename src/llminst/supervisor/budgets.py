@@ -2,8 +2,9 @@
 
 `BudgetKeeper.check` finds the limits a call is under (`_core.budget.limits_for`), waits until
 the calls recorded so far are written, asks the store's ledger what the calls of each limit's
-period cost (`CallStore.usage_summary`), and raises ``budget_exceeded`` for the first limit
-reached. A budget stops new calls, it does not end running ones.
+period cost (`CallStore.period_spend`: running totals on Redis), and raises
+``budget_exceeded`` for the first limit reached. A budget stops new calls, it does not end
+running ones.
 
 Calls still running have no cost in the ledger yet, so each admitted call also *reserves* its
 expected cost (the mean known cost of the period's calls under that limit) in the store
@@ -137,15 +138,15 @@ class BudgetKeeper:
     async def _spent(self, limit: BudgetLimit, *, since: float) -> tuple[float | None, float]:
         """What the period's calls under `limit` cost, and the mean known cost of one."""
         try:
-            rows = await self._store.usage_summary(since=since, group_by="model")
+            spends = await self._store.period_spend(limit.period, start=since)
         except Exception as exc:
             _log.warning("llminst.budget.ledger_failed", error=repr(exc))
             return None, 0.0
         mine = [
-            row
-            for row in rows
-            if limit.model is None or split_model_name(row.group)[0] == limit.model
+            spend
+            for spend in spends
+            if limit.model is None or split_model_name(spend.model)[0] == limit.model
         ]
-        spent = sum(row.cost_usd or 0.0 for row in mine)
-        priced = sum(row.calls - row.cached - row.cost_unknown for row in mine)
+        spent = sum(spend.cost_usd for spend in mine)
+        priced = sum(spend.priced for spend in mine)
         return spent, (spent / priced if priced > 0 else 0.0)

@@ -2,11 +2,13 @@
 `coredis` (built on anyio: it runs on trio). ``--store redis://HOST:PORT/DB`` (or ``rediss://``
 for TLS; the password from the URL or ``$LLMINST_REDIS_PASSWORD``; ``?prefix=`` for the keys'
 prefix, ``llminst:`` by default) opens it; ``redis+sentinel://`` and ``redis+cluster://``
-reach a Sentinel-watched primary or a Redis Cluster (the forms in `connection`).
+reach a Sentinel-watched primary or a Redis Cluster (the forms in `connection`), over TLS as
+``rediss+sentinel://`` and ``rediss+cluster://`` (the options in `tls`).
 
 The key layout is in `connection`'s docstring; each concern has its module: `calls` (records,
 index, cancel requests, purge), `output` (a Redis stream per call), `sessions`, `shared`
-(cooldowns, cache, ledger, budget reservations). Every write is one round trip (a Lua script or
+(cooldowns, cache, ledger, budget reservations), `tallies` (the budget ledger's running totals
+per period). Every write is one round trip (a Lua script or
 a pipeline), so recording a call costs a handful of commands.
 
 What it must never do: start a process, log the password, or raise for a missing record.
@@ -32,15 +34,17 @@ from .output import OutputMixin
 from .sessions import SessionsMixin
 from .shared import SCRIPTS as SHARED_SCRIPTS
 from .shared import SharedMixin
+from .tallies import SCRIPTS as TALLY_SCRIPTS
+from .tallies import TalliesMixin, count_existing
 
 __all__ = ["RedisLocation", "RedisStore", "StoreUnreachableError", "is_redis_url"]
 
 _log = get_logger()
 
-SCRIPTS = (*CALL_SCRIPTS, *OUTPUT_SCRIPTS, *SHARED_SCRIPTS)
+SCRIPTS = (*CALL_SCRIPTS, *OUTPUT_SCRIPTS, *SHARED_SCRIPTS, *TALLY_SCRIPTS)
 
 
-class RedisStore(CallsMixin, OutputMixin, SessionsMixin, SharedMixin):
+class RedisStore(CallsMixin, OutputMixin, SessionsMixin, SharedMixin, TalliesMixin):
     """A `CallStore` in Redis; made by `RedisStore.open` (or `llminst.store.open_store`).
 
     Args:
@@ -70,6 +74,7 @@ class RedisStore(CallsMixin, OutputMixin, SessionsMixin, SharedMixin):
         try:
             for source in SCRIPTS:  # loaded now: no failed EVALSHA on each one's first use
                 await holder.client.script_load(source)
+            await count_existing(holder.client, store._keys, store._script)
         except BaseException:
             await store.aclose()
             raise

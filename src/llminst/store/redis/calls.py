@@ -17,6 +17,7 @@ import attrs
 
 from ..._core.records import CallOrigin, CallRecord, CallState
 from .connection import Keys, by_score, decode_field, encode_field, storable
+from .tallies import TALLY_LUA
 
 __all__ = ["SCRIPTS", "CallsMixin", "call_record"]
 
@@ -24,9 +25,17 @@ _CALL_FIELDS = tuple(a.name for a in attrs.fields(CallRecord))
 _ACTIVE = (CallState.QUEUED.value, CallState.RUNNING.value)
 _PAGE = 200
 
+# The store's prefix in a script whose KEYS[1] is PREFIX .. 'call:' .. ARGV[1] (the call id).
+_PREFIX_LUA = "local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)\n"
+
 # KEYS: call hash, calls index, active set, output stream.
 # ARGV: call id, created_at, active ("1"/"0"), then field, value pairs.
-_ADD_CALL = """
+# The budget totals (`tallies`) lose the old record's share and gain the new one's.
+_ADD_CALL = (
+    TALLY_LUA
+    + _PREFIX_LUA
+    + """
+ledger_untally(KEYS[1])
 redis.call('DEL', KEYS[1], KEYS[4])
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
@@ -35,12 +44,18 @@ if ARGV[3] == '1' then
 else
   redis.call('ZREM', KEYS[3], ARGV[1])
 end
+ledger_tally(KEYS[1], prefix)
 return 1
 """
+)
 
 # KEYS: call hash, active set. ARGV: call id, active ("1", "0" or "" for unchanged),
 # the number of fields to delete, those names, then field, value pairs to set.
-_UPDATE_CALL = """
+# The budget totals (`tallies`) follow the record's share (its cost once it ended).
+_UPDATE_CALL = (
+    TALLY_LUA
+    + _PREFIX_LUA
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local dels = tonumber(ARGV[3])
 if dels > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 4, 3 + dels)) end
@@ -50,8 +65,10 @@ if ARGV[2] == '1' then
 elseif ARGV[2] == '0' then
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
+ledger_tally(KEYS[1], prefix)
 return 1
 """
+)
 
 
 SCRIPTS = (_ADD_CALL, _UPDATE_CALL)
@@ -64,6 +81,7 @@ class CallsMixin:
     _redis: Any
     _keys: Keys
     _script: Callable[[str], Any]
+    _untally: Callable[[list[str]], Any]
 
     async def add_call(self, record: CallRecord) -> None:
         fields = _call_fields(record.evolve(output_chars=0))
@@ -134,6 +152,7 @@ class CallsMixin:
         ids = list(await self._redis.zrange(keys.calls, "-inf", f"({before!r}", sortby=by_score()))
         for at in range(0, len(ids), _PAGE):
             page = ids[at : at + _PAGE]
+            await self._untally(page)
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.delete([keys.call(i) for i in page] + [keys.output(i) for i in page])
                 pipe.zrem(keys.calls, page)

@@ -1,14 +1,15 @@
 """Reaching Redis: a store URL parsed (`RedisLocation`), the client opened and checked
 (`connect`), the key layout (`Keys`), and the record codec.
 
-Three topologies, one URL form each (the password from the URL or ``$LLMINST_REDIS_PASSWORD``):
+Three topologies, one URL form each (the password from the URL or ``$LLMINST_REDIS_PASSWORD``;
+``rediss`` for TLS to every server, with the query options of `tls`):
 
 * ``redis[s]://[[user]:password@]HOST[:PORT][/DB][?prefix=P]``: one server (`coredis.Redis`).
-* ``redis+sentinel://[[user]:password@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB][?prefix=P]``:
+* ``redis[s]+sentinel://[[user]:password@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB][?prefix=P]``:
   the sentinels to ask; the client talks to SERVICE's primary and, after a failover, to the
   promoted one (coredis asks the sentinels again when its connection to the old one fails).
   The password is the data servers' (the sentinels are asked without one).
-* ``redis+cluster://[[user]:password@]HOST:PORT[,HOST:PORT...][?prefix=P]``: any nodes of a
+* ``redis[s]+cluster://[[user]:password@]HOST:PORT[,HOST:PORT...][?prefix=P]``: any nodes of a
   Redis Cluster (`coredis.RedisCluster` finds the rest). The prefix is forced into a hash tag
   (``{llminst}:``; ``?prefix=team-a:`` becomes ``{team-a}:``), so every key of one store
   lands in ONE hash slot: the Lua scripts and transactions touch several keys of a call
@@ -33,6 +34,8 @@ Key layout, every key under the prefix (``llminst:`` by default, ``?prefix=`` in
 * ``cache:KEY``      string: a `CachedAnswer` as JSON, expiring with it (``EX``); ``cache``:
                      sorted set of the cached keys by ``expires_at`` (count and clear)
 * ``spend:KEY``      string: the sum of a budget's open reservations (`reserve_spend`)
+* ``ledger:daily:START``, ``ledger:monthly:START``  hash: the budget totals of a UTC day or
+                     month per model (`tallies`); ``ledger:v1``: older records were counted
 
 What it must never do: log or print the password, or put it in an error message.
 """
@@ -51,6 +54,7 @@ import trio
 from attrs import frozen
 
 from ..._core.errors import ConfigError, InvalidInputError
+from .tls import TLS_OPTIONS, TlsOptions, TlsProblemError, ssl_context, tls_options
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -74,11 +78,18 @@ CONNECT_TIMEOUT_S = 5.0
 _SCHEMES = ("redis", "rediss")
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
-_ALL_SCHEMES = (*_SCHEMES, SENTINEL_SCHEME, CLUSTER_SCHEME)
+_MULTI_SCHEMES = {
+    SENTINEL_SCHEME: ("sentinel", False),
+    CLUSTER_SCHEME: ("cluster", False),
+    "rediss+sentinel": ("sentinel", True),
+    "rediss+cluster": ("cluster", True),
+}  # scheme -> (topology, TLS)
+_ALL_SCHEMES = (*_SCHEMES, *_MULTI_SCHEMES)
 _URL_FORMS = (
-    "write it as redis://HOST:PORT/DB (rediss:// for TLS), "
+    "write it as redis://HOST:PORT/DB, "
     "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or "
-    "redis+cluster://HOST:PORT[,HOST:PORT...] (?prefix=NAME: to share a server)"
+    "redis+cluster://HOST:PORT[,HOST:PORT...] (rediss... for TLS, with ?ssl_ca_certs=PATH; "
+    "?prefix=NAME: to share a server)"
 )
 
 
@@ -93,8 +104,8 @@ class StoreUnreachableError(ConfigError):
 
 
 def is_redis_url(spec: str) -> bool:
-    """Whether a store spec names Redis (``redis[s]://``, ``redis+sentinel://``,
-    ``redis+cluster://``)."""
+    """Whether a store spec names Redis (``redis[s]://``, ``redis[s]+sentinel://``,
+    ``redis[s]+cluster://``)."""
     return spec.partition("://")[0].lower() in _ALL_SCHEMES and "://" in spec
 
 
@@ -116,14 +127,15 @@ class RedisLocation:
     topology: str = "single"
     nodes: tuple[tuple[str, int], ...] = ()
     service: str | None = None
+    tls_options: TlsOptions | None = None  # with `tls`: how the servers are checked
 
     @property
     def shown(self) -> str:
-        if self.topology == "sentinel":
-            return f"{SENTINEL_SCHEME}://{_joined(self.nodes)}/{self.service}/{self.db}"
-        if self.topology == "cluster":
-            return f"{CLUSTER_SCHEME}://{_joined(self.nodes)}"
         scheme = "rediss" if self.tls else "redis"
+        if self.topology == "sentinel":
+            return f"{scheme}+sentinel://{_joined(self.nodes)}/{self.service}/{self.db}"
+        if self.topology == "cluster":
+            return f"{scheme}+cluster://{_joined(self.nodes)}"
         return f"{scheme}://{self.host}:{self.port}/{self.db}"
 
     @classmethod
@@ -136,7 +148,7 @@ class RedisLocation:
             ConfigError: not such a URL (the message never repeats the URL's password).
         """
         scheme = url.partition("://")[0].lower()
-        if scheme in (SENTINEL_SCHEME, CLUSTER_SCHEME):
+        if scheme in _MULTI_SCHEMES:
             return _parse_multi(url, scheme)
         parts = urlsplit(url)
         where = f"{parts.scheme}://{parts.hostname or ''}"
@@ -149,15 +161,18 @@ class RedisLocation:
         if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
             raise _bad_url(where, "it needs a host")
         password = unquote(parts.password) if parts.password else os.environ.get(PASSWORD_ENV)
+        tls = parts.scheme.lower() == "rediss"
+        prefix, tls_given = _query_options(parts.query, where, tls=tls)
         return cls(
             host=parts.hostname,
             port=port,
             db=db,
-            tls=parts.scheme.lower() == "rediss",
+            tls=tls,
             username=unquote(parts.username) if parts.username else None,
             password=password or None,
-            prefix=_prefix_option(parts.query, where),
+            prefix=prefix,
             nodes=((parts.hostname, port),),
+            tls_options=tls_given,
         )
 
 
@@ -165,17 +180,24 @@ def _joined(nodes: tuple[tuple[str, int], ...]) -> str:
     return ",".join(f"{host}:{port}" for host, port in nodes)
 
 
-def _prefix_option(query: str, where: str) -> str:
+def _query_options(query: str, where: str, *, tls: bool) -> tuple[str, TlsOptions | None]:
+    """The key prefix and the TLS options of a URL's query."""
     options = parse_qs(query)
-    unknown = set(options) - {"prefix"}
+    unknown = set(options) - {"prefix", *TLS_OPTIONS}
     if unknown:
         raise _bad_url(where, f"unknown option(s) {', '.join(sorted(unknown))}")
-    return options.get("prefix", [DEFAULT_PREFIX])[-1]
+    try:
+        tls_given = tls_options(options, tls=tls)
+    except TlsProblemError as exc:
+        raise StoreUnreachableError(
+            where, f"is not a usable Redis URL ({exc.problem})", exc.fix
+        ) from None
+    return options.get("prefix", [DEFAULT_PREFIX])[-1], tls_given
 
 
 def _parse_multi(url: str, scheme: str) -> RedisLocation:
-    """A ``redis+sentinel://`` or ``redis+cluster://`` URL: several HOST:PORT, comma-separated
-    (`urlsplit` reads one host only)."""
+    """A ``redis[s]+sentinel://`` or ``redis[s]+cluster://`` URL: several HOST:PORT,
+    comma-separated (`urlsplit` reads one host only)."""
     rest, _, query = url.partition("://")[2].partition("?")
     netloc, _, path = rest.partition("/")
     userinfo, _, hosts = netloc.rpartition("@")
@@ -183,21 +205,23 @@ def _parse_multi(url: str, scheme: str) -> RedisLocation:
     nodes = tuple(_host_port(item, where) for item in hosts.split(",") if item)
     if not nodes:
         raise _bad_url(where, "it needs at least one HOST:PORT")
-    service, db = _service_and_db(path, scheme, where)
+    topology, tls = _MULTI_SCHEMES[scheme]
+    service, db = _service_and_db(path, topology, where)
     username, _, password_text = userinfo.partition(":") if userinfo else ("", "", "")
     password = unquote(password_text) if password_text else os.environ.get(PASSWORD_ENV)
-    prefix = _prefix_option(query, where)
+    prefix, tls_given = _query_options(query, where, tls=tls)
     return RedisLocation(
         host=nodes[0][0],
         port=nodes[0][1],
         db=db,
-        tls=False,
+        tls=tls,
         username=unquote(username) or None,
         password=password or None,
-        prefix=hash_tagged(prefix) if scheme == CLUSTER_SCHEME else prefix,
-        topology="sentinel" if scheme == SENTINEL_SCHEME else "cluster",
+        prefix=hash_tagged(prefix) if topology == "cluster" else prefix,
+        topology=topology,
         nodes=nodes,
         service=service,
+        tls_options=tls_given,
     )
 
 
@@ -208,9 +232,9 @@ def _host_port(item: str, where: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _service_and_db(path: str, scheme: str, where: str) -> tuple[str | None, int]:
+def _service_and_db(path: str, topology: str, where: str) -> tuple[str | None, int]:
     segments = [segment for segment in path.split("/") if segment]
-    if scheme == CLUSTER_SCHEME:
+    if topology == "cluster":
         if segments:
             raise _bad_url(where, "a cluster has only database 0: drop the path")
         return None, 0
@@ -340,6 +364,13 @@ def _client_for(coredis: Any, location: RedisLocation) -> tuple[Any, tuple[Any, 
         "decode_responses": True,
         "connect_timeout": CONNECT_TIMEOUT_S,
     }
+    tls: dict[str, Any] = {}
+    if location.tls_options is not None:
+        try:
+            tls["ssl_context"] = ssl_context(location.tls_options)
+        except TlsProblemError as exc:
+            raise StoreUnreachableError(location.shown, exc.problem, exc.fix) from None
+    common.update(tls)
     if location.topology == "cluster":
         nodes = [{"host": host, "port": port} for host, port in location.nodes]
         return coredis.RedisCluster(startup_nodes=nodes, **common), ()
@@ -349,12 +380,10 @@ def _client_for(coredis: Any, location: RedisLocation) -> tuple[Any, tuple[Any, 
         sentinel = coredis.Sentinel(
             [TCPLocation(host, port) for host, port in location.nodes],
             decode_responses=True,
-            sentinel_kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "decode_responses": True},
+            sentinel_kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "decode_responses": True, **tls},
         )
         return sentinel.primary_for(location.service, db=location.db, **common), (sentinel,)
-    single = coredis.Redis(
-        host=location.host, port=location.port, db=location.db, ssl=location.tls, **common
-    )
+    single = coredis.Redis(host=location.host, port=location.port, db=location.db, **common)
     return single, ()
 
 
