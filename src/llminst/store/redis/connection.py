@@ -33,6 +33,8 @@ Key layout, every key under the prefix (``llminst:`` by default, ``?prefix=`` in
 * ``cache:KEY``      string: a `CachedAnswer` as JSON, expiring with it (``EX``); ``cache``:
                      sorted set of the cached keys by ``expires_at`` (count and clear)
 * ``spend:KEY``      string: the sum of a budget's open reservations (`reserve_spend`)
+* ``session-lock:NAME`` string: the holder of a session's turn, expiring with its lease
+                     (`sessionlocks`)
 
 What it must never do: log or print the password, or put it in an error message.
 """
