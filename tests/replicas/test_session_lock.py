@@ -18,10 +18,17 @@ from pathlib import Path
 
 import pytest
 import trio
+from structlog.testing import capture_logs
 
+from llminst import ModelSpec, open_supervisor
+from llminst._core.records import SessionRecord
+from llminst._core.spec import Settings
+from llminst.replicas.health import is_unavailable
 from llminst.store.opening import open_store
+from llminst.store.redis import RedisStore
 
 from ..support.config import write_config
+from ..support.models import models_with
 from ..support.paths import LLMINST, ROOT, TESTS
 from ..support.procs import descendants
 from ..support.redis import RedisServer
@@ -150,18 +157,63 @@ async def test_two_processes_run_the_turns_of_one_session_one_after_the_other(
 async def test_a_killed_holder_lets_the_next_turn_through_once_its_lease_lapses(
     tmp_path: Path, store_url: str
 ) -> None:
-    """alpha holds the lock (a 2-s lease) when its process and CLI are SIGKILLed: beta finds
-    the dead holder's lock, waits, and runs once the lease lapsed."""
+    """beta waits for alpha's lock (a 2-s lease); alpha's process and CLI are SIGKILLed, so
+    nobody renews or frees it: beta runs once the lease lapsed."""
     turns = Turns(tmp_path, store_url, session_lock_lease_s=2.0)
     async with turns.run("alpha") as alpha:
         await _wait_until(lambda: turns.lines() == ["start alpha"])
-        alpha.kill()
-        await alpha.process.wait()
-    async with turns.run("beta") as beta:
-        await _wait_until(lambda: len(turns.lines()) > 1)
-        turns.open_gate()
-        answer = await beta.answer()
+        async with turns.run("beta") as beta:
+            await _wait_until(lambda: bool(beta.events("llminst.session.waiting")))
+            alpha.kill()
+            await _wait_until(lambda: len(turns.lines()) > 1)
+            turns.open_gate()
+            answer = await beta.answer()
     assert turns.lines() == ["start alpha", "start beta", "end beta"]
     assert answer.strip() == "beta"  # alpha's turn never ended: nothing to continue
     (waiting,) = beta.events("llminst.session.waiting")
     assert f":{alpha.process.pid}:" in str(waiting["holder"])
+
+
+async def test_a_turn_answers_when_redis_goes_away_mid_turn(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Redis is killed while a turn holds its lock: the renewals fail (one log line, the
+    store's degraded flag), the turn still answers, and its session update, which the server
+    could not take, is written once Redis is back."""
+    turns = Turns(tmp_path, redis_server.url)
+    spec = ModelSpec(
+        name="turns", command=(sys.executable, TURNCLI, str(turns.log), str(turns.gate))
+    )
+    settings = Settings(session_lock_lease_s=0.6)  # renewed every 0.2 s: soon after the kill
+    store = await RedisStore.open(redis_server.url)
+    try:
+        with capture_logs() as logs:
+            async with open_supervisor(
+                models=models_with(spec), store=store, settings=settings
+            ) as supervisor:
+                async with supervisor.open_stream("turns", "alpha", session="chat") as stream:
+                    await _wait_until(lambda: turns.lines() == ["start alpha"])
+                    redis_server.kill()
+                    await _wait_until(lambda: supervisor.store_health.degraded)
+                    turns.open_gate()
+                    result = await stream.wait()
+                assert result.output.strip() == "alpha"
+                redis_server.start()  # empty: it was restarted
+                with trio.fail_after(120):
+                    while (session := await _session_or_none(store)) is None:  # noqa: ASYNC110 - Redis has no event for it
+                        await trio.sleep(0.1)
+    finally:
+        await store.aclose()
+    assert [turn.text.strip() for turn in session.turns] == ["alpha", "alpha"]
+    names = [entry["event"] for entry in logs]
+    assert names.count("llminst.session.lock_unavailable") == 1, names
+    assert "llminst.session.record_queued" in names
+
+
+async def _session_or_none(store: RedisStore) -> SessionRecord | None:
+    try:
+        return await store.get_session("chat")
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        return None  # the server is still starting
