@@ -29,12 +29,14 @@ from .._core.sessions import (
     next_session,
     plan_continuation,
 )
+from .._core.spec import Settings
 from ..logs import get_logger
 from ..replicas.health import is_unavailable
 from ..store.base import CallStore
+from .recorder import Recorder, writer_host
 from .sessionlock import SessionLocks
 
-__all__ = ["SessionKeeper", "SessionTurn"]
+__all__ = ["SessionKeeper", "SessionTurn", "keeper_for"]
 
 _log = get_logger()
 
@@ -162,6 +164,27 @@ class SessionKeeper:
                 raise
             _log.warning("llminst.session.record_queued", session=updated.name, error=repr(exc))
             self._queue_write(lambda: self._store.put_session(updated))
+
+
+def keeper_for(
+    recorder: Recorder, nursery: trio.Nursery, settings: Settings, *, host: str | None
+) -> SessionKeeper:
+    """The session keeper of a supervisor recording through `recorder`: its turns locked in
+    the store across processes (leases renewed in `nursery`), on `host` (None: the host part
+    of the recorder's writer)."""
+    locks = SessionLocks(
+        recorder.store,
+        nursery=nursery,
+        lease_s=settings.session_lock_lease_s,
+        holder=recorder.writer,
+        health=recorder.health,
+    )
+    return SessionKeeper(
+        recorder.store,
+        host=host or writer_host(recorder.writer),
+        shared_locks=locks,
+        queue_write=recorder.queue_write,
+    )
 
 
 def _continuing(
