@@ -93,6 +93,27 @@ async def test_a_dead_holders_lock_lapses_and_the_turn_goes_on(
     assert LEASE_S <= entered <= LEASE_S + 1.0  # the wait backs off to 1 s at most
 
 
+async def test_a_lock_the_store_forgot_is_taken_again_and_one_taken_by_another_is_let_go(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The store lost the lock (a Redis restarted empty): the next renewal takes it again.
+    Another holder has it by then (a lease that lapsed while the store was away): the turn runs
+    on, says so once, and its end frees nothing of the other's."""
+    store = MemoryStore()
+    with capture_logs() as logs:
+        async with locks_on(store) as locks, locks.held("chat"):
+            mine = await _other_takes(store)
+            await store.release_session_lock("chat", mine)  # forgotten
+            await trio.sleep(LEASE_S / 3 + 1)  # a renewal
+            assert await _other_takes(store) == mine
+            await store.release_session_lock("chat", mine)
+            assert await _other_takes(store, "thief") == "thief"
+            await trio.sleep(LEASE_S / 3 + 1)
+        assert await _other_takes(store) == "thief"
+    lost = [entry for entry in logs if entry["event"] == "llminst.session.lock_lost"]
+    assert [entry["holder"] for entry in lost] == ["thief"]
+
+
 class _Unreachable(MemoryStore):
     """A store whose server is away (`down`): every lock operation fails as Redis's would."""
 
