@@ -179,7 +179,7 @@ async def test_a_turn_answers_when_redis_goes_away_mid_turn(
 ) -> None:
     """Redis is killed while a turn holds its lock: the renewals fail (one log line, the
     store's degraded flag), the turn still answers, and its session update, which the server
-    could not take, is written once Redis is back."""
+    could not take, is written once Redis is back (and the flag goes down)."""
     turns = Turns(tmp_path, redis_server.url)
     spec = ModelSpec(
         name="turns", command=(sys.executable, TURNCLI, str(turns.log), str(turns.gate))
@@ -202,6 +202,7 @@ async def test_a_turn_answers_when_redis_goes_away_mid_turn(
                 with trio.fail_after(120):
                     while (session := await _session_or_none(store)) is None:  # noqa: ASYNC110 - Redis has no event for it
                         await trio.sleep(0.1)
+                await _wait_until(lambda: not supervisor.store_health.degraded)
     finally:
         await store.aclose()
     assert [turn.text.strip() for turn in session.turns] == ["alpha", "alpha"]
