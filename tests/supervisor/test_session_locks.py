@@ -114,6 +114,31 @@ async def test_a_lock_the_store_forgot_is_taken_again_and_one_taken_by_another_i
     assert [entry["holder"] for entry in lost] == ["thief"]
 
 
+class _SlowRenewals(MemoryStore):
+    """A store whose renewals take a while to arrive (a slow round trip)."""
+
+    async def renew_session_lock(
+        self, name: str, holder: str, *, lease_s: float, now: float
+    ) -> bool:
+        await trio.sleep(5.0)
+        return await super().renew_session_lock(
+            name, holder, lease_s=lease_s, now=trio.current_time()
+        )
+
+
+async def test_a_turn_that_ends_during_a_renewal_leaves_the_lock_free(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Freed while a renewal was on its way, the lock was found gone by the renewal and taken
+    again: the next turn elsewhere waited a whole lease for a turn that had ended."""
+    store = _SlowRenewals()
+    async with locks_on(store) as locks:
+        async with locks.held("chat"):
+            await trio.sleep(LEASE_S / 3 + 1)  # a renewal is under way
+        await trio.sleep(10.0)  # it has arrived
+        assert await _other_takes(store) == "elsewhere"
+
+
 class _Unreachable(MemoryStore):
     """A store whose server is away (`down`): every lock operation fails as Redis's would."""
 

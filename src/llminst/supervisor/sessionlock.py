@@ -77,13 +77,15 @@ class SessionLocks:
         if not await self._wait_for(name, holder):
             yield
             return
-        renewal = trio.CancelScope()
-        self._nursery.start_soon(self._keep_renewed, name, holder, renewal)
+        renewal, renewal_ended = trio.CancelScope(), trio.Event()
+        self._nursery.start_soon(self._keep_renewed, name, holder, renewal, renewal_ended)
         try:
             yield
         finally:
             renewal.cancel()
             with trio.CancelScope(shield=True):
+                # A renewal under way would otherwise find the lock freed and take it again.
+                await renewal_ended.wait()
                 await self._release(name, holder)
 
     async def _wait_for(self, name: str, holder: str) -> bool:
@@ -108,20 +110,26 @@ class SessionLocks:
             await trio.sleep(wait)
             wait = min(POLL_MAX_S, wait * 2)
 
-    async def _keep_renewed(self, name: str, holder: str, scope: trio.CancelScope) -> None:
-        """Renew the lock every third of the lease until `scope` is cancelled (the turn ended)."""
-        with scope:
-            while True:
-                await trio.sleep(self.lease_s / 3)
-                try:
-                    with trio.CancelScope(shield=True):
-                        kept = await self._renew(name, holder)
-                except Exception as exc:
-                    self._failed(exc, name)  # tried again at the next renewal
-                    continue
-                self._worked()
-                if not kept:
-                    return
+    async def _keep_renewed(
+        self, name: str, holder: str, scope: trio.CancelScope, ended: trio.Event
+    ) -> None:
+        """Renew the lock every third of the lease until `scope` is cancelled (the turn ended);
+        `ended` is set once no renewal is under way any more."""
+        try:
+            with scope:
+                while True:
+                    await trio.sleep(self.lease_s / 3)
+                    try:
+                        with trio.CancelScope(shield=True):
+                            kept = await self._renew(name, holder)
+                    except Exception as exc:
+                        self._failed(exc, name)  # tried again at the next renewal
+                        continue
+                    self._worked()
+                    if not kept:
+                        return
+        finally:
+            ended.set()
 
     async def _renew(self, name: str, holder: str) -> bool:
         """Extend the lease; a lapsed lock (the store was away, or restarted empty) is taken
