@@ -55,6 +55,9 @@ class Settings:
         replica_sweep_s: seconds between a replica's looks for dead replicas' calls.
         concurrency_lease_s: how long a global concurrency slot (``concurrency_scope =
             "global"``) outlives a replica that stopped renewing it (crashed).
+        session_lock_lease_s: how long a session's turn lock outlives a holder that stopped
+            renewing it (crashed): the next turn of the session waits at most this long for
+            a dead holder (renewed every third of it while the turn runs).
     """
 
     default_max_concurrency: int = field(default=8, validator=positive)
@@ -69,6 +72,7 @@ class Settings:
     heartbeat_every_s: float = field(default=3.0, validator=finite_positive)
     replica_sweep_s: float = field(default=5.0, validator=finite_positive)
     concurrency_lease_s: float = field(default=30.0, validator=finite_positive)
+    session_lock_lease_s: float = field(default=30.0, validator=finite_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_every_s >= self.heartbeat_lease_s:

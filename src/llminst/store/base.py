@@ -147,5 +147,23 @@ class CallStore(Protocol):
     async def release_spend(self, key: str, *, amount: float) -> None:
         """Give back `amount` of the budget `key` (`reserve_spend`); never below zero."""
 
+    async def acquire_session_lock(
+        self, name: str, holder: str, *, lease_s: float, now: float
+    ) -> str:
+        """Take the lock of session `name` for `holder` if it is free, expired, or already
+        `holder`'s (then its lease is extended); the holder that holds it afterwards (`holder`:
+        taken). Atomic across every process sharing the store. The lock lapses `lease_s` after
+        it was taken or last renewed (a holder that died lets the next turn through then);
+        `now` is the wall clock (epoch seconds) where the store has no clock of its own."""
+
+    async def renew_session_lock(
+        self, name: str, holder: str, *, lease_s: float, now: float
+    ) -> bool:
+        """Extend `holder`'s lock of session `name` to `lease_s` from now; False when `holder`
+        no longer holds it (it lapsed, and maybe another took it)."""
+
+    async def release_session_lock(self, name: str, holder: str) -> None:
+        """Free the lock of session `name` if `holder` holds it (else nothing)."""
+
     async def aclose(self) -> None:
         """Finish pending writes and release the backend."""

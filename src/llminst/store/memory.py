@@ -35,6 +35,7 @@ class MemoryStore:
         self._cache: dict[str, CachedAnswer] = {}
         self._cancels: dict[str, float] = {}  # call id -> when its cancel was asked for
         self._spend: dict[str, tuple[float, float]] = {}  # budget key -> (held, expires at)
+        self._session_locks: dict[str, tuple[str, float]] = {}  # name -> (holder, expires at)
         self._max_calls = max_calls
         self._max_output_chars = max_output_chars
         self._output_chars = 0
@@ -203,6 +204,29 @@ class MemoryStore:
             self._spend.pop(key, None)
         else:
             self._spend[key] = (left, expires_at)
+
+    async def acquire_session_lock(
+        self, name: str, holder: str, *, lease_s: float, now: float
+    ) -> str:
+        # No await between the read and the write: atomic within this trio run.
+        current, expires_at = self._session_locks.get(name, (holder, now))
+        if current != holder and expires_at > now:
+            return current
+        self._session_locks[name] = (holder, now + lease_s)
+        return holder
+
+    async def renew_session_lock(
+        self, name: str, holder: str, *, lease_s: float, now: float
+    ) -> bool:
+        current, expires_at = self._session_locks.get(name, (None, now))
+        if current != holder or expires_at <= now:
+            return False
+        self._session_locks[name] = (holder, now + lease_s)
+        return True
+
+    async def release_session_lock(self, name: str, holder: str) -> None:
+        if self._session_locks.get(name, (None, 0.0))[0] == holder:
+            del self._session_locks[name]
 
     async def aclose(self) -> None:
         return None

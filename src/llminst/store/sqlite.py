@@ -30,6 +30,7 @@ from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
 from .._core.records import CallRecord, CallState, SessionRecord
+from . import sqlitelocks
 from .sqlitefile import SCHEMA_VERSION, Worker, connect, transaction
 from .sqliterows import (
     CALL_FIELDS,
@@ -273,6 +274,21 @@ class SQLiteStore:
     async def release_spend(self, key: str, *, amount: float) -> None:
         sql = "UPDATE spend_holds SET held = max(held - ?, 0) WHERE key = ?"
         await self._run(self._write, [(sql, (amount, key))])
+
+    # -- session locks (`sqlitelocks`) ---------------------------------------------------
+
+    async def acquire_session_lock(
+        self, name: str, holder: str, *, lease_s: float, now: float
+    ) -> str:
+        return await self._run(sqlitelocks.acquire, self._db, name, holder, lease_s, now)
+
+    async def renew_session_lock(
+        self, name: str, holder: str, *, lease_s: float, now: float
+    ) -> bool:
+        return await self._run(sqlitelocks.renew, self._db, name, holder, lease_s, now)
+
+    async def release_session_lock(self, name: str, holder: str) -> None:
+        await self._run(sqlitelocks.release, self._db, name, holder)
 
     async def aclose(self) -> None:
         if self._worker.stopped:

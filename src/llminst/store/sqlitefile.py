@@ -125,6 +125,11 @@ CREATE TABLE IF NOT EXISTS cancel_requests (
     call_id TEXT PRIMARY KEY,
     requested_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS session_locks (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
 
 # Columns added to a table after schema 1 first shipped: (table, column, its declaration). A

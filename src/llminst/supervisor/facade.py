@@ -38,8 +38,8 @@ from .live import LiveCalls
 from .memory import read_available_mb
 from .options import CallOptions, path_text, request_for
 from .readiness import model_statuses
-from .recorder import Recorder, writer_host
-from .sessions import SessionKeeper
+from .recorder import Recorder
+from .sessions import keeper_for
 from .stream import CallStream
 from .workdir import resolve_call_directory
 
@@ -94,7 +94,7 @@ class Supervisor:
         """Jobs (`start`), and waiting for and cancelling any running call."""
         self._recorder = recorder
         self._replicas: ReplicaLink | None = None  # set by open_supervisor
-        sessions = SessionKeeper(recorder.store, host=host or writer_host(recorder.writer))
+        sessions = keeper_for(recorder, nursery, settings, host=host)
         self._handover = Handover(self._runner, nursery, sessions, self.jobs)
         self._closed = False
 

@@ -1,7 +1,8 @@
 """Session turns: one call of a session at a time, continued from the store, recorded after.
 
 `SessionKeeper.turn` wraps one call that names a session: it waits for the session's lock (two
-turns at once would fork the conversation), reads the session from the store, hands back the
+turns at once would fork the conversation: this process's own, then the store's across
+processes, `sessionlock`), reads the session from the store, hands back the
 request that continues it (`_core.sessions.plan_continuation`: the CLI's resume flag only on
 the host whose disk holds the CLI's session, the transcript elsewhere), and, once the call
 succeeded, stores the session with the new turns and this host. What it must never do: record a failed or cancelled call
@@ -11,8 +12,8 @@ succeeded, stores the session with the new turns and this host. What it must nev
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 import attrs
 import trio
@@ -28,10 +29,14 @@ from .._core.sessions import (
     next_session,
     plan_continuation,
 )
+from .._core.spec import Settings
 from ..logs import get_logger
+from ..replicas.health import is_unavailable
 from ..store.base import CallStore
+from .recorder import Recorder, writer_host
+from .sessionlock import SessionLocks
 
-__all__ = ["SessionKeeper", "SessionTurn"]
+__all__ = ["SessionKeeper", "SessionTurn", "keeper_for"]
 
 _log = get_logger()
 
@@ -53,13 +58,27 @@ class SessionTurn:
 
 class SessionKeeper:
     """Runs the turns of sessions kept in `store`, one at a time per session, on `host` (this
-    machine's name: where the CLIs it starts keep their resume state)."""
+    machine's name: where the CLIs it starts keep their resume state).
 
-    def __init__(self, store: CallStore, *, host: str) -> None:
+    `shared_locks` holds a session across processes too (None: within this one only);
+    `queue_write` takes a session's update the store could not write (its server away) to
+    write once it is back (the recorder's queue; None: the failure is raised).
+    """
+
+    def __init__(
+        self,
+        store: CallStore,
+        *,
+        host: str,
+        shared_locks: SessionLocks | None = None,
+        queue_write: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
+    ) -> None:
         self.store = store
         self._store = store
         self.host = host
         self._locks: dict[str, trio.Lock] = {}
+        self._shared_locks = shared_locks
+        self._queue_write = queue_write
 
     @asynccontextmanager
     async def turn(self, request: CallRequest, session: str | None) -> AsyncIterator[SessionTurn]:
@@ -74,7 +93,7 @@ class SessionKeeper:
         name = check_session_name(session)
         lock = self._locks.setdefault(name, trio.Lock())
         try:
-            async with lock:
+            async with lock, self._held_across_processes(name):
                 record = await self._store.get_session(name)
                 turn = SessionTurn(_continuing(request, name, record, self.host), record)
                 self._note_replay_elsewhere(turn, name)
@@ -86,6 +105,9 @@ class SessionKeeper:
         finally:
             if lock.statistics().tasks_waiting == 0 and not lock.locked():
                 self._locks.pop(name, None)
+
+    def _held_across_processes(self, name: str) -> AbstractAsyncContextManager[None]:
+        return nullcontext() if self._shared_locks is None else self._shared_locks.held(name)
 
     def _note_replay_elsewhere(self, turn: SessionTurn, name: str) -> None:
         """Log a session whose CLI could resume it, but on another host's disk: replayed."""
@@ -123,7 +145,7 @@ class SessionKeeper:
             now=time.time(),
             host=self.host,
         )
-        await self._store.put_session(updated)
+        await self._put_session(updated)
         _log.info(
             "llminst.session.recorded",
             session=name,
@@ -132,6 +154,38 @@ class SessionKeeper:
             resumed=isinstance(request.continuation, Resume),
             host=self.host,
         )
+
+    async def _put_session(self, updated: SessionRecord) -> None:
+        """Store the session; if its server is away, queue the write for when it is back (the
+        answer is not lost for it; a turn elsewhere meanwhile may not see this one)."""
+        try:
+            await self._store.put_session(updated)
+        except Exception as exc:
+            if not is_unavailable(exc) or self._queue_write is None:
+                raise
+            _log.warning("llminst.session.record_queued", session=updated.name, error=repr(exc))
+            self._queue_write(lambda: self._store.put_session(updated))
+
+
+def keeper_for(
+    recorder: Recorder, nursery: trio.Nursery, settings: Settings, *, host: str | None
+) -> SessionKeeper:
+    """The session keeper of a supervisor recording through `recorder`: its turns locked in
+    the store across processes (leases renewed in `nursery`), on `host` (None: the host part
+    of the recorder's writer)."""
+    locks = SessionLocks(
+        recorder.store,
+        nursery=nursery,
+        lease_s=settings.session_lock_lease_s,
+        holder=recorder.writer,
+        health=recorder.health,
+    )
+    return SessionKeeper(
+        recorder.store,
+        host=host or writer_host(recorder.writer),
+        shared_locks=locks,
+        queue_write=recorder.queue_write,
+    )
 
 
 def _continuing(

@@ -8,7 +8,8 @@ reach a Sentinel-watched primary or a Redis Cluster (the forms in `connection`),
 The key layout is in `connection`'s docstring; each concern has its module: `calls` (records,
 index, cancel requests, purge), `output` (a Redis stream per call), `sessions`, `shared`
 (cooldowns, cache, ledger, budget reservations), `tallies` (the budget ledger's running totals
-per period). Every write is one round trip (a Lua script or
+per period), `sessionlocks` (one turn of a session at a time across replicas). Every write is
+one round trip (a Lua script or
 a pipeline), so recording a call costs a handful of commands.
 
 What it must never do: start a process, log the password, or raise for a missing record.
@@ -31,6 +32,8 @@ from .connection import (
 )
 from .output import SCRIPTS as OUTPUT_SCRIPTS
 from .output import OutputMixin
+from .sessionlocks import SCRIPTS as SESSION_LOCK_SCRIPTS
+from .sessionlocks import SessionLocksMixin
 from .sessions import SessionsMixin
 from .shared import SCRIPTS as SHARED_SCRIPTS
 from .shared import SharedMixin
@@ -41,10 +44,12 @@ __all__ = ["RedisLocation", "RedisStore", "StoreUnreachableError", "is_redis_url
 
 _log = get_logger()
 
-SCRIPTS = (*CALL_SCRIPTS, *OUTPUT_SCRIPTS, *SHARED_SCRIPTS, *TALLY_SCRIPTS)
+SCRIPTS = (*CALL_SCRIPTS, *OUTPUT_SCRIPTS, *SHARED_SCRIPTS, *TALLY_SCRIPTS, *SESSION_LOCK_SCRIPTS)
 
 
-class RedisStore(CallsMixin, OutputMixin, SessionsMixin, SharedMixin, TalliesMixin):
+class RedisStore(
+    CallsMixin, OutputMixin, SessionsMixin, SharedMixin, TalliesMixin, SessionLocksMixin
+):
     """A `CallStore` in Redis; made by `RedisStore.open` (or `llminst.store.open_store`).
 
     Args:

@@ -19,6 +19,8 @@ Key layout, every key under the prefix (``llminst:`` by default, ``?prefix=`` in
 * ``spend:KEY``      string: the sum of a budget's open reservations (`reserve_spend`)
 * ``ledger:daily:START``, ``ledger:monthly:START``  hash: the budget totals of a UTC day or
                      month per model (`tallies`); ``ledger:v1``: older records were counted
+* ``session-lock:NAME`` string: the holder of a session's turn, expiring with its lease
+                     (`sessionlocks`)
 
 What it must never do: log or print the password, or put it in an error message.
 """
