@@ -27,7 +27,7 @@ from llminst._core.spec import ModelSpec
 from .support.load import machine_load
 from .support.paths import FAKECLI
 from .support.redis import RedisServer
-from .support.report import report
+from .support.report import report, worker_lines
 
 __all__ = ["echo_state", "fake_spec", "machine_load", "pidfile", "redis_server", "report"]
 
@@ -108,3 +108,18 @@ def _session_data_home() -> Iterator[str]:
     """The session's XDG_DATA_HOME (see the top of this module), removed when the tests end."""
     yield _SESSION_DATA_HOME
     shutil.rmtree(_SESSION_DATA_HOME, ignore_errors=True)
+
+
+_worker_lines: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _worker_lines.extend(worker_lines(report))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figure lines (`report`) of tests run on xdist workers, whose output is not shown."""
+    if _worker_lines:
+        terminalreporter.section("figures")
+        for line in _worker_lines:
+            terminalreporter.write_line(line)

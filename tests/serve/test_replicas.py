@@ -1,10 +1,14 @@
 """Three real `llminst serve --transport http --stateless` replicas on one store (issue 15's
 end-to-end tests); the test plays the load balancer, choosing the replica of each request.
 
-A (replicas[0]), B and C share the store given by ``--store``: a real redis-server of the test's
-own (the `redis_server` fixture), and, where a shared SQLite file already gives the behaviour
-to processes on one machine, that file too. Calls are real subprocesses (the helper CLI), spoken
-to through the SDK's client over real sockets.
+A (replicas[0]), B and C share the store given by ``--store``: a real redis-server, and, where a
+shared SQLite file already gives the behaviour to processes on one machine, that file too. Calls
+are real subprocesses (the helper CLI), spoken to through the SDK's client over real sockets.
+
+Starting three replicas costs seconds of CPU on a loaded machine, so the tests that leave the
+replicas as they found them share one set per store (`on_redis`, `on_sqlite`, module-scoped; each
+such test uses a model of its own, so none sees another's calls, cooldown or budget); the tests
+that kill a replica or restart Redis start their own.
 """
 
 from __future__ import annotations
@@ -12,18 +16,19 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 from mcp import Client
 
 from llminst import BUILTIN_MODELS
 
-from ..support.balancer import Replica, client_of, open_replicas, wait_gone
+from ..support.balancer import Replica, client_of, open_replicas, running_replicas, wait_gone
 from ..support.billing import billing_cli
 from ..support.config import write_config
 from ..support.counting import spawns
@@ -42,10 +47,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, **settings: float) -> Path:
     """`tree` (hangs with a grandchild, PIDs in ``pids``), `gated` (prints "before", then
     "after" and exits once ``gate`` exists), `lim` (the echo CLI counting its starts in
-    ``lim.spawns``) and `paid` ($0.50 a call, $0.50 a day)."""
+    ``lim.spawns``) and `paid` ($0.50 a call, $0.50 a day); `settings` on top of a 1-s grace."""
     script = tmp_path / "lim_cli.py"
     script.write_text(_COUNTING_ECHO)
     paid = billing_cli(tmp_path, "paid", cost_usd=0.5)
@@ -75,18 +80,48 @@ def _config(tmp_path: Path) -> Path:
             "budget_daily_usd": 0.5,
         },
     }
-    return write_config(tmp_path / "llminst.toml", models=models, settings={"grace_period_s": 1.0})
+    return write_config(
+        tmp_path / "llminst.toml", models=models, settings={"grace_period_s": 1.0, **settings}
+    )
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return str(tmp_path / "shared.sqlite3")
+@attrs.frozen
+class SharedSet:
+    """Three replicas several tests share: their folder (config, pid and spawn files), their
+    store and, on Redis, the server."""
+
+    folder: Path
+    store: str
+    replicas: list[Replica]
+    redis: RedisServer | None = None
+
+
+@pytest.fixture(scope="module")
+def on_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSet]:
+    folder = tmp_path_factory.mktemp("replicas-on-redis")
+    with (
+        RedisServer(folder / "redis") as redis,
+        running_replicas(
+            folder, _config(folder), 3, "--stateless", "--store", redis.url
+        ) as replicas,
+    ):
+        yield SharedSet(folder, redis.url, replicas, redis)
+
+
+@pytest.fixture(scope="module")
+def on_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSet]:
+    folder = tmp_path_factory.mktemp("replicas-on-sqlite")
+    store = str(folder / "shared.sqlite3")
+    with running_replicas(folder, _config(folder), 3, "--stateless", "--store", store) as replicas:
+        yield SharedSet(folder, store, replicas)
 
 
 @asynccontextmanager
-async def three_replicas(tmp_path: Path, store: str) -> AsyncIterator[list[Replica]]:
+async def three_replicas(
+    tmp_path: Path, store: str, **settings: float
+) -> AsyncIterator[list[Replica]]:
     async with open_replicas(
-        tmp_path, _config(tmp_path), 3, "--stateless", "--store", store
+        tmp_path, _config(tmp_path, **settings), 3, "--stateless", "--store", store
     ) as replicas:
         yield replicas
 
@@ -130,6 +165,9 @@ async def _assert_kept_in_redis(redis_server: RedisServer) -> None:
         assert await client.dbsize() > 0, "nothing was written to Redis"
 
 
+_QUICK_LEASE = {"heartbeat_lease_s": 5.0, "heartbeat_every_s": 0.5, "replica_sweep_s": 0.5}
+
+
 def _kill_leftovers(pidfile: Path) -> None:
     """A SIGKILLed server cannot kill its calls' trees: the test does, so nothing leaks."""
     for pid in read_pids(pidfile) if pidfile.exists() else []:
@@ -141,93 +179,88 @@ def _kill_leftovers(pidfile: Path) -> None:
 # A job started on A, polled on B, cancelled on C
 
 
-async def _start_poll_cancel(tmp_path: Path, store: str) -> None:
-    async with three_replicas(tmp_path, store) as (a, b, c):
-        call_id = await _start_on(a, "tree", "x")
-        pids = await wait_for_pids(tmp_path / "pids", 2)
-        async with client_of(b.url) as on_b:
-            running = await _structured(on_b, "get_llm_result", call_id=call_id)
-        assert running["done"] is False and running["state"] == "running"
-        async with client_of(c.url) as on_c:
-            await _structured(on_c, "cancel_llm", call_id=call_id)
-        await wait_gone(pids)
-        ended = await _wait_for_state(b, call_id, within_s=60)
+async def _start_poll_cancel(shared: SharedSet) -> None:
+    a, b, c = shared.replicas
+    call_id = await _start_on(a, "tree", "x")
+    pids = await wait_for_pids(shared.folder / "pids", 2)
+    async with client_of(b.url) as on_b:
+        running = await _structured(on_b, "get_llm_result", call_id=call_id)
+    assert running["done"] is False and running["state"] == "running"
+    async with client_of(c.url) as on_c:
+        await _structured(on_c, "cancel_llm", call_id=call_id)
+    await wait_gone(pids)
+    ended = await _wait_for_state(b, call_id, within_s=60)
     assert ended["state"] == "cancelled"
 
 
-async def test_a_job_started_on_a_is_polled_on_b_and_cancelled_on_c(
-    tmp_path: Path, redis_server: RedisServer
-) -> None:
+async def test_a_job_started_on_a_is_polled_on_b_and_cancelled_on_c(on_redis: SharedSet) -> None:
     """start_llm on A, get_llm_result on B (running), cancel_llm on C: A's tree dies and B
     reports the call cancelled."""
-    await _start_poll_cancel(tmp_path, redis_server.url)
-    await _assert_kept_in_redis(redis_server)
+    await _start_poll_cancel(on_redis)
+    assert on_redis.redis is not None
+    await _assert_kept_in_redis(on_redis.redis)
 
 
 async def test_a_job_is_polled_and_cancelled_from_other_replicas_on_one_sqlite_file(
-    tmp_path: Path, sqlite_url: str
+    on_sqlite: SharedSet,
 ) -> None:
     """The same with replicas on one machine sharing a SQLite file."""
-    await _start_poll_cancel(tmp_path, sqlite_url)
+    await _start_poll_cancel(on_sqlite)
 
 
 # --------------------------------------------------------------------------------------------
 # Cooldowns and budgets are shared
 
 
-async def _cooldown_shared(tmp_path: Path, store: str) -> None:
-    async with three_replicas(tmp_path, store) as (a, b, _):
-        async with client_of(a.url) as on_a:
-            limited = await on_a.call_tool(
-                "execute_llm",
-                {"model": "lim", "prompt": "[[echo:rate-limit=9]] [[echo:reset-in=7200]] x"},
-            )
-        async with client_of(b.url) as on_b:
-            refused = await on_b.call_tool("execute_llm", {"model": "lim", "prompt": "hi"})
+async def _cooldown_shared(shared: SharedSet) -> None:
+    a, b, _ = shared.replicas
+    async with client_of(a.url) as on_a:
+        limited = await on_a.call_tool(
+            "execute_llm",
+            {"model": "lim", "prompt": "[[echo:rate-limit=9]] [[echo:reset-in=7200]] x"},
+        )
+    async with client_of(b.url) as on_b:
+        refused = await on_b.call_tool("execute_llm", {"model": "lim", "prompt": "hi"})
     assert text_of(limited).startswith("rate_limited: ")
     assert text_of(refused).startswith("rate_limited: model 'lim' is cooling down")
-    assert spawns(tmp_path, "lim") == 1
+    assert spawns(shared.folder, "lim") == 1
 
 
-async def test_a_cooldown_hit_on_a_makes_b_refuse_without_spawning(
-    tmp_path: Path, redis_server: RedisServer
-) -> None:
+async def test_a_cooldown_hit_on_a_makes_b_refuse_without_spawning(on_redis: SharedSet) -> None:
     """A's call is rate limited for two hours; B, already running, refuses the same account's
     next call without starting its CLI."""
-    await _cooldown_shared(tmp_path, redis_server.url)
-    await _assert_kept_in_redis(redis_server)
+    await _cooldown_shared(on_redis)
+    assert on_redis.redis is not None
+    await _assert_kept_in_redis(on_redis.redis)
 
 
-async def test_a_cooldown_is_shared_by_replicas_on_one_sqlite_file(
-    tmp_path: Path, sqlite_url: str
-) -> None:
+async def test_a_cooldown_is_shared_by_replicas_on_one_sqlite_file(on_sqlite: SharedSet) -> None:
     """The same with replicas on one machine sharing a SQLite file."""
-    await _cooldown_shared(tmp_path, sqlite_url)
+    await _cooldown_shared(on_sqlite)
 
 
-async def _budget_shared(tmp_path: Path, store: str) -> None:
-    async with three_replicas(tmp_path, store) as (a, _, c):
-        async with client_of(a.url) as on_a:
-            spent = await on_a.call_tool("execute_llm", {"model": "paid", "prompt": "one"})
-        async with client_of(c.url) as on_c:
-            refused = await on_c.call_tool("execute_llm", {"model": "paid", "prompt": "two"})
+async def _budget_shared(shared: SharedSet) -> None:
+    a, _, c = shared.replicas
+    async with client_of(a.url) as on_a:
+        spent = await on_a.call_tool("execute_llm", {"model": "paid", "prompt": "one"})
+    async with client_of(c.url) as on_c:
+        refused = await on_c.call_tool("execute_llm", {"model": "paid", "prompt": "two"})
     assert not spent.is_error, text_of(spent)
     assert text_of(refused).startswith("budget_exceeded: the paid daily budget is spent")
-    assert spawns(tmp_path, "paid") == 1
+    assert spawns(shared.folder, "paid") == 1
 
 
-async def test_a_shared_budget_refuses_on_c(tmp_path: Path, redis_server: RedisServer) -> None:
+async def test_a_shared_budget_refuses_on_c(on_redis: SharedSet) -> None:
     """A's call spends the model's whole daily budget ($0.50): C refuses the next one before
     its CLI starts."""
-    await _budget_shared(tmp_path, redis_server.url)
-    await _assert_kept_in_redis(redis_server)
+    await _budget_shared(on_redis)
+    assert on_redis.redis is not None
+    await _assert_kept_in_redis(on_redis.redis)
 
 
-async def test_a_budget_is_shared_by_replicas_on_one_sqlite_file(
-    tmp_path: Path, sqlite_url: str
-) -> None:
+async def test_a_budget_is_shared_by_replicas_on_one_sqlite_file(on_sqlite: SharedSet) -> None:
     """The same with replicas on one machine sharing a SQLite file."""
-    await _budget_shared(tmp_path, sqlite_url)
+    await _budget_shared(on_sqlite)
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +274,9 @@ async def test_a_replica_sigkilled_mid_call_shows_interrupted_on_b(
     interrupted, with the output it had produced."""
     pidfile = tmp_path / "pids"
     try:
-        async with three_replicas(tmp_path, redis_server.url) as (a, b, _):
+        # A short lease (not the 10 s default) so the lapse is not most of the test; a lease
+        # lapsing early under load would only mark A's call interrupted sooner.
+        async with three_replicas(tmp_path, redis_server.url, **_QUICK_LEASE) as (a, b, _):
             call_id = await _start_on(a, "tree", "x")
             await wait_for_pids(pidfile, 2)
             # A kill before A's recorder wrote any output would leave nothing to keep: wait

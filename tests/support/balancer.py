@@ -5,6 +5,8 @@ balancer.
   with ``--transport http --token TOKEN`` and `extra` (e.g. ``--stateless``, ``--store URL``),
   listening before it is yielded; each is stopped (SIGTERM, then SIGKILL) and reaped at the end.
   A replica's stderr goes to ``replica-N.log`` in `tmp_path`, shown when a test fails.
+- `running_replicas(...)`: the same outside trio, for a module-scoped fixture (pytest-trio's
+  fixtures are per test): several tests share one set of replicas instead of each starting three.
 - `RoundRobin`: an httpx transport that sends each request to the next replica in turn, so one
   SDK client talks to all of them as through a load balancer without sticky sessions.
 - `client_of(url)` / `balanced_client(replicas)`: the SDK's MCP client on one replica, or on
@@ -16,9 +18,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import socket
 import subprocess
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 import attrs
@@ -36,8 +41,11 @@ __all__ = [
     "balanced_client",
     "client_of",
     "open_replicas",
+    "running_replicas",
     "wait_gone",
 ]
+
+_LISTEN_TIMEOUT_S = 60.0  # a loaded 2-core machine takes seconds to import the SDK
 
 
 @attrs.frozen
@@ -46,7 +54,7 @@ class Replica:
 
     name: str
     port: int
-    proc: trio.Process
+    proc: trio.Process | subprocess.Popen[bytes]  # a Popen from `running_replicas`
     log: Path
 
     @property
@@ -78,7 +86,7 @@ class RoundRobin(httpx2.AsyncBaseTransport):
 
 
 async def _wait_listening(replica: Replica) -> None:
-    with trio.fail_after(60):  # a loaded 2-core machine takes seconds to import the SDK
+    with trio.fail_after(_LISTEN_TIMEOUT_S):
         while True:
             try:
                 stream = await trio.open_tcp_stream("127.0.0.1", replica.port)
@@ -106,12 +114,7 @@ async def open_replicas(
     replicas: list[Replica] = []
     try:
         for index in range(count):
-            name = "ABCDEFGH"[index] if index < 8 else f"R{index}"
-            log = tmp_path / f"replica-{name}.log"
-            port = free_port()
-            argv = serve_argv(
-                config, "--transport", "http", "--port", str(port), "--token", TOKEN, *extra
-            )
+            name, log, port, argv = _replica_launch(tmp_path, config, index, extra)
             with log.open("wb") as stderr:
                 proc = await trio.lowlevel.open_process(
                     argv,
@@ -126,9 +129,75 @@ async def open_replicas(
             await _wait_listening(replica)
         yield replicas
     finally:
+        # All at once: each replica's shutdown is mostly waiting, and one after another
+        # they added up to seconds per test.
         with trio.CancelScope(shield=True):
-            for replica in replicas:
-                await stop_server(replica.proc)
+            async with trio.open_nursery() as nursery:
+                for replica in replicas:
+                    assert isinstance(replica.proc, trio.Process)
+                    nursery.start_soon(stop_server, replica.proc)
+
+
+def _replica_launch(
+    folder: Path, config: Path, index: int, extra: Sequence[str]
+) -> tuple[str, Path, int, list[str]]:
+    """The `index`th replica's name, log file, port and command line."""
+    name = "ABCDEFGH"[index] if index < 8 else f"R{index}"
+    port = free_port()
+    argv = serve_argv(config, "--transport", "http", "--port", str(port), "--token", TOKEN, *extra)
+    return name, folder / f"replica-{name}.log", port, argv
+
+
+@contextmanager
+def running_replicas(
+    folder: Path, config: Path, count: int, *extra: str
+) -> Iterator[list[Replica]]:
+    """`open_replicas` for code outside trio (a module-scoped fixture): `count` replicas
+    listening, then each stopped (SIGTERM, SIGKILL after 5 s) and reaped."""
+    replicas: list[Replica] = []
+    try:
+        for index in range(count):
+            name, log, port, argv = _replica_launch(folder, config, index, extra)
+            with log.open("wb") as stderr:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                    cwd=folder,
+                )  # fmt: skip
+            replicas.append(Replica(name, port, proc, log))
+        for replica in replicas:
+            _wait_listening_sync(replica)
+        yield replicas
+    finally:
+        _stop_all_sync([replica.proc for replica in replicas])
+
+
+def _wait_listening_sync(replica: Replica) -> None:
+    deadline = time.monotonic() + _LISTEN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", replica.port), timeout=5).close()
+            return
+        except OSError:
+            if replica.proc.poll() is not None:
+                raise AssertionError(
+                    f"{replica.name} exited early:\n{replica.log.read_text()}"
+                ) from None
+            time.sleep(0.05)
+    raise AssertionError(f"{replica.name} did not listen within {_LISTEN_TIMEOUT_S:.0f} s")
+
+
+def _stop_all_sync(procs: Sequence[trio.Process | subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every one at once, SIGKILL those still running 5 s later, reap them all."""
+    running = [p for p in procs if isinstance(p, subprocess.Popen) and p.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5.0
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @asynccontextmanager
