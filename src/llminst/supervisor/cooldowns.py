@@ -31,6 +31,7 @@ from ..store.base import CallStore
 __all__ = ["CooldownKeeper"]
 
 _log = get_logger()
+_ACCOUNTS_KEPT = 256
 
 
 class CooldownKeeper:
@@ -45,6 +46,19 @@ class CooldownKeeper:
         self._store = store
         self.clock = clock
         self._records: dict[str, CooldownRecord] = {}
+        # Each model's account, worked out once per spec (a call asks two or three times).
+        self._accounts: dict[int, tuple[ModelSpec, str]] = {}
+
+    def account(self, spec: ModelSpec) -> str:
+        """`account_of(spec)`, remembered for the spec (specs are immutable)."""
+        known = self._accounts.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1]
+        account = account_of(spec)
+        if len(self._accounts) >= _ACCOUNTS_KEPT:  # specs replaced by configure_llm
+            self._accounts.clear()
+        self._accounts[id(spec)] = (spec, account)
+        return account
 
     async def load(self) -> None:
         """Take the cooldowns the store kept (a store that fails to answer leaves none)."""
@@ -59,7 +73,7 @@ class CooldownKeeper:
         """Take the store's record of `spec`'s account when it is newer than ours: another
         process on the same store (a replica, another `llminst run`) may have rested the
         account since this one loaded. A store that fails to answer leaves what we know."""
-        account = account_of(spec)
+        account = self.account(spec)
         try:
             records = await self._store.get_cooldowns()
         except Exception as exc:
@@ -72,7 +86,7 @@ class CooldownKeeper:
 
     def resting(self, spec: ModelSpec) -> CooldownRecord | None:
         """The cooldown `spec`'s account is in now, or None."""
-        record = self._records.get(account_of(spec))
+        record = self._records.get(self.account(spec))
         return record if record is not None and record.active(self.clock()) else None
 
     def active(self) -> list[CooldownRecord]:
@@ -94,7 +108,7 @@ class CooldownKeeper:
         now: float,
     ) -> None:
         """A call of `model` was rate limited: rest its account as `cooldown_after` says."""
-        account = account_of(spec)
+        account = self.account(spec)
         record = cooldown_after(
             self._records.get(account),
             account=account,
@@ -118,7 +132,7 @@ class CooldownKeeper:
 
     async def succeeded(self, spec: ModelSpec) -> None:
         """A call of `spec`'s account answered: an ended cooldown loses its repeats."""
-        account = account_of(spec)
+        account = self.account(spec)
         record = cleared_after_success(self._records.get(account), now=self.clock())
         if record is not None:
             await self._put(record)

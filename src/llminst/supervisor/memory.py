@@ -21,6 +21,7 @@ queue is FIFO across models); and it never decides on its own (the rules are in
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -56,13 +57,26 @@ TREES_PER_TICK = 100
 RECHECK_S = 0.5
 """How often calls waiting for memory look again without being woken (other programs free
 memory without telling us)."""
+AVAILABLE_FRESH_S = 0.02
+"""How long one reading of ``MemAvailable`` serves admission. The kernel computes the whole of
+/proc/meminfo for each read (~20-40 µs); calls admitted meanwhile are counted by what they are
+still expected to grow, so only other programs' changes within this window go unseen."""
 _KIB_PER_MB = 1024.0
 
 
 def read_available_mb() -> float | None:
-    """The machine's available memory in MB (``MemAvailable``); None where unknown."""
+    """The machine's available memory in MB (``MemAvailable``); None where unknown. Read at
+    most once every `AVAILABLE_FRESH_S` (the last reading serves calls admitted meanwhile)."""
+    now = time.monotonic()
+    if now - _latest_reading[0] < AVAILABLE_FRESH_S:
+        return _latest_reading[1]
     kb = procfs.available_memory_kb()
-    return None if kb is None else kb / _KIB_PER_MB
+    available = None if kb is None else kb / _KIB_PER_MB
+    _latest_reading[:] = [now, available]
+    return available
+
+
+_latest_reading: list[Any] = [-AVAILABLE_FRESH_S, None]  # [when (monotonic), MB]
 
 
 def tree_memory_kb(leader: int) -> tuple[int, int]:
