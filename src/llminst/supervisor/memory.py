@@ -68,15 +68,21 @@ def read_available_mb() -> float | None:
     """The machine's available memory in MB (``MemAvailable``); None where unknown. Read at
     most once every `AVAILABLE_FRESH_S` (the last reading serves calls admitted meanwhile)."""
     now = time.monotonic()
-    if now - _latest_reading[0] < AVAILABLE_FRESH_S:
-        return _latest_reading[1]
+    if now - _latest.read_at < AVAILABLE_FRESH_S:
+        return _latest.available_mb
     kb = procfs.available_memory_kb()
-    available = None if kb is None else kb / _KIB_PER_MB
-    _latest_reading[:] = [now, available]
-    return available
+    _latest.available_mb = None if kb is None else kb / _KIB_PER_MB
+    _latest.read_at = now
+    return _latest.available_mb
 
 
-_latest_reading: list[Any] = [-AVAILABLE_FRESH_S, None]  # [when (monotonic), MB]
+@define
+class _Reading:
+    read_at: float  # time.monotonic()
+    available_mb: float | None
+
+
+_latest = _Reading(read_at=-AVAILABLE_FRESH_S, available_mb=None)
 
 
 def tree_memory_kb(leader: int) -> tuple[int, int]:
