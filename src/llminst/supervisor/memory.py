@@ -21,6 +21,7 @@ queue is FIFO across models); and it never decides on its own (the rules are in
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -64,25 +65,27 @@ still expected to grow, so only other programs' changes within this window go un
 _KIB_PER_MB = 1024.0
 
 
-def read_available_mb() -> float | None:
-    """The machine's available memory in MB (``MemAvailable``); None where unknown. Read at
-    most once every `AVAILABLE_FRESH_S` (the last reading serves calls admitted meanwhile)."""
-    now = time.monotonic()
-    if now - _latest.read_at < AVAILABLE_FRESH_S:
-        return _latest.available_mb
-    kb = procfs.available_memory_kb()
-    _latest.available_mb = None if kb is None else kb / _KIB_PER_MB
-    _latest.read_at = now
-    return _latest.available_mb
-
-
 @define
-class _Reading:
-    read_at: float  # time.monotonic()
-    available_mb: float | None
+class AvailableMemory:
+    """Reads the machine's available memory in MB (``MemAvailable``; None where unknown), at
+    most once every `AVAILABLE_FRESH_S` of `clock`: the last reading serves calls meanwhile."""
+
+    clock: Callable[[], float] = time.monotonic
+    read_kb: Callable[[], int | None] = procfs.available_memory_kb
+    _read_at: float = attrs.field(init=False, default=-math.inf)
+    _available_mb: float | None = attrs.field(init=False, default=None)
+
+    def __call__(self) -> float | None:
+        now = self.clock()
+        if now - self._read_at >= AVAILABLE_FRESH_S:
+            kb = self.read_kb()
+            self._available_mb = None if kb is None else kb / _KIB_PER_MB
+            self._read_at = now
+        return self._available_mb
 
 
-_latest = _Reading(read_at=-AVAILABLE_FRESH_S, available_mb=None)
+read_available_mb = AvailableMemory()
+"""The machine's available memory in MB (``MemAvailable``); None where unknown."""
 
 
 def tree_memory_kb(leader: int) -> tuple[int, int]:
