@@ -316,8 +316,12 @@ class CallRunner:
             limiter.release()
 
     async def _admitted(self, call: Call) -> CallResult:
-        async with self.memory.admitted(call) as memory:
+        memory = await self.memory.admit_call(call)  # as `MemoryAdmission.admitted`
+        try:
             return await self._attempts(call, memory)
+        finally:
+            if memory is not None:
+                self.memory.release(memory)
 
     @contextlib.asynccontextmanager
     async def _global_slot(self, call: Call) -> AsyncIterator[None]:

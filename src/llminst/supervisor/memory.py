@@ -301,10 +301,19 @@ class MemoryAdmission:
         The call's `waiting_for` is ``"memory"`` while it waits. Cancellation: a waiting call
         leaves the queue (the next one is looked at).
         """
+        memory = await self.admit_call(call)
+        try:
+            yield memory
+        finally:
+            if memory is not None:
+                self.release(memory)
+
+    async def admit_call(self, call: Call) -> CallMemory | None:
+        """`admitted` without the block (the call runner's path: no generator a call): once
+        it returns a `CallMemory`, `release` it when the call's attempts end."""
         spec = call.request.spec
         if not self.settings.memory_admission and spec.max_memory_mb is None:
-            yield None
-            return
+            return None
         memory = CallMemory(
             model=spec.name,
             expected_mb=self.history.expected_mb(spec),
@@ -315,10 +324,7 @@ class MemoryAdmission:
             await self._wait_turn(call, memory)
         self.admit(memory)
         call.memories.append(memory)
-        try:
-            yield memory
-        finally:
-            self.release(memory)
+        return memory
 
     def admit(self, memory: CallMemory) -> None:
         """`memory`'s call starts: it counts towards what the admitted calls still grow."""
