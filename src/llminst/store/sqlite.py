@@ -11,20 +11,15 @@ and one writer work at once, and a busy timeout waits out the other's write.
 last commits, never corrupt the file, and a killed process loses nothing it committed. That is
 the trade the store wants: output streams at the CLI's pace, and the record is not a ledger.
 
-Each cooldown written is also marked in a file beside the store (`cooldowns_marker`, a byte
-appended after the commit), so a call learns with one ``stat`` whether any process changed a
-cooldown since it last read them (`cooldowns_version`), instead of a read on the worker thread
-that waits behind the writes queued there.
-
-What it must never do: touch the file from the trio thread (the marker's ``stat`` is all it
-does there), or lose a count of characters (lengths are Python's, never SQL's ``length()``,
-which stops at a NUL).
+A call learns whether a cooldown changed by a ``stat`` of the marker beside the file
+(`cooldowns_version`), not a read queued on the worker thread behind the writes. What it must
+never do: touch the file from the trio thread (but that ``stat``), or lose a count
+of characters (lengths are Python's, never SQL's ``length()``, which stops at a NUL).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from pathlib import Path
@@ -37,6 +32,7 @@ from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
 from .._core.records import CallRecord, CallState, SessionRecord
+from . import sqlitefile
 from .sqlitefile import SCHEMA_VERSION, Worker, connect, transaction
 from .sqliterows import (
     CALL_FIELDS,
@@ -49,7 +45,7 @@ from .sqliterows import (
     to_column,
 )
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore", "cooldowns_marker"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
 
@@ -68,11 +64,6 @@ WHERE state NOT IN (?, ?) AND created_at >= ?
 """
 
 
-def cooldowns_marker(path: Path) -> Path:
-    """The file beside a store whose state changes with each cooldown written to it."""
-    return path.with_name(path.name + "-cooldowns")
-
-
 class SQLiteStore:
     """A `CallStore` in a SQLite file; made by `open_sqlite` (or `llminst.store.open_store`).
 
@@ -85,8 +76,8 @@ class SQLiteStore:
         self._worker = worker
         self._db = connection
         self.path = path
-        self._batch: _Batch | None = None  # `write_batch` collecting its writes
-        self._marker = cooldowns_marker(path)
+        self._batch: sqlitefile.WorkBatch | None = None  # `write_batch` collecting its writes
+        self._marker = sqlitefile.cooldowns_marker(path)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteStore:
@@ -107,26 +98,20 @@ class SQLiteStore:
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         batch = self._batch
         if batch is not None and batch.task is trio.lowlevel.current_task():
-            if getattr(work, "__func__", None) in _BATCHABLE:
+            if getattr(work, "__func__", None) in (SQLiteStore._write, SQLiteStore._append):
                 batch.pieces.append((work, args))
                 return cast(T, None)  # the write methods return nothing
-            await batch.send(self._worker)  # anything else runs after what came before it
+            await batch.send()  # anything else runs after what came before it
         return await self._worker.run(work, *args)
 
     async def write_batch(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
         """Run `writes` (calls of this store's write methods) in order in one trip to the
-        worker thread, each in its own transaction; the exceptions of those that failed."""
-        batch = self._batch = _Batch(trio.lowlevel.current_task())
+        worker thread (`WorkBatch`); the exceptions of those that failed."""
+        self._batch = batch = sqlitefile.WorkBatch(trio.lowlevel.current_task(), self._worker)
         try:
-            for write in writes:
-                try:
-                    await write()
-                except Exception as exc:  # a bad argument, before any trip
-                    batch.failures.append(exc)
+            return await batch.run(writes)
         finally:
             self._batch = None
-        await batch.send(self._worker)
-        return batch.failures
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -234,16 +219,12 @@ class SQLiteStore:
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         sql = f"INSERT OR REPLACE INTO cooldowns ({columns}) VALUES ({marks})"
-        await self._run(self._put_cooldown, [(sql, tuple(row.values()))])
+        await self._run(self._write, [(sql, tuple(row.values()))])
+        await self._run(sqlitefile.mark, self._marker)  # after the commit: it vouches for it
 
     def cooldowns_version(self) -> Hashable:
-        """Changes whenever a process changes a cooldown in this file: the state of its
-        `cooldowns_marker` (one byte appended after each such commit). A stat, no SQLite."""
-        try:
-            found = os.stat(self._marker)
-        except OSError:
-            return None
-        return (found.st_ino, found.st_size, found.st_mtime_ns)
+        """Changes whenever a process changes a cooldown in this file (`marker_state`)."""
+        return sqlitefile.marker_state(self._marker)
 
     # -- the response cache and the ledger ----------------------------------------------
 
@@ -322,11 +303,6 @@ class SQLiteStore:
         with transaction(self._db):
             for sql, params in statements:
                 self._db.execute(sql, params)
-
-    def _put_cooldown(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        self._write(statements)
-        with open(self._marker, "ab") as marker:  # after the commit: it vouches for it
-            marker.write(b"\n")
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         return self._db.execute(sql, params).fetchall()
@@ -422,32 +398,3 @@ class SQLiteStore:
 
 
 # -- rows <-> records ------------------------------------------------------------------------
-
-
-@attrs.define
-class _Batch:
-    """The writes `write_batch` collected from its task, not yet sent to the worker."""
-
-    task: trio.lowlevel.Task
-    pieces: list[tuple[Callable[..., Any], tuple[Any, ...]]] = attrs.Factory(list)
-    failures: list[Exception] = attrs.Factory(list)
-
-    async def send(self, worker: Worker) -> None:
-        if self.pieces:
-            pieces, self.pieces = self.pieces, []
-            self.failures += await worker.run(_run_each, pieces)
-
-
-def _run_each(pieces: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Exception]:
-    """In the worker thread: each piece in order; the exceptions of those that failed."""
-    failures = []
-    for work, args in pieces:
-        try:
-            work(*args)
-        except Exception as exc:
-            failures.append(exc)
-    return failures
-
-
-# The worker-thread methods a write method hands its work to (and that return nothing).
-_BATCHABLE = frozenset({SQLiteStore._write, SQLiteStore._append})
