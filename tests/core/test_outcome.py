@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import attrs
 import pytest
 
 from llminst import BUILTIN_MODELS
@@ -35,6 +36,7 @@ from llminst._core.outcome import (
 from llminst._core.output import AttemptOutput
 from llminst._core.ratelimit import RateLimitHit
 from llminst._core.request import CallRequest, build_request
+from llminst._core.result import CallResult
 from llminst._core.spec import ModelSpec, Settings
 
 SPEC = ModelSpec(
@@ -384,3 +386,28 @@ def test_finish_raises_the_json_error_without_a_result_for_attach_result_to_fill
     attach_result(info.value, facts, attempt)
     assert info.value.result is not None and info.value.result.output == "no json here"
     assert info.value.result.error_kind == "json_not_found"
+
+
+def test_a_results_dict_is_what_attrs_asdict_gives() -> None:
+    """`CallResult.to_dict` (built without asdict's introspection, once a call by the
+    recorder) equals `attrs.asdict`: every field, nested containers copied, their types kept."""
+    result = CallResult(
+        model="echo",
+        output="ok",
+        success=True,
+        exit_code=0,
+        attempts=1,
+        duration_s=0.5,
+        timeout_s=60.0,
+        timeout_category="quick",
+        parsed_json={"k": [1, {"z": (3, None)}], "s": "x"},
+        usage={"input_tokens": 3, "nested": {"pair": (1, 2)}},
+        fallback_chain=[{"model": "a", "started": True}],
+    )
+    plain = result.to_dict()
+    assert plain == attrs.asdict(result) and repr(plain) == repr(attrs.asdict(result))
+    assert result.usage is not None and result.parsed_json is not None
+    assert plain["usage"] is not result.usage
+    assert plain["usage"]["nested"] is not result.usage["nested"]
+    assert plain["fallback_chain"][0] is not result.fallback_chain[0]
+    assert plain["parsed_json"]["k"] is not result.parsed_json["k"]

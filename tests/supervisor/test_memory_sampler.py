@@ -18,7 +18,14 @@ import trio
 import trio.testing
 
 from llminst import ModelSpec, Settings, open_supervisor
-from llminst.supervisor.memory import SAMPLE_INTERVAL_S, CallMemory, MemoryAdmission, TreeSampler
+from llminst.supervisor.memory import (
+    AVAILABLE_FRESH_S,
+    SAMPLE_INTERVAL_S,
+    AvailableMemory,
+    CallMemory,
+    MemoryAdmission,
+    TreeSampler,
+)
 
 from ..support.models import models_with
 
@@ -152,3 +159,27 @@ async def test_a_call_is_handed_to_the_sampler_only_once_it_has_run_an_interval(
             await trio.testing.wait_all_tasks_blocked()
             assert call.peak_rss_mb is not None and sampler.ticking
             nursery.cancel_scope.cancel()
+
+
+def test_available_memory_is_read_once_a_window_and_again_after_it() -> None:
+    """Regression (~30 µs a call): admission read /proc/meminfo for every call. A reading now
+    serves `AVAILABLE_FRESH_S`; the first look after that reads again, and the real reader
+    still gives the machine's figure."""
+    now = [100.0]
+    kb = [2048 * 1024]
+    reads: list[float] = []
+
+    def read_kb() -> int:
+        reads.append(now[0])
+        return kb[0]
+
+    available = AvailableMemory(clock=lambda: now[0], read_kb=read_kb)
+    assert [available() for _ in range(50)] == [2048.0] * 50
+    assert reads == [100.0]
+    kb[0] = 1024 * 1024
+    now[0] += AVAILABLE_FRESH_S / 2
+    assert available() == 2048.0  # within the window: the last reading
+    now[0] += AVAILABLE_FRESH_S
+    assert available() == 1024.0 and reads == [100.0, now[0]]
+    real = AvailableMemory()()
+    assert real is not None and real > 0

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import trio
 
 from llminst import BackoffPolicy, LLMError, open_supervisor
-from llminst._core.records import CallOrigin, CallState
+from llminst._core.records import CallOrigin, CallRecord, CallState
 from llminst.store import MemoryStore, SQLiteStore
-from llminst.supervisor.recorder import writer_alive, writer_identity
+from llminst.supervisor.recorder import Recorder, writer_alive, writer_identity
 
 FAST_BACKOFF = BackoffPolicy(initial_s=0.01, maximum_s=0.05, multiplier=2.0, jitter_s=0.0)
 
@@ -154,3 +155,47 @@ async def test_leaving_the_block_writes_each_piece_once_with_a_store_on_disk(
             assert record.output_chars == len(result.output)
     finally:
         await store.aclose()
+
+
+async def test_writes_queued_together_reach_a_sqlite_store_in_one_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (+1.3 ms a call with the cooldown read): each queued write was its own trip
+    to the SQLite store's thread (a call's record, output and end: four). What is queued when
+    the writer looks now goes as one batch, in order, each write still its own transaction;
+    a write that fails is logged and the others are kept."""
+    store = await SQLiteStore.open(tmp_path / "calls.sqlite3")
+    try:
+        trips = _count_trips(store, monkeypatch)
+        recorder = Recorder(store)
+        record = CallRecord(call_id="c-1", model="echo", state=CallState.QUEUED, created_at=1.0)
+        recorder.queue_write(lambda: store.add_call(record))
+        recorder.queue_write(lambda: store.append_output("c-1", "hello "))
+        recorder.queue_write(lambda: store.update_call("c-1", no_such_field=1))
+        recorder.queue_write(lambda: store.append_output("c-1", "world"))
+        recorder.queue_write(lambda: store.update_call("c-1", state=CallState.SUCCEEDED))
+        with structlog.testing.capture_logs() as logs:
+            await recorder.drain()
+        assert len(trips) == 1
+        found = await store.get_call("c-1")
+        assert found is not None and found.state is CallState.SUCCEEDED
+        assert found.output_chars == len("hello world")
+        assert await store.read_output("c-1") == "hello world"
+        (failed,) = [e for e in logs if e["event"] == "llminst.store.write_failed"]
+        assert "no_such_field" in failed["error"]
+    finally:
+        await store.aclose()
+
+
+def _count_trips(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pieces of work sent to the store's worker thread from now on (their names)."""
+    trips: list[str] = []
+    worker = store._worker
+    run = worker.run
+
+    async def counted(work: Any, *args: Any) -> Any:
+        trips.append(work.__name__)
+        return await run(work, *args)
+
+    monkeypatch.setattr(worker, "run", counted)
+    return trips

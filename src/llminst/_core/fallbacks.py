@@ -91,6 +91,8 @@ def with_fallbacks(
             f"{len(chain)} fallbacks given; at most {MAX_FALLBACKS} are allowed: keep the models "
             "most likely to answer"
         )
+    if not chain and not request.fallbacks:
+        return request  # nothing to resolve (most calls): no copy of the request
     return attrs.evolve(request, fallbacks=tuple(chain))
 
 

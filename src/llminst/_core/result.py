@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import asdict, field, frozen
+from attrs import asdict, field, fields, frozen, has
 
 __all__ = ["CallResult"]
 
@@ -72,4 +72,21 @@ class CallResult:
     call_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field as plain data: what `attrs.asdict` gives (containers copied, their
+        types kept), built without its per-field introspection: the recorder makes one per
+        call."""
+        return {name: _plain(getattr(self, name)) for name in _FIELD_NAMES}
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(CallResult))
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return type(value)([_plain(item) for item in value])
+    return asdict(value) if has(type(value)) else value

@@ -12,9 +12,9 @@ returns None, an update of an unknown id does nothing).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .._core.budget import ModelSpend
 from .._core.cache import CachedAnswer
@@ -23,7 +23,7 @@ from .._core.errors import ConfigError, InvalidInputError
 from .._core.ledger import UsageRow
 from .._core.records import CallRecord, CallState, SessionRecord
 
-__all__ = ["CallStore", "StoreUnusableError"]
+__all__ = ["CallStore", "StoreUnusableError", "TellsCooldownChanges", "WritesInBatches"]
 
 
 class StoreUnusableError(ConfigError):
@@ -167,3 +167,24 @@ class CallStore(Protocol):
 
     async def aclose(self) -> None:
         """Finish pending writes and release the backend."""
+
+
+@runtime_checkable
+class WritesInBatches(Protocol):
+    """A store that takes several writes as one piece of work (SQLite: one trip to its
+    thread instead of one a write). Its writes never fail as unavailable
+    (`replicas.health.is_unavailable`): a batch is not retried."""
+
+    async def write_batch(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
+        """Run `writes` (each a call of this store's write methods) in order, as one piece of
+        work where it can; the exceptions of those that failed (the others are kept)."""
+
+
+@runtime_checkable
+class TellsCooldownChanges(Protocol):
+    """A store that says cheaply whether any process changed a cooldown, so a call re-reads
+    them only then (SQLite: a stat of a marker file; a store without it is read each call)."""
+
+    def cooldowns_version(self) -> Hashable:
+        """A value that changes whenever a cooldown is written to this store, by any process;
+        no I/O but a stat. Read it before the cooldowns it is to vouch for."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
+
 from .._core.budget import ModelSpend, period, spend_of
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
@@ -20,12 +22,17 @@ from .._core.records import CallRecord, CallState, SessionRecord
 
 __all__ = ["MemoryStore"]
 
+_CALL_FIELDS = frozenset(field.name for field in attrs.fields(CallRecord))
+
 
 class MemoryStore:
     """A `CallStore` in memory."""
 
     def __init__(self, *, max_calls: int = 1000, max_output_chars: int = 64 * 1024 * 1024) -> None:
         self._calls: dict[str, CallRecord] = {}
+        # Changes to a call's record not applied yet: a call changes its record twice (running,
+        # then its end) and is seldom read meanwhile, so a record is rebuilt when read.
+        self._changes: dict[str, dict[str, Any]] = {}
         self._output: dict[str, list[str]] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._cooldowns: dict[str, CooldownRecord] = {}
@@ -44,14 +51,22 @@ class MemoryStore:
 
     def add_call_now(self, record: CallRecord) -> None:
         self._calls[record.call_id] = record
+        self._changes.pop(record.call_id, None)
         self._output[record.call_id] = []
         self._chars[record.call_id] = 0
         self._forget_oldest()
 
     def update_call_now(self, call_id: str, changes: dict[str, Any]) -> None:
-        record = self._calls.get(call_id)
-        if record is not None:
-            self._calls[call_id] = record.evolve(**changes)
+        unknown = changes.keys() - _CALL_FIELDS
+        if unknown:
+            raise TypeError(f"CallRecord has no field(s) {', '.join(sorted(unknown))}")
+        if call_id not in self._calls:
+            return
+        pending = self._changes.get(call_id)
+        if pending is None:
+            self._changes[call_id] = dict(changes)
+        else:
+            pending.update(changes)
 
     def append_output_now(self, call_id: str, text: str) -> None:
         pieces = self._output.get(call_id)
@@ -84,6 +99,7 @@ class MemoryStore:
     # -- reads ----------------------------------------------------------------------------
 
     async def get_call(self, call_id: str) -> CallRecord | None:
+        self._apply_changes(call_id)
         record = self._calls.get(call_id)
         return None if record is None else self._counted(record)
 
@@ -105,6 +121,7 @@ class MemoryStore:
         owner: str | None = None,
         limit: int = 20,
     ) -> list[CallRecord]:
+        self._apply_changes()
         found = [
             record
             for record in self._calls.values()
@@ -116,6 +133,7 @@ class MemoryStore:
         return [self._counted(record) for record in found[:limit]]
 
     async def interrupt_running(self, *, now: float, writer_alive: Callable[[str], bool]) -> int:
+        self._apply_changes()
         orphans = [
             r
             for r in self._calls.values()
@@ -173,9 +191,11 @@ class MemoryStore:
     async def usage_summary(
         self, *, since: float | None = None, group_by: str = "model"
     ) -> list[UsageRow]:
+        self._apply_changes()
         return summarize(self._calls.values(), since=since, group_by=check_group_by(group_by))
 
     async def period_spend(self, kind: str, *, start: float) -> list[ModelSpend]:
+        self._apply_changes()
         start, end = period(kind, start)
         inside = [call for call in self._calls.values() if start <= call.created_at < end]
         return spend_of(summarize(inside, group_by="model"))
@@ -243,7 +263,7 @@ class MemoryStore:
         for record in self._calls.values():
             if calls <= self._max_calls and chars <= self._max_output_chars:
                 break
-            if record.state.done:
+            if self._state(record).done:
                 oldest_finished.append(record.call_id)
                 calls -= 1
                 chars -= self._chars[record.call_id]
@@ -252,9 +272,25 @@ class MemoryStore:
 
     def _drop(self, call_id: str) -> None:
         del self._calls[call_id]
+        self._changes.pop(call_id, None)
         self._output.pop(call_id, None)
         self._cancels.pop(call_id, None)
         self._output_chars -= self._chars.pop(call_id, 0)
+
+    def _apply_changes(self, call_id: str | None = None) -> None:
+        """Rebuild the records with changes pending (`call_id`'s only, or every one)."""
+        if call_id is not None:
+            changes = self._changes.pop(call_id, None)
+            if changes is not None:
+                self._calls[call_id] = self._calls[call_id].evolve(**changes)
+            return
+        for pending_id in list(self._changes):
+            self._apply_changes(pending_id)
+
+    def _state(self, record: CallRecord) -> CallState:
+        pending = self._changes.get(record.call_id)
+        state: CallState = record.state if pending is None else pending.get("state", record.state)
+        return state
 
     def _counted(self, record: CallRecord) -> CallRecord:
         chars = self._chars.get(record.call_id, 0)

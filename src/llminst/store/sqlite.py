@@ -11,26 +11,29 @@ and one writer work at once, and a busy timeout waits out the other's write.
 last commits, never corrupt the file, and a killed process loses nothing it committed. That is
 the trade the store wants: output streams at the CLI's pace, and the record is not a ledger.
 
-What it must never do: touch the file from the trio thread, or lose a count of characters
-(lengths are Python's, never SQL's ``length()``, which stops at a NUL).
+A call learns whether a cooldown changed by a ``stat`` of the marker beside the file
+(`cooldowns_version`), not a read queued on the worker thread behind the writes. What it must
+never do: touch the file from the trio thread (but that ``stat``), or lose a count
+of characters (lengths are Python's, never SQL's ``length()``, which stops at a NUL).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
+import trio
 
 from .._core.budget import ModelSpend, period
 from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
 from .._core.records import CallRecord, CallState, SessionRecord
-from . import sqlitelocks
+from . import sqlitefile, sqlitelocks
 from .sqlitefile import SCHEMA_VERSION, Worker, connect, transaction
 from .sqliterows import (
     CALL_FIELDS,
@@ -76,6 +79,8 @@ class SQLiteStore:
         self._worker = worker
         self._db = connection
         self.path = path
+        self._batch: sqlitefile.WorkBatch | None = None  # `write_batch` collecting its writes
+        self._marker = sqlitefile.cooldowns_marker(path)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteStore:
@@ -94,7 +99,22 @@ class SQLiteStore:
         return cls(worker, connection, path)
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        batch = self._batch
+        if batch is not None and batch.task is trio.lowlevel.current_task():
+            if getattr(work, "__func__", None) in (SQLiteStore._write, SQLiteStore._append):
+                batch.pieces.append((work, args))
+                return cast(T, None)  # the write methods return nothing
+            await batch.send()  # anything else runs after what came before it
         return await self._worker.run(work, *args)
+
+    async def write_batch(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
+        """Run `writes` (calls of this store's write methods) in order in one trip to the
+        worker thread (`WorkBatch`); the exceptions of those that failed."""
+        self._batch = batch = sqlitefile.WorkBatch(trio.lowlevel.current_task(), self._worker)
+        try:
+            return await batch.run(writes)
+        finally:
+            self._batch = None
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -203,6 +223,11 @@ class SQLiteStore:
         marks = ", ".join("?" for _ in row)
         sql = f"INSERT OR REPLACE INTO cooldowns ({columns}) VALUES ({marks})"
         await self._run(self._write, [(sql, tuple(row.values()))])
+        await self._run(sqlitefile.mark, self._marker)  # after the commit: it vouches for it
+
+    def cooldowns_version(self) -> Hashable:
+        """Changes whenever a process changes a cooldown in this file (`marker_state`)."""
+        return sqlitefile.marker_state(self._marker)
 
     # -- the response cache and the ledger ----------------------------------------------
 

@@ -6,7 +6,9 @@ reads (``PRAGMA application_id`` and ``user_version``); tables missing from an o
 created (``CREATE ... IF NOT EXISTS``) and columns missing from its tables added
 (`_ADDED_COLUMNS`, ``ALTER TABLE ... ADD COLUMN``). `Worker` runs every statement on one thread of its own:
 a queue in, a trio reschedule out (~70 µs a round trip against ~120 µs for
-`trio.to_thread.run_sync`).
+`trio.to_thread.run_sync`); a `WorkBatch` sends several writes as one trip. Beside the file, a
+marker (`cooldowns_marker`) grows a byte with each cooldown written, so a ``stat`` tells
+whether any process changed one.
 
 What it must never do: silently recreate or overwrite a file that is not a usable llminst store
 (it raises `StoreUnusableError`, naming the path and the fix), or touch the connection from
@@ -16,13 +18,15 @@ another thread than the worker's.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import outcome
 import trio
 
@@ -32,8 +36,12 @@ __all__ = [
     "APPLICATION_ID",
     "BUSY_TIMEOUT_MS",
     "SCHEMA_VERSION",
+    "WorkBatch",
     "Worker",
     "connect",
+    "cooldowns_marker",
+    "mark",
+    "marker_state",
     "transaction",
     "unwritable",
 ]
@@ -318,3 +326,61 @@ def unwritable(path: Path, exc: Exception) -> StoreUnusableError:
         f"cannot be opened for writing ({exc})",
         "make it and its directory writable, or pass another --store path or --store memory",
     )
+
+
+@attrs.define
+class WorkBatch:
+    """Pieces of work one task collected (`SQLiteStore.write_batch`), sent to the worker as
+    one piece: each still runs on its own, in order, its exception kept."""
+
+    task: trio.lowlevel.Task
+    worker: Worker
+    pieces: list[tuple[Callable[..., Any], tuple[Any, ...]]] = attrs.Factory(list)
+    failures: list[Exception] = attrs.Factory(list)
+
+    async def run(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
+        """Call each of `writes` (its store puts its work in `pieces`), then send them."""
+        for write in writes:
+            try:
+                await write()
+            except Exception as exc:  # a bad argument, before any trip
+                self.failures.append(exc)
+        await self.send()
+        return self.failures
+
+    async def send(self) -> None:
+        """Send what was collected so far (before anything that cannot wait in a batch)."""
+        if self.pieces:
+            pieces, self.pieces = self.pieces, []
+            self.failures += await self.worker.run(_run_each, pieces)
+
+
+def _run_each(pieces: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Exception]:
+    """In the worker thread: each piece in order; the exceptions of those that failed."""
+    failures = []
+    for work, args in pieces:
+        try:
+            work(*args)
+        except Exception as exc:
+            failures.append(exc)
+    return failures
+
+
+def cooldowns_marker(path: Path) -> Path:
+    """The file beside a store whose state changes with each cooldown written to it."""
+    return path.with_name(path.name + "-cooldowns")
+
+
+def mark(marker: Path) -> None:
+    """In the worker thread, after a cooldown's commit: one byte more in `marker`."""
+    with open(marker, "ab") as file:
+        file.write(b"\n")
+
+
+def marker_state(marker: Path) -> Hashable:
+    """What tells one state of `marker` from the next (its size only grows): a stat."""
+    try:
+        found = os.stat(marker)
+    except OSError:
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns)

@@ -118,7 +118,7 @@ class _Attempt:
         # A call that ends within its first SAMPLE_INTERVAL_S is never handed to the sampler
         # (no wake-up, no /proc read); one that runs on is, from then on.
         self.sample_from = math.inf if memory is None else trio.current_time() + SAMPLE_INTERVAL_S
-        self.sampled = ExitStack()  # leaves the sampler when the attempt ends
+        self.sampled: ExitStack | None = None  # leaves the sampler when the attempt ends
 
     async def run(self, invocation: Invocation, *, already: bytes | None = None) -> None:
         warm = already is not None
@@ -128,8 +128,11 @@ class _Attempt:
             await self.call.emit(AttemptStarted(self.output.number, self.proc.pid))
             if already:
                 await self._on_stdout(already)
-            with self.sampled:
+            try:
                 await self._drain(invocation.stdin)
+            finally:
+                if self.sampled is not None:
+                    self.sampled.close()
             await self._forward(self.output.end_of_stdout())
         finally:
             if not self.tree_gone:
@@ -233,6 +236,7 @@ class _Attempt:
         self.sample_from = math.inf
         if self.memory is not None and not self.tree_gone:
             self.memory.check(self.proc, self.log)
+            self.sampled = ExitStack()
             self.sampled.enter_context(self.memory.watching(self.proc, self.log))
 
     async def _watch_exit(self, linger: Linger) -> None:

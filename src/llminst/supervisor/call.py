@@ -312,21 +312,29 @@ class CallRunner:
             call.waiting_for = "a concurrency slot"
             await limiter.acquire()
         try:
+            if self.leases is None or spec.concurrency_scope != "global":
+                call.waiting_for = None
+                return await self._admitted(call)
             async with self._global_slot(call):
                 call.waiting_for = None
-                async with self.memory.admitted(call) as memory:
-                    return await self._attempts(call, memory)
+                return await self._admitted(call)
         finally:
             limiter.release()
 
+    async def _admitted(self, call: Call) -> CallResult:
+        memory = await self.memory.admit_call(call)  # as `MemoryAdmission.admitted`
+        try:
+            return await self._attempts(call, memory)
+        finally:
+            if memory is not None:
+                self.memory.release(memory)
+
     @contextlib.asynccontextmanager
     async def _global_slot(self, call: Call) -> AsyncIterator[None]:
-        """Hold one of the account's slots across replicas for a model whose
-        ``concurrency_scope`` is global (`replicas.leases`); otherwise nothing."""
+        """Hold one of the account's slots across replicas (a model whose
+        ``concurrency_scope`` is global, `replicas.leases`; `_within_limit` skips it otherwise)."""
         spec = call.request.spec
-        if self.leases is None or spec.concurrency_scope != "global":
-            yield
-            return
+        assert self.leases is not None
         call.waiting_for = "a global concurrency slot"
         lease = await self.leases.acquire(account_of(spec), self.concurrency_limit(spec))
         try:

@@ -21,6 +21,8 @@ queue is FIFO across models); and it never decides on its own (the rules are in
 
 from __future__ import annotations
 
+import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -56,13 +58,34 @@ TREES_PER_TICK = 100
 RECHECK_S = 0.5
 """How often calls waiting for memory look again without being woken (other programs free
 memory without telling us)."""
+AVAILABLE_FRESH_S = 0.02
+"""How long one reading of ``MemAvailable`` serves admission. The kernel computes the whole of
+/proc/meminfo for each read (~20-40 µs); calls admitted meanwhile are counted by what they are
+still expected to grow, so only other programs' changes within this window go unseen."""
 _KIB_PER_MB = 1024.0
 
 
-def read_available_mb() -> float | None:
-    """The machine's available memory in MB (``MemAvailable``); None where unknown."""
-    kb = procfs.available_memory_kb()
-    return None if kb is None else kb / _KIB_PER_MB
+@define
+class AvailableMemory:
+    """Reads the machine's available memory in MB (``MemAvailable``; None where unknown), at
+    most once every `AVAILABLE_FRESH_S` of `clock`: the last reading serves calls meanwhile."""
+
+    clock: Callable[[], float] = time.monotonic
+    read_kb: Callable[[], int | None] = procfs.available_memory_kb
+    _read_at: float = attrs.field(init=False, default=-math.inf)
+    _available_mb: float | None = attrs.field(init=False, default=None)
+
+    def __call__(self) -> float | None:
+        now = self.clock()
+        if now - self._read_at >= AVAILABLE_FRESH_S:
+            kb = self.read_kb()
+            self._available_mb = None if kb is None else kb / _KIB_PER_MB
+            self._read_at = now
+        return self._available_mb
+
+
+read_available_mb = AvailableMemory()
+"""The machine's available memory in MB (``MemAvailable``); None where unknown."""
 
 
 def tree_memory_kb(leader: int) -> tuple[int, int]:
@@ -278,10 +301,19 @@ class MemoryAdmission:
         The call's `waiting_for` is ``"memory"`` while it waits. Cancellation: a waiting call
         leaves the queue (the next one is looked at).
         """
+        memory = await self.admit_call(call)
+        try:
+            yield memory
+        finally:
+            if memory is not None:
+                self.release(memory)
+
+    async def admit_call(self, call: Call) -> CallMemory | None:
+        """`admitted` without the block (the call runner's path: no generator a call): once
+        it returns a `CallMemory`, `release` it when the call's attempts end."""
         spec = call.request.spec
         if not self.settings.memory_admission and spec.max_memory_mb is None:
-            yield None
-            return
+            return None
         memory = CallMemory(
             model=spec.name,
             expected_mb=self.history.expected_mb(spec),
@@ -292,10 +324,7 @@ class MemoryAdmission:
             await self._wait_turn(call, memory)
         self.admit(memory)
         call.memories.append(memory)
-        try:
-            yield memory
-        finally:
-            self.release(memory)
+        return memory
 
     def admit(self, memory: CallMemory) -> None:
         """`memory`'s call starts: it counts towards what the admitted calls still grow."""

@@ -30,7 +30,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 
 from . import procfs
 
@@ -88,16 +88,19 @@ def active() -> bool:
     return _enabled_by_us > 0
 
 
-@contextlib.contextmanager
-def spawning() -> Iterator[list[int]]:
-    """Around a spawn: append the child's PID to the yielded list and it is registered."""
-    global _spawns_in_flight
-    _spawns_in_flight += 1
-    pids: list[int] = []
-    try:
-        yield pids
-    finally:
-        _spawned.update(pids)
+class spawning:  # used as a function: ``with reaper.spawning() as started``
+    """Around a spawn: append the child's PID to the list it gives and it is registered (a
+    class, not a generator: it wraps every spawn)."""
+
+    def __enter__(self) -> list[int]:
+        global _spawns_in_flight
+        _spawns_in_flight += 1
+        self._pids: list[int] = []
+        return self._pids
+
+    def __exit__(self, *exc: object) -> None:
+        global _spawns_in_flight
+        _spawned.update(self._pids)
         _spawns_in_flight -= 1
 
 

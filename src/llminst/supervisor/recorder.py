@@ -6,7 +6,8 @@ write; one writer task of the supervisor's nursery (`run`) writes the queue, so 
 waits on a disk write to stream its text. Batching comes from the writer's own pace: text that
 arrives while a write is under way is joined into one append, so a fast CLI costs few writes
 and a slow one has each piece stored at once; a process that dies mid-call keeps what arrived
-up to the last write. The writer sets no timer, so virtual clocks see only the calls' own. Leaving the supervisor drains the queue (`drain`) before the block is left.
+up to the last write. A store that takes writes in batches (`store.base.WritesInBatches`:
+SQLite) gets what is queued as one piece of work: one trip to its thread, not one a write. The writer sets no timer, so virtual clocks see only the calls' own. Leaving the supervisor drains the queue (`drain`) before the block is left.
 
 A store whose server cannot be reached for a while (Redis restarted or down:
 `replicas.health.is_unavailable`) degrades instead: the write stays at the head of the queue
@@ -20,6 +21,7 @@ write is logged, the call goes on), or keep a prompt the store was told not to k
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import socket
@@ -35,7 +37,7 @@ from .._core.records import CallOrigin, CallRecord, CallState
 from .._core.result import CallResult
 from ..logs import get_logger
 from ..replicas.health import StoreHealth, is_unavailable
-from ..store.base import CallStore
+from ..store.base import CallStore, WritesInBatches
 from ..store.memory import MemoryStore
 from . import procfs
 from .stream import AttemptStarted, StreamEvent
@@ -56,6 +58,8 @@ _log = get_logger()
 
 # How long closing keeps retrying writes to a store whose server cannot be reached.
 CLOSE_RETRY_S = 10.0
+# At most this many queued writes go to a store as one batch (`WritesInBatches`).
+BATCH_MAX = 64
 
 Write = Callable[[], Awaitable[None]]
 
@@ -128,13 +132,16 @@ class Recorder:
         # (no queue, no writer task to wake). A subclass may override the async writes, so
         # only the class itself qualifies.
         self._instant = store if type(store) is MemoryStore else None
+        self._batches = store if isinstance(store, WritesInBatches) else None
         self._queue: deque[Write] = deque()
         self._text: dict[str, list[str]] = {}  # call id -> text not yet queued as one append
         self._chars: dict[str, int] = {}  # call id -> characters of its attempt recorded
         self._records: dict[str, CallRecord] = {}  # call id -> its record as first written
         self._outages: dict[str, int] = {}  # call id -> the store's outages when it started
         self._wakeup = trio.Event()
-        self._written = trio.Condition()
+        # Neither costs a trip through the scheduler when nobody waits (a Condition's and a
+        # Lock's `async with` each do): the writer runs once or twice a call.
+        self._written = trio.lowlevel.ParkingLot()  # `flushed` waiters
         self._writing = trio.Lock()
         self._queued_total = 0
         self._written_total = 0
@@ -197,7 +204,8 @@ class Recorder:
     async def run(self) -> None:
         """Write queued work as it comes, forever (a task of the supervisor's nursery)."""
         while True:
-            await self._wakeup.wait()
+            if not self._wakeup.is_set():
+                await self._wakeup.wait()
             self._wakeup = trio.Event()
             await self._write_queued()
 
@@ -213,18 +221,16 @@ class Recorder:
             self._queue_text(call_id)
         target = self._queued_total
         self._wake()
-        async with self._written:
-            # A degraded store is read by nobody until it is back: waiting would stall the
-            # calls that wait for it (budgets), not make it readable.
-            while self._written_total < target and not self.health.degraded:
-                await self._written.wait()
+        # A degraded store is read by nobody until it is back: waiting would stall the
+        # calls that wait for it (budgets), not make it readable.
+        while self._written_total < target and not self.health.degraded:
+            await self._written.park()
 
     async def _wait_for_store(self, exc: Exception) -> None:
         was_degraded = self.health.degraded
         self.health.failed(exc, what="write")
         if not was_degraded:
-            async with self._written:
-                self._written.notify_all()  # `flushed` waiters stop waiting for it
+            self._written.unpark_all()  # `flushed` waiters stop waiting for it
         await trio.sleep(min(self.health.next_retry_s(), self._give_up_at - trio.current_time()))
 
     def _rewrite(self, record: CallRecord, output: str) -> None:
@@ -294,13 +300,22 @@ class Recorder:
         # One writer at a time: `drain` may start while the cancelled `run` is still inside a
         # shielded write (a store that writes off the trio thread yields there); both would
         # write the same piece and pop it twice.
-        async with self._writing:
+        try:
+            self._writing.acquire_nowait()
+        except trio.WouldBlock:
+            await self._writing.acquire()
+        try:
             await self._write_queue()
+        finally:
+            self._writing.release()
 
     async def _write_queue(self) -> None:
         for call_id in list(self._text):
             self._queue_text(call_id)
         while self._queue:
+            if self._batches is not None and len(self._queue) > 1:
+                await self._write_batch(self._batches)
+                continue
             # One at a time off the queue: a cancelled writer leaves the rest for `drain`.
             write = self._queue[0]
             try:
@@ -315,8 +330,21 @@ class Recorder:
                 self.health.succeeded("write")
             self._queue.popleft()
             self._written_total += 1
-        async with self._written:
-            self._written.notify_all()
+        self._written.unpark_all()
+
+    async def _write_batch(self, store: WritesInBatches) -> None:
+        """Write what is queued (up to `BATCH_MAX`) as one piece of work: a call's record,
+        its output and its end cost one trip to a SQLite store's thread, not four."""
+        writes = list(itertools.islice(self._queue, BATCH_MAX))
+        with trio.CancelScope(shield=True):  # a write is never cut in half
+            failures = await store.write_batch(writes)
+        for exc in failures:
+            _log.warning("llminst.store.write_failed", error=repr(exc))
+        if not failures:
+            self.health.succeeded("write")
+        for _ in writes:
+            self._queue.popleft()
+        self._written_total += len(writes)
 
 
 def _final_fields(call: Call, result: CallResult) -> dict[str, Any]:
