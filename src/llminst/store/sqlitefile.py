@@ -22,6 +22,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -256,7 +257,7 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
             ) from None
         raise unwritable(path, exc) from None
     try:
-        db.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(db)
         db.execute("PRAGMA synchronous = NORMAL")
         # Under the write lock, look again: another process may have created the schema since
         # (two starts on a new file). Writing here also proves the file is writable now
@@ -269,6 +270,24 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
             _create_schema(db)
     except sqlite3.Error as exc:
         raise unwritable(path, exc) from None
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting out other starts on a new file.
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once
+    (the busy timeout does not apply to it) while another connection is creating the schema in
+    the file's first journal mode: try again for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # blocking: this runs on the store's own thread
 
 
 def _check_identity(path: Path, application_id: int, version: int, tables: int) -> None:
