@@ -46,6 +46,8 @@ async def test_on_a_cluster_a_session_lock_is_in_the_stores_slot(tmp_path: Path)
             for line in redis_cli(node.port, "--scan").splitlines()
             if line
         ]
-        assert sorted(keys) == ["{team-a}:session-lock:chat", "{team-a}:session-lock:other"]
+        locks = [key for key in keys if ":session-lock:" in key]
+        assert sorted(locks) == ["{team-a}:session-lock:chat", "{team-a}:session-lock:other"]
+        assert all(key.startswith("{team-a}:") for key in keys), keys  # ledger:v1 beside them
         slots = {redis_cli(cluster.nodes[0].port, "CLUSTER", "KEYSLOT", key) for key in keys}
         assert len(slots) == 1, slots
