@@ -158,6 +158,9 @@ async def test_a_call_is_handed_to_the_sampler_only_once_it_has_run_an_interval(
             mock_clock.jump(SAMPLE_INTERVAL_S)
             await trio.testing.wait_all_tasks_blocked()
             assert call.peak_rss_mb is not None and sampler.ticking
+            # Ending the tree polls for its members with short sleeps: let the clock run, or a
+            # child still alive when its parent was reaped (a loaded machine) waits forever.
+            mock_clock.autojump_threshold = 0
             nursery.cancel_scope.cancel()
 
 
