@@ -23,6 +23,7 @@ import json
 import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,7 @@ SECTIONS = {
 }
 # Sections a plain run leaves out: they need what CI does not have (the real CLIs, a built
 # llama-server); `--only` names them, `--with NAME` adds them to a full run.
+_SECTION_STOP_S = 60.0  # an interrupted section's time to end its processes
 OPT_IN = frozenset({"capacity", "realmodel"})
 
 
@@ -167,13 +169,24 @@ def _run_section(
     }
     result_path = ctx.workdir / f"section-{name}.json"
     result_path.unlink(missing_ok=True)
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.harness", json.dumps(spec), str(result_path)],
         cwd=ROOT,
-        check=False,
     )
-    if done.returncode != 0 or not result_path.exists():
-        raise RuntimeError(f"the {name} section's process exited with status {done.returncode}")
+    try:
+        returncode = process.wait()
+    except BaseException:
+        # Interrupted: let the section end its calls and servers (SIGINT is a cancellation
+        # there); `subprocess.run` would SIGKILL it and orphan its CLIs and llama-server.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=_SECTION_STOP_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    if returncode != 0 or not result_path.exists():
+        raise RuntimeError(f"the {name} section's process exited with status {returncode}")
     return json.loads(result_path.read_text())  # type: ignore[no-any-return]
 
 
