@@ -10,13 +10,16 @@ from pathlib import Path
 
 import attrs
 import coredis
+import pytest
 import trio
 from structlog.testing import capture_logs
 
 from llminst import open_supervisor
 from llminst._core.builtins import BUILTIN_MODELS
+from llminst._core.errors import StoreUnavailableError
 from llminst._core.records import CallState
 from llminst.replicas import cancelbus
+from llminst.store.opening import open_store
 
 from ..support.models import models_with
 from ..support.redis import RedisServer
@@ -98,3 +101,33 @@ async def test_a_replica_opened_while_redis_is_down_still_answers(
             result = await sup.run("echo", "answered anyway", timeout=600)
             assert sup.store_health.degraded
     assert result.output == "answered anyway"
+
+
+async def test_a_session_turn_while_redis_is_down_says_so_and_starts_nothing(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A session's history is in Redis: without it a turn would answer out of context and its
+    record would overwrite the history. It fails with ``store_unavailable`` (nothing started),
+    while a call outside any session still answers; once Redis is back the session goes on."""
+    async with (
+        open_store(redis_server.url) as store,
+        open_supervisor(models=models_with(), store=store) as sup,
+    ):
+        first = await sup.run("echo", "turn one", session="chat", timeout=600)
+        assert first.output == "turn one"
+        redis_server.kill()
+        with pytest.raises(StoreUnavailableError) as caught:
+            await sup.run("echo", "turn two", session="chat", timeout=600)
+        assert caught.value.kind == "store_unavailable"
+        assert "session 'chat'" in str(caught.value) and "nothing was started" in str(caught.value)
+        assert caught.value.result is None
+        assert (await sup.run("echo", "no session", timeout=600)).output == "no session"
+        redis_server.start()  # empty: the session starts over
+        with trio.fail_after(60):
+            while True:
+                try:
+                    again = await sup.run("echo", "turn three", session="chat", timeout=600)
+                    break
+                except StoreUnavailableError:
+                    await trio.sleep(0.2)  # the client reconnects on its own schedule
+        assert again.output == "turn three"

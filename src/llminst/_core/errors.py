@@ -28,6 +28,7 @@ __all__ = [
     "MemoryExceededError",
     "ProcessFailedError",
     "RateLimitedError",
+    "StoreUnavailableError",
     "UnknownCallError",
     "UnknownModelError",
 ]
@@ -272,3 +273,11 @@ class BudgetExceededError(LLMError):
         self.limit_usd = limit_usd
         self.resets_at = resets_at
         self.scope = scope
+
+
+class StoreUnavailableError(LLMError, ConnectionError):
+    """The call store's server (Redis) cannot be reached now, and the call cannot go on without
+    what it keeps: a session's turns. Nothing was started; try again once the store answers
+    (a call outside any session runs while the store is away)."""
+
+    kind = "store_unavailable"

@@ -40,6 +40,7 @@ from ..replicas.routing import RoutedTurn, TurnQueue
 from ..store.base import CallStore
 from .callstate import Call
 from .options import CallOptions
+from .sessions import read_session
 from .stream import StreamEvent
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class Router:
         if session is None:
             return None
         name = check_session_name(session)
-        record = await self._store.get_session(name)
+        record = await read_session(self._store, name)
         host = owner_host(record, request.spec, host=self.queue.host)
         if host is None or not await self.queue.host_alive(host):
             return None

@@ -19,6 +19,7 @@ import attrs
 import trio
 from attrs import define
 
+from .._core.errors import StoreUnavailableError
 from .._core.records import SessionRecord
 from .._core.request import CallRequest
 from .._core.result import CallResult
@@ -94,7 +95,7 @@ class SessionKeeper:
         lock = self._locks.setdefault(name, trio.Lock())
         try:
             async with lock, self._held_across_processes(name):
-                record = await self._store.get_session(name)
+                record = await read_session(self._store, name)
                 turn = SessionTurn(_continuing(request, name, record, self.host), record)
                 self._note_replay_elsewhere(turn, name)
                 try:
@@ -201,3 +202,22 @@ def _continuing(
             _continuing(fallback, name, record, host) for fallback in request.fallbacks
         ),
     )
+
+
+async def read_session(store: CallStore, name: str) -> SessionRecord | None:
+    """Session `name` as `store` keeps it.
+
+    Raises:
+        StoreUnavailableError: the store's server cannot be reached (a turn without its
+            history would answer out of context, and its record would overwrite the history).
+    """
+    try:
+        return await store.get_session(name)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        raise StoreUnavailableError(
+            f"session {name!r} is kept in the call store, which cannot be reached now "
+            f"({type(exc).__name__}: {exc}); nothing was started. Try again once the store "
+            "answers (llminst status shows it), or call without a session"
+        ) from None
