@@ -37,6 +37,7 @@ from . import sqlitefile, sqlitelocks
 from .sqlitefile import SCHEMA_VERSION, Worker, connect, transaction
 from .sqliterows import (
     CALL_FIELDS,
+    LEDGER_SQL,
     PERIOD_SPEND_SQL,
     call_record,
     call_row,
@@ -51,20 +52,6 @@ from .sqliterows import (
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 T = TypeVar("T")
-
-
-# The ledger reads only what it sums: the ended calls since a time, with the three fields of
-# their result it needs (the model that answered, a cache hit, the duration).
-_LEDGER_SQL = """
-SELECT call_id, model, state, created_at, attempts, usage, cost_usd, session,
-       json_object(
-           'model', json_extract(result, '$.model'),
-           'cached', json_extract(result, '$.cached'),
-           'duration_s', json_extract(result, '$.duration_s')
-       ) AS result
-FROM calls
-WHERE state NOT IN (?, ?) AND created_at >= ?
-"""
 
 
 class SQLiteStore:
@@ -264,7 +251,7 @@ class SQLiteStore:
             CallState.RUNNING.value,
             -1e300 if since is None else since,
         )
-        rows = await self._run(self._read, _LEDGER_SQL, params)
+        rows = await self._run(self._read, LEDGER_SQL, params)
         return summarize((ledger_record(row) for row in rows), group_by=group_by)
 
     async def period_spend(self, kind: str, *, start: float) -> list[ModelSpend]:
@@ -294,7 +281,7 @@ class SQLiteStore:
     async def reserve_spend(
         self, key: str, *, amount: float, cap: float, now: float, ttl_s: float
     ) -> bool:
-        return await self._run(self._reserve_spend, key, amount, cap, now, ttl_s)
+        return await self._run(sqlitelocks.reserve_spend, self._db, key, amount, cap, now, ttl_s)
 
     async def release_spend(self, key: str, *, amount: float) -> None:
         sql = "UPDATE spend_holds SET held = max(held - ?, 0) WHERE key = ?"
@@ -384,21 +371,6 @@ class SQLiteStore:
                 )
         return len(orphans)
 
-    def _reserve_spend(self, key: str, amount: float, cap: float, now: float, ttl: float) -> bool:
-        # BEGIN IMMEDIATE takes the write lock first: another process's reservation waits.
-        with transaction(self._db):
-            found = self._db.execute(
-                "SELECT held, expires_at FROM spend_holds WHERE key = ?", (key,)
-            ).fetchone()
-            held = float(found[0]) if found is not None and found[1] > now else 0.0
-            if held >= cap:
-                return False
-            self._db.execute(
-                "INSERT OR REPLACE INTO spend_holds (key, held, expires_at) VALUES (?, ?, ?)",
-                (key, held + amount, now + ttl),
-            )
-        return True
-
     def _clear_cache(self) -> int:
         with transaction(self._db):
             deleted = self._db.execute("DELETE FROM cache")
@@ -418,9 +390,3 @@ class SQLiteStore:
             )
             deleted = self._db.execute("DELETE FROM calls WHERE created_at < ?", (before,))
         return deleted.rowcount
-
-
-# -- opening ---------------------------------------------------------------------------------
-
-
-# -- rows <-> records ------------------------------------------------------------------------

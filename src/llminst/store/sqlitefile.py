@@ -1,14 +1,13 @@
 """One SQLite file as an llminst store: its schema, identity and version, the connection's
 settings (WAL, busy timeout, ``synchronous=NORMAL``) and the worker thread that alone uses it.
 
-`connect` opens or creates the file and checks it is an llminst store of a version this code
-reads (``PRAGMA application_id`` and ``user_version``); tables missing from an older file are
-created (``CREATE ... IF NOT EXISTS``) and columns missing from its tables added
-(`_ADDED_COLUMNS`, ``ALTER TABLE ... ADD COLUMN``). `Worker` runs every statement on one thread of its own:
-a queue in, a trio reschedule out (~70 µs a round trip against ~120 µs for
-`trio.to_thread.run_sync`); a `WorkBatch` sends several writes as one trip. Beside the file, a
-marker (`cooldowns_marker`) grows a byte with each cooldown written, so a ``stat`` tells
-whether any process changed one.
+`connect` opens or creates the file and checks it is an llminst store of a version this code reads
+(``PRAGMA application_id`` and ``user_version``); tables missing from an older file are created
+(``CREATE ... IF NOT EXISTS``) and columns missing from its tables added (`_ADDED_COLUMNS`, ``ALTER
+TABLE ... ADD COLUMN``). `Worker` runs every statement on one thread of its own: a queue in, a trio
+reschedule out (~70 µs a round trip against ~120 µs for `trio.to_thread.run_sync`); a `WorkBatch`
+sends several writes as one trip. Beside the file, a marker (`cooldowns_marker`) grows a byte with
+each cooldown written, so a ``stat`` tells whether any process changed one.
 
 What it must never do: silently recreate or overwrite a file that is not a usable llminst store
 (it raises `StoreUnusableError`, naming the path and the fix), or touch the connection from
@@ -273,12 +272,8 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
 
 
 def _switch_to_wal(db: sqlite3.Connection) -> None:
-    """``PRAGMA journal_mode = WAL``, waiting out other starts on a new file.
-
-    The switch needs the file to itself, and SQLite answers "database is locked" at once
-    (the busy timeout does not apply to it) while another connection is creating the schema in
-    the file's first journal mode: try again for as long as the busy timeout.
-    """
+    """``PRAGMA journal_mode = WAL``, tried again while another start on a new file holds it
+    (SQLite refuses the switch at once there, "database is locked", whatever the busy timeout)."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:

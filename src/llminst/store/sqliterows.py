@@ -17,6 +17,7 @@ from .._core.records import CallOrigin, CallRecord, CallState, SessionRecord, Tu
 
 __all__ = [
     "CALL_FIELDS",
+    "LEDGER_SQL",
     "PERIOD_SPEND_SQL",
     "call_record",
     "call_row",
@@ -125,3 +126,17 @@ def period_spends(rows: list[sqlite3.Row]) -> list[ModelSpend]:
         ModelSpend(model=row[0], cost_usd=round(row[1] or 0.0, 9), priced=row[2]) for row in rows
     ]
     return [spend for spend in spends if spend.cost_usd or spend.priced]
+
+
+# The ledger reads only what it sums: the ended calls since a time, with the three fields of
+# their result it needs (the model that answered, a cache hit, the duration).
+LEDGER_SQL = """
+SELECT call_id, model, state, created_at, attempts, usage, cost_usd, session,
+       json_object(
+           'model', json_extract(result, '$.model'),
+           'cached', json_extract(result, '$.cached'),
+           'duration_s', json_extract(result, '$.duration_s')
+       ) AS result
+FROM calls
+WHERE state NOT IN (?, ?) AND created_at >= ?
+"""

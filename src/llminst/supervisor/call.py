@@ -1,16 +1,15 @@
 """One call, from start to result.
 
 `CallRunner.drive` runs a `Call`: in its caller's task for `run`, as a task of the supervisor's
-nursery for `open_stream` (whose caller reads the events meanwhile). Under the call's cancel
-scope, whose deadline covers everything (queueing for the model's concurrency limit, every
-attempt, every backoff sleep), it takes a slot of the model's `trio.CapacityLimiter`, decides
-once whether the CLI takes the JSON schema by its own flag, then runs attempts
-(`attempt.run_attempt`) until one succeeds, fails, or a rate limit cannot be waited out; between
-rate-limited attempts it sleeps as `plan_retry` says. A model whose account is cooling down
-(`cooldowns`) starts no process; a model that fails in a way its ``fallback_on`` names hands
-the call to the next model of its chain (`_core.fallbacks`), under the same deadline. How each
-attempt ends and what the call returns is decided in `_core.outcome`; this module only
-sequences it and keeps the time.
+nursery for `open_stream` (whose caller reads the events meanwhile). Under the call's cancel scope,
+whose deadline covers everything (queueing for the model's concurrency limit, every attempt, every
+backoff sleep), it takes a slot of the model's `trio.CapacityLimiter`, decides once whether the CLI
+takes the JSON schema by its own flag, then runs attempts (`attempt.run_attempt`) until one
+succeeds, fails, or a rate limit cannot be waited out; between rate-limited attempts it sleeps as
+`plan_retry` says. A model whose account is cooling down (`cooldowns`) starts no process; a model
+that fails in a way its ``fallback_on`` names hands the call to the next model of its chain
+(`_core.fallbacks`), under the same deadline. How each attempt ends and what the call returns is
+decided in `_core.outcome`; this module only sequences it and keeps the time.
 
 What it must never do: raise out of `drive` (every end of a call is a result or an `LLMError`
 on the `Call`, and `done` is always set), or leave a process running when the call ends.
