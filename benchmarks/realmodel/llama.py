@@ -43,6 +43,10 @@ class LlamaServer:
         return f"{self.url}/v1"
 
 
+MAX_ANSWER_TOKENS = 256
+"""The longest answer llama-server gives to any request (its ``--n-predict``)."""
+
+
 def server_argv(
     server: Path, model: Path, port: int, *, slots: int = 1, threads: int = 1
 ) -> list[str]:
@@ -71,6 +75,12 @@ def server_argv(
         "0",
         "--seed",
         "1",
+        # A tiny model may never emit its end token (seen: 2,400 tokens for one codex call at
+        # ~10 tokens/s, against a 300-s call timeout): the server caps the answer of every
+        # request that sets no limit of its own (codex sets none; checked on /v1/responses
+        # and /v1/chat/completions).
+        "--n-predict",
+        str(MAX_ANSWER_TOKENS),
         "--no-webui",
     ]
 

@@ -121,6 +121,7 @@ def test_the_server_listens_on_loopback_with_codex_sized_slots() -> None:
     assert CONTEXT_PER_SLOT >= 4608  # codex's instructions are ~4,560 tokens
     assert flags["--threads"] == "1" and flags["--threads-batch"] == "1"
     assert flags["--temp"] == "0"  # the same answer (and time) for every arm
+    assert flags["--n-predict"] == "256"  # a model that never stops still answers in time
 
 
 def test_the_config_keeps_claudes_launch_and_adds_the_bare_flags(tmp_path: Path) -> None:
