@@ -214,6 +214,9 @@ class ClusterSet:
             )  # fmt: skip
             assert "All 16384 slots covered" in created, created[-2000:]
             wait_for("every node seeing cluster_state:ok", self._all_ok)
+            # "ok" can come before every node has learnt the others' slots (a loaded machine):
+            # a client that asks such a node first is sent to a node that does not own them.
+            wait_for("every node giving the same slot map", self._slots_agree)
         except BaseException:
             self.stop()
             raise
@@ -223,6 +226,10 @@ class ClusterSet:
         return all(
             "cluster_state:ok" in redis_cli(node.port, "CLUSTER", "INFO") for node in self.nodes
         )
+
+    def _slots_agree(self) -> bool:
+        maps = {redis_cli(node.port, "CLUSTER", "SLOTS") for node in self.nodes}
+        return len(maps) == 1
 
     def stop(self) -> None:
         for node in self.nodes:
