@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from llminst import ModelSpec, open_supervisor
-from llminst.supervisor import Supervisor, procfs
+from llminst.supervisor import Supervisor, environ, procfs
 from llminst.supervisor.process import wait_exited
 from llminst.supervisor.pumps import Linger, PipeReader, Watch
 
@@ -66,6 +66,68 @@ def test_a_process_group_is_live_until_its_member_is_gone() -> None:
         child.kill()
         child.wait()
     assert not procfs.group_has_live_members(child.pid)
+
+
+def test_the_children_reader_keeps_one_descriptor_and_reads_the_list_as_it_is_now() -> None:
+    """One descriptor for every read (the subreaper reads after each attempt), each read the
+    list of that moment: a child appears, a second one, and both are gone once reaped."""
+    reader = procfs.ChildrenReader()
+    reader.open()
+    try:
+        descriptors = procfs.fd_count(os.getpid())
+        first = subprocess.Popen(["sleep", "30"])
+        second = subprocess.Popen(["sleep", "30"])
+        try:
+            assert {first.pid, second.pid} <= reader.read() == procfs.self_children()
+        finally:
+            for child in (first, second):
+                child.kill()
+                child.wait()
+        assert not {first.pid, second.pid} & reader.read()
+        assert procfs.fd_count(os.getpid()) == descriptors  # no descriptor per read
+    finally:
+        reader.close()
+
+
+def test_a_children_list_longer_than_one_read_is_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A list longer than one ``pread`` (65,536 bytes in use; 4 here) takes several reads."""
+    monkeypatch.setattr(procfs, "_CHILDREN_READ", 4)
+    reader = procfs.ChildrenReader()
+    reader.open()
+    sleepers = [subprocess.Popen(["sleep", "30"]) for _ in range(3)]
+    try:
+        assert {s.pid for s in sleepers} <= reader.read() == procfs.self_children()
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
+        reader.close()
+
+
+def test_a_forked_child_reads_its_own_children_not_its_parents() -> None:
+    """After a fork the inherited descriptor lists the parent's children: the child opens its
+    own list instead (an empty one here, while the parent has a child)."""
+    reader = procfs.ChildrenReader()
+    reader.open()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    read_end, write_end = os.pipe()
+    try:
+        assert sleeper.pid in reader.read()
+        pid = os.fork()
+        if pid == 0:  # the child: report what its reader sees, then leave without cleanup
+            os.write(write_end, json.dumps(sorted(reader.read())).encode())
+            os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        assert json.loads(os.read(read_end, 65536)) == []
+        assert sleeper.pid in reader.read()  # the parent's reader is untouched
+    finally:
+        os.close(read_end)
+        sleeper.kill()
+        sleeper.wait()
+        reader.close()
 
 
 def test_environment_command_line_memory_and_descriptors() -> None:
@@ -264,3 +326,44 @@ async def test_a_run_starts_no_task_and_a_stream_one() -> None:
             trio.lowlevel.remove_instrument(counter)
     assert ran == []
     assert len(counter.spawned) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# environ
+
+
+def test_the_plain_environment_is_copied_again_only_when_the_environment_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A marked attempt copies this process's environment from one plain dict: the same dict
+    while nothing changes, a new one equal to `os.environ` after a variable is set or removed."""
+    first = environ.plain(os.environ)
+    assert first == os.environ and first is not os.environ
+    assert environ.plain(os.environ) is first  # unchanged: no new copy
+    monkeypatch.setenv("LLMINST_ENVIRON_TEST", "one")
+    second = environ.plain(os.environ)
+    assert second["LLMINST_ENVIRON_TEST"] == "one" and second == os.environ
+    monkeypatch.setenv("LLMINST_ENVIRON_TEST", "two")  # same names, another value
+    assert environ.plain(os.environ)["LLMINST_ENVIRON_TEST"] == "two"
+    monkeypatch.delenv("LLMINST_ENVIRON_TEST")
+    assert "LLMINST_ENVIRON_TEST" not in environ.plain(os.environ)
+    given = {"PATH": "/bin"}
+    assert environ.plain(given) is given  # a caller's own base environment is used as is
+
+
+async def test_a_marked_attempt_starts_with_the_environment_as_it_is_at_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In subreaper mode the CLI gets this process's environment as it is at each call, plus
+    the reaper's marker: a variable set between two calls reaches the second one."""
+    printenv = ModelSpec(
+        name="env",
+        command=("sh", "-c", 'printf "%s|%s" "$LLMINST_ENVIRON_TEST" "$LLMINST_ATTEMPT"', "sh"),
+    )
+    async with open_supervisor(models={"env": printenv}, subreaper=True) as supervisor:
+        monkeypatch.setenv("LLMINST_ENVIRON_TEST", "before")
+        first = (await supervisor.run("env", "x")).output
+        monkeypatch.setenv("LLMINST_ENVIRON_TEST", "after")
+        second = (await supervisor.run("env", "x")).output
+    assert first.startswith("before|") and second.startswith("after|")
+    assert first.split("|")[1] and first.split("|")[1] != second.split("|")[1]  # one marker each

@@ -52,7 +52,7 @@ from .._core.result import CallResult
 from .._core.spec import ModelSpec, Settings
 from ..logs import get_logger
 from ..replicas.leases import GlobalLeases
-from . import reaper
+from . import environ, reaper
 from .attempt import run_attempt
 from .backoffwait import wait_out
 from .budgets import BudgetKeeper
@@ -344,7 +344,7 @@ class CallRunner:
     async def _attempts(self, call: Call, memory: CallMemory | None) -> CallResult:
         request = call.request
         native_args = request.spec.json_schema_args
-        native = request.json_mode and bool(native_args)
+        native, base = request.json_mode and bool(native_args), self.capabilities.base_env
         await self.cooldowns.refresh(request.spec)  # another replica may have rested it
         self._refuse_if_resting(call)
         if self.budgets is not None:
@@ -359,7 +359,7 @@ class CallRunner:
             invocation = invocation_for(
                 request,
                 native_schema=native,
-                base_env=self.capabilities.base_env,
+                base_env=environ.plain(base) if reaper.active() else base,
                 extra_env={reaper.MARKER_VAR: token} if reaper.active() else None,
             )
             settings = self.settings

@@ -177,11 +177,15 @@ async def kill_escapees(token: str, *, log: Any) -> None:
     if not reaper.active():
         return
     killed: set[int] = set()
+    if not reaper.sweep_once((token,), killed):  # the usual case: no scope, no checkpoint
+        return
     pause = 0.001
     with trio.move_on_after(_KILL_WAIT_S):
-        while reaper.sweep_once((token,), killed):
+        while True:
             await trio.sleep(pause)
             pause = min(pause * 2, 0.02)
+            if not reaper.sweep_once((token,), killed):
+                break
     if killed:
         log.info("llminst.process.escapees_killed", pids=sorted(killed))
 

@@ -20,6 +20,7 @@ from collections.abc import Set as AbstractSet
 from attrs import frozen
 
 __all__ = [
+    "ChildrenReader",
     "ProcStat",
     "available_memory_kb",
     "children",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 _DEAD_STATES = frozenset({"Z", "X"})  # a zombie (exited, not reaped) or dying
+_CHILDREN_READ = 65536  # a pread's size: ~9,000 PIDs; a longer list takes more reads
 
 
 @frozen
@@ -117,6 +119,48 @@ def group_has_live_members(pgid: int) -> bool:
         if stat is not None and stat.pgrp == pgid and stat.alive:
             return True
     return False
+
+
+class ChildrenReader:
+    """`self_children` through one descriptor kept open: a ``pread`` per read (~2 us) instead
+    of an open, a read and a close (~35 us). The subreaper reads the list after every attempt.
+
+    Open it with `open` and end it with `close`; a read in a forked child opens its own.
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._pid = 0
+
+    def open(self) -> None:
+        self.close()
+        self._pid = os.getpid()
+        try:
+            self._fd = os.open(f"/proc/self/task/{self._pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None  # not Linux, or no such file: every read falls back to `self_children`
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def read(self) -> set[int]:
+        """This process's children, as `self_children` gives them."""
+        if self._pid != os.getpid():  # a forked child holds its parent's list: open its own
+            self.open()
+        fd = self._fd
+        if fd is None:
+            return self_children()
+        listed = b""
+        try:
+            while chunk := os.pread(fd, _CHILDREN_READ, len(listed)):
+                listed += chunk
+                if len(chunk) < _CHILDREN_READ:
+                    break
+        except OSError:
+            return self_children()
+        return {int(p) for p in listed.split()}
 
 
 def self_children() -> set[int]:

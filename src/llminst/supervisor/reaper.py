@@ -44,6 +44,7 @@ _enabled_by_us = 0  # nesting count of supervisors that asked for it
 _previous: bool | None = None
 _spawned: set[int] = set()  # children llminst started and waits for itself
 _spawns_in_flight = 0  # a child may exist that is not in _spawned yet: reap no stray zombie
+_children = procfs.ChildrenReader()  # open while this process is a subreaper
 
 
 @functools.cache
@@ -71,6 +72,7 @@ def enable() -> bool:
         except (OSError, AttributeError):
             return False
         _previous = bool(state.value)
+        _children.open()
     _enabled_by_us += 1
     return True
 
@@ -79,9 +81,11 @@ def disable() -> None:
     """Undo one `enable` that returned True; the last one restores the previous setting."""
     global _enabled_by_us
     _enabled_by_us -= 1
-    if _enabled_by_us == 0 and not _previous:
-        with contextlib.suppress(OSError, AttributeError):
-            _prctl(_PR_SET_CHILD_SUBREAPER, 0)
+    if _enabled_by_us == 0:
+        _children.close()
+        if not _previous:
+            with contextlib.suppress(OSError, AttributeError):
+                _prctl(_PR_SET_CHILD_SUBREAPER, 0)
 
 
 def active() -> bool:
@@ -129,7 +133,7 @@ def sweep_once(tokens: Collection[str], killed: set[int]) -> bool:
         return False
     markers = {f"{MARKER_VAR}={token}".encode() for token in tokens}
     pending = False
-    for pid in procfs.self_children() - _spawned:
+    for pid in _children.read() - _spawned:
         stat = procfs.read_stat(pid)
         if stat is None:
             continue
