@@ -53,9 +53,13 @@ class Handover:
             call = self.router.call_for(request, remote, events=None)
             await self.router.follow(call, remote)
             return call.outcome()
+        if session is None:  # no turn to take: no context manager a call
+            call = self.runner.new_call(request, events=None, owner=owner)
+            await self.runner.drive(call)  # in this task: nothing to hand over
+            return call.outcome()
         async with self.sessions.turn(request, session) as turn:
             call = self.runner.new_call(turn.request, events=None, owner=owner)
-            await self.runner.drive(call)  # in this task: nothing to hand over
+            await self.runner.drive(call)
             result = call.outcome()
             turn.succeeded(call.id, result)
         return result
