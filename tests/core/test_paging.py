@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llminst._core import paging
 from llminst._core.errors import InvalidInputError
 from llminst._core.paging import (
     CLAUDE_CODE_MAX_TOKENS,
@@ -18,7 +19,7 @@ from llminst._core.paging import (
     parse_token_limit,
     truncation_marker,
 )
-from llminst._core.tokens import estimate_tokens
+from llminst._core.tokens import TokenEstimate, estimate_tokens
 
 # One- to four-byte UTF-8 characters, a combining accent and a ZWJ emoji sequence.
 MIXED = "aé€😀日\u0301👩\u200d💻\n"
@@ -65,6 +66,45 @@ def test_the_token_cap_holds_for_dense_text(text: str) -> None:
     assert estimate_tokens(text[:size] + marker, "claude").tokens < CLAUDE_CODE_MAX_TOKENS
     # and it is not cut needlessly short: most of the budget is used
     assert estimate_tokens(text[:size], "claude").tokens > 0.8 * CLAUDE_CODE_MAX_TOKENS
+
+
+# Every ASCII character but the control ones (which cost 2 tokens by the estimate).
+PLAIN_ASCII = st.text(
+    st.sampled_from([chr(c) for c in range(127) if c >= 32 or chr(c) in "\t\n\r\x0b\x0c"])
+)
+
+
+@given(PLAIN_ASCII)
+def test_plain_ascii_is_never_estimated_above_one_and_a_half_tokens_a_character(text: str) -> None:
+    """The bound `fit` trusts to skip the estimate: the dearest one-character piece of plain
+    ASCII (a newline run) costs 1.495 claude tokens; emoji and control characters cost more."""
+    assert estimate_tokens(text, "claude").tokens <= 1.5 * len(text)
+
+
+def estimated_chars(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every text `fit` estimates from now on (the real estimate still runs)."""
+    lengths: list[int] = []
+
+    def counted(text: str, model: str) -> TokenEstimate:
+        lengths.append(len(text))
+        return estimate_tokens(text, model)
+
+    monkeypatch.setattr(paging, "estimate_tokens", counted)
+    return lengths
+
+
+def test_plain_ascii_within_the_token_cap_by_its_bound_is_not_estimated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """16,000 characters of code (over 8,200, the bound for any text) fit whole without the
+    estimate's pass over them (~2.5 ms of a call's result); with a control character in them
+    the estimate runs, and the answer is the same."""
+    code = ("def f(x):\n    return {'a': [1, 2]}  # comment\n" * 400)[:16_000]
+    lengths = estimated_chars(monkeypatch)
+    assert fit(code, ResultCap()) == 16_000
+    assert lengths == []
+    assert fit(code[:-1] + "\x07", ResultCap()) == 16_000
+    assert sum(lengths) == 16_000
 
 
 def test_prose_of_the_default_cap_fits_the_default_tokens() -> None:

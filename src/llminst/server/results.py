@@ -256,9 +256,11 @@ def call_result(result: CallResult, *, text: str, cap: ResultCap) -> CallToolRes
     """
     data = result.to_dict()
     data["result_truncated"] = False
-    if fit(text, cap) == len(text):
+    size = fit(text, cap)
+    if size == len(text):
         return ok_result(data, text=text)
-    piece, marker = _first_piece(result, cap)
+    # The text is usually the output itself: its cut is the one just found, not estimated again.
+    piece, marker = _first_piece(result, cap, size if text == result.output else None)
     if result.parsed_json is not None:
         marker += (
             f" (JSON mode: the JSON value is {len(text):,} characters, over this server's "
@@ -268,11 +270,12 @@ def call_result(result: CallResult, *, text: str, cap: ResultCap) -> CallToolRes
     return ok_result(data, text=piece + marker)
 
 
-def _first_piece(result: CallResult, cap: ResultCap) -> tuple[str, str]:
-    """The first piece of `result`'s output within `cap`, and the marker that follows it ('' when
-    the output is whole)."""
+def _first_piece(result: CallResult, cap: ResultCap, size: int | None = None) -> tuple[str, str]:
+    """The first piece of `result`'s output within `cap` (`size` characters when the caller
+    already knows), and the marker that follows it ('' when the output is whole)."""
     output = result.output
-    size = fit(output, cap)
+    if size is None:
+        size = fit(output, cap)
     if size == len(output):
         return output, ""
     piece = Piece(text=output[:size], offset=0, total=len(output))
