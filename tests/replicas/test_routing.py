@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from llminst import open_supervisor
 from llminst._core.errors import LLMError
+from llminst._core.settings import Settings
 from llminst.replicas.routing import TurnQueue
 from llminst.supervisor import Supervisor
 from llminst.supervisor.routed import FOLLOW_POLL_S
@@ -50,7 +51,9 @@ class Hosts:
         return [json.loads(line) for line in text.splitlines()]
 
     @asynccontextmanager
-    async def supervisor(self, host: str, **settings: float) -> AsyncIterator[Supervisor]:
+    async def supervisor(
+        self, host: str, *, session_lock_lease_s: float = 30.0, **settings: float
+    ) -> AsyncIterator[Supervisor]:
         models = {"resuming": resuming_spec(RESUMING_CLI, str(self.runs))}
         writer = f"{host}:{len(host)}:1"
         async with (
@@ -61,6 +64,7 @@ class Hosts:
                 replicas=link,
                 host=host,
                 base_env={**os.environ, "HOME": str(self.home(host))},
+                settings=Settings(session_lock_lease_s=session_lock_lease_s),
             ) as sup,
         ):
             yield sup
@@ -153,6 +157,10 @@ async def test_a_turn_nobody_takes_is_withdrawn_and_replayed_on_b(
     assert session is not None and session.cli_host == "b"
 
 
+# A's lock on the session outlives A by this much: turn 3 on b waits for it (30 s by default).
+_KILLED_HOLDERS_LEASE_S = 10.0  # long enough for a live holder on a loaded machine
+
+
 async def test_a_killed_mid_turn_gives_b_interrupted_and_no_replay(hosts: Hosts) -> None:
     config = {
         "redis": hosts.redis_url,
@@ -163,12 +171,15 @@ async def test_a_killed_mid_turn_gives_b_interrupted_and_no_replay(hosts: Hosts)
         "cli": RESUMING_CLI,
         "runs": str(hosts.runs),
         "session": "s",
+        "session_settings": {"session_lock_lease_s": _KILLED_HOLDERS_LEASE_S},
     }
     async with AsyncExitStack() as stack:
         replica_a, _line = await stack.enter_async_context(
             replica_process(hosts.tmp_path, config, script=ROUTE_REPLICA)
         )
-        on_b = await stack.enter_async_context(hosts.supervisor("b"))
+        on_b = await stack.enter_async_context(
+            hosts.supervisor("b", session_lock_lease_s=_KILLED_HOLDERS_LEASE_S)
+        )
         outcome: list[LLMError] = []
 
         async def turn_2() -> None:

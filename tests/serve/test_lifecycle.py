@@ -14,11 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import attrs
 import httpx2
 import pytest
 import trio
@@ -198,9 +200,61 @@ def shut_down_connections_to(port: int) -> int:
     return dropped
 
 
+_DROPS = [(MODERN, "socket"), (MODERN, "kill"), ("legacy", "socket"), ("legacy", "kill")]
+
+
+@attrs.frozen
+class _DropServer:
+    """The HTTP server the dropped-connection cases share: a `tree` model, a PID file and a
+    marker per case (`mode`-`drop`)."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    folder: Path
+    markers: dict[str, str]
+
+    def marker_pidfile_model(self, case: str) -> tuple[str, Path, str]:
+        return self.markers[case], self.folder / f"pids-{case}", f"tree-{case}"
+
+
+@pytest.fixture(scope="module")
+def drop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_DropServer]:
+    """One ``llminst serve --transport http --token TOKEN`` for the dropped-connection cases
+    (a server's start costs seconds of CPU on a loaded machine)."""
+    folder = tmp_path_factory.mktemp("drop-server")
+    markers = {f"{mode}-{drop}": f"lifecycle-{uuid.uuid4().hex}" for mode, drop in _DROPS}
+    models = {
+        f"tree-{case}": {
+            "command": [sys.executable, FAKECLI, "hang-tree", marker],
+            "env": {"FAKECLI_PIDFILE": str(folder / f"pids-{case}"), "FAKECLI_MARKER": marker},
+        }
+        for case, marker in markers.items()
+    }
+    config = write_config(
+        folder / "llminst.toml", models=models, settings={"grace_period_s": GRACE}
+    )
+    port = free_port()
+    argv = serve_argv(config, "--transport", "http", "--port", str(port), "--token", TOKEN)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    try:
+        # The listening socket, not a probe connection (it would linger: see own_fd_count).
+        deadline = time.monotonic() + 60
+        while not _listening(port):
+            assert proc.poll() is None and time.monotonic() < deadline, "the server did not listen"
+            time.sleep(0.05)
+        yield _DropServer(proc, f"http://127.0.0.1:{port}/mcp", folder, markers)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.parametrize(
     ("mode", "drop"),
-    [(MODERN, "socket"), (MODERN, "kill"), ("legacy", "socket"), ("legacy", "kill")],
+    _DROPS,
     ids=[
         "2026-socket-shutdown",
         "2026-client-killed",
@@ -209,79 +263,79 @@ def shut_down_connections_to(port: int) -> int:
     ],
 )
 async def test_http_connection_dropped_mid_call_kills_the_tree(
-    tmp_path: Path, mode: str, drop: str
+    drop_server: _DropServer, mode: str, drop: str
 ) -> None:
     """A client whose connection drops mid-call: its tree is gone within 1 s, the server serves on."""
-    marker = f"lifecycle-{uuid.uuid4().hex}"
-    config, pidfile = hanging_config(tmp_path, marker)
-    async with serving(config, "http") as (server, url):
-        port = int(url.split(":")[2].split("/")[0])
-        async with authorized() as http, http_client(url, http, mode) as client:
-            warm = await client.call_tool("execute_llm", {"model": "echo", "prompt": "warm"})
-            assert text_of(warm) == "warm"
-        baseline = own_fd_count(server.pid)
+    case = f"{mode}-{drop}"
+    marker, pidfile, model = drop_server.marker_pidfile_model(case)
+    server, url = drop_server.proc, drop_server.url
+    port = int(url.split(":")[2].split("/")[0])
+    async with authorized() as http, http_client(url, http, mode) as client:
+        warm = await client.call_tool("execute_llm", {"model": "echo", "prompt": "warm"})
+        assert text_of(warm) == "warm"
+    baseline = own_fd_count(server.pid)
 
-        if drop == "kill":
-            # A client process killed mid-call while the response streams progress to it:
-            # the kernel closes its sockets; no DELETE, no cancellation, no MCP shutdown.
-            caller = await trio.lowlevel.open_process(
-                [sys.executable, MCP_HTTP_CALL, url, TOKEN, mode, "tree", "x"],
-                stdout=subprocess.PIPE,
-            )
-            assert caller.stdout is not None
-            try:
-                started = start_times(await wait_for_pids(pidfile, 2, within_s=20))
-                with trio.fail_after(20):  # the CLI's first line reached the client
-                    seen = b""
-                    while b"progress\n" not in seen:
-                        data = await caller.stdout.receive_some()
-                        assert data, "the client exited before the call streamed"
-                        seen += data
-                caller.kill()
-                dropped_at = trio.current_time()
-                await caller.wait()
-            finally:
-                with trio.CancelScope(shield=True):
-                    if caller.returncode is None:
-                        caller.kill()
-                        await caller.wait()
-                    await caller.stdout.aclose()
-            assert caller.returncode == -signal.SIGKILL
-        else:
-            # This process's own sockets are shut down under the SDK client mid-call, before
-            # any response headers (no progress token); no DELETE, no cancellation.
-            errors: list[Exception] = []
-            async with trio.open_nursery() as nursery:
-
-                async def call() -> None:
-                    try:
-                        async with (
-                            authorized() as http,
-                            http_client(url, http, mode, terminate_on_close=False) as client,
-                        ):
-                            await client.call_tool("execute_llm", {"model": "tree", "prompt": "x"})
-                    except Exception as exc:  # the connection drops under the call
-                        errors.append(exc)
-
-                nursery.start_soon(call)
-                started = start_times(await wait_for_pids(pidfile, 2, within_s=20))
-                assert shut_down_connections_to(port) >= 1
-                dropped_at = trio.current_time()
-            assert errors, "the client should see its connection fail"
-
-        await wait_gone(started, marker, within_s=5)
-        cleanup = trio.current_time() - dropped_at
-        print(f"HTTP drop [{mode}, {drop}]: drop to tree gone {cleanup:.3f} s")
-        assert cleanup < 1.0, f"the tree outlived the drop by {cleanup:.3f} s"
-
-        async with authorized() as http, http_client(url, http, mode) as client:
-            after = await client.call_tool("execute_llm", {"model": "echo", "prompt": "still here"})
-        assert text_of(after) == "still here"
-        settled = await wait_for_fds(server.pid, baseline)
-        print(
-            f"HTTP drop [{mode}, {drop}]: server fds {baseline} -> {fd_count(server.pid)} "
-            f"in {settled:.2f} s"
+    if drop == "kill":
+        # A client process killed mid-call while the response streams progress to it:
+        # the kernel closes its sockets; no DELETE, no cancellation, no MCP shutdown.
+        caller = await trio.lowlevel.open_process(
+            [sys.executable, MCP_HTTP_CALL, url, TOKEN, mode, model, "x"],
+            stdout=subprocess.PIPE,
         )
+        assert caller.stdout is not None
+        try:
+            started = start_times(await wait_for_pids(pidfile, 2, within_s=20))
+            with trio.fail_after(20):  # the CLI's first line reached the client
+                seen = b""
+                while b"progress\n" not in seen:
+                    data = await caller.stdout.receive_some()
+                    assert data, "the client exited before the call streamed"
+                    seen += data
+            caller.kill()
+            dropped_at = trio.current_time()
+            await caller.wait()
+        finally:
+            with trio.CancelScope(shield=True):
+                if caller.returncode is None:
+                    caller.kill()
+                    await caller.wait()
+                await caller.stdout.aclose()
+        assert caller.returncode == -signal.SIGKILL
+    else:
+        # This process's own sockets are shut down under the SDK client mid-call, before
+        # any response headers (no progress token); no DELETE, no cancellation.
+        errors: list[Exception] = []
+        async with trio.open_nursery() as nursery:
+
+            async def call() -> None:
+                try:
+                    async with (
+                        authorized() as http,
+                        http_client(url, http, mode, terminate_on_close=False) as client,
+                    ):
+                        await client.call_tool("execute_llm", {"model": model, "prompt": "x"})
+                except Exception as exc:  # the connection drops under the call
+                    errors.append(exc)
+
+            nursery.start_soon(call)
+            started = start_times(await wait_for_pids(pidfile, 2, within_s=20))
+            assert shut_down_connections_to(port) >= 1
+            dropped_at = trio.current_time()
+        assert errors, "the client should see its connection fail"
+
+    await wait_gone(started, marker, within_s=5)
+    cleanup = trio.current_time() - dropped_at
+    print(f"HTTP drop [{mode}, {drop}]: drop to tree gone {cleanup:.3f} s")
+    assert cleanup < 1.0, f"the tree outlived the drop by {cleanup:.3f} s"
+
+    async with authorized() as http, http_client(url, http, mode) as client:
+        after = await client.call_tool("execute_llm", {"model": "echo", "prompt": "still here"})
+    assert text_of(after) == "still here"
+    settled = await wait_for_fds(server.pid, baseline)
+    print(
+        f"HTTP drop [{mode}, {drop}]: server fds {baseline} -> {fd_count(server.pid)} "
+        f"in {settled:.2f} s"
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""A real `llminst serve` subprocess over stdio and streamable HTTP, with trio and asyncio clients."""
+"""A real `llminst serve` subprocess over stdio and streamable HTTP, with trio and asyncio clients.
+
+The HTTP tests that leave the server as they found it share one server with a token
+(`token_server`, module-scoped: a server's start costs seconds of CPU on a loaded machine).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -15,10 +20,10 @@ import trio
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from ..support.balancer import running_replicas
 from ..support.procs import is_alive, parent, wait_for_pids
 from ..support.progress import ProgressRecorder
 from ..support.serve import (
-    TOKEN,
     authorized,
     handshake,
     http_server,
@@ -124,35 +129,43 @@ async def test_signal_to_the_stdio_server_mid_call_leaves_nothing(tmp_path: Path
 # Streamable HTTP
 
 
-async def test_http_with_the_trio_client(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``llminst serve --transport http --token TOKEN`` over `tree_config`; its MCP URL."""
+    folder = tmp_path_factory.mktemp("token-server")
+    config, _ = tree_config(folder)
+    with running_replicas(folder, config, 1) as (server,):
+        yield server.url
+
+
+async def test_http_with_the_trio_client(token_server: str) -> None:
     """The SDK client on trio drives the server over streamable HTTP with a token."""
     async with (
-        http_server(tmp_path, "--token", TOKEN) as (url, _),
         authorized() as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
+        Client(streamable_http_client(token_server, http_client=http)) as client,
     ):
         await exercise(client)
 
 
-async def test_http_with_the_asyncio_client(tmp_path: Path) -> None:
+async def test_http_with_the_asyncio_client(token_server: str) -> None:
     """The SDK client on asyncio drives the server over streamable HTTP."""
-    async with http_server(tmp_path, "--token", TOKEN) as (url, _):
 
-        async def main() -> None:
-            async with (
-                authorized() as http,
-                Client(streamable_http_client(url, http_client=http)) as client,
-            ):
-                await exercise_asyncio(client)
+    async def main() -> None:
+        async with (
+            authorized() as http,
+            Client(streamable_http_client(token_server, http_client=http)) as client,
+        ):
+            await exercise_asyncio(client)
 
-        await trio.to_thread.run_sync(asyncio.run, main())
+    await trio.to_thread.run_sync(asyncio.run, main())
 
 
-async def test_http_refuses_requests_without_the_token(tmp_path: Path) -> None:
+async def test_http_refuses_requests_without_the_token(token_server: str) -> None:
     """No token or a wrong token gets 401 before MCP sees the request."""
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-    async with http_server(tmp_path, "--token", TOKEN) as (url, _), httpx2.AsyncClient() as http:
+    url = token_server
+    async with httpx2.AsyncClient() as http:
         missing = await http.post(url, json=body, headers=headers)
         wrong = await http.post(url, json=body, headers={**headers, "Authorization": "Bearer nope"})
     assert missing.status_code == 401 and wrong.status_code == 401

@@ -116,9 +116,14 @@ async def test_a_sentinel_that_does_not_know_the_service_names_it(tmp_path: Path
 # -- the store through each topology ----------------------------------------------------------
 
 
-@pytest.fixture(params=["sentinel", "cluster"])
-def topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SentinelSet | ClusterSet]:
-    servers = SentinelSet(tmp_path) if request.param == "sentinel" else ClusterSet(tmp_path)
+@pytest.fixture(scope="module", params=["sentinel", "cluster"])
+def topology(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SentinelSet | ClusterSet]:
+    """One set of each kind for the tests below (their keys do not meet: calls, sessions and
+    cooldowns vs a batch), not one per test: a set's start costs seconds on a loaded machine."""
+    folder = tmp_path_factory.mktemp(f"topology-{request.param}")
+    servers = SentinelSet(folder) if request.param == "sentinel" else ClusterSet(folder)
     with servers:
         yield servers
 

@@ -3,7 +3,8 @@
 It opens the SQLite store CONFIG names, ties itself to the Redis at ``redis`` (``settings``) as
 host ``host`` with ``home`` as its CLIs' HOME, runs the first turn of session ``session`` with the
 resuming CLI (`resuming_cli.py`, logging to ``runs``), prints one JSON line ``{"writer": ...}``,
-then serves routed turns until the test SIGKILLs it (a machine that dies).
+then serves routed turns until the test SIGKILLs it (a machine that dies). A session turn's lock
+lives ``session_lock_lease_s`` past its last renewal (the default's 30 s if not given).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import coredis
 import trio
 
 from llminst import open_supervisor
+from llminst._core.settings import Settings
 from llminst._core.spec import ModelSpec, OutputFormat
 from llminst.replicas import ReplicaLink, ReplicaSettings
 from llminst.store.opening import open_store
@@ -45,6 +47,7 @@ async def main(config: dict[str, Any]) -> None:
             replicas=link,
             host=config["host"],
             base_env={**os.environ, "HOME": config["home"]},
+            settings=Settings(**config.get("session_settings", {})),
         ) as sup:
             await sup.run("resuming", "turn 1", session=config["session"])
             await sup.flushed()

@@ -7,19 +7,25 @@
 - `http_server`: ``llminst serve --transport http`` on a free port, stopped at the end.
 - `raw_stdio_server` / `send_lines` / `read_until_result`: the server over stdio, spoken to in
   raw JSON lines (what the SDK client would hide: progress counters, bytes on the wire).
+- `running_stdio_server` / `attached`: the same server started outside trio, for a
+  module-scoped fixture (pytest-trio's fixtures are per test), and its pipes in one test's run.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import selectors
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx2
 import trio
 
@@ -119,7 +125,74 @@ async def raw_stdio_server(config: Path, *, stderr: Any = None) -> AsyncIterator
             await proc.stdout.aclose()
 
 
-async def send_lines(proc: trio.Process, *messages: dict[str, Any]) -> None:
+_HANDSHAKE_TIMEOUT_S = 60.0  # a loaded 2-core machine takes seconds to import the SDK
+
+
+@contextmanager
+def running_stdio_server(config: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`raw_stdio_server` for code outside trio (a module-scoped fixture): the server started
+    and initialized (request id 1); at the end its stdin is closed, as a client that is done
+    would, it gets 10 s to exit, then it is killed."""
+    proc = subprocess.Popen(
+        serve_argv(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in handshake()))
+        _read_handshake_answer(proc.stdout.fileno())
+        yield proc
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def _read_handshake_answer(stdout: int) -> None:
+    """Read the server's stdout up to the end of its answer to `initialize`, and no further
+    (nothing else comes before the next request)."""
+    deadline = time.monotonic() + _HANDSHAKE_TIMEOUT_S
+    line = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        while not line.endswith(b"\n") or json.loads(line).get("id") != 1:
+            if line.endswith(b"\n"):
+                line = b""  # a line before the answer
+            left = deadline - time.monotonic()
+            assert left > 0 and selector.select(left), "the server did not answer initialize"
+            byte = os.read(stdout, 1)  # one byte at a time: nothing past the answer is taken
+            assert byte, "the server closed stdout before answering initialize"
+            line += byte
+
+
+@attrs.frozen
+class StdioPipes:
+    """A `running_stdio_server`'s pipes in one trio run (duplicated descriptors), and its PID;
+    `send_lines` and `read_until_result` take it as they take a `trio.Process` and its stdout."""
+
+    pid: int
+    stdin: trio.lowlevel.FdStream
+    stdout: trio.lowlevel.FdStream
+
+
+@asynccontextmanager
+async def attached(proc: subprocess.Popen[bytes]) -> AsyncIterator[StdioPipes]:
+    """`proc`'s stdin and stdout as trio streams for this test; closed (the server's own pipes
+    stay open) at the end."""
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin = trio.lowlevel.FdStream(os.dup(proc.stdin.fileno()))
+    stdout = trio.lowlevel.FdStream(os.dup(proc.stdout.fileno()))
+    try:
+        yield StdioPipes(proc.pid, stdin, stdout)
+    finally:
+        await stdin.aclose()
+        await stdout.aclose()
+
+
+async def send_lines(proc: trio.Process | StdioPipes, *messages: dict[str, Any]) -> None:
     assert proc.stdin is not None
     for message in messages:
         await proc.stdin.send_all((json.dumps(message) + "\n").encode())
