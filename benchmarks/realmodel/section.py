@@ -175,12 +175,17 @@ async def _timed(arm: Arm, prompt: str, where: str) -> float:
 async def _measure_cli(
     cli: str, arms: dict[str, Arm], calls: int, progress: Progress, tokens: TokenCount
 ) -> None:
-    """One uncounted warm-up round, then `calls` rounds; the arms alternate within a round.
-    Each call's answer length is the server's token count across it."""
+    """One uncounted warm-up round, then `calls` rounds; the arms alternate within a round, in
+    a balanced order (`_in_turn`). Each call's answer length is the server's token count
+    across it."""
     figures = progress.clis.setdefault(cli, CliFigures())
+    for name in arms:  # the report lists the arms in this order, direct first
+        figures.seconds.setdefault(name, [])
+        figures.tokens.setdefault(name, [])
     started = trio.current_time()
     for round_ in range(calls + 1):
-        for name, arm in arms.items():
+        for name in _in_turn(list(arms), round_):
+            arm = arms[name]
             progress.at = f"{cli} {name}, round {round_} of {calls}" + (
                 "" if round_ else " (warm-up)"
             )
@@ -188,9 +193,29 @@ async def _measure_cli(
             elapsed = await _timed(arm, f"{PROMPT} ({round_})", progress.at)
             generated = await tokens() - before
             if round_:
-                figures.seconds.setdefault(name, []).append(elapsed)
-                figures.tokens.setdefault(name, []).append(generated)
+                figures.seconds[name].append(elapsed)
+                figures.tokens[name].append(generated)
             figures.wall_s = trio.current_time() - started
+
+
+def _in_turn(names: list[str], round_: int) -> list[str]:
+    """The arms' order in a round, from a Williams design: over a cycle of rounds each arm
+    comes first as often as the others, and follows each other arm as often. A round's first
+    call evaluates the new prompt (the round number changes it) and a call after the agent
+    SDK's differently laid out request re-evaluates its prefix; the rest hit the server's cache.
+    """
+    return [names[i] for i in _williams_rows(len(names))[round_ % _cycle(len(names))]]
+
+
+def _cycle(count: int) -> int:
+    return count if count % 2 == 0 else 2 * count
+
+
+def _williams_rows(count: int) -> list[list[int]]:
+    """Rows 0, 1, n-1, 2, n-2, ... shifted by each row's index (and reversed too for odd n)."""
+    first = [0] + [(step + 1) // 2 if step % 2 else count - step // 2 for step in range(1, count)]
+    rows = [[(arm + shift) % count for arm in first] for shift in range(count)]
+    return rows if count % 2 == 0 else rows + [row[::-1] for row in rows]
 
 
 def _arms(
@@ -328,7 +353,8 @@ async def run(ctx: Context) -> dict[str, Any]:
         "about": (
             "Seconds per call (prompt to complete answer) of each real CLI against llama.cpp's "
             f"llama-server serving SmolLM2-135M on 127.0.0.1 (`llama-server {argv}`); the arms "
-            "alternate call by call after one uncounted warm-up round. direct: the command "
+            "alternate call by call in a balanced order (each first, and after each other, as often) "
+            "after one uncounted warm-up round. direct: the command "
             "line llminst builds, run with no supervisor; library: Supervisor.run with a "
             "SQLite store; mcp-stdio: execute_llm over one `llminst serve` stdio session; "
             "agent-sdk: claude-agent-sdk query() with the same bare flags. The model is tiny "

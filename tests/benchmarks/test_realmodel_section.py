@@ -8,8 +8,10 @@ ask of the server is checked in tests/clis/test_realmodel_answer_caps.py.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -94,7 +96,7 @@ async def test_a_section_over_its_budget_fails_saying_where_it_was(
             await section._within_budget(300, progress, measure)
     message = str(failure.value)
     assert message.startswith(
-        "the realmodel section ran out of its 300-s budget at claude library, round 3 of 15"
+        "the realmodel section ran out of its 300-s budget at claude direct, round 3 of 15"
     ), message
     assert "time per CLI: claude 280 s" in message and "LLMINST_REALMODEL_BUDGET_S" in message
     assert trio.current_time() == pytest.approx(300)
@@ -102,7 +104,8 @@ async def test_a_section_over_its_budget_fails_saying_where_it_was(
 
 async def test_each_calls_answer_length_is_the_servers_token_count_across_it() -> None:
     """Warm-up round left out; the table shows tokens generated per call (median and max)."""
-    answers = iter([9, 7, 12, 7, 256, 7])  # round 0 (direct, library), round 1, round 2
+    # In call order: round 0 (direct, library), round 1 (library, direct), round 2.
+    answers = iter([9, 7, 12, 7, 256, 7])
     count = 0
 
     async def tokens() -> int:
@@ -116,11 +119,11 @@ async def test_each_calls_answer_length_is_the_servers_token_count_across_it() -
     progress = section.Progress()
     await section._measure_cli("openai", {"direct": answer, "library": answer}, 2, progress, tokens)
     figures = progress.clis["openai"]
-    assert figures.tokens == {"direct": [12, 256], "library": [7, 7]}
+    assert figures.tokens == {"direct": [7, 256], "library": [12, 7]}
     rows, data = section._rows(progress)
     assert [row[:3] + row[-2:] for row in rows] == [
-        ["openai", "direct", 2, 134.0, 256],
-        ["openai", "library", 2, 7.0, 7],
+        ["openai", "direct", 2, 131.5, 256],
+        ["openai", "library", 2, 9.5, 12],
     ]
     assert data["openai"]["wall_s"] == figures.wall_s >= 0
 
@@ -147,3 +150,33 @@ def test_the_server_counts_the_tokens_it_generates() -> None:
     assert metric(exposition, "llamacpp:tokens_predicted_total") == 276
     with pytest.raises(ValueError, match=r"no llamacpp:n_busy in llama-server's /metrics"):
         metric(exposition, "llamacpp:n_busy")
+
+
+@pytest.mark.parametrize("names", [["direct", "library", "mcp-stdio"], ["d", "l", "m", "sdk"]])
+async def test_the_arms_take_turns_first_and_after_each_other(names: list[str]) -> None:
+    """A round's first call evaluates the round's new prompt, and a call after the agent SDK's
+    request re-evaluates its differently laid out prefix; the others find theirs in the
+    server's cache. Over a cycle of rounds each arm is first, and follows each other arm, as
+    often as the rest (with a fixed order direct paid both: claude direct read 1.00 s against
+    library 0.86 s, codex 2.06 s against 1.55 s)."""
+    order: list[str] = []
+
+    def arm(name: str) -> section.Arm:
+        async def call(prompt: str) -> str:
+            order.append(name)
+            return "Hi!"
+
+        return call
+
+    async def no_tokens() -> int:
+        return 0
+
+    cycle = len(names) if len(names) % 2 == 0 else 2 * len(names)
+    arms = {name: arm(name) for name in names}
+    await section._measure_cli("llm", arms, cycle, section.Progress(), no_tokens)
+    size = len(names)
+    rounds = [order[i : i + size] for i in range(size, len(order), size)]  # after the warm-up
+    assert sorted(order[:size]) == sorted(names)  # the warm-up: every arm once
+    assert Counter(r[0] for r in rounds) == {name: cycle // size for name in names}
+    pairs = Counter(pair for r in rounds for pair in itertools.pairwise(r))
+    assert set(pairs.values()) == {cycle // size} and len(pairs) == size * (size - 1)
