@@ -1,5 +1,6 @@
-"""The real-model benchmark's CLIs ask for short answers: each real CLI, launched as the
-``realmodel`` section launches it, against a fake API that records what it asks for.
+"""The real-model benchmark's CLIs ask for short answers and end at the section's deadline:
+each real CLI, launched as the ``realmodel`` section launches it, against a fake API that
+records what it asks for.
 
 SmolLM2 may never emit its end token, so every request must carry a limit no higher than
 `MAX_ANSWER_TOKENS` or none (then llama-server's ``--n-predict`` caps the answer). claude sends
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,7 @@ from ..realcli.fake_anthropic import FakeAnthropic
 from ..realcli.fake_openai_chat import FakeOpenAIChat
 from ..realcli.fake_openai_responses import FakeResponses
 from ..realcli.sse import BackgroundServer, RecordedRequest
+from ..support.procs import processes_with_env
 
 pytestmark = pytest.mark.realcli
 
@@ -111,3 +114,20 @@ def test_claude_under_the_agent_sdk_asks_for_the_answer_alone(
     assert answer.strip()
     bodies = [json.dumps(r.body) for r in requests]
     assert [_limit(r) for r in requests] == [MAX_ANSWER_TOKENS], bodies
+
+
+def test_an_agent_sdk_call_past_its_deadline_gives_up_and_ends_claude(
+    tmp_path: Path, realcli_bin: Path
+) -> None:
+    """The agent-sdk arm runs in a thread trio cannot cancel: the SDK call itself stops at the
+    section's deadline (a TimeoutError, which the section reports as no answer in time) and its
+    claude process ends with it."""
+    slow = f"[[fake:slow=5]] {PROMPT} Take your time, word by word."
+    with _pointed_at_fake("claude", tmp_path, realcli_bin) as (fake, env):
+        with pytest.raises(TimeoutError):
+            _agent_sdk_call(realcli_bin / "claude", env, slow, 8)
+        assert _generations(fake), "claude never asked the fake"
+        deadline = time.monotonic() + CLI_TIMEOUT_S
+        while (left := processes_with_env("HOME", env["HOME"])) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the SDK ends claude on its way out; nothing to wait on but /proc
+    assert left == []
