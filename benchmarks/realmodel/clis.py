@@ -6,6 +6,9 @@ shell), codex's ``config.toml`` in that HOME, and the llminst config file whose 
 library and `llminst serve` use. claude keeps its built-in launch (stream-json input, as
 claude-agent-sdk does) plus ``--bare --tools "" --disable-slash-commands --system-prompt``:
 Claude Code's own system prompt and tools (~5,465 tokens) do not fit a small model's context.
+Every CLI's answer is capped at `MAX_ANSWER_TOKENS` (a tiny model may never stop): codex, the
+openai CLI and llm send no limit, so llama-server's ``--n-predict`` applies; claude sends its own
+(``max_tokens: 128000``, which overrides the server's), so its environment lowers it.
 It starts nothing and measures nothing.
 """
 
@@ -20,9 +23,10 @@ from pathlib import Path
 from llminst import BUILTIN_MODELS
 
 from ..common import ROOT
-from .llama import MODEL_ALIAS, LlamaServer
+from .llama import MAX_ANSWER_TOKENS, MODEL_ALIAS, LlamaServer
 
 __all__ = [
+    "ANSWER_CAP_ENV",
     "CLAUDE_SYSTEM_PROMPT",
     "REAL_MODEL_CLIS",
     "RealModelCli",
@@ -42,6 +46,14 @@ CLAUDE_BARE_ARGS = (
     "--system-prompt",
     CLAUDE_SYSTEM_PROMPT,
 )
+# What bounds claude's requests: it sends max_tokens 128000 (2.1.331), which overrides
+# llama-server's --n-predict, so SmolLM2 ran to its context's end; and run by claude-agent-sdk it
+# asks for a session title after the answer (~785 prompt tokens), which the SDK's close cancels
+# but the server finishes evaluating first, holding its one slot for the next call (10 s seen).
+ANSWER_CAP_ENV = {
+    "CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(MAX_ANSWER_TOKENS),
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+}
 PLACEHOLDER_KEY = "local-llama-server"  # llama-server takes any key
 # Variables a developer's shell may carry that would point a CLI at a real account or API.
 LEAKY_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "OPENAI_", "GEMINI_", "GOOGLE_", "CODEX_", "LLM_")
@@ -82,7 +94,8 @@ def cli_env(
     bin_dir: Path, home: Path, server: LlamaServer, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """`base` (default: this process's environment) without credentials, HOME private, the
-    CLIs first on PATH, and every CLI pointed at `server` with a placeholder key."""
+    CLIs first on PATH, every CLI pointed at `server` with a placeholder key and its answer
+    capped (`ANSWER_CAP_ENV`): every arm of the benchmark runs its CLI in this environment."""
     source = os.environ if base is None else base
     env = {k: v for k, v in source.items() if not k.startswith(LEAKY_PREFIXES)}
     env.pop("IS_SANDBOX", None)
@@ -96,6 +109,7 @@ def cli_env(
         # claude refuses --dangerously-skip-permissions as root without it (containers, CI).
         IS_SANDBOX="1",
     )
+    env.update(ANSWER_CAP_ENV)
     return env
 
 

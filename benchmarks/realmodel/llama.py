@@ -2,7 +2,8 @@
 
 This module owns the server's flags and lifetime: a free port on loopback only, one thread
 (measured 4-6x faster than two on a loaded 2-core machine), enough context per slot for codex
-(its request carries ~4,560 tokens of instructions), and a wait on ``/health``. It never
+(its request carries ~4,560 tokens of instructions), a wait on ``/health``, and its token
+count (``/metrics``: how long each call's answer was). It never
 downloads or builds anything (`setup` does) and never leaves the server running: leaving the
 context manager terminates it and waits for it.
 """
@@ -20,7 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CONTEXT_PER_SLOT", "LlamaServer", "run_llama_server", "server_argv"]
+__all__ = [
+    "CONTEXT_PER_SLOT",
+    "MAX_ANSWER_TOKENS",
+    "LlamaServer",
+    "metric",
+    "run_llama_server",
+    "server_argv",
+    "tokens_predicted",
+]
 
 # codex sends ~4,560 tokens before the prompt: 8,192 (SmolLM2's trained context) per slot.
 CONTEXT_PER_SLOT = 8192
@@ -81,8 +90,25 @@ def server_argv(
         # and /v1/chat/completions).
         "--n-predict",
         str(MAX_ANSWER_TOKENS),
+        "--metrics",  # tokens generated so far: the section reports each call's answer length
         "--no-webui",
     ]
+
+
+def metric(exposition: str, name: str) -> float:
+    """The value of the sample `name` in a Prometheus text exposition (``name value`` lines)."""
+    for line in exposition.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == name:
+            return float(fields[1])
+    raise ValueError(f"no {name} in llama-server's /metrics (is it run with --metrics?)")
+
+
+def tokens_predicted(url: str) -> int:
+    """How many tokens the server at `url` has generated since it started (all requests)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return int(metric(text, "llamacpp:tokens_predicted_total"))
 
 
 def _free_port() -> int:
