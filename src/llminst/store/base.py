@@ -171,13 +171,22 @@ class CallStore(Protocol):
 
 @runtime_checkable
 class WritesInBatches(Protocol):
-    """A store that takes several writes as one piece of work (SQLite: one trip to its
-    thread instead of one a write). Its writes never fail as unavailable
-    (`replicas.health.is_unavailable`): a batch is not retried."""
+    """A store that takes several writes as one piece of work and writes them behind the
+    caller's back (SQLite: one wake of its thread, no trip back). Its writes never fail as
+    unavailable (`replicas.health.is_unavailable`): a batch is not retried."""
 
-    async def write_batch(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
-        """Run `writes` (each a call of this store's write methods) in order, as one piece of
-        work where it can; the exceptions of those that failed (the others are kept)."""
+    async def write_batch(
+        self,
+        writes: Sequence[Callable[[], Awaitable[None]]],
+        failed: Callable[[Exception], None],
+    ) -> None:
+        """Hand `writes` (each a call of this store's write methods) over, in order, as one
+        piece of work where it can. They may be written after this returns, but before
+        anything asked of the store later; `failed` is called on the trio thread with the
+        exception of each that failed (the others are kept)."""
+
+    async def written(self) -> None:
+        """Wait until every write handed over so far is written (seen by other processes)."""
 
 
 @runtime_checkable

@@ -7,7 +7,10 @@ waits on a disk write to stream its text. Batching comes from the writer's own p
 arrives while a write is under way is joined into one append, so a fast CLI costs few writes
 and a slow one has each piece stored at once; a process that dies mid-call keeps what arrived
 up to the last write. A store that takes writes in batches (`store.base.WritesInBatches`:
-SQLite) gets what is queued as one piece of work: one trip to its thread, not one a write. The writer sets no timer, so virtual clocks see only the calls' own. Leaving the supervisor drains the queue (`drain`) before the block is left.
+SQLite) gets what is queued handed over as one piece of work: one wake of its thread, not one
+trip a write, and the writer does not wait for the disk. The writer sets no timer, so virtual
+clocks see only the calls' own. Leaving the supervisor drains the queue (`drain`) before the
+block is left.
 
 A store whose server cannot be reached for a while (Redis restarted or down:
 `replicas.health.is_unavailable`) degrades instead: the write stays at the head of the queue
@@ -137,6 +140,7 @@ class Recorder:
         self._text: dict[str, list[str]] = {}  # call id -> text not yet queued as one append
         self._chars: dict[str, int] = {}  # call id -> characters of its attempt recorded
         self._records: dict[str, CallRecord] = {}  # call id -> its record as first written
+        self._started_at: dict[str, float] = {}  # call id -> when its first attempt started
         self._outages: dict[str, int] = {}  # call id -> the store's outages when it started
         self._wakeup = trio.Event()
         # Neither costs a trip through the scheduler when nobody waits (a Condition's and a
@@ -188,7 +192,10 @@ class Recorder:
             return
         record = self._records.pop(call.id, None)
         outages = self._outages.pop(call.id, self.health.outages)
+        started_at = self._started_at.pop(call.id, None)
         if record is not None and outages != self.health.outages:
+            if started_at is not None:
+                record = record.evolve(started_at=started_at)
             self._rewrite(record.evolve(**_final_fields(call, result)), result.output)
             return
         self._queue_text(call.id)
@@ -214,6 +221,8 @@ class Recorder:
         unreachable store gets `CLOSE_RETRY_S` to come back."""
         self._give_up_at = trio.current_time() + CLOSE_RETRY_S
         await self._write_queued()
+        if self._batches is not None:
+            await self._batches.written()
 
     async def flushed(self) -> None:
         """Wait until what was queued before this call is written."""
@@ -225,6 +234,8 @@ class Recorder:
         # calls that wait for it (budgets), not make it readable.
         while self._written_total < target and not self.health.degraded:
             await self._written.park()
+        if self._batches is not None:  # handed over: wait until the disk has it
+            await self._batches.written()
 
     async def _wait_for_store(self, exc: Exception) -> None:
         was_degraded = self.health.degraded
@@ -253,8 +264,8 @@ class Recorder:
                 "attempts": 1,
                 "started_at": now,
             }
-            if call_id in self._records:
-                self._records[call_id] = self._records[call_id].evolve(started_at=now)
+            if call_id in self._records:  # kept for a rewrite; the record is evolved then
+                self._started_at[call_id] = now
         else:
             self._chars[call_id] = 0
             self._reset(call_id)
@@ -313,7 +324,7 @@ class Recorder:
         for call_id in list(self._text):
             self._queue_text(call_id)
         while self._queue:
-            if self._batches is not None and len(self._queue) > 1:
+            if self._batches is not None:
                 await self._write_batch(self._batches)
                 continue
             # One at a time off the queue: a cancelled writer leaves the rest for `drain`.
@@ -333,18 +344,18 @@ class Recorder:
         self._written.unpark_all()
 
     async def _write_batch(self, store: WritesInBatches) -> None:
-        """Write what is queued (up to `BATCH_MAX`) as one piece of work: a call's record,
-        its output and its end cost one trip to a SQLite store's thread, not four."""
+        """Hand what is queued (up to `BATCH_MAX`) over as one piece of work: a call's record,
+        its output and its end cost one wake of a SQLite store's thread, and no wait."""
         writes = list(itertools.islice(self._queue, BATCH_MAX))
         with trio.CancelScope(shield=True):  # a write is never cut in half
-            failures = await store.write_batch(writes)
-        for exc in failures:
-            _log.warning("llminst.store.write_failed", error=repr(exc))
-        if not failures:
-            self.health.succeeded("write")
+            await store.write_batch(writes, _write_failed)
         for _ in writes:
             self._queue.popleft()
         self._written_total += len(writes)
+
+
+def _write_failed(exc: Exception) -> None:
+    _log.warning("llminst.store.write_failed", error=repr(exc))
 
 
 def _final_fields(call: Call, result: CallResult) -> dict[str, Any]:
