@@ -48,7 +48,7 @@ from .sqliterows import (
     storable,
     to_column,
 )
-from .sqliteworker import WorkBatch, Worker
+from .sqliteworker import Pieces, WorkBatch, Worker, run_each
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -103,7 +103,7 @@ class SQLiteStore:
         """Hand `writes` (calls of this store's write methods) to the worker thread as one
         piece, without waiting for them (`WorkBatch`); `failed` hears of each that fails."""
         task = trio.lowlevel.current_task()
-        self._batch = batch = WorkBatch(task, self._worker, failed, self._transaction)
+        self._batch = batch = WorkBatch(task, self._worker, failed, self._run_batch)
         try:
             await batch.run(writes)
         finally:
@@ -318,9 +318,16 @@ class SQLiteStore:
 
     # -- in the worker thread ------------------------------------------------------------
 
-    def _transaction(self) -> transaction:
-        """One transaction around a batch: each write in it is a savepoint of its own."""
-        return transaction(self._db)
+    def _run_batch(self, pieces: Pieces) -> list[Exception]:
+        """A batch in one transaction (one commit); if any piece fails, the batch is undone
+        and its pieces run again each in its own, so the others are kept."""
+        try:
+            with transaction(self._db):  # the pieces' own transactions join this one
+                for work, args in pieces:
+                    work(*args)
+        except Exception:
+            return run_each(pieces)
+        return []
 
     def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with transaction(self._db):

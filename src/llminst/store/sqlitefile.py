@@ -136,25 +136,21 @@ _ADDED_COLUMNS = (("sessions", "cli_host", "TEXT"),)
 class transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection:
     IMMEDIATE takes the write lock at once, so a busy file is waited out at the start. Inside
-    a transaction already open (a batch of writes: `sqliteworker`), a savepoint instead: a
-    write that fails is undone alone, and the batch commits once."""
+    a transaction already open (a batch of writes, `SQLiteStore._run_batch`), it joins that
+    one: an error goes up to it, which undoes the whole."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self._nested = False
+        self._joined = False
 
-    def __enter__(self) -> None:  # a context manager of None, as the worker's `around`
-        self._nested = self._db.in_transaction
-        self._db.execute("SAVEPOINT piece" if self._nested else "BEGIN IMMEDIATE")
+    def __enter__(self) -> None:
+        self._joined = self._db.in_transaction
+        if not self._joined:
+            self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *_: object) -> None:
-        if not self._nested:
+        if not self._joined:
             self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
-        elif kind is not None:
-            self._db.execute("ROLLBACK TO piece")
-            self._db.execute("RELEASE piece")
-        else:
-            self._db.execute("RELEASE piece")
 
 
 def connect(path: Path) -> sqlite3.Connection:

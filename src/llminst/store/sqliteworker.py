@@ -17,14 +17,13 @@ import contextlib
 import queue
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import attrs
 import outcome
 import trio
 
-__all__ = ["WorkBatch", "Worker"]
+__all__ = ["Pieces", "WorkBatch", "Worker", "run_each"]
 
 T = TypeVar("T")
 
@@ -61,24 +60,24 @@ class Worker:
         self,
         pieces: Pieces,
         failed: Callable[[Exception], None],
-        around: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+        run: Callable[[Pieces], list[Exception]] | None = None,
     ) -> None:
-        """Run `pieces` in order after what came before, inside one `around()` (the store's
-        transaction), without waiting for them; `failed` is called on the trio thread (soon
-        after) with the exception of each piece that failed, or of `around` itself."""
+        """Run `pieces` in order after what came before (by `run`, default `run_each`: the
+        store's one transaction around them), without waiting for them; `failed` is called
+        on the trio thread (soon after) with the exception of each piece that failed."""
         if self._stopped:
             raise trio.ClosedResourceError("the store is closed")
         token = trio.lowlevel.current_trio_token()
 
         def report(result: outcome.Outcome[list[Exception]]) -> None:
-            error = result.error if isinstance(result, outcome.Error) else None
-            failures = result.unwrap() if error is None else [Exception(repr(error))]
-            if isinstance(error, Exception):
+            try:
+                failures = result.unwrap()
+            except Exception as error:  # the runner itself failed
                 failures = [error]
             for exc in failures:
                 token.run_sync_soon(failed, exc)
 
-        self._inbox.put((_run_each, (pieces, around), report))
+        self._inbox.put((run or run_each, (pieces,), report))
 
     @property
     def stopped(self) -> bool:
@@ -105,7 +104,7 @@ class WorkBatch:
     task: trio.lowlevel.Task
     worker: Worker
     failed: Callable[[Exception], None]
-    around: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
+    runner: Callable[[Pieces], list[Exception]] | None = None  # in the thread (`hand_over`)
     pieces: Pieces = attrs.Factory(list)
 
     async def run(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> None:
@@ -121,19 +120,15 @@ class WorkBatch:
         """Hand over what was collected so far (before anything that cannot wait in a batch)."""
         if self.pieces:
             pieces, self.pieces = self.pieces, []
-            self.worker.hand_over(pieces, self.failed, self.around)
+            self.worker.hand_over(pieces, self.failed, self.runner)
 
 
-def _run_each(
-    pieces: Pieces, around: Callable[[], AbstractContextManager[None]]
-) -> list[Exception]:
-    """In the worker thread: each piece in order inside `around()`; the exceptions of those
-    that failed (a failure of `around` itself, such as its commit, is raised)."""
+def run_each(pieces: Pieces) -> list[Exception]:
+    """In the worker thread: each piece in order; the exceptions of those that failed."""
     failures = []
-    with around():
-        for work, args in pieces:
-            try:
-                work(*args)
-            except Exception as exc:
-                failures.append(exc)
+    for work, args in pieces:
+        try:
+            work(*args)
+        except Exception as exc:
+            failures.append(exc)
     return failures
