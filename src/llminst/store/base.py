@@ -23,7 +23,13 @@ from .._core.errors import ConfigError, InvalidInputError
 from .._core.ledger import UsageRow
 from .._core.records import CallRecord, CallState, SessionRecord
 
-__all__ = ["CallStore", "StoreUnusableError", "TellsCooldownChanges", "WritesInBatches"]
+__all__ = [
+    "CallStore",
+    "StoreUnusableError",
+    "TellsCooldownChanges",
+    "WritesInBatches",
+    "WritesInPipelines",
+]
 
 
 class StoreUnusableError(ConfigError):
@@ -187,6 +193,19 @@ class WritesInBatches(Protocol):
 
     async def written(self) -> None:
         """Wait until every write handed over so far is written (seen by other processes)."""
+
+
+@runtime_checkable
+class WritesInPipelines(Protocol):
+    """A store that sends a run of call writes in one round trip to its server (Redis)."""
+
+    async def write_pipelined(
+        self, writes: Sequence[Callable[[], Awaitable[None]]]
+    ) -> list[Exception]:
+        """Run `writes` (each a call of `add_call`, `update_call`, `append_output` or
+        `reset_output`) in order, in one round trip; the exceptions of those that failed.
+        Raises as a single write does when the server cannot be reached (then some may have
+        been applied: the caller sends them all again, as it would a single write)."""
 
 
 @runtime_checkable
