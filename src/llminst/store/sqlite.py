@@ -110,8 +110,9 @@ class SQLiteStore:
             self._batch = None
 
     async def written(self) -> None:
-        """Wait until every write handed over so far is committed."""
-        await self._worker.run(_nothing)
+        """Wait until every write handed over so far is committed (a closed store: at once)."""
+        if not self._worker.stopped:
+            await self._worker.run(_nothing)
 
     # -- calls ---------------------------------------------------------------------------
 

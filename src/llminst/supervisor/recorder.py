@@ -393,7 +393,7 @@ def _final_fields(call: Call, result: CallResult) -> dict[str, Any]:
         "exit_code": result.exit_code,
         "error_kind": result.error_kind,
         "error": result.error,
-        "usage": result.usage,
+        "usage": summary["usage"],  # a copy (`to_dict`): the caller may change its own
         "cost_usd": result.cost_usd,
         "cli_session_id": result.session_id,
         "result": summary,

@@ -4,9 +4,8 @@ one ``EVALSHA`` round trip each.
 
 While a task collects a pipeline, those four methods queue their script (`run_script`)
 instead of sending it. The pipeline is not a transaction (a Redis Cluster spreads a batch's
-keys over nodes): each write is still one script, applied alone and in order. A script the
-server forgot (restarted, ``SCRIPT FLUSH``) is loaded again and the writes that met
-``NOSCRIPT`` are sent once more, in order.
+keys over nodes): each write is still one script, applied alone and in order, sent whole
+(``EVAL``: the server caches it) so a server that forgot its scripts runs them all the same.
 
 What it must never do: reorder writes, send a write twice when the server answered it, or
 hide that the server cannot be reached (the recorder retries the batch then).
@@ -14,7 +13,6 @@ hide that the server cannot be reached (the recorder retries the batch then).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -62,31 +60,15 @@ class PipelineMixin:
         return failures
 
     async def _send(self, scripts: list[Script]) -> list[Exception]:
+        # EVAL, not EVALSHA: a server that forgot its scripts (restarted empty) still runs
+        # each write in its place; re-sending those that met NOSCRIPT would put them after
+        # the writes that followed them (an append before its call's record).
         async with self._redis.pipeline(transaction=False, raise_on_error=False) as pipe:
-            sent = [pipe.evalsha(_sha(source), keys=k, args=a) for source, k, a in scripts]
+            sent = [pipe.eval(source, keys=keys, args=args) for source, keys, args in scripts]
         failures: list[Exception] = []
-        forgotten: list[Script] = []
-        for script, request in zip(scripts, sent, strict=True):
+        for request in sent:
             try:
                 await request
             except Exception as exc:
-                if "NOSCRIPT" in str(exc):
-                    forgotten.append(script)
-                else:
-                    failures.append(exc)
-        for source, keys, args in forgotten:  # each loads its script again on its way
-            try:
-                await self._script(source)(keys=keys, args=args)
-            except Exception as exc:
                 failures.append(exc)
         return failures
-
-
-_SHAS: dict[str, str] = {}
-
-
-def _sha(source: str) -> str:
-    sha = _SHAS.get(source)
-    if sha is None:
-        sha = _SHAS[source] = hashlib.sha1(source.encode()).hexdigest()
-    return sha
