@@ -171,6 +171,24 @@ async def test_the_store_basics_hold_through_sentinel_and_cluster(store: RedisSt
     assert await store.reserve_spend("b", amount=0.4, cap=1.0, now=0.0, ttl_s=60)
 
 
+async def test_a_pipeline_of_call_writes_holds_through_sentinel_and_cluster(
+    store: RedisStore,
+) -> None:
+    """The recorder's pipelined writes (`write_pipelined`): in order, in one round trip,
+    on a Sentinel-watched primary and across a cluster's nodes alike."""
+    writes = [
+        lambda: store.add_call(record("c1", created_at=1.0)),
+        lambda: store.update_call("c1", state=CallState.RUNNING, started_at=1.5),
+        lambda: store.append_output("c1", "héllo "),
+        lambda: store.append_output("c1", "🎉"),
+        lambda: store.update_call("c1", state=CallState.SUCCEEDED, attempts=1),
+    ]
+    assert await store.write_pipelined(writes) == []
+    got = await store.get_call("c1")
+    assert got is not None and got.state is CallState.SUCCEEDED and got.output_chars == 7
+    assert await store.read_output("c1") == "héllo 🎉"
+
+
 async def test_on_a_cluster_every_key_of_the_store_is_in_one_slot(tmp_path: Path) -> None:
     with ClusterSet(tmp_path) as cluster:
         store = await RedisStore.open(cluster.url + "?prefix=team-a:")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import structlog
 import trio
+import trio.testing
 
 from llminst import BackoffPolicy, LLMError, open_supervisor
 from llminst._core.records import CallOrigin, CallRecord, CallState
@@ -185,6 +186,73 @@ async def test_writes_queued_together_reach_a_sqlite_store_in_one_trip(
         assert "no_such_field" in failed["error"]
     finally:
         await store.aclose()
+
+
+async def test_recording_calls_in_sqlite_waits_for_no_trip_to_its_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (api-sqlite +0.76 ms a call): the writer task waited for each batch to come
+    back from the SQLite store's thread (a trip out, a reschedule back), and built the rows on
+    the trio thread. Now a call's writes are handed over (rows built in the thread) and
+    nobody waits for them until `flushed`: no trip back per call, at most three hand-overs."""
+    store = await SQLiteStore.open(tmp_path / "calls.sqlite3")
+    try:
+        async with open_supervisor(store=store) as sup:
+            await sup.run("echo", "warm up")  # the cooldown load at the first call
+            await sup.flushed()
+            trips = _count_trips(store, monkeypatch)
+            handed = _count_hand_overs(store, monkeypatch)
+            for n in range(10):
+                await sup.run("echo", f"call {n}")
+            assert set(trips) <= {"_read"}  # only the cancel watch's polls (every 0.2 s)
+            assert 1 <= len(handed) <= 3 * 10  # at most: accepted, attempt started, ended
+            await sup.flushed()
+            records = await store.list_calls(limit=20)
+        assert [r.state for r in records] == [CallState.SUCCEEDED] * 11
+        assert [await store.read_output(r.call_id) for r in records[:10]] == [
+            f"call {n}" for n in reversed(range(10))
+        ]
+    finally:
+        await store.aclose()
+
+
+async def test_a_write_failing_in_a_sqlite_batch_is_undone_alone(tmp_path: Path) -> None:
+    """A batch is one transaction: a write the database refuses (a value it cannot bind)
+    undoes the batch, whose writes are then made one by one, so only that one is lost."""
+    store = await SQLiteStore.open(tmp_path / "calls.sqlite3")
+    try:
+        recorder = Recorder(store)
+        record = CallRecord(call_id="c-1", model="echo", state=CallState.QUEUED, created_at=1.0)
+        recorder.queue_write(lambda: store.add_call(record))
+        recorder.queue_write(lambda: store.append_output("c-1", "hello "))
+        recorder.queue_write(lambda: store.update_call("c-1", exit_code=object()))
+        recorder.queue_write(lambda: store.append_output("c-1", "world"))
+        recorder.queue_write(lambda: store.update_call("c-1", state=CallState.SUCCEEDED))
+        with structlog.testing.capture_logs() as logs:
+            await recorder.drain()
+            await trio.testing.wait_all_tasks_blocked()  # the failure's report reached trio
+        found = await store.get_call("c-1")
+        assert found is not None and found.state is CallState.SUCCEEDED
+        assert found.exit_code is None and found.output_chars == len("hello world")
+        assert await store.read_output("c-1") == "hello world"
+        (failed,) = [e for e in logs if e["event"] == "llminst.store.write_failed"]
+        assert "binding" in failed["error"]
+    finally:
+        await store.aclose()
+
+
+def _count_hand_overs(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many pieces each hand-over to the store's thread carried, from now on."""
+    handed: list[int] = []
+    worker = store._worker
+    hand_over = worker.hand_over
+
+    def counted(pieces: Any, *args: Any) -> None:
+        handed.append(len(pieces))
+        hand_over(pieces, *args)
+
+    monkeypatch.setattr(worker, "hand_over", counted)
+    return handed
 
 
 def _count_trips(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:

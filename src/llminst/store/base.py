@@ -23,7 +23,13 @@ from .._core.errors import ConfigError, InvalidInputError
 from .._core.ledger import UsageRow
 from .._core.records import CallRecord, CallState, SessionRecord
 
-__all__ = ["CallStore", "StoreUnusableError", "TellsCooldownChanges", "WritesInBatches"]
+__all__ = [
+    "CallStore",
+    "StoreUnusableError",
+    "TellsCooldownChanges",
+    "WritesInBatches",
+    "WritesInPipelines",
+]
 
 
 class StoreUnusableError(ConfigError):
@@ -171,13 +177,35 @@ class CallStore(Protocol):
 
 @runtime_checkable
 class WritesInBatches(Protocol):
-    """A store that takes several writes as one piece of work (SQLite: one trip to its
-    thread instead of one a write). Its writes never fail as unavailable
-    (`replicas.health.is_unavailable`): a batch is not retried."""
+    """A store that takes several writes as one piece of work and writes them behind the
+    caller's back (SQLite: one wake of its thread, no trip back). Its writes never fail as
+    unavailable (`replicas.health.is_unavailable`): a batch is not retried."""
 
-    async def write_batch(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
-        """Run `writes` (each a call of this store's write methods) in order, as one piece of
-        work where it can; the exceptions of those that failed (the others are kept)."""
+    async def write_batch(
+        self,
+        writes: Sequence[Callable[[], Awaitable[None]]],
+        failed: Callable[[Exception], None],
+    ) -> None:
+        """Hand `writes` (each a call of this store's write methods) over, in order, as one
+        piece of work where it can. They may be written after this returns, but before
+        anything asked of the store later; `failed` is called on the trio thread with the
+        exception of each that failed (the others are kept)."""
+
+    async def written(self) -> None:
+        """Wait until every write handed over so far is written (seen by other processes)."""
+
+
+@runtime_checkable
+class WritesInPipelines(Protocol):
+    """A store that sends a run of call writes in one round trip to its server (Redis)."""
+
+    async def write_pipelined(
+        self, writes: Sequence[Callable[[], Awaitable[None]]]
+    ) -> list[Exception]:
+        """Run `writes` (each a call of `add_call`, `update_call`, `append_output` or
+        `reset_output`) in order, in one round trip; the exceptions of those that failed.
+        Raises as a single write does when the server cannot be reached (then some may have
+        been applied: the caller sends them all again, as it would a single write)."""
 
 
 @runtime_checkable

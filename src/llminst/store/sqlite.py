@@ -33,8 +33,8 @@ from .._core.cache import CachedAnswer
 from .._core.cooldowns import CooldownRecord
 from .._core.ledger import UsageRow, check_group_by, summarize
 from .._core.records import CallRecord, CallState, SessionRecord
-from . import sqlitefile, sqlitelocks
-from .sqlitefile import SCHEMA_VERSION, Worker, connect, transaction
+from . import sqlitefile, sqlitelocks, sqlitemaintenance
+from .sqlitefile import SCHEMA_VERSION, connect, transaction
 from .sqliterows import (
     CALL_FIELDS,
     LEDGER_SQL,
@@ -48,6 +48,7 @@ from .sqliterows import (
     storable,
     to_column,
 )
+from .sqliteworker import Pieces, WorkBatch, Worker, run_each
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -66,7 +67,7 @@ class SQLiteStore:
         self._worker = worker
         self._db = connection
         self.path = path
-        self._batch: sqlitefile.WorkBatch | None = None  # `write_batch` collecting its writes
+        self._batch: WorkBatch | None = None  # `write_batch` collecting its writes
         self._marker = sqlitefile.cooldowns_marker(path)
 
     @classmethod
@@ -88,44 +89,50 @@ class SQLiteStore:
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
         batch = self._batch
         if batch is not None and batch.task is trio.lowlevel.current_task():
-            if getattr(work, "__func__", None) in (SQLiteStore._write, SQLiteStore._append):
+            if getattr(work, "__func__", None) in _BATCHED:
                 batch.pieces.append((work, args))
                 return cast(T, None)  # the write methods return nothing
-            await batch.send()  # anything else runs after what came before it
+            batch.hand_over()  # anything else runs after what came before it
         return await self._worker.run(work, *args)
 
-    async def write_batch(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
-        """Run `writes` (calls of this store's write methods) in order in one trip to the
-        worker thread (`WorkBatch`); the exceptions of those that failed."""
-        self._batch = batch = sqlitefile.WorkBatch(trio.lowlevel.current_task(), self._worker)
+    async def write_batch(
+        self,
+        writes: Sequence[Callable[[], Awaitable[None]]],
+        failed: Callable[[Exception], None],
+    ) -> None:
+        """Hand `writes` (calls of this store's write methods) to the worker thread as one
+        piece, without waiting for them (`WorkBatch`); `failed` hears of each that fails."""
+        task = trio.lowlevel.current_task()
+        self._batch = batch = WorkBatch(task, self._worker, failed, self._run_batch)
         try:
-            return await batch.run(writes)
+            await batch.run(writes)
         finally:
             self._batch = None
 
+    async def written(self) -> None:
+        """Wait until every write handed over so far is committed (a closed store: at once)."""
+        if not self._worker.stopped:
+            await self._worker.run(_nothing)
+
     # -- calls ---------------------------------------------------------------------------
 
+    # The rows are built in the worker thread (`_add_call`, `_update_call`): the trio thread
+    # only hands the record or the changes over.
+
     async def add_call(self, record: CallRecord) -> None:
-        row = call_row(record.evolve(output_chars=0))
-        columns = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        sql = f"INSERT OR REPLACE INTO calls ({columns}) VALUES ({marks})"
-        await self._run(self._write, [(sql, tuple(row.values()))])
+        await self._run(self._add_call, record)
 
     async def update_call(self, call_id: str, **changes: Any) -> None:
         if not changes:
             return
-        unknown = set(changes) - set(CALL_FIELDS)
+        unknown = changes.keys() - _CALL_FIELD_SET
         if unknown:
             raise TypeError(f"CallRecord has no field(s) {', '.join(sorted(unknown))}")
-        row = {name: to_column(name, value) for name, value in changes.items()}
-        assignments = ", ".join(f"{name} = ?" for name in row)
-        sql = f"UPDATE calls SET {assignments} WHERE call_id = ?"
-        await self._run(self._write, [(sql, (*row.values(), call_id))])
+        await self._run(self._update_call, call_id, changes)
 
     async def append_output(self, call_id: str, text: str) -> None:
         if text:
-            await self._run(self._append, call_id, storable(text))
+            await self._run(self._append, call_id, text)
 
     async def reset_output(self, call_id: str) -> None:
         await self._run(
@@ -172,10 +179,10 @@ class SQLiteStore:
         return [call_record(row) for row in rows]
 
     async def interrupt_running(self, *, now: float, writer_alive: Callable[[str], bool]) -> int:
-        return await self._run(self._interrupt_running, now, writer_alive)
+        return await self._run(sqlitemaintenance.interrupt_running, self._db, now, writer_alive)
 
     async def purge(self, *, before: float) -> int:
-        return await self._run(self._purge, before)
+        return await self._run(sqlitemaintenance.purge, self._db, before)
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -240,7 +247,7 @@ class SQLiteStore:
         await self._run(self._write, statements)
 
     async def clear_cache(self) -> int:
-        return await self._run(self._clear_cache)
+        return await self._run(sqlitemaintenance.clear_cache, self._db)
 
     async def usage_summary(
         self, *, since: float | None = None, group_by: str = "model"
@@ -312,15 +319,41 @@ class SQLiteStore:
 
     # -- in the worker thread ------------------------------------------------------------
 
+    def _run_batch(self, pieces: Pieces) -> list[Exception]:
+        """A batch in one transaction (one commit); if any piece fails, the batch is undone
+        and its pieces run again each in its own, so the others are kept."""
+        try:
+            with transaction(self._db):  # the pieces' own transactions join this one
+                for work, args in pieces:
+                    work(*args)
+        except Exception:
+            return run_each(pieces)
+        return []
+
     def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with transaction(self._db):
             for sql, params in statements:
                 self._db.execute(sql, params)
 
+    def _add_call(self, record: CallRecord) -> None:
+        row = call_row(record)
+        row["output_chars"] = 0
+        marks = ", ".join("?" for _ in row)
+        sql = f"INSERT OR REPLACE INTO calls ({', '.join(row)}) VALUES ({marks})"
+        self._write([(sql, tuple(row.values()))])
+
+    def _update_call(self, call_id: str, changes: dict[str, Any]) -> None:
+        row = {name: to_column(name, value) for name, value in changes.items()}
+        assignments = ", ".join(f"{name} = ?" for name in row)
+        self._write(
+            [(f"UPDATE calls SET {assignments} WHERE call_id = ?", (*row.values(), call_id))]
+        )
+
     def _read(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         return self._db.execute(sql, params).fetchall()
 
     def _append(self, call_id: str, text: str) -> None:
+        text = storable(text)
         with transaction(self._db):
             found = self._db.execute(
                 "SELECT output_chars FROM calls WHERE call_id = ?", (call_id,)
@@ -351,42 +384,16 @@ class SQLiteStore:
         begin = offset - first_start
         return text[begin:] if stop is None else text[begin : stop - first_start]
 
-    def _interrupt_running(self, now: float, writer_alive: Callable[[str], bool]) -> int:
-        rows = self._db.execute(
-            "SELECT call_id, writer FROM calls WHERE state IN (?, ?)",
-            (CallState.QUEUED.value, CallState.RUNNING.value),
-        ).fetchall()
-        alive: dict[str, bool] = {}
-        orphans = []
-        for call_id, writer in rows:
-            if writer is not None and writer not in alive:
-                alive[writer] = writer_alive(writer)
-            if writer is None or not alive[writer]:
-                orphans.append(call_id)
-        if orphans:
-            with transaction(self._db):
-                self._db.executemany(
-                    "UPDATE calls SET state = ?, finished_at = ? WHERE call_id = ?",
-                    [(CallState.INTERRUPTED.value, now, call_id) for call_id in orphans],
-                )
-        return len(orphans)
 
-    def _clear_cache(self) -> int:
-        with transaction(self._db):
-            deleted = self._db.execute("DELETE FROM cache")
-        return deleted.rowcount
+def _nothing() -> None:
+    """A piece of work that only marks its place in the worker's queue (`written`)."""
 
-    def _purge(self, before: float) -> int:
-        with transaction(self._db):
-            self._db.execute(
-                "DELETE FROM output WHERE call_id IN "
-                "(SELECT call_id FROM calls WHERE created_at < ?)",
-                (before,),
-            )
-            self._db.execute(
-                "DELETE FROM cancel_requests WHERE call_id IN "
-                "(SELECT call_id FROM calls WHERE created_at < ?)",
-                (before,),
-            )
-            deleted = self._db.execute("DELETE FROM calls WHERE created_at < ?", (before,))
-        return deleted.rowcount
+
+# The worker-side writes a `write_batch` collects instead of running them one trip each.
+_BATCHED = (
+    SQLiteStore._write,
+    SQLiteStore._append,
+    SQLiteStore._add_call,
+    SQLiteStore._update_call,
+)
+_CALL_FIELD_SET = frozenset(CALL_FIELDS)

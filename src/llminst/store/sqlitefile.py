@@ -1,12 +1,11 @@
 """One SQLite file as an llminst store: its schema, identity and version, the connection's
-settings (WAL, busy timeout, ``synchronous=NORMAL``) and the worker thread that alone uses it.
+settings (WAL, busy timeout, ``synchronous=NORMAL``); `sqliteworker` owns the thread that alone
+uses the connection.
 
 `connect` opens or creates the file and checks it is an llminst store of a version this code reads
 (``PRAGMA application_id`` and ``user_version``); tables missing from an older file are created
 (``CREATE ... IF NOT EXISTS``) and columns missing from its tables added (`_ADDED_COLUMNS`, ``ALTER
-TABLE ... ADD COLUMN``). `Worker` runs every statement on one thread of its own: a queue in, a trio
-reschedule out (~70 µs a round trip against ~120 µs for `trio.to_thread.run_sync`); a `WorkBatch`
-sends several writes as one trip. Beside the file, a marker (`cooldowns_marker`) grows a byte with
+TABLE ... ADD COLUMN``). Beside the file, a marker (`cooldowns_marker`) grows a byte with
 each cooldown written, so a ``stat`` tells whether any process changed one.
 
 What it must never do: silently recreate or overwrite a file that is not a usable llminst store
@@ -16,19 +15,11 @@ another thread than the worker's.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import sqlite3
-import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, TypeVar
-
-import attrs
-import outcome
-import trio
 
 from .base import StoreUnusableError
 
@@ -36,8 +27,6 @@ __all__ = [
     "APPLICATION_ID",
     "BUSY_TIMEOUT_MS",
     "SCHEMA_VERSION",
-    "WorkBatch",
-    "Worker",
     "connect",
     "cooldowns_marker",
     "mark",
@@ -45,8 +34,6 @@ __all__ = [
     "transaction",
     "unwritable",
 ]
-
-T = TypeVar("T")
 
 
 SCHEMA_VERSION = 1
@@ -146,61 +133,24 @@ CREATE TABLE IF NOT EXISTS session_locks (
 _ADDED_COLUMNS = (("sessions", "cli_host", "TEXT"),)
 
 
-class Worker:
-    """One thread that runs the store's blocking work, one piece at a time, in order.
-
-    `run` waits for its piece without giving up on it: a write the caller stops waiting for
-    would still happen, so the wait is not cancellable (as `trio.to_thread.run_sync`'s).
-    """
-
-    def __init__(self, name: str) -> None:
-        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    async def run(self, work: Callable[..., T], *args: Any) -> T:
-        if self._stopped:
-            raise trio.ClosedResourceError("the store is closed")
-        task = trio.lowlevel.current_task()
-        token = trio.lowlevel.current_trio_token()
-
-        def report(result: outcome.Outcome[T]) -> None:
-            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
-
-        self._inbox.put((work, args, report))
-        value: T = await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
-        return value
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._inbox.put(None)
-
-    def _serve(self) -> None:
-        while (item := self._inbox.get()) is not None:
-            work, args, report = item
-            result = outcome.capture(work, *args)
-            # The caller's trio run may be gone (nobody to tell).
-            with contextlib.suppress(trio.RunFinishedError):
-                report(result)
-
-
 class transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection:
-    IMMEDIATE takes the write lock at once, so a busy file is waited out at the start."""
+    IMMEDIATE takes the write lock at once, so a busy file is waited out at the start. Inside
+    a transaction already open (a batch of writes, `SQLiteStore._run_batch`), it joins that
+    one: an error goes up to it, which undoes the whole."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._joined = False
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._joined = self._db.in_transaction
+        if not self._joined:
+            self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        if not self._joined:
+            self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -340,44 +290,6 @@ def unwritable(path: Path, exc: Exception) -> StoreUnusableError:
         f"cannot be opened for writing ({exc})",
         "make it and its directory writable, or pass another --store path or --store memory",
     )
-
-
-@attrs.define
-class WorkBatch:
-    """Pieces of work one task collected (`SQLiteStore.write_batch`), sent to the worker as
-    one piece: each still runs on its own, in order, its exception kept."""
-
-    task: trio.lowlevel.Task
-    worker: Worker
-    pieces: list[tuple[Callable[..., Any], tuple[Any, ...]]] = attrs.Factory(list)
-    failures: list[Exception] = attrs.Factory(list)
-
-    async def run(self, writes: Sequence[Callable[[], Awaitable[None]]]) -> list[Exception]:
-        """Call each of `writes` (its store puts its work in `pieces`), then send them."""
-        for write in writes:
-            try:
-                await write()
-            except Exception as exc:  # a bad argument, before any trip
-                self.failures.append(exc)
-        await self.send()
-        return self.failures
-
-    async def send(self) -> None:
-        """Send what was collected so far (before anything that cannot wait in a batch)."""
-        if self.pieces:
-            pieces, self.pieces = self.pieces, []
-            self.failures += await self.worker.run(_run_each, pieces)
-
-
-def _run_each(pieces: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Exception]:
-    """In the worker thread: each piece in order; the exceptions of those that failed."""
-    failures = []
-    for work, args in pieces:
-        try:
-            work(*args)
-        except Exception as exc:
-            failures.append(exc)
-    return failures
 
 
 def cooldowns_marker(path: Path) -> Path:

@@ -6,8 +6,10 @@ write; one writer task of the supervisor's nursery (`run`) writes the queue, so 
 waits on a disk write to stream its text. Batching comes from the writer's own pace: text that
 arrives while a write is under way is joined into one append, so a fast CLI costs few writes
 and a slow one has each piece stored at once; a process that dies mid-call keeps what arrived
-up to the last write. A store that takes writes in batches (`store.base.WritesInBatches`:
-SQLite) gets what is queued as one piece of work: one trip to its thread, not one a write. The writer sets no timer, so virtual clocks see only the calls' own. Leaving the supervisor drains the queue (`drain`) before the block is left.
+up to the last write. A SQLite store (`store.base.WritesInBatches`) gets what is queued as one
+piece of work its thread writes while the writer goes on; a Redis store (`WritesInPipelines`)
+gets a run of call writes as one round trip. The writer sets no timer, so virtual clocks see
+only the calls' own. Leaving the supervisor drains the queue (`drain`) before it is left.
 
 A store whose server cannot be reached for a while (Redis restarted or down:
 `replicas.health.is_unavailable`) degrades instead: the write stays at the head of the queue
@@ -37,7 +39,7 @@ from .._core.records import CallOrigin, CallRecord, CallState
 from .._core.result import CallResult
 from ..logs import get_logger
 from ..replicas.health import StoreHealth, is_unavailable
-from ..store.base import CallStore, WritesInBatches
+from ..store.base import CallStore, WritesInBatches, WritesInPipelines
 from ..store.memory import MemoryStore
 from . import procfs
 from .stream import AttemptStarted, StreamEvent
@@ -133,10 +135,13 @@ class Recorder:
         # only the class itself qualifies.
         self._instant = store if type(store) is MemoryStore else None
         self._batches = store if isinstance(store, WritesInBatches) else None
+        self._pipelines = store if isinstance(store, WritesInPipelines) else None
         self._queue: deque[Write] = deque()
+        self._foreign: set[Write] = set()  # queued by `queue_write`: never in a pipeline
         self._text: dict[str, list[str]] = {}  # call id -> text not yet queued as one append
         self._chars: dict[str, int] = {}  # call id -> characters of its attempt recorded
         self._records: dict[str, CallRecord] = {}  # call id -> its record as first written
+        self._started_at: dict[str, float] = {}  # call id -> when its first attempt started
         self._outages: dict[str, int] = {}  # call id -> the store's outages when it started
         self._wakeup = trio.Event()
         # Neither costs a trip through the scheduler when nobody waits (a Condition's and a
@@ -188,8 +193,10 @@ class Recorder:
             return
         record = self._records.pop(call.id, None)
         outages = self._outages.pop(call.id, self.health.outages)
+        started_at = self._started_at.pop(call.id, None)
         if record is not None and outages != self.health.outages:
-            self._rewrite(record.evolve(**_final_fields(call, result)), result.output)
+            started = {} if started_at is None else {"started_at": started_at}
+            self._rewrite(record.evolve(**started, **_final_fields(call, result)), result.output)
             return
         self._queue_text(call.id)
         if len(result.output) != self._chars.pop(call.id, 0):
@@ -214,6 +221,8 @@ class Recorder:
         unreachable store gets `CLOSE_RETRY_S` to come back."""
         self._give_up_at = trio.current_time() + CLOSE_RETRY_S
         await self._write_queued()
+        if self._batches is not None:
+            await self._batches.written()
 
     async def flushed(self) -> None:
         """Wait until what was queued before this call is written."""
@@ -225,6 +234,8 @@ class Recorder:
         # calls that wait for it (budgets), not make it readable.
         while self._written_total < target and not self.health.degraded:
             await self._written.park()
+        if self._batches is not None:  # handed over: wait until the disk has it
+            await self._batches.written()
 
     async def _wait_for_store(self, exc: Exception) -> None:
         was_degraded = self.health.degraded
@@ -253,8 +264,8 @@ class Recorder:
                 "attempts": 1,
                 "started_at": now,
             }
-            if call_id in self._records:
-                self._records[call_id] = self._records[call_id].evolve(started_at=now)
+            if call_id in self._records:  # kept for a rewrite; the record is evolved then
+                self._started_at[call_id] = now
         else:
             self._chars[call_id] = 0
             self._reset(call_id)
@@ -286,6 +297,7 @@ class Recorder:
 
     def queue_write(self, write: Write) -> None:
         """Run `write` after every write queued so far (the budget keeper's releases)."""
+        self._foreign.add(write)
         self._enqueue(write)
 
     def _enqueue(self, write: Write) -> None:
@@ -313,38 +325,52 @@ class Recorder:
         for call_id in list(self._text):
             self._queue_text(call_id)
         while self._queue:
-            if self._batches is not None and len(self._queue) > 1:
+            if self._batches is not None:
                 await self._write_batch(self._batches)
                 continue
-            # One at a time off the queue: a cancelled writer leaves the rest for `drain`.
-            write = self._queue[0]
+            # One write (or pipeline) at a time: a cancelled writer leaves the rest for `drain`.
+            writes = self._next_writes()
             try:
                 with trio.CancelScope(shield=True):  # a write is never cut in half
-                    await write()
+                    for exc in await self._write(writes):
+                        _write_failed(exc)
             except Exception as exc:  # the store failed: the call must not
                 if is_unavailable(exc) and trio.current_time() < self._give_up_at:
                     await self._wait_for_store(exc)
-                    continue  # the same write again, so the store gets them in order
-                _log.warning("llminst.store.write_failed", error=repr(exc))
+                    continue  # the same writes again, so the store gets them in order
+                _write_failed(exc)
             else:
                 self.health.succeeded("write")
-            self._queue.popleft()
-            self._written_total += 1
+            for _ in writes:
+                self._foreign.discard(self._queue.popleft())
+            self._written_total += len(writes)
         self._written.unpark_all()
 
+    def _next_writes(self) -> list[Write]:
+        """The head of the queue, or the run of call writes there for a store that pipelines."""
+        if self._pipelines is None or self._queue[0] in self._foreign:
+            return [self._queue[0]]
+        run = itertools.takewhile(lambda write: write not in self._foreign, self._queue)
+        return list(itertools.islice(run, BATCH_MAX))
+
+    async def _write(self, writes: list[Write]) -> list[Exception]:
+        if len(writes) > 1 and self._pipelines is not None:  # else `_next_writes` gave one
+            return await self._pipelines.write_pipelined(writes)
+        await writes[0]()
+        return []
+
     async def _write_batch(self, store: WritesInBatches) -> None:
-        """Write what is queued (up to `BATCH_MAX`) as one piece of work: a call's record,
-        its output and its end cost one trip to a SQLite store's thread, not four."""
+        """Hand what is queued (up to `BATCH_MAX`) over as one piece of work, not waited for."""
         writes = list(itertools.islice(self._queue, BATCH_MAX))
         with trio.CancelScope(shield=True):  # a write is never cut in half
-            failures = await store.write_batch(writes)
-        for exc in failures:
-            _log.warning("llminst.store.write_failed", error=repr(exc))
-        if not failures:
-            self.health.succeeded("write")
+            await store.write_batch(writes, _write_failed)
         for _ in writes:
             self._queue.popleft()
         self._written_total += len(writes)
+
+
+def _write_failed(exc: Exception) -> None:
+    _log.warning("llminst.store.write_failed", error=repr(exc))
 
 
 def _final_fields(call: Call, result: CallResult) -> dict[str, Any]:
@@ -367,7 +393,7 @@ def _final_fields(call: Call, result: CallResult) -> dict[str, Any]:
         "exit_code": result.exit_code,
         "error_kind": result.error_kind,
         "error": result.error,
-        "usage": result.usage,
+        "usage": summary["usage"],  # a copy (`to_dict`): the caller may change its own
         "cost_usd": result.cost_usd,
         "cli_session_id": result.session_id,
         "result": summary,

@@ -8,9 +8,9 @@ reach a Sentinel-watched primary or a Redis Cluster (the forms in `connection`),
 The key layout is in `connection`'s docstring; each concern has its module: `calls` (records,
 index, cancel requests, purge), `output` (a Redis stream per call), `sessions`, `shared`
 (cooldowns, cache, ledger, budget reservations), `tallies` (the budget ledger's running totals
-per period), `sessionlocks` (one turn of a session at a time across replicas). Every write is
-one round trip (a Lua script or
-a pipeline), so recording a call costs a handful of commands.
+per period), `sessionlocks` (one turn of a session at a time across replicas), `pipelined` (the
+recorder's queued writes in one round trip). Every write is one Lua script or a pipeline, so
+recording a call costs a handful of commands in one or two round trips.
 
 What it must never do: start a process, log the password, or raise for a missing record.
 """
@@ -48,7 +48,12 @@ SCRIPTS = (*CALL_SCRIPTS, *OUTPUT_SCRIPTS, *SHARED_SCRIPTS, *TALLY_SCRIPTS, *SES
 
 
 class RedisStore(
-    CallsMixin, OutputMixin, SessionsMixin, SharedMixin, TalliesMixin, SessionLocksMixin
+    CallsMixin,
+    OutputMixin,
+    SessionsMixin,
+    SharedMixin,
+    TalliesMixin,
+    SessionLocksMixin,
 ):
     """A `CallStore` in Redis; made by `RedisStore.open` (or `llminst.store.open_store`).
 

@@ -17,6 +17,7 @@ import attrs
 
 from ..._core.records import CallOrigin, CallRecord, CallState
 from .connection import Keys, by_score, decode_field, encode_field, storable
+from .pipelined import PipelineMixin
 from .tallies import TALLY_LUA
 
 __all__ = ["SCRIPTS", "CallsMixin", "call_record"]
@@ -75,7 +76,7 @@ SCRIPTS = (_ADD_CALL, _UPDATE_CALL)
 """The Lua scripts of this module (loaded when a store opens)."""
 
 
-class CallsMixin:
+class CallsMixin(PipelineMixin):
     """The call part of `RedisStore` (needs ``_redis``, ``_keys`` and ``_script``)."""
 
     _redis: Any
@@ -88,9 +89,10 @@ class CallsMixin:
         pairs = [item for name_value in fields.items() for item in name_value]
         active = "1" if record.state.value in _ACTIVE else "0"
         keys = self._keys
-        await self._script(_ADD_CALL)(
-            keys=[keys.call(record.call_id), keys.calls, keys.active, keys.output(record.call_id)],
-            args=[record.call_id, repr(float(record.created_at)), active, *pairs],
+        await self.run_script(
+            _ADD_CALL,
+            [keys.call(record.call_id), keys.calls, keys.active, keys.output(record.call_id)],
+            [record.call_id, repr(float(record.created_at)), active, *pairs],
         )
 
     async def update_call(self, call_id: str, **changes: Any) -> None:
@@ -99,9 +101,10 @@ class CallsMixin:
         unknown = set(changes) - set(_CALL_FIELDS)
         if unknown:
             raise TypeError(f"CallRecord has no field(s) {', '.join(sorted(unknown))}")
-        await self._script(_UPDATE_CALL)(
-            keys=[self._keys.call(call_id), self._keys.active],
-            args=[call_id, *_update_args(changes)],
+        await self.run_script(
+            _UPDATE_CALL,
+            [self._keys.call(call_id), self._keys.active],
+            [call_id, *_update_args(changes)],
         )
 
     async def get_call(self, call_id: str) -> CallRecord | None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .connection import Keys, storable
+from .pipelined import PipelineMixin
 
 __all__ = ["SCRIPTS", "OutputMixin"]
 
@@ -41,7 +42,7 @@ SCRIPTS = (_APPEND, _RESET)
 """The Lua scripts of this module (loaded when a store opens)."""
 
 
-class OutputMixin:
+class OutputMixin(PipelineMixin):
     """The output part of `RedisStore` (needs ``_redis``, ``_keys`` and ``_script``)."""
 
     _redis: Any
@@ -50,13 +51,14 @@ class OutputMixin:
 
     async def append_output(self, call_id: str, text: str) -> None:
         if text:
-            await self._script(_APPEND)(
-                keys=[self._keys.call(call_id), self._keys.output(call_id)],
-                args=[len(text), storable(text)],
+            await self.run_script(
+                _APPEND,
+                [self._keys.call(call_id), self._keys.output(call_id)],
+                [len(text), storable(text)],
             )
 
     async def reset_output(self, call_id: str) -> None:
-        await self._script(_RESET)(keys=[self._keys.call(call_id), self._keys.output(call_id)])
+        await self.run_script(_RESET, [self._keys.call(call_id), self._keys.output(call_id)], [])
 
     async def read_output(self, call_id: str, offset: int = 0, limit: int | None = None) -> str:
         if offset < 0:
