@@ -8,14 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from llminst import ModelSpec, open_supervisor
-from llminst.supervisor import Supervisor, environ, procfs
+from llminst.supervisor import Supervisor, environ, process, procfs, reaper, spawn
 from llminst.supervisor.process import wait_exited
 from llminst.supervisor.pumps import Linger, PipeReader, Watch
 
@@ -367,3 +370,117 @@ async def test_a_marked_attempt_starts_with_the_environment_as_it_is_at_the_call
         second = (await supervisor.run("env", "x")).output
     assert first.startswith("before|") and second.startswith("after|")
     assert first.split("|")[1] and first.split("|")[1] != second.split("|")[1]  # one marker each
+
+
+# --------------------------------------------------------------------------------------------
+# spawn
+
+
+def test_this_trio_can_build_a_process_on_the_trio_thread() -> None:
+    """The start without a worker thread uses trio's own constructor of `trio.Process`: if a
+    trio release drops it, starts fall back to the thread and this says so."""
+    assert spawn.INLINE
+
+
+@pytest.mark.parametrize("stdin", [subprocess.PIPE, subprocess.DEVNULL])
+@pytest.mark.parametrize("stderr", [subprocess.PIPE, subprocess.STDOUT])
+async def test_a_start_on_the_trio_thread_gives_what_open_process_gives(
+    stdin: int, stderr: int, tmp_path: Path
+) -> None:
+    """Same pipes, session, environment and directory as `trio.lowlevel.open_process`, and
+    no descriptor left behind: the child's pipe ends are closed here once it has them."""
+    script = (
+        "import os, sys; data = sys.stdin.read();"
+        "print(os.getpgrp() == os.getpid(), os.getcwd(), os.environ.get('SPAWN_TEST'), repr(data));"
+        "print('to stderr', file=sys.stderr)"
+    )
+    descriptors = procfs.fd_count()
+    assert reaper.alone()
+    with reaper.spawning() as started:
+        proc = await spawn.open_process(
+            [sys.executable, "-c", script],
+            env={**os.environ, "SPAWN_TEST": "here"},
+            stdin=stdin,
+            stderr=stderr,
+            cwd=str(tmp_path),
+        )
+        started.append(proc.pid)
+    try:
+        assert isinstance(proc, trio.Process)
+        assert (proc.stdin is not None) == (stdin == subprocess.PIPE)
+        assert (proc.stderr is not None) == (stderr == subprocess.PIPE)
+        if proc.stdin is not None:
+            await proc.stdin.send_all(b"prompt")
+            await proc.stdin.aclose()
+        assert proc.stdout is not None
+        out = b""
+        while data := await proc.stdout.receive_some(65536):
+            out += data
+        err = b""
+        if proc.stderr is not None:
+            while data := await proc.stderr.receive_some(65536):
+                err += data
+        assert await proc.wait() == 0
+    finally:
+        process.close_pipes(proc)
+        process.released(proc)
+    sent = "'prompt'" if stdin == subprocess.PIPE else "''"
+    assert out.decode().splitlines()[0] == f"True {tmp_path} here {sent}"
+    assert (b"to stderr" in out) == (stderr == subprocess.STDOUT)
+    assert (b"to stderr" in err) == (stderr == subprocess.PIPE)
+    assert procfs.fd_count() == descriptors
+
+
+async def test_a_start_that_fails_on_the_trio_thread_leaves_no_descriptor() -> None:
+    """A missing executable raises the OSError `open_process` raises, and every pipe end,
+    ours and the child's, is closed."""
+    descriptors = procfs.fd_count()
+    with pytest.raises(FileNotFoundError), reaper.spawning():
+        await spawn.open_process(
+            ["/nonexistent/llminst-cli"],
+            env=None,
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=None,
+        )
+    assert procfs.fd_count() == descriptors
+
+
+async def test_a_start_takes_the_trio_thread_only_when_no_other_llminst_process_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`reaper.alone` decides: the first process is started on the trio thread; while it runs,
+    a second one goes through trio's worker thread (the loop stays free for the first one)."""
+    popen_threads: list[bool] = []  # per start: was Popen called on the trio thread?
+    trio_thread = threading.get_ident()
+    real_popen = subprocess.Popen
+
+    def spied_popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        popen_threads.append(threading.get_ident() == trio_thread)
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spied_popen)
+
+    async def start_sleeper() -> trio.Process:
+        with reaper.spawning() as started:
+            proc = await spawn.open_process(
+                ["sleep", "30"],
+                env=None,
+                stdin=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                cwd=None,
+            )
+            started.append(proc.pid)
+        return proc
+
+    assert reaper.alone()
+    first = await start_sleeper()
+    assert not reaper.alone()
+    second = await start_sleeper()
+    for proc in (first, second):
+        proc.kill()
+        await proc.wait()
+        process.close_pipes(proc)
+        process.released(proc)
+    assert reaper.alone()
+    assert popen_threads == [True, False]

@@ -23,7 +23,7 @@ import trio
 
 from .._core.status import QuickRun
 from ..logs import get_logger
-from . import procfs, reaper
+from . import procfs, reaper, spawn
 
 __all__ = [
     "close_pipes",
@@ -63,14 +63,8 @@ async def start(
         OSError: it could not be started (not found, not executable, no descriptors left).
     """
     with reaper.spawning() as started:
-        proc = await trio.lowlevel.open_process(
-            argv,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            start_new_session=True,
-            env=None if env is os.environ else env,
-            cwd=cwd,
+        proc = await spawn.open_process(
+            argv, env=None if env is os.environ else env, stdin=stdin, stderr=stderr, cwd=cwd
         )
         started.append(proc.pid)
     return proc

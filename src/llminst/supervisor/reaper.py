@@ -34,7 +34,16 @@ from collections.abc import Collection
 
 from . import procfs
 
-__all__ = ["MARKER_VAR", "active", "disable", "enable", "released", "spawning", "sweep_once"]
+__all__ = [
+    "MARKER_VAR",
+    "active",
+    "alone",
+    "disable",
+    "enable",
+    "released",
+    "spawning",
+    "sweep_once",
+]
 
 MARKER_VAR = "LLMINST_ATTEMPT"
 _PR_SET_CHILD_SUBREAPER = 36
@@ -90,6 +99,12 @@ def disable() -> None:
 
 def active() -> bool:
     return _enabled_by_us > 0
+
+
+def alone() -> bool:
+    """Whether no process llminst started runs, and no other is being started, but the one
+    being started now (call it inside `spawning`)."""
+    return _spawns_in_flight <= 1 and not _spawned
 
 
 class spawning:  # used as a function: ``with reaper.spawning() as started``
