@@ -3,8 +3,9 @@
 It starts a redis-server of its own on 127.0.0.1, runs N echo-like calls (a stand-in CLI that
 answers at once) through the library with the Redis store, one at a time after a warm-up, and
 reads from the server itself: the commands it executed (``INFO commandstats``, before and
-after: client round trips are the EVALSHA/EVAL and plain commands; the commands inside the Lua
-scripts are counted by Redis too) and the CPU seconds the redis-server process spent (from
+after: the commands a client sends are the EVALSHA/EVAL and plain commands, several of which
+may share one round trip in a pipeline; the commands inside the Lua scripts are counted by
+Redis too) and the CPU seconds the redis-server process spent (from
 /proc). From the CPU per call it derives how many calls per second one Redis core serves. It
 writes ``redis_ops.md`` and ``redis_ops.json`` into the output folder (default
 ``benchmarks/results``): docs/scaling.md cites them.
@@ -86,7 +87,7 @@ async def measure(calls: int, scratch: Path) -> dict[str, Any]:
         "calls": calls,
         "wall_s": round(wall, 3),
         "commands_per_call": per_command,
-        "round_trips_per_call": round(
+        "commands_sent_per_call": round(
             sum(v for k, v in per_command.items() if k in {"evalsha", "eval", "fcall"})
             + sum(
                 v
@@ -121,8 +122,8 @@ one EVALSHA; the CPU is the redis-server process's user + system time.
 
 | figure | per call |
 |---|---|
-| client round trips (EVALSHA and plain commands) | {figures["round_trips_per_call"]} |
-| Lua scripts (EVALSHA) | {figures["scripts_per_call"]} |
+| commands sent (EVALSHA/EVAL and plain commands; a pipeline sends several in one round trip) | {figures["commands_sent_per_call"]} |
+| Lua scripts (EVALSHA/EVAL) | {figures["scripts_per_call"]} |
 | redis-server CPU | {figures["server_cpu_ms_per_call"]} ms |
 | calls per second one Redis core serves (1 / CPU per call) | {figures["calls_per_s_per_redis_core"]} |
 
