@@ -391,7 +391,8 @@ async def test_a_start_on_the_trio_thread_gives_what_open_process_gives(
     no descriptor left behind: the child's pipe ends are closed here once it has them."""
     script = (
         "import os, sys; data = sys.stdin.read();"
-        "print(os.getpgrp() == os.getpid(), os.getcwd(), os.environ.get('SPAWN_TEST'), repr(data));"
+        "print(os.getpgrp() == os.getpid(), os.getcwd(), os.environ.get('SPAWN_TEST'), repr(data),"
+        " flush=True);"
         "print('to stderr', file=sys.stderr)"
     )
     descriptors = procfs.fd_count()
