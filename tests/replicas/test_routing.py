@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -26,7 +25,7 @@ from llminst.supervisor import Supervisor
 from llminst.supervisor.routed import FOLLOW_POLL_S
 
 from ..support.paths import RESUMING_CLI, ROUTE_REPLICA
-from ..support.procs import descendants
+from ..support.procs import kill_machine
 from ..support.redis import RedisServer
 from ..support.replicas import FAST, local_replica, replica_process
 from ..support.route_replica import resuming_spec
@@ -191,7 +190,7 @@ async def test_a_killed_mid_turn_gives_b_interrupted_and_no_replay(hosts: Hosts)
             nursery.start_soon(turn_2)
             with trio.fail_after(60):
                 await _until_partial_stored(on_b, hosts)
-            _kill_machine(replica_a.pid)
+            kill_machine(replica_a.pid)
         after = await on_b.run("resuming", "turn 3", session="s")
 
     error = outcome[0]
@@ -211,13 +210,6 @@ async def _until_partial_stored(sup: Supervisor, hosts: Hosts) -> None:
         if len(hosts.runs_seen()) >= 2 and any(c.output_chars for c in calls if c.prompt == "hang"):
             return
         await trio.sleep(FOLLOW_POLL_S)
-
-
-def _kill_machine(pid: int) -> None:
-    """SIGKILL a replica and its CLIs at once, as a machine that dies."""
-    for child, _state in descendants(pid):
-        os.kill(child, signal.SIGKILL)
-    os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -30,7 +29,7 @@ from llminst.store.redis import RedisStore
 from ..support.config import write_config
 from ..support.models import models_with
 from ..support.paths import LLMINST, ROOT, TESTS
-from ..support.procs import descendants
+from ..support.procs import kill_machine
 from ..support.redis import RedisServer
 
 TURNCLI = str(TESTS / "support" / "turncli.py")
@@ -107,9 +106,7 @@ class RunningTurn:
     def kill(self) -> None:
         """SIGKILL the process and its CLI (as a machine that dies)."""
         if self.process.returncode is None:
-            for pid, _state in descendants(self.process.pid):
-                os.kill(pid, signal.SIGKILL)
-            self.process.send_signal(signal.SIGKILL)
+            kill_machine(self.process.pid)
 
 
 async def _wait_until(condition: Callable[[], bool]) -> None:

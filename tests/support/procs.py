@@ -8,13 +8,16 @@ one /proc reader. They never change a process. `is_alive` counts zombies as gone
 does not reap orphans); `tree_leftovers` does not, for tests of a server that must reap its
 trees itself. `fd_count`, `thread_count` and `memory_kb` raise ProcessLookupError for a process
 that is gone (procfs answers 0 or nothing), so a leak check never passes on a vanished server.
-The helpers below the reader wait for PIDs a helper CLI records and stop servers a test started.
+The helpers below the reader wait for PIDs a helper CLI records, stop servers a test started,
+and kill a process with its tree as a machine that dies (`kill_machine`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,6 +35,7 @@ __all__ = [
     "fd_count",
     "fd_targets",
     "is_alive",
+    "kill_machine",
     "memory_kb",
     "parent",
     "processes_with_env",
@@ -206,3 +210,32 @@ async def stop_server(proc: trio.Process, *, grace_s: float = 5.0) -> None:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+def kill_machine(pid: int, *, within_s: float = 60.0) -> None:
+    """SIGKILL `pid` and every process below it as if their machine died: none of them sees
+    another die first.
+
+    Killing the CLIs and then their parent leaves the parent a moment, on a loaded machine a
+    long one, to see its CLI killed and record the call as failed. So `pid` is frozen first
+    (SIGSTOP, and every thread of it seen stopped), then the tree below it and `pid` are
+    killed. Synchronous on purpose: nothing else in the test may run in between.
+    """
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + within_s
+    while not _all_threads_stopped(pid):
+        assert time.monotonic() < deadline, f"{pid} did not stop within {within_s} s"
+        time.sleep(0.001)
+    for child, _state in descendants(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True  # gone already: nothing of it can run
+    states = [procfs.read_stat(f"{pid}/task/{tid}") for tid in threads]
+    return all(stat is None or stat.state in "TtZX" for stat in states)
