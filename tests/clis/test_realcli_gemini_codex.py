@@ -21,7 +21,7 @@ from llminst import BUILTIN_MODELS
 from ..realcli.fake_gemini import FakeGemini, gemini_env
 from ..realcli.fake_openai_responses import FakeResponses, codex_config_toml
 from ..realcli.harness import clean_env, connect, execute, locate_clis, stream_call
-from ..support.tools import text_of
+from ..support.tools import call_fields, text_of
 from ..support.versions import settled_models
 
 pytestmark = pytest.mark.realcli
@@ -75,7 +75,7 @@ async def test_gemini_plain_answer(gemini_home_env: dict[str, str]) -> None:
     result = await execute(gemini_home_env, {"model": "gemini", "prompt": "hello from llminst"})
 
     assert not result.is_error, text_of(result)
-    data = result.structured_content
+    data = call_fields(result.structured_content)
     assert text_of(result) == data["output"] == "fake-gemini says: hello from llminst"
     assert data["success"] is True and data["exit_code"] == 0 and data["attempts"] == 1
     assert data["session_id"] and len(data["session_id"]) == 36

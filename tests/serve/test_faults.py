@@ -45,6 +45,7 @@ from ..support.serve import (
     running_stdio_server,
     send_lines,
 )
+from ..support.tools import call_fields
 
 
 @attrs.frozen
@@ -59,7 +60,7 @@ class _StructuredResult:
 
     @property
     def truncated(self) -> bool:
-        return bool(self.content["truncated"])
+        return bool(call_fields(self.content)["truncated"])
 
 
 @attrs.frozen

@@ -31,7 +31,7 @@ from ..support.procs import (
     thread_count,
 )
 from ..support.streamer import STREAMER, first_difference, streamed_text
-from ..support.tools import text_of
+from ..support.tools import call_fields, text_of
 
 # Every process the server starts inherits this variable (it is in the server's environment),
 # so a leftover is found by it even after it was re-parented.
@@ -186,7 +186,7 @@ async def answer_of(client: Any, result: Any, expected: str, *, whole: bool) -> 
     """What a stream_llm result answers. 1 MiB is over the result cap: the result carries the
     output's first piece, which must start `expected` (else the text is returned, to show the
     difference); with `whole`, the output is read whole from the call's output resource."""
-    data = result.structured_content
+    data = call_fields(result.structured_content)
     if not data["result_truncated"]:
         return text_of(result)
     piece = data["output"]

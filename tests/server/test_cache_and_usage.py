@@ -10,7 +10,7 @@ from llminst._core.spec import BudgetSettings
 from ..support.billing import billing_cli, usage_for
 from ..support.counting import spawns
 from ..support.progress import ProgressRecorder
-from ..support.tools import connect, text_of
+from ..support.tools import call_fields, connect, text_of
 
 
 async def test_execute_and_stream_answer_from_the_cache_without_a_process(
@@ -26,9 +26,9 @@ async def test_execute_and_stream_answer_from_the_cache_without_a_process(
         usage = await client.call_tool("get_llm_usage", {})
     assert spawns(tmp_path, "paid") == 1
     assert text_of(first) == text_of(second) == "paid: hi"
-    hit = second.structured_content
+    hit = call_fields(second.structured_content)
     assert hit["cached"] is True and hit["cached_call_id"] and hit["cost_usd"] == 0.0
-    assert first.structured_content["cached"] is False
+    assert call_fields(first.structured_content)["cached"] is False
     (row,) = usage.structured_content["rows"]
     assert row["group"] == "paid" and row["calls"] == 2 and row["cached"] == 1
     assert row["input_tokens"] == usage_for("hi")["input_tokens"] and row["cost_usd"] == 0.5

@@ -26,7 +26,7 @@ from llminst.supervisor.procfs import is_alive
 
 from ..support.clocks import next_deadline_in, real_time_limit
 from ..support.procs import read_pids, wait_for_pids
-from ..support.tools import connect, text_of
+from ..support.tools import call_fields, connect, text_of
 
 MIXED = "aé€😀日\u0301👩\u200d💻 z\n"  # one- to four-byte characters, combining, a ZWJ emoji
 
@@ -280,7 +280,7 @@ async def test_a_result_under_the_cap_is_whole() -> None:
             "execute_llm", {"model": "echo", "prompt": FAST + BIG[:50_000]}
         )
     assert text_of(result) == BIG[:50_000]
-    assert result.structured_content["result_truncated"] is False
+    assert call_fields(result.structured_content)["result_truncated"] is False
 
 
 async def test_max_mcp_output_tokens_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,7 +312,7 @@ async def test_json_mode_over_the_cap_leaves_parsed_json_to_the_store() -> None:
         result = await client.call_tool(
             "execute_llm", {"model": "echo", "prompt": question, "json_mode": True}
         )
-        data = result.structured_content
+        data = call_fields(result.structured_content)
         assert not result.is_error and data["result_truncated"] is True
         assert data["parsed_json"] is None and data["success"] is True
         assert "JSON mode: the JSON value is" in text_of(result)

@@ -19,7 +19,7 @@ from llminst.server import ExecuteResult
 from ..support.paths import FAKECLI
 from ..support.procs import is_alive, read_pids, wait_for_pids
 from ..support.progress import ProgressRecorder
-from ..support.tools import CONTRACT, connect, text_of
+from ..support.tools import CONTRACT, call_fields, connect, text_of
 from ..support.versions import settled_models
 
 
@@ -48,7 +48,7 @@ async def test_execute_llm_returns_text_and_structured_result(mode: str) -> None
         result = await client.call_tool("execute_llm", {"model": "echo", "prompt": "hi there"})
     assert not result.is_error
     assert text_of(result) == "hi there"
-    data = result.structured_content
+    data = call_fields(result.structured_content)
     assert data["output"] == "hi there" and data["success"] is True
     assert data["exit_code"] == 0 and data["attempts"] == 1 and data["truncated"] is False
     assert data["timeout_category"] == "quick" and data["timeout_s"] == 60

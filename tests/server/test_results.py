@@ -29,9 +29,11 @@ from llminst.server.results import (
     ModelStatusOut,
     TokenEstimateOut,
     call_result,
+    lean_call,
 )
 
 from ..support.models import models_with
+from ..support.tools import call_fields
 
 OUTPUT_MODELS = [ExecuteResult, ModelStatusOut, TokenEstimateOut, ConfigureResult]
 
@@ -84,13 +86,49 @@ def text_of(result: Any) -> str:
 
 async def test_a_call_result_is_the_call_results_fields() -> None:
     """execute_llm's structured content is exactly the CallResult, field for field, and
-    whether the output was cut to the result cap."""
+    whether the output was cut to the result cap; a field that holds the default the output
+    schema states for it is left out (a client reads it as that default)."""
     async with connect() as (client, _):
         result = await client.call_tool("execute_llm", {"model": "echo", "prompt": "hi"})
-    data = dict(result.structured_content)
+    sent = dict(result.structured_content)
+    properties = ExecuteResult.model_json_schema()["properties"]
+    defaults = {name: prop["default"] for name, prop in properties.items() if "default" in prop}
+    left_out = set(defaults) - set(sent)
+    assert left_out == {
+        *("parsed_json", "usage", "cost_usd", "session_id", "session", "stderr_tail"),
+        *("truncated", "error", "error_kind", "peak_rss_mb", "cost_source", "cached"),
+        *("cached_call_id", "result_truncated"),
+    }
+    assert all(sent[name] != defaults[name] for name in sent if name in defaults)
+    data = call_fields(sent)
     assert data.pop("result_truncated") is False
-    assert list(data) == [a.name for a in attrs.fields(CallResult)]
+    assert set(data) == {a.name for a in attrs.fields(CallResult)}
     assert CallResult(**data).to_dict() == data
+
+
+async def test_a_field_that_differs_from_its_default_is_sent() -> None:
+    """`lean_call` leaves out only a value equal to the stated default and of its type: 0 is
+    not false, an empty list is not null; a field with no stated default is always sent."""
+    base = CallResult(
+        model="m",
+        output="",
+        success=False,
+        exit_code=None,
+        attempts=0,
+        duration_s=0.0,
+        timeout_s=1.0,
+        timeout_category="quick",
+        cost_usd=0.0,
+        truncated=True,
+        stderr_tail=" ",
+        usage={},
+    ).to_dict()
+    lean = lean_call(base)
+    assert lean["exit_code"] is None and lean["attempts"] == 0  # required: always sent
+    assert lean["cost_usd"] == 0.0 and lean["truncated"] is True and lean["stderr_tail"] == " "
+    assert lean["usage"] == {} and lean["fallback_chain"] == []  # no default stated for it
+    assert "error" not in lean and "cached" not in lean
+    assert call_fields(lean) == {**base, "result_truncated": False}
 
 
 def test_an_output_over_the_cap_is_estimated_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,7 @@ the session named in each result, list_llm_sessions, and a bad name as invalid_i
 from __future__ import annotations
 
 from ..support.progress import ProgressRecorder
-from ..support.tools import connect, text_of
+from ..support.tools import call_fields, connect, text_of
 
 
 async def test_execute_and_stream_continue_one_session_and_list_it(mode: str) -> None:
@@ -25,7 +25,7 @@ async def test_execute_and_stream_continue_one_session_and_list_it(mode: str) ->
     assert not first.is_error and first.structured_content["session"] == "chat-1"
     assert second.structured_content["session"] == "chat-1"
     assert "<user>\nmy name is Ada\n</user>" in text_of(second)  # echo got the transcript
-    assert other.structured_content["session"] is None and text_of(other) == "alone"
+    assert call_fields(other.structured_content)["session"] is None and text_of(other) == "alone"
     (session,) = listed.structured_content["sessions"]
     assert session["name"] == "chat-1" and session["turns"] == 4 and session["model"] == "echo"
     assert session["cli_session_id"] is None and session["updated_at"] >= session["created_at"]

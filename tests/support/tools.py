@@ -6,7 +6,7 @@ models plus `specs` (mode ``auto``: the direct dispatcher; ``legacy``: real JSON
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,6 +14,7 @@ from mcp import Client
 
 from llminst import ModelSpec
 from llminst.server import ServerOptions, create_server
+from llminst.server.results import ExecuteResult
 
 from .models import FAST, models_with
 
@@ -108,6 +109,15 @@ CONTRACT = {
     ],
     "get_llm_usage": ["since", "group_by"],
 }
+
+
+def call_fields(structured: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A call's structured result as a client that reads the output schema sees it: each
+    field the server left out (it held its default) read as the default the schema states."""
+    assert structured is not None, "the result has no structured content"
+    properties = ExecuteResult.model_json_schema()["properties"]
+    defaults = {name: prop["default"] for name, prop in properties.items() if "default" in prop}
+    return {**defaults, **structured}
 
 
 def text_of(result: Any) -> str:

@@ -26,7 +26,7 @@ from ..supervisor import CallStream
 from ..supervisor.fanout import Forward
 from .progress import forward_progress
 from .registry import register
-from .results import CompareOut
+from .results import CompareOut, lean_call
 from .state import state_of
 from .tools import Prompt
 
@@ -95,7 +95,7 @@ async def compare_llms(
         text = f"{NO_ANSWERS_KIND}: none of the {count} model(s) answered; each one's error follows\n\n{text}"
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
-        structured_content=compared.to_dict(),
+        structured_content=compare_fields(compared),
         is_error=not compared.answered,
     )
 
@@ -126,6 +126,15 @@ def _progress_forwarder(ctx: Context) -> Forward:
         )
 
     return forward
+
+
+def compare_fields(compared: CompareResult) -> dict[str, Any]:
+    """`compared` as structured content, each call's result lean (`lean_call`)."""
+    data = compared.to_dict()
+    data["results"] = [lean_call(result) for result in data["results"]]
+    if data["synthesis"] is not None:
+        data["synthesis"] = lean_call(data["synthesis"])
+    return data
 
 
 def compare_text(compared: CompareResult) -> str:

@@ -30,6 +30,7 @@ from .results import (
     CallPieceResult,
     CancelResult,
     StartResult,
+    lean_call,
     ok_result,
 )
 from .state import ServerState, state_of
@@ -226,7 +227,9 @@ def _piece_data(record: CallRecord, piece: Piece) -> dict[str, Any]:
         "output_chars": piece.total,
         "remaining_chars": piece.remaining,
         "attempts": record.attempts,
-        "result": record.result if record.state.done else None,
+        "result": (
+            lean_call(record.result) if record.state.done and record.result is not None else None
+        ),
     }
 
 
