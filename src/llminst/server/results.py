@@ -4,7 +4,8 @@ Every tool answers with text content and structured content that conforms to its
 schema, also on errors: clients validate it (the TypeScript SDK does even for an error). A
 result changes form once: the attrs value a tool got (a `CallResult`, a `ModelStatus`) becomes
 the structured content, a JSON-ready dict, and the text is the answer or that dict as JSON. The
-pydantic models here only describe the output schemas. An error result's text starts with the
+pydantic models here only describe the output schemas. A call's result leaves out the fields
+that hold the default its schema states (`lean_call`). An error result's text starts with the
 error's kind (``timeout: ...``), never the SDK's opaque "Error executing tool".
 
 This module only shapes results: it never runs a call.
