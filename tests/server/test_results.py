@@ -100,6 +100,8 @@ async def test_a_call_result_is_the_call_results_fields() -> None:
         *("cached_call_id", "result_truncated"),
     }
     assert all(sent[name] != defaults[name] for name in sent if name in defaults)
+    order = [a.name for a in attrs.fields(CallResult)] + ["result_truncated"]
+    assert list(sent) == [name for name in order if name in sent]  # in the fields' order
     data = call_fields(sent)
     assert data.pop("result_truncated") is False
     assert set(data) == {a.name for a in attrs.fields(CallResult)}
