@@ -11,7 +11,11 @@ This section owns the per-call comparison. Methods, each timed around one whole 
 - ``mcp-memory``: the `execute_llm` tool through the SDK's in-memory `Client(server)`;
 - ``mcp-stdio``: a real `llminst serve` subprocess over stdio (one session, repeated calls);
 - ``mcp-http``: `llminst serve --transport http --token ...` with the SDK's HTTP client;
-- ``raw-claude`` / ``api-claude``: the same pair on a stand-in printing claude's stream-json.
+- ``raw-claude`` / ``api-claude``: the same pair on a stand-in printing claude's stream-json;
+- ``sdk-stdio``: `estimate_tokens` over the same stdio session, which starts no process: the MCP
+  SDK's own round trip (client and server) with next to nothing of llminst's in it. Its table
+  gives ``mcp-stdio`` less this round trip and the raw call: what llminst adds to an MCP call
+  over the SDK and the CLI.
 
 Methods run interleaved in rounds (a shuffled order each round) so drift in the machine's speed
 hits them alike. Overhead = median(method) - median(raw) of the same run.
@@ -103,6 +107,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             "mcp-http": lambda: _tool(remote, args),
             "raw-claude": lambda: raw_call([*claude, "x"]),
             "api-claude": lambda: api("bench-claude"),
+            "sdk-stdio": lambda: _round_trip(stdio),
         }
         if redis_store is None:  # no redis-server here: the row is left out, not faked
             del methods["api-redis"]
@@ -143,10 +148,18 @@ async def _tool(client: Client, args: dict[str, Any]) -> str:
     return _text(await client.call_tool("execute_llm", args))
 
 
+async def _round_trip(client: Client) -> str:
+    """One `estimate_tokens` call: "ok" once it answered (its text is a JSON estimate)."""
+    _text(await client.call_tool("estimate_tokens", {"text": "x"}))
+    return "ok"
+
+
 def _report(timings: dict[str, list[float]]) -> dict[str, Any]:
     stats = {name: summarize(values) for name, values in timings.items()}
     rows = []
     for name, s in stats.items():
+        if name in _NOT_A_CALL:
+            continue
         base = stats[BASELINE_OF.get(name, "raw")]
         s["overhead_ms"] = s["median"] - base["median"]
         s["ratio"] = ratio(s["median"], base["median"])
@@ -173,7 +186,9 @@ def _report(timings: dict[str, list[float]]) -> dict[str, Any]:
             "(WAL, one writer thread); its baseline is api (the store off: in memory). "
             "api-redis records them in a Redis store (a redis-server on loopback, coredis on "
             "trio); its baseline is api-sqlite. MCP clients: the official SDK's `Client` "
-            "(mcp-memory in its default direct-dispatch mode); mcp-http sends a bearer token."
+            "(mcp-memory in its default direct-dispatch mode); mcp-http sends a bearer token. "
+            "sdk-stdio is estimate_tokens over the mcp-stdio session (no process): the SDK's "
+            "own round trip; mcp-stdio less it and the raw call is what llminst adds."
         ),
         "tables": [
             table(
@@ -188,7 +203,32 @@ def _report(timings: dict[str, list[float]]) -> dict[str, Any]:
                     "baseline",
                 ],
                 rows,
-            )
+            ),
+            _sdk_table(stats),
         ],
-        "data": {"methods": stats},
+        "data": {"methods": stats, "mcp_stdio_over_sdk_ms": _over_sdk(stats)},
     }
+
+
+# Timed in the same rounds, but not a call of a CLI: shown in a table of its own.
+_NOT_A_CALL = {"sdk-stdio"}
+
+
+def _over_sdk(stats: dict[str, Any]) -> float:
+    """mcp-stdio less the SDK's own stdio round trip and the raw call (medians, ms)."""
+    sdk = stats["sdk-stdio"]["median"]
+    return float(stats["mcp-stdio"]["median"] - sdk - stats["raw"]["median"])
+
+
+def _sdk_table(stats: dict[str, Any]) -> dict[str, Any]:
+    sdk = stats["sdk-stdio"]
+    return table(
+        [
+            "the MCP SDK's stdio round trip (estimate_tokens)",
+            "n",
+            "median ms",
+            "p95 ms",
+            "mcp-stdio - it - raw, ms",
+        ],
+        [["sdk-stdio", sdk["n"], sdk["median"], sdk["p95"], _over_sdk(stats)]],
+    )

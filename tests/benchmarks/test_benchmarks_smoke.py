@@ -85,6 +85,12 @@ def test_benchmark_harness_smoke_run_writes_every_section(tmp_path: Path) -> Non
     assert methods["api-sqlite"]["baseline"] == "api"  # store on vs store off, same run
     assert math.isfinite(methods["api-sqlite"]["overhead_ms"])
     assert methods["api-redis"]["baseline"] == "api-sqlite"  # Redis store vs SQLite, same run
+    # the SDK's own stdio round trip, and what llminst adds to an MCP call over it and the CLI
+    assert _positive(methods["sdk-stdio"]["median"]) and "overhead_ms" not in methods["sdk-stdio"]
+    over_sdk = sections["overhead"]["data"]["mcp_stdio_over_sdk_ms"]
+    assert over_sdk == pytest.approx(
+        methods["mcp-stdio"]["median"] - methods["sdk-stdio"]["median"] - methods["raw"]["median"]
+    )
     for consumer in ("raw", "api", "api-sqlite", "mcp-stdio"):
         assert _positive(sections["latency"]["data"][consumer]["median"]), consumer
     for reader in ("raw", "api-run", "api-stream"):
